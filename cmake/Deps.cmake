@@ -1,0 +1,39 @@
+# Every dependency is a Debian package; a missing one stops cmake with the
+# package name, since "could not find X" alone sends users searching.
+function(qfd_require_debian what pkg)
+  message(FATAL_ERROR "qfd-onnx: ${what} not found. Install it with: apt-get install ${pkg}")
+endfunction()
+
+find_program(QFD_PROTOC_C NAMES protoc-c protoc-gen-c)
+if(NOT QFD_PROTOC_C)
+  qfd_require_debian("protoc-c (the protobuf-c compiler)" protobuf-c-compiler)
+endif()
+
+find_path(QFD_PROTOBUF_C_INCLUDE protobuf-c/protobuf-c.h)
+find_library(QFD_PROTOBUF_C_LIB protobuf-c)
+if(NOT QFD_PROTOBUF_C_INCLUDE OR NOT QFD_PROTOBUF_C_LIB)
+  qfd_require_debian("protobuf-c library and headers" libprotobuf-c-dev)
+endif()
+
+if(NOT QFD_ONNX_PROTO)
+  find_file(QFD_ONNX_PROTO_FOUND onnx/onnx.proto PATHS /usr/include /usr/local/include)
+  if(NOT QFD_ONNX_PROTO_FOUND)
+    qfd_require_debian("onnx/onnx.proto (the ONNX schema)" libonnx-dev)
+  endif()
+  set(QFD_ONNX_PROTO "${QFD_ONNX_PROTO_FOUND}" CACHE FILEPATH "onnx.proto to compile" FORCE)
+elseif(NOT EXISTS "${QFD_ONNX_PROTO}")
+  message(FATAL_ERROR "qfd-onnx: QFD_ONNX_PROTO=${QFD_ONNX_PROTO} does not exist")
+endif()
+
+find_path(QFD_CBLAS_INCLUDE cblas.h PATH_SUFFIXES openblas)
+find_library(QFD_OPENBLAS_LIB openblas)
+if(NOT QFD_CBLAS_INCLUDE OR NOT QFD_OPENBLAS_LIB)
+  qfd_require_debian("OpenBLAS" libopenblas-dev)
+endif()
+
+find_package(ZLIB QUIET)
+if(NOT ZLIB_FOUND)
+  qfd_require_debian("zlib" zlib1g-dev)
+endif()
+
+find_package(Threads REQUIRED)

@@ -1,0 +1,187 @@
+/* What `qfd-onnx info` reports, computed from the IR. All strings point into
+ * the model, which must outlive the summary. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ctx.h"
+#include "ir/ir.h"
+
+static int cmp_ops(const void *pa, const void *pb)
+{
+    const qfd_op_count *a = pa, *b = pb;
+    if (a->count != b->count)
+        return a->count < b->count ? 1 : -1;
+    int d = strcmp(a->domain, b->domain);
+    return d ? d : strcmp(a->op_type, b->op_type);
+}
+
+static const char *node_domain(const qfd_node *n)
+{
+    return n->domain ? n->domain : "";
+}
+
+/* Integer type of the quantized side of a QuantizeLinear/DequantizeLinear:
+ * the zero point's type, else the quantized tensor's (DQ) or output_dtype
+ * (Q, opset 21), else uint8 as the spec defaults. */
+static int32_t qdq_type(const qfd_graph *g, const qfd_node *n, int is_q)
+{
+    const int cand[2] = {n->n_in > 2 ? n->in[2] : -1, !is_q && n->n_in > 0 ? n->in[0] : -1};
+    for (int k = 0; k < 2; k++) {
+        if (cand[k] < 0)
+            continue;
+        const qfd_tensor *t = &g->tensors[cand[k]];
+        if (t->has_dtype)
+            return t->dtype;
+        for (size_t i = 0; i < g->n_value_infos + g->n_inputs; i++) {
+            const qfd_value_info *v =
+                i < g->n_inputs ? &g->inputs[i] : &g->value_infos[i - g->n_inputs];
+            if (v->tensor == cand[k] && v->has_type && v->type.kind == QFD_TYPE_TENSOR && v->type.has_elem_type)
+                return v->type.elem_type;
+        }
+        if (!is_q && g->tensors[cand[k]].producer >= 0) {
+            const qfd_node *p = &g->nodes[g->tensors[cand[k]].producer];
+            if (!strcmp(p->op_type, "QuantizeLinear") && !*node_domain(p))
+                return qdq_type(g, p, 1);
+        }
+    }
+    for (size_t i = 0; is_q && i < n->n_attrs; i++)
+        if (n->attrs[i].name && !strcmp(n->attrs[i].name, "output_dtype") && n->attrs[i].has_i && n->attrs[i].i)
+            return (int32_t)n->attrs[i].i;
+    return QFD_DT_UINT8;
+}
+
+static void fill_value(qfd_value_summary *out, const qfd_graph *g, const qfd_value_info *v)
+{
+    out->name = g->tensors[v->tensor].name;
+    out->kind = "unknown";
+    if (!v->has_type)
+        return;
+    if (v->type.kind == QFD_TYPE_OPAQUE) {
+        out->kind = v->type.opaque_kind;
+        return;
+    }
+    out->kind = "tensor";
+    out->dtype = v->type.has_elem_type ? qfd_dtype_name(v->type.elem_type) : NULL;
+    out->has_shape = v->type.has_shape;
+    out->rank = v->type.rank;
+}
+
+static int count_subgraphs(const qfd_graph *g)
+{
+    int n = 0;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        for (size_t k = 0; k < g->nodes[i].n_attrs; k++)
+            n += (g->nodes[i].attrs[k].g.present ? 1 : 0) + (int)g->nodes[i].attrs[k].n_graphs;
+    return n;
+}
+
+/* One allocation holds the summary and its arrays, so that free is trivial. */
+qfd_status qfd_model_summarize(qfd_ctx *ctx, const qfd_model *m, qfd_model_summary **out)
+{
+    const qfd_graph *g = &m->graph;
+    size_t ndims = 0;
+    for (size_t i = 0; i < g->n_inputs; i++)
+        ndims += g->inputs[i].has_type ? (size_t)g->inputs[i].type.rank : 0;
+    for (size_t i = 0; i < g->n_outputs; i++)
+        ndims += g->outputs[i].has_type ? (size_t)g->outputs[i].type.rank : 0;
+    size_t size = sizeof(qfd_model_summary) + m->n_opsets * sizeof(qfd_opset_summary) +
+                  (g->n_inputs + g->n_outputs) * sizeof(qfd_value_summary) + ndims * sizeof(qfd_dim_info) +
+                  2 * m->n_metadata * sizeof(char *) + g->n_nodes * sizeof(qfd_op_count) +
+                  QFD_DT_COUNT * sizeof(qfd_qtype_count);
+    qfd_model_summary *s = calloc(1, size);
+    if (!s)
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    char *p = (char *)(s + 1);
+#define TAKE(ptr, n) (ptr = (void *)p, p += (n) * sizeof *(ptr))
+    qfd_opset_summary *opsets;
+    qfd_value_summary *ins, *outs;
+    qfd_dim_info *dims;
+    const char **keys, **vals;
+    qfd_op_count *ops;
+    qfd_qtype_count *qt;
+    TAKE(opsets, m->n_opsets);
+    TAKE(ins, g->n_inputs);
+    TAKE(outs, g->n_outputs);
+    TAKE(dims, ndims);
+    TAKE(keys, m->n_metadata);
+    TAKE(vals, m->n_metadata);
+    TAKE(ops, g->n_nodes);
+    TAKE(qt, QFD_DT_COUNT);
+#undef TAKE
+
+    s->ir_version = m->ir_version;
+    s->producer_name = m->producer_name;
+    s->producer_version = m->producer_version;
+    s->graph_name = g->name;
+    for (size_t i = 0; i < m->n_opsets; i++)
+        opsets[i] = (qfd_opset_summary){m->opsets[i].domain ? m->opsets[i].domain : "", m->opsets[i].version};
+    s->n_opsets = m->n_opsets;
+    s->opsets = opsets;
+
+    for (size_t i = 0; i < g->n_inputs + g->n_outputs; i++) {
+        const qfd_value_info *v = i < g->n_inputs ? &g->inputs[i] : &g->outputs[i - g->n_inputs];
+        qfd_value_summary *vs = i < g->n_inputs ? &ins[i] : &outs[i - g->n_inputs];
+        fill_value(vs, g, v);
+        vs->dims = dims;
+        for (int k = 0; k < vs->rank; k++, dims++) {
+            const qfd_dim *d = &v->type.dims[k];
+            dims->value = d->kind == QFD_DIM_VALUE ? d->value : -1;
+            dims->param = d->kind == QFD_DIM_PARAM ? d->param : NULL;
+        }
+    }
+    /* Inputs that are initializers (older exporters list them) are weights. */
+    for (size_t i = 0; i < g->n_inputs; i++)
+        if (!(g->tensors[g->inputs[i].tensor].flags & QFD_T_INITIALIZER))
+            ins[s->n_inputs++] = ins[i];
+    s->n_outputs = g->n_outputs;
+    s->inputs = ins;
+    s->outputs = outs;
+
+    for (size_t i = 0; i < m->n_metadata; i++) {
+        keys[i] = m->metadata[i].key ? m->metadata[i].key : "";
+        vals[i] = m->metadata[i].value ? m->metadata[i].value : "";
+    }
+    s->n_metadata = m->n_metadata;
+    s->metadata_keys = keys;
+    s->metadata_values = vals;
+
+    s->n_nodes = (int64_t)g->n_nodes;
+    int64_t qcount[QFD_DT_COUNT] = {0};
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const qfd_node *n = &g->nodes[i];
+        size_t k = 0;
+        while (k < s->n_ops && (strcmp(ops[k].op_type, n->op_type) || strcmp(ops[k].domain, node_domain(n))))
+            k++;
+        if (k == s->n_ops)
+            ops[s->n_ops++] = (qfd_op_count){node_domain(n), n->op_type, 0};
+        ops[k].count++;
+        int is_q = !strcmp(n->op_type, "QuantizeLinear"), is_dq = !strcmp(n->op_type, "DequantizeLinear");
+        if ((is_q || is_dq) && !*node_domain(n)) {
+            s->n_qdq_nodes++;
+            int32_t dt = qdq_type(g, n, is_q);
+            if (dt > 0 && dt < QFD_DT_COUNT)
+                qcount[dt]++;
+        }
+    }
+    qsort(ops, s->n_ops, sizeof *ops, cmp_ops);
+    s->ops = ops;
+    for (int dt = 0; dt < QFD_DT_COUNT; dt++)
+        if (qcount[dt])
+            qt[s->n_qtypes++] = (qfd_qtype_count){qfd_dtype_name(dt), qfd_dtype_bits(dt), qcount[dt]};
+    s->qtypes = qt;
+
+    for (size_t i = 0; i < g->n_inits; i++) {
+        const qfd_tensor *t = &g->tensors[g->inits[i]];
+        s->n_params += qfd_tensor_numel(t);
+        s->param_bytes += (int64_t)t->nbytes;
+    }
+    s->n_initializers = (int64_t)g->n_inits;
+    s->n_subgraphs = count_subgraphs(g);
+    *out = s;
+    return QFD_OK;
+}
+
+void qfd_model_summary_free(qfd_model_summary *s)
+{
+    free(s);
+}

@@ -1,0 +1,31 @@
+/* The qfd-onnx command line: one file per subcommand over the public API. */
+#ifndef QFD_CLI_CLI_H
+#define QFD_CLI_CLI_H
+
+#include <stdio.h>
+
+#include "qfd/qfd.h"
+
+/* Exit codes: 0 success, 1 internal failure, 2 bad input (file, flag, model). */
+enum { QFD_EXIT_OK = 0, QFD_EXIT_INTERNAL = 1, QFD_EXIT_BAD_INPUT = 2 };
+
+typedef struct qfd_cli_cmd {
+    const char *name;
+    const char *summary;
+    const char *usage; /* full --help text */
+    int (*run)(qfd_ctx *ctx, int argc, char **argv);
+} qfd_cli_cmd;
+
+extern const qfd_cli_cmd qfd_cmd_info;
+extern const qfd_cli_cmd qfd_cmd_convert;
+
+/* Prints "qfd-onnx: error: <msg>" and returns the exit code for st. */
+int qfd_cli_fail(qfd_ctx *ctx, qfd_status st);
+int qfd_cli_usage_error(const qfd_cli_cmd *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* 1 when argv[i] asks for help. */
+int qfd_cli_is_help(const char *arg);
+
+/* JSON string literal with escapes; NULL prints null. */
+void qfd_json_str(FILE *f, const char *s);
+
+#endif

@@ -1,0 +1,68 @@
+/* qfd-onnx: entry point and subcommand dispatch. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+#ifndef QFD_VERSION
+#define QFD_VERSION "unknown"
+#endif
+
+static const qfd_cli_cmd *const k_cmds[] = {&qfd_cmd_info, &qfd_cmd_convert};
+enum { N_CMDS = sizeof k_cmds / sizeof *k_cmds };
+
+static void usage(FILE *f)
+{
+    fputs("usage: qfd-onnx COMMAND [ARGS...]\n"
+          "\n"
+          "Quantization-aware training for ONNX models on the CPU (QFD: quantized\n"
+          "feature distillation). Commands:\n\n",
+          f);
+    for (int i = 0; i < N_CMDS; i++)
+        fprintf(f, "  %-10s %s\n", k_cmds[i]->name, k_cmds[i]->summary);
+    fputs("\n"
+          "Run 'qfd-onnx COMMAND --help' for a command's flags.\n"
+          "  -h, --help      show this help\n"
+          "  --version       print the version\n"
+          "\n"
+          "Exit status: 0 on success, 2 on bad input (model, data file or flag),\n"
+          "1 on an internal failure.\n",
+          f);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return QFD_EXIT_BAD_INPUT;
+    }
+    const char *name = argv[1];
+    if (qfd_cli_is_help(name) || !strcmp(name, "help")) {
+        if (argc > 2 && strcmp(name, "help") == 0)
+            for (int i = 0; i < N_CMDS; i++)
+                if (!strcmp(argv[2], k_cmds[i]->name)) {
+                    fputs(k_cmds[i]->usage, stdout);
+                    return QFD_EXIT_OK;
+                }
+        usage(stdout);
+        return QFD_EXIT_OK;
+    }
+    if (!strcmp(name, "--version")) {
+        printf("qfd-onnx %s\n", QFD_VERSION);
+        return QFD_EXIT_OK;
+    }
+    for (int i = 0; i < N_CMDS; i++) {
+        if (strcmp(name, k_cmds[i]->name) != 0)
+            continue;
+        qfd_ctx *ctx = qfd_ctx_new();
+        if (!ctx) {
+            fputs("qfd-onnx: error: out of memory\n", stderr);
+            return QFD_EXIT_INTERNAL;
+        }
+        int rc = k_cmds[i]->run(ctx, argc - 2, argv + 2);
+        qfd_ctx_free(ctx);
+        return rc;
+    }
+    fprintf(stderr, "qfd-onnx: error: unknown command '%s' (see 'qfd-onnx --help')\n", name);
+    return QFD_EXIT_BAD_INPUT;
+}

@@ -1,0 +1,20 @@
+/* Internal side of qfd_ctx: how library code records a failure. */
+#ifndef QFD_CORE_CTX_H
+#define QFD_CORE_CTX_H
+
+#include "qfd/qfd.h"
+
+struct qfd_ctx {
+    char err[1024];
+    int verbose;
+};
+
+/* Formats the message into ctx (if ctx is non-NULL) and returns st, so that
+ * a failure is reported as `return qfd_fail(ctx, QFD_ERR_IO, "...", ...)`. */
+qfd_status qfd_fail(qfd_ctx *ctx, qfd_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Adds "prefix: " in front of the current message (e.g. the file name). */
+void qfd_ctx_prefix(qfd_ctx *ctx, const char *prefix);
+
+#endif

@@ -1,0 +1,197 @@
+#!/usr/bin/python3
+"""Writes the small ONNX files under tests/data/io/ that the reader/writer and
+CLI tests use: valid corner cases and each kind of bad input.
+
+Made with Debian's python3-onnx (apt-get install python3-onnx), an
+implementation independent of qfd-onnx, so the fixtures test our reader
+against someone else's writer. Run with Debian's interpreter:
+
+    /usr/bin/python3 tools/make_io_fixtures.py
+
+The output is deterministic; the files are committed.
+"""
+import os
+import struct
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "io")
+
+
+def save(model, name, check=True):
+    if check:
+        onnx.checker.check_model(model)
+    path = os.path.join(OUT, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(model.SerializeToString())
+
+
+def small_conv(opset=13, ir=7):
+    """Conv -> Relu -> GlobalAveragePool -> Flatten -> Gemm, dynamic batch."""
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((4, 1, 3, 3)).astype(np.float32), "conv.w")
+    b = numpy_helper.from_array(rng.standard_normal(4).astype(np.float32), "conv.b")
+    fw = numpy_helper.from_array(rng.standard_normal((10, 4)).astype(np.float32), "fc.w")
+    fb = numpy_helper.from_array(rng.standard_normal(10).astype(np.float32), "fc.b")
+    nodes = [
+        helper.make_node("Conv", ["input", "conv.w", "conv.b"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"], name="relu"),
+        helper.make_node("GlobalAveragePool", ["r"], ["p"], name="pool"),
+        helper.make_node("Flatten", ["p"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "fc.w", "fc.b"], ["logits"], name="fc", transB=1),
+    ]
+    g = helper.make_graph(
+        nodes, "small_conv",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 28, 28])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])],
+        [w, b, fw, fb])
+    m = helper.make_model(g, producer_name="make_io_fixtures", opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = ir
+    helper.set_model_props(m, {"qfd.mean": "0.5", "qfd.std": "0.25"})
+    return m
+
+
+def unsorted():
+    m = small_conv()
+    nodes = list(m.graph.node)
+    del m.graph.node[:]
+    m.graph.node.extend([nodes[4], nodes[2], nodes[0], nodes[3], nodes[1]])
+    return m
+
+
+def initializers_as_inputs():
+    """IR 3 style: every initializer is also listed as a graph input."""
+    m = small_conv(opset=9, ir=3)
+    for init in m.graph.initializer:
+        m.graph.input.append(helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
+    return m
+
+
+def external():
+    m = small_conv()
+    blob = b""
+    for t in m.graph.initializer:
+        data = t.raw_data if t.raw_data else numpy_helper.to_array(t).tobytes()
+        t.ClearField("raw_data")
+        t.ClearField("float_data")
+        off = len(blob)
+        blob += data
+        t.data_location = TensorProto.EXTERNAL
+        for k, v in (("location", "weights.bin"), ("offset", str(off)), ("length", str(len(data)))):
+            e = t.external_data.add()
+            e.key, e.value = k, v
+    os.makedirs(os.path.join(OUT, "external"), exist_ok=True)
+    with open(os.path.join(OUT, "external", "weights.bin"), "wb") as f:
+        f.write(blob)
+    return m
+
+
+def tensor(name, dtype, dims, raw=None, **typed):
+    t = TensorProto()
+    t.name, t.data_type = name, dtype
+    t.dims.extend(dims)
+    if raw is not None:
+        t.raw_data = raw
+    for field, values in typed.items():
+        getattr(t, field).extend(values)
+    return t
+
+
+def varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def with_unknown(msg, field, payload):
+    """Appends a length-delimited field the onnx 1.12 schema does not know."""
+    data = msg.SerializeToString() + varint(field << 3 | 2) + varint(len(payload)) + payload
+    out = type(msg)()
+    out.ParseFromString(data)
+    return out
+
+
+def newer_ir():
+    """IR 10 / opset 21: int4 and uint4 QDQ, float16/bfloat16/float8 storage,
+    typed and raw data, strings, and NodeProto fields newer than onnx 1.12
+    (overload = 8, metadata_props = 9) that must survive a round trip."""
+    int4 = tensor("w.q", 22, [2, 3], raw=bytes([0x21, 0xF3, 0x8E]))  # 6 int4 values, packed
+    w_scale = tensor("w.scale", TensorProto.FLOAT, [2], float_data=[0.1, 0.2])
+    w_zp = tensor("w.zp", 22, [2], int32_data=[0x00])  # typed: one packed byte, two int4 zeros
+    a_scale = tensor("a.scale", TensorProto.FLOAT, [], float_data=[0.05])
+    a_zp = tensor("a.zp", 21, [], int32_data=[0])  # uint4
+    extras = [
+        tensor("k.f16", TensorProto.FLOAT16, [3], int32_data=[0x3C00, 0xC000, 0x7BFF]),
+        tensor("k.bf16", TensorProto.BFLOAT16, [2], raw=struct.pack("<2H", 0x3F80, 0xC040)),
+        tensor("k.f8", 17, [2], int32_data=[0x38, 0xB8]),
+        tensor("k.i8", TensorProto.INT8, [3], int32_data=[-128, -1, 127]),
+        tensor("k.u32", TensorProto.UINT32, [2], uint64_data=[1, 4294967295]),
+        tensor("k.i64", TensorProto.INT64, [2], int64_data=[-5, 1 << 40]),
+        tensor("k.f64", TensorProto.DOUBLE, [1], double_data=[3.25]),
+        tensor("k.str", TensorProto.STRING, [2], string_data=[b"qfd", b""]),
+        tensor("k.bool", TensorProto.BOOL, [3], raw=bytes([1, 0, 1])),
+    ]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "a.scale", "a.zp"], ["xq"], name="q_x"),
+        helper.make_node("DequantizeLinear", ["xq", "a.scale", "a.zp"], ["xd"], name="dq_x"),
+        helper.make_node("DequantizeLinear", ["w.q", "w.scale", "w.zp"], ["w"], name="dq_w", axis=0),
+        helper.make_node("MatMul", ["xd", "w"], ["y0"], name="matmul"),
+    ]
+    nodes[3] = with_unknown(nodes[3], 8, b"fast")
+    entry = onnx.StringStringEntryProto(key="origin", value="fixture")
+    nodes[3] = with_unknown(nodes[3], 9, entry.SerializeToString())
+    nodes.append(helper.make_node("Identity", ["y0"], ["y"], name="out"))
+    g = helper.make_graph(
+        nodes, "newer_ir",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])],
+        [int4, w_scale, w_zp, a_scale, a_zp] + extras)
+    m = helper.make_model(g, producer_name="make_io_fixtures", opset_imports=[helper.make_opsetid("", 21)])
+    m.ir_version = 10
+    return m
+
+
+def bad_graph(kind):
+    m = small_conv()
+    nodes = m.graph.node
+    if kind == "undefined_input":
+        nodes[1].input[0] = "no_such_tensor"
+    elif kind == "duplicate_name":
+        nodes[1].output[0] = "conv.w"
+    elif kind == "cycle":
+        nodes[0].input[0] = "f"  # conv reads flatten's output, which depends on conv
+    return m
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    save(small_conv(), "small_conv.onnx")
+    save(unsorted(), "unsorted.onnx", check=False)
+    save(initializers_as_inputs(), "initializers_as_inputs.onnx")
+    save(external(), "external/model.onnx", check=False)
+    save(newer_ir(), "newer_ir.onnx", check=False)
+    for kind in ("undefined_input", "duplicate_name", "cycle"):
+        save(bad_graph(kind), f"bad/{kind}.onnx", check=False)
+    good = small_conv().SerializeToString()
+    with open(os.path.join(OUT, "bad", "truncated.onnx"), "wb") as f:
+        f.write(good[: len(good) * 2 // 3])
+    with open(os.path.join(OUT, "bad", "empty.onnx"), "wb") as f:
+        pass
+    with open(os.path.join(OUT, "bad", "not_protobuf.onnx"), "wb") as f:
+        f.write(b"This is a text file, not an ONNX model.\n")
+    m = external()
+    save(m, "bad/missing_external/model.onnx", check=False)
+    # external() rewrote external/weights.bin; bad/missing_external has none.
+    print("wrote fixtures to", os.path.normpath(OUT))
+
+
+if __name__ == "__main__":
+    main()

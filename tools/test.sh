@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds with warnings as errors, and runs every
+# test through ctest. Exits non-zero on any failure.
+#
+#   tools/test.sh              Release build in build/
+#   tools/test.sh --sanitize   AddressSanitizer + UBSan build in build-asan/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build=build
+flags=(-DQFD_WERROR=ON)
+case "${1:-}" in
+  --sanitize) build=build-asan; flags+=(-DQFD_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
+  "") ;;
+  *) echo "usage: tools/test.sh [--sanitize]" >&2; exit 2 ;;
+esac
+
+tools/deps.sh
+jobs=$(nproc)
+cmake -S . -B "$build" "${flags[@]}"
+cmake --build "$build" -j"$jobs"
+ctest --test-dir "$build" --output-on-failure -j"$jobs"
