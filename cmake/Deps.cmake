@@ -25,10 +25,15 @@ elseif(NOT EXISTS "${QFD_ONNX_PROTO}")
   message(FATAL_ERROR "qfd-onnx: QFD_ONNX_PROTO=${QFD_ONNX_PROTO} does not exist")
 endif()
 
-find_path(QFD_CBLAS_INCLUDE cblas.h PATH_SUFFIXES openblas)
-find_library(QFD_OPENBLAS_LIB openblas)
+# The OpenMP build of OpenBLAS: our kernels use OpenMP too, and one thread
+# pool for both avoids OpenMP threads spin-waiting against OpenBLAS's own
+# pthreads (measured 10-20x slower convs on 2 busy cores). Linked by path,
+# with an rpath, whatever the system's libopenblas alternative points to.
+find_path(QFD_CBLAS_INCLUDE cblas.h PATH_SUFFIXES openblas-openmp openblas)
+find_library(QFD_OPENBLAS_LIB openblas PATHS /usr/lib/x86_64-linux-gnu/openblas-openmp
+             /usr/lib/aarch64-linux-gnu/openblas-openmp NO_DEFAULT_PATH)
 if(NOT QFD_CBLAS_INCLUDE OR NOT QFD_OPENBLAS_LIB)
-  qfd_require_debian("OpenBLAS" libopenblas-dev)
+  qfd_require_debian("OpenBLAS (OpenMP build)" "libopenblas-dev libopenblas-openmp-dev")
 endif()
 
 find_package(ZLIB QUIET)

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # build: compiler, CMake, protobuf-c, the ONNX schema, OpenBLAS, zlib
 # test oracles and data: ONNX backend test data, Fashion-MNIST, Node.js + npm for ONNX Runtime
 PACKAGES=(gcc make cmake libc6-dev
-          libprotobuf-c-dev protobuf-c-compiler libonnx-dev libopenblas-dev zlib1g-dev
+          libprotobuf-c-dev protobuf-c-compiler libonnx-dev libopenblas-dev libopenblas-openmp-dev zlib1g-dev
           libonnx-testdata dataset-fashion-mnist)
 
 missing=()

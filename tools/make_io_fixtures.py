@@ -159,6 +159,30 @@ def newer_ir():
     return m
 
 
+def small_conv_reference(m, x):
+    """small_conv's logits computed with numpy alone: an oracle for `run`."""
+    w = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    cw, cb = w["conv.w"], w["conv.b"]
+    n, _, h, wd = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    c = np.zeros((n, cw.shape[0], h, wd), np.float64)
+    for o in range(cw.shape[0]):
+        for i in range(3):
+            for j in range(3):
+                c[:, o] += cw[o, 0, i, j] * xp[:, 0, i:i + h, j:j + wd]
+        c[:, o] += cb[o]
+    p = np.maximum(c, 0).mean(axis=(2, 3))
+    return (p @ w["fc.w"].T.astype(np.float64) + w["fc.b"]).astype(np.float32)
+
+
+def unsupported_ops():
+    m = small_conv()
+    m.graph.node[1].op_type = "Mish"
+    m.graph.node[2].domain = "com.example"
+    m.opset_import.append(helper.make_opsetid("com.example", 1))
+    return m
+
+
 def bad_graph(kind):
     m = small_conv()
     nodes = m.graph.node
@@ -189,6 +213,15 @@ def main():
         f.write(b"This is a text file, not an ONNX model.\n")
     m = external()
     save(m, "bad/missing_external/model.onnx", check=False)
+    save(unsupported_ops(), "bad/unsupported_ops.onnx", check=False)
+    x = np.random.default_rng(1).random((2, 1, 28, 28), dtype=np.float32)
+    np.save(os.path.join(OUT, "small_conv_input.npy"), x)
+    np.save(os.path.join(OUT, "small_conv_logits.npy"), small_conv_reference(small_conv(), x))
+    with open(os.path.join(OUT, "small_conv_input.pb"), "wb") as f:
+        f.write(numpy_helper.from_array(x, "input").SerializeToString())
+    np.save(os.path.join(OUT, "wrong_shape_input.npy"), x[:, :, :20, :])
+    with open(os.path.join(OUT, "bad", "corrupt.npy"), "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f4'")
     # external() rewrote external/weights.bin; bad/missing_external has none.
     print("wrote fixtures to", os.path.normpath(OUT))
 

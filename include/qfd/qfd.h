@@ -8,6 +8,7 @@
 #ifndef QFD_QFD_H
 #define QFD_QFD_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -101,6 +102,131 @@ typedef struct qfd_model_summary {
 qfd_status qfd_model_summarize(qfd_ctx *ctx, const qfd_model *model,
                                qfd_model_summary **out);
 void qfd_model_summary_free(qfd_model_summary *summary);
+
+/* ---- Arrays and tensor files ----------------------------------------- */
+
+#define QFD_ARRAY_MAX_RANK 8
+
+/* A dense n-d array: element type as an ONNX TensorProto.DataType code
+ * (1 float, 7 int64, ...), little-endian elements in C order. */
+typedef struct qfd_array {
+    int32_t dtype;
+    int rank;
+    int64_t dims[QFD_ARRAY_MAX_RANK];
+    void *data;
+    size_t nbytes;
+} qfd_array;
+
+/* Frees data and zeroes the struct; safe on a zeroed or already freed array. */
+void qfd_array_free(qfd_array *a);
+/* Product of the dims (1 for rank 0), or -1 if it overflows or a dim is negative. */
+int64_t qfd_array_numel(const qfd_array *a);
+/* ONNX name of an element type ("float", "int64", ...), "?" if unknown. */
+const char *qfd_dtype_str(int32_t dtype);
+
+/* Reads a NumPy .npy file or an ONNX TensorProto .pb file (by content). */
+qfd_status qfd_tensor_file_read(qfd_ctx *ctx, const char *path, qfd_array *out);
+/* Writes a .npy file atomically (temporary file + rename). */
+qfd_status qfd_npy_write(qfd_ctx *ctx, const char *path, const qfd_array *a);
+
+/* ---- Running a model: `qfd-onnx run` ---------------------------------- */
+
+typedef struct qfd_exec qfd_exec;
+
+/* Resolves every node's op (failing with a list of all unsupported ops) and
+ * parses attributes. The model must outlive the executor. n_threads <= 0
+ * means all cores. */
+qfd_status qfd_exec_new(qfd_ctx *ctx, const qfd_model *m, int n_threads, qfd_exec **out);
+void qfd_exec_free(qfd_exec *e);
+/* Graph inputs that are not initializers, and graph outputs, in order. */
+size_t qfd_exec_n_inputs(const qfd_exec *e);
+size_t qfd_exec_n_outputs(const qfd_exec *e);
+const char *qfd_exec_input_name(const qfd_exec *e, size_t i);
+const char *qfd_exec_output_name(const qfd_exec *e, size_t i);
+/* Runs the graph; inputs are borrowed for the call. A new input shape
+ * replans (shape inference, folding, buffers) once. */
+qfd_status qfd_exec_run(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs, size_t n_inputs);
+/* Output i of the last run, owned by the executor until the next run. */
+const qfd_array *qfd_exec_output(const qfd_exec *e, size_t i);
+
+/* ---- Evaluation: `qfd-onnx eval` ------------------------------------ */
+
+typedef struct qfd_eval_opts {
+    const char *data;  /* IDX folder or .npz; NULL = Debian's Fashion-MNIST */
+    int64_t limit;     /* > 0: first `limit` test examples only */
+    int batch;         /* <= 0: 64 */
+    int n_threads;     /* <= 0: all cores */
+    int n_mean, n_std; /* 0: normalisation from the model's qfd.mean/qfd.std, else none */
+    float mean[4], std[4];
+    void (*progress)(void *user, int64_t done, int64_t total);
+    void *user;
+} qfd_eval_opts;
+
+typedef struct qfd_eval_result {
+    int64_t n, classes;
+    double top1, top5, seconds;
+    int n_norm;
+    float mean[4], std[4];
+    const char *norm_source; /* "flags", "metadata" or "none" */
+} qfd_eval_result;
+
+/* Runs the model over the test split of a labelled dataset. */
+qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *model, const qfd_eval_opts *opts,
+                              qfd_eval_result *result);
+/* Parses "0.5" or "0.485,0.456,0.406"; returns the count, 0 if malformed. */
+int qfd_parse_floats(const char *s, float *v, int cap);
+
+/* ---- FP32 training: `qfd-onnx train` ---------------------------------- */
+
+typedef struct qfd_train_progress {
+    int epoch, epochs;     /* 1-based epoch */
+    int64_t step, steps;   /* batches done in this epoch, and per epoch */
+    double loss, accuracy; /* running means over the epoch so far */
+    double images_per_second, eta_seconds;
+    int epoch_done;        /* 1 on the last call of an epoch */
+} qfd_train_progress;
+
+typedef struct qfd_train_opts {
+    const char *data;   /* IDX folder or .npz; NULL = Debian's Fashion-MNIST */
+    int64_t limit;      /* > 0: first `limit` training examples */
+    int epochs;         /* >= 1 */
+    int batch;          /* <= 0: 128 */
+    const char *optimizer; /* "sgd" (default) or "adamw" */
+    float lr;           /* <= 0: 0.01 for SGD, 0.001 for AdamW */
+    float momentum;     /* SGD, default 0.9 when < 0 */
+    int nesterov;
+    float weight_decay; /* < 0: 5e-4 (SGD) / 0.01 (AdamW); never on biases and norm parameters */
+    const char *schedule; /* "cosine" (default), "step", "constant" */
+    float warmup_epochs;
+    int step_epochs;    /* "step": decay every step_epochs epochs (default 1) */
+    float gamma;        /* "step": factor (default 0.1) */
+    float label_smoothing;
+    int crop_pad;       /* random crop with this zero padding; < 0: 2; 0: off */
+    int hflip;          /* random horizontal flip; < 0: on */
+    int n_mean, n_std;  /* normalisation as in qfd_eval_opts */
+    float mean[4], std[4];
+    uint64_t seed;
+    int n_threads;
+    const char *checkpoint_dir; /* save every epoch and when stopped */
+    const char *resume_dir;     /* continue exactly from a checkpoint (model loaded from it by the caller) */
+    volatile sig_atomic_t *stop; /* set non-zero (e.g. by a signal handler) to stop after the current step */
+    void (*progress)(void *user, const qfd_train_progress *p);
+    void *user;
+} qfd_train_opts;
+
+typedef struct qfd_train_result {
+    int epochs_done;
+    int stopped; /* stopped early through opts->stop */
+    double loss, train_accuracy, seconds, images_per_second;
+    size_t train_bytes; /* activations, gradients and optimizer state */
+    int64_t n_params;
+} qfd_train_result;
+
+/* Fine-tunes every trainable parameter of the model in place (weights and
+ * BatchNormalization statistics) with cross-entropy on the training split.
+ * A loss that turns NaN or infinite stops with an error; the last
+ * checkpoint stays as it was. */
+qfd_status qfd_model_train(qfd_ctx *ctx, qfd_model *model, const qfd_train_opts *opts, qfd_train_result *result);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,6 @@
 /* Public model API: load = read + validate, save = write. */
+#include <string.h>
+
 #include "core/ctx.h"
 #include "io/io.h"
 
@@ -13,6 +15,10 @@ qfd_status qfd_model_load(qfd_ctx *ctx, const char *path, qfd_model **out)
         qfd_ctx_prefix(ctx, path);
         qfd_model_free(m);
         return st;
+    }
+    if (!(m->path = strdup(path))) {
+        qfd_model_free(m);
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
     }
     *out = m;
     return QFD_OK;

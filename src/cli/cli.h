@@ -18,9 +18,13 @@ typedef struct qfd_cli_cmd {
 
 extern const qfd_cli_cmd qfd_cmd_info;
 extern const qfd_cli_cmd qfd_cmd_convert;
+extern const qfd_cli_cmd qfd_cmd_eval;
+extern const qfd_cli_cmd qfd_cmd_run;
+extern const qfd_cli_cmd qfd_cmd_train;
 
 /* Prints "qfd-onnx: error: <msg>" and returns the exit code for st. */
 int qfd_cli_fail(qfd_ctx *ctx, qfd_status st);
+int qfd_cli_oom(void);
 int qfd_cli_usage_error(const qfd_cli_cmd *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* 1 when argv[i] asks for help. */
 int qfd_cli_is_help(const char *arg);

@@ -9,6 +9,12 @@ int qfd_cli_fail(qfd_ctx *ctx, qfd_status st)
     return st == QFD_ERR_NOMEM || st == QFD_ERR_INTERNAL ? QFD_EXIT_INTERNAL : QFD_EXIT_BAD_INPUT;
 }
 
+int qfd_cli_oom(void)
+{
+    fputs("qfd-onnx: error: out of memory\n", stderr);
+    return QFD_EXIT_INTERNAL;
+}
+
 int qfd_cli_usage_error(const qfd_cli_cmd *cmd, const char *fmt, ...)
 {
     va_list ap;

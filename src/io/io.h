@@ -7,6 +7,8 @@
 /* Parses the file into a new model; does not validate the graph. Errors are
  * prefixed with the path. */
 qfd_status qfd_onnx_read(qfd_ctx *ctx, const char *path, qfd_model **out);
+/* Reads a serialized TensorProto (the backend tests' input_0.pb). */
+qfd_status qfd_onnx_read_tensor_file(qfd_ctx *ctx, const char *path, qfd_tensor *out);
 /* Writes the model atomically (temporary file + rename). */
 qfd_status qfd_onnx_write(qfd_ctx *ctx, const qfd_model *m, const char *path);
 

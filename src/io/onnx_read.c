@@ -83,11 +83,12 @@ static int copy_bytes(const ProtobufCBinaryData *src, qfd_blob *b)
 {
     b->present = true;
     b->len = src->len;
-    b->data = malloc(src->len ? src->len : 1);
+    b->data = malloc(src->len + 1); /* NUL-terminated, so string attributes are C strings */
     if (!b->data)
         return -1;
     if (src->len)
         memcpy(b->data, src->data, src->len);
+    b->data[src->len] = 0;
     return 0;
 }
 
@@ -642,6 +643,43 @@ fail:
     if (mp)
         onnx__model_proto__free_unpacked(mp, NULL);
     qfd_model_free(m);
+    free(r.dir);
+    qfd_ctx_prefix(ctx, path);
+    return st;
+}
+
+qfd_status qfd_onnx_read_tensor_file(qfd_ctx *ctx, const char *path, qfd_tensor *out)
+{
+    memset(out, 0, sizeof *out);
+    out->producer = -1;
+    reader r = {ctx, NULL};
+    uint8_t *buf;
+    size_t len;
+    Onnx__TensorProto *tp = NULL;
+    qfd_status st = slurp(ctx, path, &buf, &len);
+    if (st)
+        goto fail;
+    tp = onnx__tensor_proto__unpack(NULL, len, buf);
+    free(buf);
+    if (!tp) {
+        st = qfd_fail(ctx, QFD_ERR_PARSE, "not a valid ONNX TensorProto (truncated or corrupt file?)");
+        goto fail;
+    }
+    const char *slash = strrchr(path, '/');
+    r.dir = slash ? strndup(path, (size_t)(slash - path + (slash == path))) : strdup(".");
+    if (!r.dir) {
+        st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if ((st = read_tensor(&r, tp, out)))
+        goto fail;
+    onnx__tensor_proto__free_unpacked(tp, NULL);
+    free(r.dir);
+    return QFD_OK;
+fail:
+    if (tp)
+        onnx__tensor_proto__free_unpacked(tp, NULL);
+    qfd_tensor_clear(out);
     free(r.dir);
     qfd_ctx_prefix(ctx, path);
     return st;

@@ -188,5 +188,6 @@ void qfd_model_free(qfd_model *m)
     blobs_free(m->functions, m->n_functions);
     qfd_graph_clear(&m->graph);
     qfd_extra_clear(&m->extra);
+    free(m->path);
     free(m);
 }

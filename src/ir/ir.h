@@ -174,6 +174,7 @@ struct qfd_model {
     qfd_blob *training_info, *functions; /* opaque */
     qfd_graph graph;
     qfd_extra extra;
+    char *path; /* file it was loaded from, for messages; NULL if built in memory */
 };
 
 int64_t qfd_tensor_numel(const qfd_tensor *t);

@@ -1,0 +1,157 @@
+/* Top-1/top-5 accuracy of a classifier on a labelled dataset. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/ctx.h"
+#include "data/dataset.h"
+#include "exec/exec.h"
+#include "ir/ir.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Parses "0.5" or "0.485,0.456,0.406" into v; returns the count, 0 if bad. */
+int qfd_parse_floats(const char *s, float *v, int cap)
+{
+    int n = 0;
+    while (s && *s && n < cap) {
+        char *end;
+        double d = strtod(s, &end);
+        if (end == s || !isfinite(d))
+            return 0;
+        v[n++] = (float)d;
+        s = end;
+        while (*s == ' ')
+            s++;
+        if (*s == ',')
+            s++;
+        else if (*s)
+            return 0;
+    }
+    return s && !*s ? n : 0;
+}
+
+static const char *metadata(const qfd_model *m, const char *key)
+{
+    for (size_t i = 0; i < m->n_metadata; i++)
+        if (m->metadata[i].key && !strcmp(m->metadata[i].key, key))
+            return m->metadata[i].value;
+    return NULL;
+}
+
+/* Normalisation: flags, else the model's qfd.mean/qfd.std, else none. */
+static qfd_status resolve_norm(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_opts *o, qfd_eval_result *r)
+{
+    r->n_norm = 0;
+    r->norm_source = "none";
+    if (o->n_mean || o->n_std) {
+        if (o->n_mean != o->n_std)
+            return qfd_fail(ctx, QFD_ERR_ARG, "--mean and --std need the same number of values (%d vs %d)",
+                            o->n_mean, o->n_std);
+        memcpy(r->mean, o->mean, sizeof r->mean);
+        memcpy(r->std, o->std, sizeof r->std);
+        r->n_norm = o->n_mean;
+        r->norm_source = "flags";
+    } else {
+        const char *ms = metadata(m, "qfd.mean"), *ss = metadata(m, "qfd.std");
+        if (!ms && !ss)
+            return QFD_OK;
+        int nm = qfd_parse_floats(ms, r->mean, 4), ns = qfd_parse_floats(ss, r->std, 4);
+        if (!nm || nm != ns)
+            return qfd_fail(ctx, QFD_ERR_INVALID, "model metadata qfd.mean='%s' / qfd.std='%s' are not matching lists of numbers",
+                            ms ? ms : "", ss ? ss : "");
+        r->n_norm = nm;
+        r->norm_source = "metadata";
+    }
+    for (int i = 0; i < r->n_norm; i++)
+        if (!(r->std[i] > 0))
+            return qfd_fail(ctx, QFD_ERR_ARG, "std must be positive, got %g", r->std[i]);
+    return QFD_OK;
+}
+
+qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_opts *o, qfd_eval_result *r)
+{
+    memset(r, 0, sizeof *r);
+    qfd_dataset ds = {0};
+    qfd_exec *e = NULL;
+    float *batch = NULL;
+    qfd_status st = resolve_norm(ctx, m, o, r);
+    if (st)
+        return st;
+    if ((st = qfd_dataset_load(ctx, o->data, QFD_SPLIT_TEST, o->limit, &ds)))
+        return st;
+    if ((st = qfd_exec_new(ctx, m, o->n_threads, &e)))
+        goto out;
+    if (qfd_exec_n_inputs(e) != 1 || qfd_exec_n_outputs(e) < 1) {
+        st = qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "eval needs a model with one input and a logits output (it has %zu inputs)",
+                      qfd_exec_n_inputs(e));
+        goto out;
+    }
+    const int64_t n = ds.n, per = n ? qfd_array_numel(&ds.x) / n : 0;
+    const int bs = o->batch > 0 ? o->batch : 64;
+    const int64_t channels = ds.x.rank >= 2 ? ds.x.dims[1] : 1, plane = channels ? per / channels : 0;
+    if (r->n_norm > 1 && r->n_norm != channels) {
+        st = qfd_fail(ctx, QFD_ERR_ARG, "%d mean/std values for data with %lld channels", r->n_norm, (long long)channels);
+        goto out;
+    }
+    batch = malloc((size_t)(bs * per) * sizeof *batch + 1);
+    if (!batch) {
+        st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    int64_t top1 = 0, top5 = 0;
+    double t0 = now();
+    for (int64_t start = 0; start < n; start += bs) {
+        int64_t b = n - start < bs ? n - start : bs;
+        const float *src = (const float *)ds.x.data + start * per;
+        for (int64_t i = 0; i < b * per; i++) {
+            int c = r->n_norm > 1 ? (int)((i / plane) % channels) : 0;
+            batch[i] = r->n_norm ? (src[i] - r->mean[c]) / r->std[c] : src[i];
+        }
+        qfd_array in = ds.x;
+        in.dims[0] = b;
+        in.data = batch;
+        in.nbytes = (size_t)(b * per) * sizeof *batch;
+        if ((st = qfd_exec_run(ctx, e, &in, 1)))
+            goto out;
+        const qfd_array *logits = qfd_exec_value(e, qfd_exec_output_tensor(e, 0));
+        if (logits->dtype != QFD_DT_FLOAT || logits->rank != 2 || logits->dims[0] != b) {
+            st = qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "eval needs float logits of shape [N, classes] as first output");
+            goto out;
+        }
+        int64_t classes = logits->dims[1];
+        r->classes = classes;
+        for (int64_t i = 0; i < b; i++) {
+            const float *row = (const float *)logits->data + i * classes;
+            int64_t label = ((const int64_t *)ds.y.data)[start + i];
+            if (label >= classes) {
+                st = qfd_fail(ctx, QFD_ERR_INVALID, "%s: label %lld of example %lld is not one of the model's %lld classes",
+                              ds.source, (long long)label, (long long)(start + i), (long long)classes);
+                goto out;
+            }
+            int64_t above = 0; /* classes scored higher than the true one */
+            for (int64_t k = 0; k < classes; k++)
+                above += row[k] > row[label] || (row[k] == row[label] && k < label);
+            top1 += above == 0;
+            top5 += above < 5;
+        }
+        if (o->progress)
+            o->progress(o->user, start + b, n);
+    }
+    r->seconds = now() - t0;
+    r->n = n;
+    r->top1 = n ? (double)top1 / (double)n : 0;
+    r->top5 = n ? (double)top5 / (double)n : 0;
+out:
+    free(batch);
+    qfd_exec_free(e);
+    qfd_dataset_free(&ds);
+    return st;
+}

@@ -1,0 +1,156 @@
+/* qfd-onnx eval MODEL: accuracy on a labelled test set. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+typedef struct progress {
+    double start, last;
+    int tty;
+} progress;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Quiet for the first two seconds, then one line a second (one updated
+ * line on a terminal). */
+static void on_progress(void *user, int64_t done, int64_t total)
+{
+    progress *p = user;
+    double t = now();
+    if (t - p->start < 2.0 || (t - p->last < 1.0 && done < total))
+        return;
+    p->last = t;
+    double rate = (double)done / (t - p->start);
+    fprintf(stderr, "%seval: %" PRId64 "/%" PRId64 " images, %.0f img/s, ETA %.0fs%s", p->tty ? "\r" : "", done,
+            total, rate, rate > 0 ? (double)(total - done) / rate : 0.0, p->tty ? (done == total ? "\n" : "") : "\n");
+}
+
+static int parse_int(const char *flag, const char *v, int64_t min, int64_t *out)
+{
+    char *end;
+    long long x = v ? strtoll(v, &end, 10) : 0;
+    if (!v || *end || end == v || x < min)
+        return qfd_cli_usage_error(&qfd_cmd_eval, "%s needs an integer >= %lld, got '%s'", flag, (long long)min,
+                                   v ? v : "");
+    *out = x;
+    return 0;
+}
+
+static int run(qfd_ctx *ctx, int argc, char **argv)
+{
+    qfd_eval_opts o = {0};
+    const char *path = NULL;
+    int json = 0;
+    int64_t v = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (qfd_cli_is_help(a)) {
+            fputs(qfd_cmd_eval.usage, stdout);
+            return QFD_EXIT_OK;
+        } else if (!strcmp(a, "--json")) {
+            json = 1;
+        } else if (!strcmp(a, "--data")) {
+            if (!val)
+                return qfd_cli_usage_error(&qfd_cmd_eval, "--data needs a PATH");
+            o.data = val, i++;
+        } else if (!strcmp(a, "--limit") || !strcmp(a, "--batch") || !strcmp(a, "--threads")) {
+            if (parse_int(a, val, 1, &v))
+                return QFD_EXIT_BAD_INPUT;
+            i++;
+            if (a[2] == 'l')
+                o.limit = v;
+            else if (a[2] == 'b')
+                o.batch = (int)(v > 4096 ? 4096 : v);
+            else
+                o.n_threads = (int)(v > 256 ? 256 : v);
+        } else if (!strcmp(a, "--mean") || !strcmp(a, "--std")) {
+            float *dst = a[2] == 'm' ? o.mean : o.std;
+            int n = qfd_parse_floats(val, dst, 4);
+            if (!n)
+                return qfd_cli_usage_error(&qfd_cmd_eval, "%s needs one number or a comma-separated list (up to 4), got '%s'",
+                                           a, val ? val : "");
+            *(a[2] == 'm' ? &o.n_mean : &o.n_std) = n;
+            i++;
+        } else if (a[0] == '-' && a[1]) {
+            return qfd_cli_usage_error(&qfd_cmd_eval, "unknown flag '%s'", a);
+        } else if (path) {
+            return qfd_cli_usage_error(&qfd_cmd_eval, "unexpected argument '%s'", a);
+        } else {
+            path = a;
+        }
+    }
+    if (!path)
+        return qfd_cli_usage_error(&qfd_cmd_eval, "missing MODEL");
+    if (o.n_mean != o.n_std)
+        return qfd_cli_usage_error(&qfd_cmd_eval, "--mean and --std must be given together, with as many values");
+    progress p = {now(), 0, isatty(2)};
+    o.progress = on_progress;
+    o.user = &p;
+    qfd_model *m;
+    qfd_status st = qfd_model_load(ctx, path, &m);
+    if (st)
+        return qfd_cli_fail(ctx, st);
+    qfd_eval_result r;
+    st = qfd_model_evaluate(ctx, m, &o, &r);
+    qfd_model_free(m);
+    if (st)
+        return qfd_cli_fail(ctx, st);
+    if (json) {
+        printf("{\"model\":");
+        qfd_json_str(stdout, path);
+        printf(",\"data\":");
+        qfd_json_str(stdout, o.data ? o.data : "fashion-mnist (Debian dataset-fashion-mnist)");
+        printf(",\"n\":%" PRId64 ",\"classes\":%" PRId64 ",\"top1\":%.6f,\"top5\":%.6f,\"seconds\":%.3f,"
+               "\"images_per_second\":%.1f,\"normalization\":{\"source\":\"%s\",\"mean\":[",
+               r.n, r.classes, r.top1, r.top5, r.seconds, r.seconds > 0 ? (double)r.n / r.seconds : 0.0,
+               r.norm_source);
+        for (int i = 0; i < r.n_norm; i++)
+            printf("%s%g", i ? "," : "", r.mean[i]);
+        printf("],\"std\":[");
+        for (int i = 0; i < r.n_norm; i++)
+            printf("%s%g", i ? "," : "", r.std[i]);
+        printf("]}}\n");
+    } else {
+        printf("%s: top-1 %.2f%%, top-5 %.2f%% on %" PRId64 " images (%.1fs, %.0f img/s; normalization: %s)\n", path,
+               100 * r.top1, 100 * r.top5, r.n, r.seconds, r.seconds > 0 ? (double)r.n / r.seconds : 0.0,
+               r.norm_source);
+    }
+    return QFD_EXIT_OK;
+}
+
+const qfd_cli_cmd qfd_cmd_eval = {
+    "eval",
+    "top-1/top-5 accuracy of a classifier on a labelled test set",
+    "usage: qfd-onnx eval MODEL.onnx [--data PATH] [--limit N] [--batch B]\n"
+    "                     [--mean M --std S] [--threads T] [--json]\n"
+    "\n"
+    "Runs MODEL on the test split of a labelled dataset and reports top-1 and\n"
+    "top-5 accuracy. The model takes one image batch [N,C,H,W] and returns\n"
+    "logits [N,classes].\n"
+    "\n"
+    "  --data PATH    folder of MNIST-style IDX files (t10k-images-idx3-ubyte[.gz],\n"
+    "                 t10k-labels-idx1-ubyte[.gz]) or a .npz with x/y arrays\n"
+    "                 (x_test/y_test preferred). Default: Fashion-MNIST from\n"
+    "                 Debian's dataset-fashion-mnist. uint8 pixels are scaled to [0,1].\n"
+    "  --limit N      use the first N test examples\n"
+    "  --batch B      images per run (default 64)\n"
+    "  --mean M --std S\n"
+    "                 normalization x' = (x - M) / S, one value or one per channel\n"
+    "                 (comma-separated). Default: the model's metadata qfd.mean /\n"
+    "                 qfd.std, else none.\n"
+    "  --threads T    CPU threads (default: all cores)\n"
+    "  --json         print one JSON object: top1, top5, n, seconds, ...\n"
+    "  -h, --help     show this help\n"
+    "\n"
+    "Progress goes to stderr for runs longer than two seconds.\n"
+    "Exit status: 0 on success, 2 on a bad model, data file or flag.\n",
+    run,
+};

@@ -1,0 +1,278 @@
+/* qfd-onnx train MODEL -o OUT.onnx: FP32 fine-tuning on the CPU. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+/* Signal handlers can only reach a static: SIGINT/SIGTERM set it, the
+ * training loop stops after the current step and checkpoints. */
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+typedef struct bar {
+    int tty;
+    int64_t last_printed;
+} bar;
+
+static void on_progress(void *user, const qfd_train_progress *p)
+{
+    bar *b = user;
+    int64_t tenth = p->steps >= 10 ? p->steps / 10 : 1;
+    if (!b->tty && !p->epoch_done && p->step - b->last_printed < tenth)
+        return;
+    b->last_printed = p->epoch_done ? 0 : p->step;
+    int width = 24, fill = p->steps ? (int)(width * p->step / p->steps) : width;
+    char bar_s[32];
+    for (int i = 0; i < width; i++)
+        bar_s[i] = i < fill ? '#' : '.';
+    bar_s[width] = 0;
+    long eta = (long)p->eta_seconds;
+    fprintf(stderr, "%sepoch %d/%d [%s] %" PRId64 "/%" PRId64 " loss %.4f acc %.2f%% %.0f img/s ETA %ld:%02ld%s",
+            b->tty ? "\r" : "", p->epoch, p->epochs, bar_s, p->step, p->steps, p->loss, 100 * p->accuracy,
+            p->images_per_second, eta / 60, eta % 60, b->tty && !p->epoch_done ? "" : "\n");
+}
+
+static int need(const char *flag, const char *val)
+{
+    if (!val)
+        return qfd_cli_usage_error(&qfd_cmd_train, "%s needs a value", flag);
+    return 0;
+}
+
+static int num(const char *flag, const char *val, double min, double *out)
+{
+    char *end;
+    double v = val ? strtod(val, &end) : 0;
+    if (!val || *end || end == val || !(v >= min))
+        return qfd_cli_usage_error(&qfd_cmd_train, "%s needs a number >= %g, got '%s'", flag, min, val ? val : "");
+    *out = v;
+    return 0;
+}
+
+static int run(qfd_ctx *ctx, int argc, char **argv)
+{
+    qfd_train_opts o = {.epochs = 0, .momentum = -1, .weight_decay = -1, .crop_pad = -1, .hflip = -1, .seed = 1};
+    const char *path = NULL, *out = NULL;
+    int verbose = 0, eval = 1;
+    double v;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+#define NUM(min) \
+    if (num(a, val, min, &v))  \
+        return QFD_EXIT_BAD_INPUT; \
+    i++
+        if (qfd_cli_is_help(a)) {
+            fputs(qfd_cmd_train.usage, stdout);
+            return QFD_EXIT_OK;
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+            if (need(a, val))
+                return QFD_EXIT_BAD_INPUT;
+            out = val, i++;
+        } else if (!strcmp(a, "--data") || !strcmp(a, "--optimizer") || !strcmp(a, "--schedule") ||
+                   !strcmp(a, "--checkpoint") || !strcmp(a, "--resume")) {
+            if (need(a, val))
+                return QFD_EXIT_BAD_INPUT;
+            if (a[2] == 'd')
+                o.data = val;
+            else if (a[2] == 'o')
+                o.optimizer = val;
+            else if (a[2] == 's')
+                o.schedule = val;
+            else if (a[2] == 'c')
+                o.checkpoint_dir = val;
+            else
+                o.resume_dir = val;
+            i++;
+        } else if (!strcmp(a, "--epochs")) {
+            NUM(1);
+            o.epochs = (int)v;
+        } else if (!strcmp(a, "--batch")) {
+            NUM(1);
+            o.batch = (int)(v > 65536 ? 65536 : v);
+        } else if (!strcmp(a, "--limit")) {
+            NUM(1);
+            o.limit = (int64_t)v;
+        } else if (!strcmp(a, "--lr")) {
+            NUM(1e-12);
+            o.lr = (float)v;
+        } else if (!strcmp(a, "--momentum")) {
+            NUM(0);
+            o.momentum = (float)v;
+        } else if (!strcmp(a, "--wd")) {
+            NUM(0);
+            o.weight_decay = (float)v;
+        } else if (!strcmp(a, "--warmup")) {
+            NUM(0);
+            o.warmup_epochs = (float)v;
+        } else if (!strcmp(a, "--step-epochs")) {
+            NUM(1);
+            o.step_epochs = (int)v;
+        } else if (!strcmp(a, "--gamma")) {
+            NUM(0);
+            o.gamma = (float)v;
+        } else if (!strcmp(a, "--label-smoothing")) {
+            NUM(0);
+            o.label_smoothing = (float)(v < 1 ? v : 0.99);
+        } else if (!strcmp(a, "--crop-pad")) {
+            NUM(0);
+            o.crop_pad = (int)v;
+        } else if (!strcmp(a, "--seed")) {
+            NUM(0);
+            o.seed = (uint64_t)v;
+        } else if (!strcmp(a, "--threads")) {
+            NUM(1);
+            o.n_threads = (int)(v > 256 ? 256 : v);
+        } else if (!strcmp(a, "--nesterov")) {
+            o.nesterov = 1;
+        } else if (!strcmp(a, "--no-flip")) {
+            o.hflip = 0;
+        } else if (!strcmp(a, "--no-augment")) {
+            o.hflip = 0;
+            o.crop_pad = 0;
+        } else if (!strcmp(a, "--no-eval")) {
+            eval = 0;
+        } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
+            verbose = 1;
+        } else if (!strcmp(a, "--mean") || !strcmp(a, "--std")) {
+            float *dst = a[2] == 'm' ? o.mean : o.std;
+            int n = qfd_parse_floats(val, dst, 4);
+            if (!n)
+                return qfd_cli_usage_error(&qfd_cmd_train, "%s needs one number or a comma-separated list, got '%s'", a,
+                                           val ? val : "");
+            *(a[2] == 'm' ? &o.n_mean : &o.n_std) = n;
+            i++;
+        } else if (a[0] == '-' && a[1]) {
+            return qfd_cli_usage_error(&qfd_cmd_train, "unknown flag '%s'", a);
+        } else if (path) {
+            return qfd_cli_usage_error(&qfd_cmd_train, "unexpected argument '%s'", a);
+        } else {
+            path = a;
+        }
+#undef NUM
+    }
+    if (!path)
+        return qfd_cli_usage_error(&qfd_cmd_train, "missing MODEL");
+    if (!out)
+        return qfd_cli_usage_error(&qfd_cmd_train, "missing -o OUT.onnx");
+    if (!o.epochs)
+        return qfd_cli_usage_error(&qfd_cmd_train, "missing --epochs N");
+    if (o.n_mean != o.n_std)
+        return qfd_cli_usage_error(&qfd_cmd_train, "--mean and --std must be given together, with as many values");
+
+    /* A resumed run continues from the checkpoint's weights. */
+    char resume_model[4096];
+    const char *load = path;
+    if (o.resume_dir) {
+        snprintf(resume_model, sizeof resume_model, "%s/model.onnx", o.resume_dir);
+        load = resume_model;
+    }
+    qfd_model *m;
+    qfd_status st = qfd_model_load(ctx, load, &m);
+    if (st)
+        return qfd_cli_fail(ctx, st);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    g_stop = 0;
+    o.stop = &g_stop;
+    bar b = {isatty(2), 0};
+    o.progress = on_progress;
+    o.user = &b;
+    qfd_train_result r;
+    st = qfd_model_train(ctx, m, &o, &r);
+    if (st) {
+        qfd_model_free(m);
+        int rc = qfd_cli_fail(ctx, st);
+        if (o.checkpoint_dir)
+            fprintf(stderr, "qfd-onnx: the last good checkpoint is in %s\n", o.checkpoint_dir);
+        return rc;
+    }
+    if (verbose) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        fprintf(stderr, "train: %" PRId64 " parameters, %.1f MiB of activations, gradients and optimizer state, "
+                        "peak RSS %.1f MiB, %.0f img/s\n",
+                r.n_params, (double)r.train_bytes / 1048576.0, (double)ru.ru_maxrss / 1024.0, r.images_per_second);
+    }
+    if (r.stopped) {
+        fprintf(stderr, "qfd-onnx: stopped by a signal after epoch %d%s%s; %s not written\n", r.epochs_done,
+                o.checkpoint_dir ? ", checkpoint saved in " : "", o.checkpoint_dir ? o.checkpoint_dir : "", out);
+        qfd_model_free(m);
+        return 130;
+    }
+    st = qfd_model_save(ctx, m, out);
+    if (!st && eval) {
+        qfd_eval_opts eo = {.data = o.data, .batch = 256, .n_threads = o.n_threads, .n_mean = o.n_mean, .n_std = o.n_std};
+        memcpy(eo.mean, o.mean, sizeof eo.mean);
+        memcpy(eo.std, o.std, sizeof eo.std);
+        qfd_eval_result er;
+        st = qfd_model_evaluate(ctx, m, &eo, &er);
+        if (!st)
+            printf("%s: train loss %.4f, train accuracy %.2f%%, test top-1 %.2f%% on %" PRId64 " images (%.0fs)\n", out,
+                   r.loss, 100 * r.train_accuracy, 100 * er.top1, er.n, r.seconds);
+    } else if (!st) {
+        printf("%s: train loss %.4f, train accuracy %.2f%% (%.0fs)\n", out, r.loss, 100 * r.train_accuracy, r.seconds);
+    }
+    qfd_model_free(m);
+    return st ? qfd_cli_fail(ctx, st) : QFD_EXIT_OK;
+}
+
+const qfd_cli_cmd qfd_cmd_train = {
+    "train",
+    "fine-tune a model in FP32 on a labelled training set",
+    "usage: qfd-onnx train MODEL.onnx --epochs N -o OUT.onnx [--data PATH] [--lr LR]\n"
+    "                      [--batch B] [--limit N] [--mean M --std S] [options]\n"
+    "\n"
+    "Trains every weight of MODEL (Conv, Gemm/MatMul, normalization parameters,\n"
+    "embeddings; BatchNormalization uses batch statistics and updates its running\n"
+    "statistics) with cross-entropy on the training split, then writes OUT (same\n"
+    "graph, new weights) and prints the test accuracy.\n"
+    "\n"
+    "Data:\n"
+    "  --data PATH          IDX folder or .npz (x_train/y_train); default Fashion-MNIST\n"
+    "  --limit N            use the first N training examples\n"
+    "  --batch B            batch size (default 128)\n"
+    "  --mean M --std S     normalization (default: the model's qfd.mean / qfd.std)\n"
+    "  --crop-pad P         random crop after zero padding by P pixels (default 2; 0 off)\n"
+    "  --no-flip            no random horizontal flip\n"
+    "  --no-augment         neither crop nor flip\n"
+    "Optimization:\n"
+    "  --epochs N           epochs (required)\n"
+    "  --optimizer NAME     sgd (default) or adamw\n"
+    "  --lr LR              learning rate (default 0.01 SGD, 0.001 AdamW)\n"
+    "  --momentum M         SGD momentum (default 0.9)   --nesterov   Nesterov momentum\n"
+    "  --wd W               weight decay (default 5e-4 SGD, 0.01 AdamW); biases and\n"
+    "                       normalization parameters get none\n"
+    "  --schedule S         cosine (default), step or constant\n"
+    "  --warmup E           linear warm-up over E epochs (fractions allowed)\n"
+    "  --step-epochs K --gamma G   step schedule: multiply by G every K epochs\n"
+    "  --label-smoothing S  cross-entropy label smoothing\n"
+    "  --seed S             data order, augmentation and dropout (default 1)\n"
+    "Run:\n"
+    "  -o, --output OUT     trained model (written atomically)\n"
+    "  --checkpoint DIR     save DIR/model.onnx + DIR/state.bin every epoch and on\n"
+    "                       SIGINT/SIGTERM\n"
+    "  --resume DIR         continue exactly where a checkpoint stopped (same --batch,\n"
+    "                       --seed and --epochs)\n"
+    "  --threads T          CPU threads (default: all cores)\n"
+    "  --no-eval            skip the final test-set evaluation\n"
+    "  -v, --verbose        report parameters, training memory and peak RSS\n"
+    "  -h, --help           show this help\n"
+    "\n"
+    "Progress: one bar per epoch on stderr (plain lines when not a terminal).\n"
+    "A loss that becomes NaN or infinite stops training with an error and keeps\n"
+    "the last checkpoint. Exit status: 0 on success, 2 on bad input, 130 when\n"
+    "stopped by a signal.\n",
+    run,
+};

@@ -1,0 +1,213 @@
+#include "data/dataset.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/ctx.h"
+#include "data/idx.h"
+#include "data/npy.h"
+#include "ir/dtype.h"
+
+#define INSTALL_HINT "install it with: apt-get install dataset-fashion-mnist"
+
+void qfd_dataset_free(qfd_dataset *d)
+{
+    if (!d)
+        return;
+    qfd_array_free(&d->x);
+    qfd_array_free(&d->y);
+    free(d->source);
+    memset(d, 0, sizeof *d);
+}
+
+/* Element i of an integer array as int64; *ok = 0 if it does not fit. */
+static int64_t int_at(const qfd_array *a, int64_t i, int *ok)
+{
+    *ok = 1;
+    switch (a->dtype) {
+    case QFD_DT_UINT8: return ((const uint8_t *)a->data)[i];
+    case QFD_DT_INT8: return ((const int8_t *)a->data)[i];
+    case QFD_DT_UINT16: return ((const uint16_t *)a->data)[i];
+    case QFD_DT_INT16: return ((const int16_t *)a->data)[i];
+    case QFD_DT_UINT32: return ((const uint32_t *)a->data)[i];
+    case QFD_DT_INT32: return ((const int32_t *)a->data)[i];
+    case QFD_DT_INT64: return ((const int64_t *)a->data)[i];
+    case QFD_DT_UINT64: {
+        uint64_t v = ((const uint64_t *)a->data)[i];
+        *ok = v <= INT64_MAX;
+        return (int64_t)(v & INT64_MAX);
+    }
+    }
+    *ok = 0;
+    return 0;
+}
+
+static qfd_status make_labels(qfd_ctx *ctx, const qfd_array *raw, int64_t n, qfd_array *y)
+{
+    if (raw->rank != 1)
+        return qfd_fail(ctx, QFD_ERR_INVALID, "labels y must be a 1-d array, not rank %d", raw->rank);
+    if (!qfd_dtype_is_integer(raw->dtype) || qfd_dtype_bits(raw->dtype) < 8)
+        return qfd_fail(ctx, QFD_ERR_INVALID, "labels y must be integers, not %s",
+                        qfd_dtype_name(raw->dtype) ? qfd_dtype_name(raw->dtype) : "an unknown type");
+    qfd_status st = qfd_array_alloc(ctx, y, QFD_DT_INT64, 1, &n);
+    if (st)
+        return st;
+    int64_t *dst = y->data;
+    for (int64_t i = 0; i < n; i++) {
+        int ok;
+        dst[i] = int_at(raw, i, &ok);
+        if (!ok || dst[i] < 0) {
+            st = qfd_fail(ctx, QFD_ERR_INVALID, "label at index %lld is %s; class labels must be >= 0",
+                          (long long)i, ok ? "negative" : "too large for int64");
+            qfd_array_free(y);
+            return st;
+        }
+    }
+    return QFD_OK;
+}
+
+/* The first n examples of raw as float32, images scaled to [0,1] in NCHW. */
+static qfd_status make_inputs(qfd_ctx *ctx, const qfd_array *raw, int64_t n, qfd_array *x)
+{
+    int32_t dt = raw->dtype;
+    if (dt != QFD_DT_UINT8 && dt != QFD_DT_FLOAT && dt != QFD_DT_DOUBLE)
+        return qfd_fail(ctx, QFD_ERR_INVALID, "inputs x must be uint8 images or float32, not %s",
+                        qfd_dtype_name(dt) ? qfd_dtype_name(dt) : "an unknown type");
+    int64_t dims[QFD_ARRAY_MAX_RANK];
+    int rank = raw->rank;
+    memcpy(dims, raw->dims, sizeof dims);
+    dims[0] = n;
+    /* which uint8 layout is channels-last and must be transposed */
+    int nhwc = dt == QFD_DT_UINT8 && rank == 4 && (dims[3] == 1 || dims[3] == 3);
+    if (dt == QFD_DT_UINT8 && rank == 3) {
+        dims[3] = dims[2], dims[2] = dims[1], dims[1] = 1, rank = 4;
+    } else if (nhwc) {
+        int64_t c = dims[3];
+        dims[3] = dims[2], dims[2] = dims[1], dims[1] = c;
+    }
+    qfd_status st = qfd_array_alloc(ctx, x, QFD_DT_FLOAT, rank, dims);
+    if (st)
+        return st;
+    float *dst = x->data;
+    int64_t numel = qfd_array_numel(x);
+    if (dt == QFD_DT_FLOAT) {
+        memcpy(dst, raw->data, x->nbytes);
+    } else if (dt == QFD_DT_DOUBLE) {
+        for (int64_t i = 0; i < numel; i++)
+            dst[i] = (float)((const double *)raw->data)[i];
+    } else if (!nhwc) {
+        for (int64_t i = 0; i < numel; i++)
+            dst[i] = ((const uint8_t *)raw->data)[i] / 255.0f;
+    } else {
+        const uint8_t *src = raw->data;
+        int64_t c = dims[1], hw = dims[2] * dims[3];
+        for (int64_t e = 0; e < n; e++)
+            for (int64_t k = 0; k < c; k++)
+                for (int64_t p = 0; p < hw; p++)
+                    dst[(e * c + k) * hw + p] = src[(e * hw + p) * c + k] / 255.0f;
+    }
+    return QFD_OK;
+}
+
+/* Finds prefix-kind-ubyte[.gz] in dir; NULL with ctx set if neither exists. */
+static char *find_idx(qfd_ctx *ctx, const char *dir, const char *prefix, const char *kind, int hint)
+{
+    size_t len = strlen(dir) + strlen(prefix) + strlen(kind) + 16;
+    char *p = malloc(len);
+    struct stat sb;
+    if (!p) {
+        qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    snprintf(p, len, "%s/%s-%s-ubyte.gz", dir, prefix, kind);
+    if (stat(p, &sb) == 0)
+        return p;
+    p[strlen(p) - 3] = 0;
+    if (stat(p, &sb) == 0)
+        return p;
+    free(p);
+    qfd_fail(ctx, QFD_ERR_IO, "%s: no %s-%s-ubyte[.gz] in this folder%s", dir, prefix, kind,
+             hint ? "; " INSTALL_HINT : "");
+    return NULL;
+}
+
+static qfd_status load_idx(qfd_ctx *ctx, const char *dir, qfd_split split, int hint, qfd_array *x, qfd_array *y,
+                           char **source)
+{
+    const char *prefix = split == QFD_SPLIT_TRAIN ? "train" : "t10k";
+    char *labels = NULL;
+    qfd_status st = QFD_OK;
+    if (!(*source = find_idx(ctx, dir, prefix, "images-idx3", hint)) ||
+        !(labels = find_idx(ctx, dir, prefix, "labels-idx1", hint))) {
+        st = QFD_ERR_IO;
+        goto out;
+    }
+    if ((st = qfd_idx_read(ctx, *source, x)) || (st = qfd_idx_read(ctx, labels, y)))
+        goto out;
+    if (x->rank != 3 || y->rank != 1)
+        st = qfd_fail(ctx, QFD_ERR_INVALID, "%s: expected %s", x->rank != 3 ? *source : labels,
+                      x->rank != 3 ? "images (magic 0x00000803), found labels"
+                                   : "labels (magic 0x00000801), found images");
+out:
+    free(labels);
+    return st;
+}
+
+static qfd_status load_npz(qfd_ctx *ctx, const char *path, qfd_split split, qfd_array *x, qfd_array *y,
+                           char **source)
+{
+    const char *xs[2] = {split == QFD_SPLIT_TRAIN ? "x_train" : "x_test", "x"};
+    const char *ys[2] = {split == QFD_SPLIT_TRAIN ? "y_train" : "y_test", "y"};
+    int k = 0;
+    qfd_status st = qfd_npz_read_any(ctx, path, xs, 2, &k, x);
+    if (st || (st = qfd_npz_read(ctx, path, ys[k], y)))
+        return st;
+    size_t len = strlen(path) + 32;
+    if (!(*source = malloc(len)))
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    snprintf(*source, len, "%s[%s,%s]", path, xs[k], ys[k]);
+    return QFD_OK;
+}
+
+qfd_status qfd_dataset_load(qfd_ctx *ctx, const char *path, qfd_split split, int64_t limit, qfd_dataset *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *where = path ? path : QFD_FASHION_MNIST_DIR;
+    qfd_array rx = {0}, ry = {0};
+    qfd_status st = QFD_OK;
+    struct stat sb;
+    if (stat(where, &sb) != 0) {
+        st = path ? qfd_fail(ctx, QFD_ERR_IO, "%s: cannot open: %s", where, strerror(errno))
+                  : qfd_fail(ctx, QFD_ERR_IO, "%s: Fashion-MNIST is not there; " INSTALL_HINT, where);
+        goto fail;
+    }
+    st = S_ISDIR(sb.st_mode) ? load_idx(ctx, where, split, !path, &rx, &ry, &out->source)
+                             : load_npz(ctx, where, split, &rx, &ry, &out->source);
+    if (st)
+        goto fail;
+    if (rx.rank < 1 || ry.rank < 1 || rx.dims[0] != ry.dims[0]) {
+        st = qfd_fail(ctx, QFD_ERR_INVALID, "%s: x has %lld examples but y has %lld", out->source,
+                      rx.rank ? (long long)rx.dims[0] : 0LL, ry.rank ? (long long)ry.dims[0] : 0LL);
+        goto fail;
+    }
+    out->n = limit > 0 && limit < rx.dims[0] ? limit : rx.dims[0];
+    if (out->n == 0) {
+        st = qfd_fail(ctx, QFD_ERR_INVALID, "%s: the dataset holds no examples", out->source);
+        goto fail;
+    }
+    if ((st = make_inputs(ctx, &rx, out->n, &out->x)) || (st = make_labels(ctx, &ry, out->n, &out->y))) {
+        qfd_ctx_prefix(ctx, out->source);
+        goto fail;
+    }
+    qfd_array_free(&rx);
+    qfd_array_free(&ry);
+    return QFD_OK;
+fail:
+    qfd_array_free(&rx);
+    qfd_array_free(&ry);
+    qfd_dataset_free(out);
+    return st;
+}

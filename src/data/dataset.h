@@ -1,0 +1,28 @@
+/* A labelled dataset in memory: inputs x and integer class labels y. */
+#ifndef QFD_DATA_DATASET_H
+#define QFD_DATA_DATASET_H
+
+#include "data/array.h"
+
+/* Where a NULL path looks: Debian's dataset-fashion-mnist package. */
+#define QFD_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+
+typedef struct qfd_dataset {
+    qfd_array x; /* float32 [N,C,H,W] scaled to [0,1] for image data, or float32 as stored */
+    qfd_array y; /* int64 [N], every label >= 0 */
+    int64_t n;
+    char *source; /* the file(s) it came from, for messages */
+} qfd_dataset;
+
+typedef enum { QFD_SPLIT_TRAIN, QFD_SPLIT_TEST } qfd_split;
+
+/* path: a folder of MNIST-style IDX files
+ * ({train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]); or a .npz holding
+ * x_train/y_train or x_test/y_test (by split), else x and y; or NULL for
+ * QFD_FASHION_MNIST_DIR. limit > 0 keeps the first limit examples.
+ * uint8 images become float32 pixel/255, [N,H,W] becomes [N,1,H,W] and
+ * [N,H,W,C] with C in {1,3} becomes NCHW; float x is kept as it is. */
+qfd_status qfd_dataset_load(qfd_ctx *ctx, const char *path, qfd_split split, int64_t limit, qfd_dataset *out);
+void qfd_dataset_free(qfd_dataset *d);
+
+#endif

@@ -1,0 +1,565 @@
+#include "exec/exec.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ops/blas.h"
+#include "ops/op.h"
+
+typedef struct exec_node {
+    const qfd_op_def *def;
+    void *state;
+    int64_t opset;
+    bool folded; /* computed at plan time: skipped by run */
+} exec_node;
+
+struct qfd_exec {
+    const qfd_model *m;
+    const qfd_graph *g;
+    qfd_array *vals; /* one per graph tensor */
+    uint8_t *known;  /* value known at plan time */
+    uint8_t *owned;  /* vals[t].data allocated by the executor */
+    exec_node *nodes;
+    size_t n_in, n_out;
+    int *in_t, *out_t;
+    qfd_array *planned; /* input shapes of the current plan, and values of shape-like inputs */
+    bool has_plan;
+    void *ws;
+    size_t ws_size;
+    const qfd_array **in_ptrs;
+    qfd_array **out_ptrs;
+    qfd_array *infer_in; /* infer's view of the inputs: data only where known */
+    int n_threads;
+
+    /* training */
+    uint8_t *trainable;  /* per tensor: a parameter that gets a gradient */
+    uint8_t *needs_grad; /* per tensor: on a path from a parameter */
+    qfd_array *grads;    /* per tensor, allocated at plan when needs_grad */
+    void **saved;        /* per node, forward -> backward */
+    const qfd_array **gout_ptrs;
+    qfd_array **gin_ptrs;
+    bool training;
+    uint64_t seed;
+};
+
+static int64_t domain_opset(const qfd_model *m, const char *domain)
+{
+    const char *d = domain && strcmp(domain, "ai.onnx") ? domain : "";
+    for (size_t i = 0; i < m->n_opsets; i++) {
+        const char *od = m->opsets[i].domain && strcmp(m->opsets[i].domain, "ai.onnx") ? m->opsets[i].domain : "";
+        if (!strcmp(od, d))
+            return m->opsets[i].version;
+    }
+    return -1;
+}
+
+size_t qfd_exec_n_inputs(const qfd_exec *e) { return e->n_in; }
+size_t qfd_exec_n_outputs(const qfd_exec *e) { return e->n_out; }
+int qfd_exec_input_tensor(const qfd_exec *e, size_t i) { return e->in_t[i]; }
+int qfd_exec_output_tensor(const qfd_exec *e, size_t i) { return e->out_t[i]; }
+const qfd_array *qfd_exec_value(const qfd_exec *e, int t) { return &e->vals[t]; }
+const qfd_array *qfd_exec_output(const qfd_exec *e, size_t i) { return &e->vals[e->out_t[i]]; }
+const char *qfd_exec_input_name(const qfd_exec *e, size_t i) { return e->g->tensors[e->in_t[i]].name; }
+const char *qfd_exec_output_name(const qfd_exec *e, size_t i) { return e->g->tensors[e->out_t[i]].name; }
+
+static void release_values(qfd_exec *e)
+{
+    for (size_t t = 0; e->grads && t < e->g->n_tensors; t++)
+        qfd_array_free(&e->grads[t]);
+    for (size_t i = 0; e->saved && i < e->g->n_nodes; i++) {
+        free(e->saved[i]);
+        e->saved[i] = NULL;
+    }
+    for (size_t t = 0; t < e->g->n_tensors; t++) {
+        if (e->owned[t])
+            free(e->vals[t].data);
+        if (!(e->g->tensors[t].flags & QFD_T_INITIALIZER) || e->owned[t]) {
+            memset(&e->vals[t], 0, sizeof e->vals[t]);
+            e->known[t] = 0;
+        }
+        e->owned[t] = 0;
+    }
+}
+
+void qfd_exec_free(qfd_exec *e)
+{
+    if (!e)
+        return;
+    if (e->vals)
+        release_values(e);
+    for (size_t i = 0; e->nodes && i < e->g->n_nodes; i++)
+        free(e->nodes[i].state);
+    free(e->nodes);
+    free(e->vals);
+    free(e->known);
+    free(e->owned);
+    free(e->in_t);
+    free(e->out_t);
+    for (size_t i = 0; e->planned && i < e->n_in; i++)
+        qfd_array_free(&e->planned[i]);
+    free(e->planned);
+    free(e->ws);
+    free(e->in_ptrs);
+    free(e->out_ptrs);
+    free(e->infer_in);
+    free(e->trainable);
+    free(e->needs_grad);
+    free(e->grads);
+    free(e->saved);
+    free(e->gout_ptrs);
+    free(e->gin_ptrs);
+    free(e);
+}
+
+static void op_ctx(qfd_exec *e, qfd_ctx *ctx, size_t i, qfd_op_ctx *oc)
+{
+    const qfd_node *n = &e->g->nodes[i];
+    for (size_t k = 0; k < n->n_in; k++)
+        e->in_ptrs[k] = n->in[k] >= 0 ? &e->vals[n->in[k]] : NULL;
+    for (size_t k = 0; k < n->n_out; k++)
+        e->out_ptrs[k] = n->out[k] >= 0 ? &e->vals[n->out[k]] : NULL;
+    *oc = (qfd_op_ctx){ctx, n, e->nodes[i].opset, n->n_in, n->n_out, e->in_ptrs, e->out_ptrs,
+                       e->nodes[i].state, e->ws, e->n_threads, e->training, NULL, 0, NULL, NULL};
+    if (!e->needs_grad)
+        return;
+    /* Distinct seeds per node and step (splitmix64 of both). */
+    uint64_t z = e->seed + 0x9E3779B97F4A7C15ull * (i + 1);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    oc->seed = z ^ (z >> 31);
+    oc->saved = e->saved[i];
+    for (size_t k = 0; k < n->n_in; k++)
+        e->gin_ptrs[k] = n->in[k] >= 0 && e->needs_grad[n->in[k]] ? &e->grads[n->in[k]] : NULL;
+    for (size_t k = 0; k < n->n_out; k++)
+        e->gout_ptrs[k] = n->out[k] >= 0 && e->needs_grad[n->out[k]] ? &e->grads[n->out[k]] : NULL;
+    oc->gout = e->gout_ptrs;
+    oc->gin = e->gin_ptrs;
+}
+
+/* Builds "Foo (opset 13), com.x.Bar (opset 1)" for every unsupported op. */
+static qfd_status unsupported(qfd_ctx *ctx, const qfd_exec *e)
+{
+    char msg[900] = "";
+    size_t len = 0, count = 0;
+    for (size_t i = 0; i < e->g->n_nodes; i++) {
+        const qfd_node *n = &e->g->nodes[i];
+        if (e->nodes[i].def)
+            continue;
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = !e->nodes[j].def && !strcmp(e->g->nodes[j].op_type, n->op_type) &&
+                   !strcmp(e->g->nodes[j].domain ? e->g->nodes[j].domain : "", n->domain ? n->domain : "");
+        if (seen)
+            continue;
+        count++;
+        if (len < sizeof msg - 1)
+            len += (size_t)snprintf(msg + len, sizeof msg - len, "%s%s%s%s (opset %lld)", count > 1 ? ", " : "",
+                                    n->domain && *n->domain ? n->domain : "", n->domain && *n->domain ? "." : "",
+                                    n->op_type, (long long)e->nodes[i].opset);
+    }
+    return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "%zu unsupported op%s: %s", count, count == 1 ? "" : "s", msg);
+}
+
+qfd_status qfd_exec_new(qfd_ctx *ctx, const qfd_model *m, int n_threads, qfd_exec **out)
+{
+    *out = NULL;
+    const qfd_graph *g = &m->graph;
+    qfd_exec *e = calloc(1, sizeof *e);
+    if (!e)
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    e->m = m;
+    e->g = g;
+    e->n_threads = n_threads > 0 ? n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (e->n_threads < 1)
+        e->n_threads = 1;
+    size_t max_io = 1;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        max_io = g->nodes[i].n_in > max_io ? g->nodes[i].n_in : max_io;
+        max_io = g->nodes[i].n_out > max_io ? g->nodes[i].n_out : max_io;
+    }
+    e->vals = calloc(g->n_tensors + 1, sizeof *e->vals);
+    e->known = calloc(g->n_tensors + 1, 1);
+    e->owned = calloc(g->n_tensors + 1, 1);
+    e->nodes = calloc(g->n_nodes + 1, sizeof *e->nodes);
+    e->in_t = calloc(g->n_inputs + 1, sizeof *e->in_t);
+    e->out_t = calloc(g->n_outputs + 1, sizeof *e->out_t);
+    e->planned = calloc(g->n_inputs + 1, sizeof *e->planned);
+    e->in_ptrs = calloc(max_io, sizeof *e->in_ptrs);
+    e->out_ptrs = calloc(max_io, sizeof *e->out_ptrs);
+    e->infer_in = calloc(max_io, sizeof *e->infer_in);
+    qfd_status st = QFD_OK;
+    if (!e->vals || !e->known || !e->owned || !e->nodes || !e->in_t || !e->out_t || !e->planned || !e->in_ptrs ||
+        !e->out_ptrs || !e->infer_in) {
+        st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < g->n_inputs; i++)
+        if (!(g->tensors[g->inputs[i].tensor].flags & QFD_T_INITIALIZER))
+            e->in_t[e->n_in++] = g->inputs[i].tensor;
+    for (size_t i = 0; i < g->n_outputs; i++)
+        e->out_t[e->n_out++] = g->outputs[i].tensor;
+
+    for (size_t k = 0; k < g->n_inits; k++) {
+        int t = g->inits[k];
+        const qfd_tensor *tt = &g->tensors[t];
+        if (tt->dtype == QFD_DT_STRING || tt->rank > QFD_ARRAY_MAX_RANK)
+            continue; /* no op here reads them; a node that does fails in infer */
+        qfd_array *v = &e->vals[t];
+        v->dtype = tt->dtype;
+        v->rank = tt->rank;
+        if (tt->rank)
+            memcpy(v->dims, tt->dims, (size_t)tt->rank * sizeof *tt->dims);
+        v->data = tt->data;
+        v->nbytes = tt->nbytes;
+        e->known[t] = 1;
+    }
+
+    int missing = 0;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const qfd_node *n = &g->nodes[i];
+        e->nodes[i].opset = domain_opset(m, n->domain);
+        e->nodes[i].def = qfd_op_lookup(n->domain, n->op_type, e->nodes[i].opset);
+        missing |= !e->nodes[i].def;
+    }
+    if (missing) {
+        st = unsupported(ctx, e);
+        goto fail;
+    }
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const qfd_op_def *d = e->nodes[i].def;
+        if (!d->parse)
+            continue;
+        if (!(e->nodes[i].state = calloc(1, d->state_size ? d->state_size : 1))) {
+            st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        qfd_op_ctx oc;
+        op_ctx(e, ctx, i, &oc);
+        if ((st = d->parse(&oc, e->nodes[i].state)))
+            goto fail;
+    }
+    *out = e;
+    return QFD_OK;
+fail:
+    qfd_exec_free(e);
+    if (m->path)
+        qfd_ctx_prefix(ctx, m->path);
+    return st;
+}
+
+static qfd_status alloc_value(qfd_ctx *ctx, qfd_exec *e, int t)
+{
+    qfd_array *v = &e->vals[t];
+    int ok = 0;
+    if (v->rank < 0 || v->rank > QFD_ARRAY_MAX_RANK)
+        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "tensor '%s': rank %d is not supported", e->g->tensors[t].name,
+                        v->rank);
+    int64_t numel = qfd_array_numel(v);
+    size_t nbytes = qfd_dtype_nbytes(v->dtype, numel, &ok);
+    if (!ok)
+        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "tensor '%s': cannot hold %lld elements of type %d",
+                        e->g->tensors[t].name, (long long)numel, v->dtype);
+    v->data = calloc(1, nbytes ? nbytes : 1);
+    if (!v->data)
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for tensor '%s' (%zu bytes)", e->g->tensors[t].name,
+                        nbytes);
+    v->nbytes = nbytes;
+    e->owned[t] = 1;
+    return QFD_OK;
+}
+
+static qfd_status ensure_ws(qfd_ctx *ctx, qfd_exec *e, size_t need)
+{
+    if (need <= e->ws_size)
+        return QFD_OK;
+    void *ws = realloc(e->ws, need);
+    if (!ws)
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for a %zu-byte workspace", need);
+    e->ws = ws;
+    e->ws_size = need;
+    return QFD_OK;
+}
+
+/* Gradient buffers for the node's outputs and its forward-to-backward state. */
+static qfd_status alloc_training(qfd_ctx *ctx, qfd_exec *e, size_t i, qfd_op_ctx *oc)
+{
+    const qfd_node *n = &e->g->nodes[i];
+    for (size_t k = 0; k < n->n_in + n->n_out; k++) {
+        int t = k < n->n_in ? n->in[k] : n->out[k - n->n_in];
+        if (t < 0 || !e->needs_grad[t] || e->grads[t].data)
+            continue;
+        qfd_array *gr = &e->grads[t];
+        qfd_array_like(gr, &e->vals[t]);
+        gr->nbytes = (size_t)qfd_array_numel(gr) * sizeof(float);
+        if (!(gr->data = calloc(1, gr->nbytes ? gr->nbytes : 1)))
+            return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for the gradient of '%s'", e->g->tensors[t].name);
+    }
+    size_t sz = e->nodes[i].def->saved_size ? e->nodes[i].def->saved_size(oc) : 0;
+    if (sz && !(e->saved[i] = calloc(1, sz)))
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for training state of node %zu", i);
+    return QFD_OK;
+}
+
+/* Small integer inputs (a shape, axes, pads, sizes) are taken as known when
+ * planning, so that what depends on them is folded; the plan is remade
+ * when their values change. Data inputs stay unknown. */
+static bool shape_like(const qfd_exec *e, size_t i, const qfd_array *a)
+{
+    if ((a->dtype == QFD_DT_INT64 || a->dtype == QFD_DT_INT32) && a->rank <= 1 && qfd_array_numel(a) <= 16)
+        return true;
+    for (size_t n = 0; n < e->g->n_nodes; n++)
+        for (size_t k = 0; k < e->g->nodes[n].n_in && k < 32; k++)
+            if (e->g->nodes[n].in[k] == e->in_t[i] && (e->nodes[n].def->value_inputs >> k & 1u))
+                return true;
+    return false;
+}
+
+static qfd_status plan(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs)
+{
+    const qfd_graph *g = e->g;
+    release_values(e);
+    e->has_plan = false;
+    /* A parameter changes between steps: nothing computed from it may be folded. */
+    for (size_t t = 0; e->trainable && t < g->n_tensors; t++)
+        if (g->tensors[t].flags & QFD_T_INITIALIZER)
+            e->known[t] = !e->trainable[t] && e->vals[t].data;
+    for (size_t i = 0; i < e->n_in; i++) {
+        qfd_array *v = &e->vals[e->in_t[i]];
+        qfd_array_like(v, &inputs[i]);
+        qfd_array_free(&e->planned[i]);
+        qfd_array_like(&e->planned[i], &inputs[i]);
+        if (!shape_like(e, i, &inputs[i]))
+            continue;
+        if (!(e->planned[i].data = malloc(inputs[i].nbytes + 1)))
+            return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+        memcpy(e->planned[i].data, inputs[i].data, inputs[i].nbytes);
+        e->planned[i].nbytes = inputs[i].nbytes;
+        v->data = e->planned[i].data;
+        v->nbytes = inputs[i].nbytes;
+        e->known[e->in_t[i]] = 1;
+    }
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const qfd_node *n = &g->nodes[i];
+        exec_node *en = &e->nodes[i];
+        qfd_op_ctx oc;
+        op_ctx(e, ctx, i, &oc);
+        /* Buffers exist for every planned value, but only known ones hold
+         * their value yet: infer must not read the others. */
+        for (size_t k = 0; k < n->n_in; k++) {
+            if (!e->in_ptrs[k])
+                continue;
+            e->infer_in[k] = *e->in_ptrs[k];
+            if (!e->known[n->in[k]])
+                e->infer_in[k].data = NULL;
+            e->in_ptrs[k] = &e->infer_in[k];
+        }
+        qfd_status st = en->def->infer(&oc);
+        if (st)
+            return st;
+        bool all_known = true;
+        for (size_t k = 0; k < n->n_in; k++)
+            all_known &= n->in[k] < 0 || e->known[n->in[k]];
+        for (size_t k = 0; k < n->n_out; k++)
+            if (n->out[k] >= 0 && (st = alloc_value(ctx, e, n->out[k])))
+                return st;
+        size_t ws = en->def->workspace ? en->def->workspace(&oc) : 0;
+        if (e->needs_grad && en->def->backward_workspace) {
+            size_t bws = en->def->backward_workspace(&oc);
+            ws = bws > ws ? bws : ws;
+        }
+        if ((st = ensure_ws(ctx, e, ws)))
+            return st;
+        if (e->needs_grad && (st = alloc_training(ctx, e, i, &oc)))
+            return st;
+        en->folded = all_known || (en->def->flags & QFD_OP_SHAPE_ONLY);
+        if (en->folded) {
+            op_ctx(e, ctx, i, &oc);
+            if ((st = en->def->forward(&oc)))
+                return st;
+            for (size_t k = 0; k < n->n_out; k++)
+                if (n->out[k] >= 0)
+                    e->known[n->out[k]] = 1;
+        }
+    }
+    e->has_plan = true;
+    return QFD_OK;
+}
+
+static qfd_status check_input(qfd_ctx *ctx, const qfd_exec *e, size_t i, const qfd_array *a)
+{
+    const qfd_graph *g = e->g;
+    const char *name = g->tensors[e->in_t[i]].name;
+    const qfd_value_info *vi = NULL;
+    for (size_t k = 0; k < g->n_inputs && !vi; k++)
+        if (g->inputs[k].tensor == e->in_t[i])
+            vi = &g->inputs[k];
+    if (a->rank < 0 || a->rank > QFD_ARRAY_MAX_RANK)
+        return qfd_fail(ctx, QFD_ERR_ARG, "input '%s': rank %d is not supported", name, a->rank);
+    if (!vi || !vi->has_type || vi->type.kind != QFD_TYPE_TENSOR)
+        return QFD_OK;
+    const qfd_type *t = &vi->type;
+    if (t->has_elem_type && t->elem_type != a->dtype)
+        return qfd_fail(ctx, QFD_ERR_ARG, "input '%s': expected %s data, got %s", name,
+                        qfd_dtype_name(t->elem_type) ? qfd_dtype_name(t->elem_type) : "?",
+                        qfd_dtype_name(a->dtype) ? qfd_dtype_name(a->dtype) : "?");
+    if (!t->has_shape)
+        return QFD_OK;
+    int bad = t->rank != a->rank;
+    for (int k = 0; !bad && k < t->rank; k++)
+        bad = t->dims[k].kind == QFD_DIM_VALUE && t->dims[k].value != a->dims[k];
+    if (!bad)
+        return QFD_OK;
+    char want[256] = "", got[256] = "";
+    size_t lw = 0, lg = 0;
+    for (int k = 0; k < t->rank && lw < sizeof want; k++)
+        lw += (size_t)(t->dims[k].kind == QFD_DIM_VALUE
+                           ? snprintf(want + lw, sizeof want - lw, "%s%lld", k ? "," : "", (long long)t->dims[k].value)
+                           : snprintf(want + lw, sizeof want - lw, "%s%s", k ? "," : "",
+                                      t->dims[k].kind == QFD_DIM_PARAM ? t->dims[k].param : "?"));
+    for (int k = 0; k < a->rank && lg < sizeof got; k++)
+        lg += (size_t)snprintf(got + lg, sizeof got - lg, "%s%lld", k ? "," : "", (long long)a->dims[k]);
+    return qfd_fail(ctx, QFD_ERR_ARG, "input '%s': expected shape [%s], got [%s]", name, want, got);
+}
+
+static bool same_plan(const qfd_array *a, const qfd_array *planned)
+{
+    if (a->dtype != planned->dtype || a->rank != planned->rank ||
+        memcmp(a->dims, planned->dims, (size_t)a->rank * sizeof *a->dims))
+        return false;
+    return !planned->data || (a->nbytes == planned->nbytes && !memcmp(a->data, planned->data, a->nbytes));
+}
+
+static qfd_status run_graph(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs, size_t n_inputs)
+{
+    if (n_inputs != e->n_in)
+        return qfd_fail(ctx, QFD_ERR_ARG, "model takes %zu input%s, got %zu", e->n_in, e->n_in == 1 ? "" : "s",
+                        n_inputs);
+    qfd_status st;
+    bool replan = !e->has_plan;
+    for (size_t i = 0; i < e->n_in; i++) {
+        if ((st = check_input(ctx, e, i, &inputs[i])))
+            return st;
+        replan |= !same_plan(&inputs[i], &e->planned[i]);
+    }
+    qfd_blas_set_threads(e->n_threads);
+    /* Planning runs folded nodes, which may read the inputs' shapes only. */
+    if (replan && (st = plan(ctx, e, inputs)))
+        return st;
+    for (size_t i = 0; i < e->n_in; i++) {
+        if (e->planned[i].data)
+            continue; /* the plan's own copy of a shape-like input */
+        e->vals[e->in_t[i]].data = inputs[i].data;
+        e->vals[e->in_t[i]].nbytes = inputs[i].nbytes;
+    }
+    for (size_t i = 0; i < e->g->n_nodes; i++) {
+        if (e->nodes[i].folded)
+            continue;
+        qfd_op_ctx oc;
+        op_ctx(e, ctx, i, &oc);
+        if ((st = e->nodes[i].def->forward(&oc)))
+            return st;
+    }
+    return QFD_OK;
+}
+
+qfd_status qfd_exec_run(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs, size_t n_inputs)
+{
+    qfd_status st = run_graph(ctx, e, inputs, n_inputs);
+    if (st && e->m->path)
+        qfd_ctx_prefix(ctx, e->m->path);
+    return st;
+}
+
+/* ---- training ---------------------------------------------------------- */
+
+qfd_status qfd_exec_set_trainable(qfd_ctx *ctx, qfd_exec *e, const uint8_t *trainable)
+{
+    const qfd_graph *g = e->g;
+    size_t nt = g->n_tensors, nn = g->n_nodes, max_io = 1;
+    if (!e->trainable) {
+        for (size_t i = 0; i < nn; i++) {
+            max_io = g->nodes[i].n_in > max_io ? g->nodes[i].n_in : max_io;
+            max_io = g->nodes[i].n_out > max_io ? g->nodes[i].n_out : max_io;
+        }
+        e->trainable = calloc(nt + 1, 1);
+        e->needs_grad = calloc(nt + 1, 1);
+        e->grads = calloc(nt + 1, sizeof *e->grads);
+        e->saved = calloc(nn + 1, sizeof *e->saved);
+        e->gout_ptrs = calloc(max_io, sizeof *e->gout_ptrs);
+        e->gin_ptrs = calloc(max_io, sizeof *e->gin_ptrs);
+        if (!e->trainable || !e->needs_grad || !e->grads || !e->saved || !e->gout_ptrs || !e->gin_ptrs)
+            return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    }
+    for (size_t t = 0; t < nt; t++) {
+        e->trainable[t] = trainable[t] && (g->tensors[t].flags & QFD_T_INITIALIZER) &&
+                          g->tensors[t].dtype == QFD_DT_FLOAT;
+        e->needs_grad[t] = e->trainable[t];
+    }
+    for (size_t i = 0; i < nn; i++) {
+        const qfd_node *n = &g->nodes[i];
+        bool any = false;
+        for (size_t k = 0; k < n->n_in; k++)
+            any |= n->in[k] >= 0 && e->needs_grad[n->in[k]];
+        if (!any)
+            continue;
+        if (!e->nodes[i].def->backward)
+            return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "node '%s' (%s) lies on a training path but has no backward yet",
+                            n->name ? n->name : "?", n->op_type);
+        for (size_t k = 0; k < n->n_out; k++)
+            if (n->out[k] >= 0)
+                e->needs_grad[n->out[k]] = 1;
+    }
+    e->has_plan = false;
+    return QFD_OK;
+}
+
+void qfd_exec_set_training(qfd_exec *e, bool training, uint64_t seed)
+{
+    e->training = training;
+    e->seed = seed;
+}
+
+qfd_array *qfd_exec_grad(qfd_exec *e, int tensor)
+{
+    return e->needs_grad && e->needs_grad[tensor] && e->grads[tensor].data ? &e->grads[tensor] : NULL;
+}
+
+void qfd_exec_zero_grads(qfd_exec *e)
+{
+    for (size_t t = 0; e->grads && t < e->g->n_tensors; t++)
+        if (e->grads[t].data)
+            memset(e->grads[t].data, 0, e->grads[t].nbytes);
+}
+
+qfd_status qfd_exec_backward(qfd_ctx *ctx, qfd_exec *e)
+{
+    if (!e->needs_grad || !e->has_plan)
+        return qfd_fail(ctx, QFD_ERR_INTERNAL, "backward before a training forward");
+    for (size_t i = e->g->n_nodes; i-- > 0;) {
+        const qfd_node *n = &e->g->nodes[i];
+        if (e->nodes[i].folded)
+            continue;
+        bool any = false;
+        for (size_t k = 0; k < n->n_in; k++)
+            any |= n->in[k] >= 0 && e->needs_grad[n->in[k]];
+        if (!any)
+            continue;
+        qfd_op_ctx oc;
+        op_ctx(e, ctx, i, &oc);
+        qfd_status st = e->nodes[i].def->backward(&oc);
+        if (st)
+            return st;
+    }
+    return QFD_OK;
+}
+
+size_t qfd_exec_memory(const qfd_exec *e)
+{
+    size_t total = e->ws_size;
+    for (size_t t = 0; t < e->g->n_tensors; t++) {
+        total += e->owned[t] ? e->vals[t].nbytes : 0;
+        total += e->grads ? e->grads[t].nbytes : 0;
+    }
+    return total;
+}

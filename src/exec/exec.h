@@ -1,0 +1,38 @@
+/* The executor: runs a model's graph forward on float32 CPU kernels.
+ *
+ * Built once per model (ops resolved, attributes parsed); planned once per
+ * set of input shapes (shapes inferred, shape subgraphs folded, buffers and
+ * the shared workspace allocated); then run as often as needed with no
+ * allocation. */
+#ifndef QFD_EXEC_EXEC_H
+#define QFD_EXEC_EXEC_H
+
+#include "data/array.h"
+#include "ir/ir.h"
+
+/* The public part (qfd_exec_new/run/free, inputs and outputs) is declared
+ * in include/qfd/qfd.h; these are for the library's own use. */
+int qfd_exec_input_tensor(const qfd_exec *e, size_t i);
+int qfd_exec_output_tensor(const qfd_exec *e, size_t i);
+
+/* Training. set_trainable marks (per graph tensor) the float initializers
+ * that get gradients, and fails naming any node on a path from them whose
+ * op has no backward. A training forward (set_training) uses batch
+ * statistics and dropout, with per-step seed. After a run: zero_grads, write
+ * dL/d(output) into qfd_exec_grad(e, output tensor), then backward fills the
+ * parameters' gradients. Parameters may change between runs: nothing
+ * computed from them is folded. */
+qfd_status qfd_exec_set_trainable(qfd_ctx *ctx, qfd_exec *e, const uint8_t *trainable);
+void qfd_exec_set_training(qfd_exec *e, bool training, uint64_t seed);
+qfd_array *qfd_exec_grad(qfd_exec *e, int tensor); /* NULL when the tensor gets none */
+void qfd_exec_zero_grads(qfd_exec *e);
+qfd_status qfd_exec_backward(qfd_ctx *ctx, qfd_exec *e);
+
+/* Bytes the executor holds: values it computed, gradients, workspace. */
+size_t qfd_exec_memory(const qfd_exec *e);
+
+/* Value of any graph tensor after a run (outputs included); owned by the
+ * executor, valid until the next run. */
+const qfd_array *qfd_exec_value(const qfd_exec *e, int tensor);
+
+#endif

@@ -1,0 +1,244 @@
+/* Conv (opsets 1-21), float32, any number of spatial axes:
+ *   Y[n, m, o] = B[m] + sum_{c, j} W[m, c, j] * X[n, g*C/group + c, o*stride - pad + j*dil]
+ * with g = m / (M/group) and out-of-image taps reading 0. auto_pad SAME_*
+ * gives out = ceil(in / stride) with the odd pad at the end (UPPER) or the
+ * beginning (LOWER); VALID means no padding.
+ * Per batch item and group: im2col into the workspace, then one sgemm
+ * W_g [M/group x C/group*K] * col [C/group*K x P]. A 1x1 conv with stride 1
+ * and no padding multiplies X directly; depthwise 2-D convs (one input
+ * channel per group) run a direct loop, cheaper than a K-deep sgemm. */
+#include <string.h>
+
+#include "ops/blas.h"
+#include "ops/im2col.h"
+#include "ops/op.h"
+
+/* Widest kernel the direct depthwise loop takes (its per-column table). */
+#define DW_MAX_KW 32
+
+typedef struct conv_cfg {
+    qfd_conv_geom g;
+    int64_t n, c, m, group, cg, mg;
+    int pointwise, depthwise;
+} conv_cfg;
+
+static qfd_status setup(const qfd_op_ctx *oc, conv_cfg *cf)
+{
+    const qfd_array *x = qfd_op_in(oc, 0), *w = qfd_op_in(oc, 1), *b = qfd_op_in(oc, 2);
+    if (!x || !w)
+        return qfd_op_fail(oc, QFD_ERR_INVALID, "inputs X and W are required");
+    if (x->dtype != QFD_DT_FLOAT || w->dtype != QFD_DT_FLOAT || (b && b->dtype != QFD_DT_FLOAT))
+        return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "only float32 inputs are supported");
+    if (x->rank < 3 || w->rank != x->rank)
+        return qfd_op_fail(oc, QFD_ERR_INVALID, "X has rank %d and W rank %d; expected equal ranks of at least 3",
+                           x->rank, w->rank);
+    int nsp = x->rank - 2;
+    qfd_conv_attrs a;
+    qfd_status st = qfd_conv_read_attrs(oc, nsp, w->dims + 2, &a);
+    if (st)
+        return st;
+    memset(cf, 0, sizeof *cf);
+    cf->n = x->dims[0];
+    cf->c = x->dims[1];
+    cf->m = w->dims[0];
+    cf->group = a.group;
+    if (cf->c % a.group || cf->m % a.group || w->dims[1] != cf->c / a.group)
+        return qfd_op_fail(oc, QFD_ERR_INVALID, "X has %lld channels and W is %lld x %lld, not divisible in %lld groups",
+                           (long long)cf->c, (long long)cf->m, (long long)w->dims[1], (long long)a.group);
+    cf->cg = cf->c / a.group;
+    cf->mg = cf->m / a.group;
+    if (b && (b->rank != 1 || b->dims[0] != cf->m))
+        return qfd_op_fail(oc, QFD_ERR_INVALID, "B must have shape [%lld]", (long long)cf->m);
+    qfd_conv_geom *g = &cf->g;
+    g->nsp = nsp;
+    cf->pointwise = 1;
+    for (int i = 0; i < nsp; i++) {
+        int64_t in = x->dims[2 + i], s = a.stride[i], dk = (a.k[i] - 1) * a.dil[i] + 1, out, pb = a.pad_b[i],
+                pe = a.pad_e[i];
+        if (a.auto_pad == QFD_PAD_SAME_UPPER || a.auto_pad == QFD_PAD_SAME_LOWER) {
+            out = (in + s - 1) / s;
+            int64_t total = (out - 1) * s + dk - in;
+            total = total < 0 ? 0 : total;
+            pb = a.auto_pad == QFD_PAD_SAME_UPPER ? total / 2 : total - total / 2;
+            pe = total - pb;
+        } else if (a.auto_pad == QFD_PAD_VALID) {
+            pb = pe = 0;
+        }
+        if (in + pb + pe < dk)
+            return qfd_op_fail(oc, QFD_ERR_INVALID, "spatial axis %d: padded input %lld is smaller than the kernel %lld",
+                               i, (long long)(in + pb + pe), (long long)dk);
+        out = (in + pb + pe - dk) / s + 1;
+        g->img[i] = in;
+        g->col[i] = out;
+        g->k[i] = a.k[i];
+        g->stride[i] = s;
+        g->dil[i] = a.dil[i];
+        g->pad[i] = pb;
+        cf->pointwise &= a.k[i] == 1 && s == 1 && pb == 0 && pe == 0;
+    }
+    qfd_conv_geom_finish(g);
+    cf->depthwise = !cf->pointwise && nsp == 2 && cf->cg == 1 && a.group > 1 && a.k[1] <= DW_MAX_KW;
+    return QFD_OK;
+}
+
+static qfd_status infer(qfd_op_ctx *oc)
+{
+    conv_cfg cf = {0};
+    qfd_status st = setup(oc, &cf);
+    if (st)
+        return st;
+    qfd_array *y = oc->out[0];
+    y->dtype = QFD_DT_FLOAT;
+    y->rank = cf.g.nsp + 2;
+    y->dims[0] = cf.n;
+    y->dims[1] = cf.m;
+    for (int i = 0; i < cf.g.nsp; i++)
+        y->dims[2 + i] = cf.g.col[i];
+    return QFD_OK;
+}
+
+static size_t workspace(const qfd_op_ctx *oc)
+{
+    conv_cfg cf = {0};
+    if (setup(oc, &cf) || cf.pointwise || cf.depthwise)
+        return 0;
+    return (size_t)(cf.cg * cf.g.k_size * cf.g.col_size) * sizeof(float);
+}
+
+/* Columns o of one output row whose tap o*s + shift lies in [0, n). */
+static void tap_range(int64_t n, int64_t s, int64_t shift, int64_t cols, int64_t *lo, int64_t *hi)
+{
+    int64_t t = -shift, u = n - shift;
+    int64_t l = t <= 0 ? 0 : (t + s - 1) / s, h = u <= 0 ? 0 : (u + s - 1) / s;
+    l = l > cols ? cols : l;
+    h = h > cols ? cols : h;
+    *lo = l;
+    *hi = h < l ? l : h;
+}
+
+/* The build targets baseline x86-64; these few loops carry most of a
+ * MobileNet's non-sgemm time, so they also get an AVX2 clone chosen at load. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define QFD_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define QFD_SIMD_CLONES
+#endif
+
+/* One output plane yp of a depthwise conv from its input plane xp. */
+QFD_SIMD_CLONES
+static void dw_plane(const qfd_conv_geom *g, const float *xp, const float *wp, float bias, float *yp)
+{
+    const int64_t ih_n = g->img[0], iw_n = g->img[1], oh_n = g->col[0], ow_n = g->col[1];
+    const int64_t kh_n = g->k[0], kw_n = g->k[1], sh = g->stride[0], sw = g->stride[1];
+    /* The in-image column range of each kernel column is the same for
+     * every output row: its divisions would otherwise dominate. */
+    int64_t lo[DW_MAX_KW], hi[DW_MAX_KW], sft[DW_MAX_KW];
+    for (int64_t kw = 0; kw < kw_n; kw++) {
+        sft[kw] = kw * g->dil[1] - g->pad[1];
+        tap_range(iw_n, sw, sft[kw], ow_n, &lo[kw], &hi[kw]);
+    }
+    for (int64_t oh = 0; oh < oh_n; oh++) {
+        float *yr = yp + oh * ow_n;
+        for (int64_t o = 0; o < ow_n; o++)
+            yr[o] = bias;
+        for (int64_t kh = 0; kh < kh_n; kh++) {
+            int64_t ih = oh * sh - g->pad[0] + kh * g->dil[0];
+            if (ih < 0 || ih >= ih_n)
+                continue;
+            const float *xr = xp + ih * iw_n;
+            const float *wr = wp + kh * kw_n;
+            int64_t il = 0, ih3 = 0; /* columns where all three taps are inside */
+            if (kw_n == 3) {
+                il = lo[0] > lo[1] ? lo[0] : lo[1];
+                il = il > lo[2] ? il : lo[2];
+                ih3 = hi[0] < hi[1] ? hi[0] : hi[1];
+                ih3 = ih3 < hi[2] ? ih3 : hi[2];
+                ih3 = ih3 < il ? il : ih3;
+                /* One pass over the row for the three taps of the
+                 * interior, instead of three. */
+                const float w0 = wr[0], w1 = wr[1], w2 = wr[2];
+                const int64_t s0 = sft[0], s1 = sft[1], s2 = sft[2];
+                if (sw == 1)
+                    for (int64_t o = il; o < ih3; o++)
+                        yr[o] += w0 * xr[o + s0] + w1 * xr[o + s1] + w2 * xr[o + s2];
+                else
+                    for (int64_t o = il; o < ih3; o++)
+                        yr[o] += w0 * xr[o * sw + s0] + w1 * xr[o * sw + s1] + w2 * xr[o * sw + s2];
+            }
+            for (int64_t kw = 0; kw < kw_n; kw++) {
+                const int64_t shift = sft[kw], l = lo[kw], h = hi[kw];
+                const float wv = wr[kw];
+                if (kw_n == 3) {
+                    /* the edges left over by the fused interior */
+                    for (int64_t o = l; o < h && o < il; o++)
+                        yr[o] += wv * xr[o * sw + shift];
+                    for (int64_t o = l > ih3 ? l : ih3; o < h; o++)
+                        yr[o] += wv * xr[o * sw + shift];
+                    continue;
+                }
+                if (sw == 1)
+                    for (int64_t o = l; o < h; o++)
+                        yr[o] += wv * xr[o + shift];
+                else
+                    for (int64_t o = l; o < h; o++)
+                        yr[o] += wv * xr[o * sw + shift];
+            }
+        }
+    }
+}
+
+static void depthwise(const qfd_op_ctx *oc, const conv_cfg *cf, const float *x, const float *w, const float *b,
+                      float *y)
+{
+    const qfd_conv_geom *g = &cf->g;
+    const int64_t planes = cf->n * cf->m;
+    (void)oc; /* read by the OpenMP clause only */
+#pragma omp parallel for num_threads(oc->n_threads) if (planes * g->col_size * g->k_size > 65536)
+    for (int64_t p = 0; p < planes; p++) {
+        int64_t n = p / cf->m, m = p % cf->m, c = m / cf->mg;
+        dw_plane(g, x + (n * cf->c + c) * g->img_size, w + m * g->k_size, b ? b[m] : 0.0f, y + p * g->col_size);
+    }
+}
+
+static qfd_status forward(qfd_op_ctx *oc)
+{
+    conv_cfg cf = {0};
+    qfd_status st = setup(oc, &cf);
+    if (st)
+        return st;
+    const qfd_array *bx = qfd_op_in(oc, 2);
+    const float *x = oc->in[0]->data, *w = oc->in[1]->data, *b = bx ? bx->data : NULL;
+    float *y = oc->out[0]->data;
+    const qfd_conv_geom *g = &cf.g;
+    if (cf.depthwise) {
+        depthwise(oc, &cf, x, w, b, y);
+        return QFD_OK;
+    }
+    const int64_t p = g->col_size, kk = cf.cg * g->k_size;
+    float *col = oc->ws;
+    for (int64_t n = 0; n < cf.n; n++)
+        for (int64_t gi = 0; gi < cf.group; gi++) {
+            const float *xg = x + (n * cf.c + gi * cf.cg) * g->img_size;
+            float *yg = y + (n * cf.m + gi * cf.mg) * p;
+            if (b)
+                for (int64_t m = 0; m < cf.mg; m++)
+                    for (int64_t o = 0; o < p; o++)
+                        yg[m * p + o] = b[gi * cf.mg + m];
+            const float *src = xg;
+            if (!cf.pointwise) {
+                qfd_im2col(xg, cf.cg, g, col, oc->n_threads);
+                src = col;
+            }
+            qfd_sgemm(false, false, cf.mg, p, kk, 1.0f, w + gi * cf.mg * kk, kk, src, p, b ? 1.0f : 0.0f, yg, p);
+        }
+    return QFD_OK;
+}
+
+const qfd_op_def qfd_op_conv = {
+    .name = "Conv",
+    .domain = "",
+    .since = 1,
+    .infer = infer,
+    .workspace = workspace,
+    .forward = forward,
+};

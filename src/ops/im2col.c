@@ -1,0 +1,193 @@
+/* Conv attribute parsing and the im2col / col2im transforms, for any number
+ * of spatial axes. The last spatial axis is the inner loop: its in-image
+ * range is computed once per kernel offset, so the copy between padding
+ * runs is a plain (for stride 1, contiguous) loop that gcc vectorises. */
+#include "ops/im2col.h"
+
+#include <stdint.h>
+#include <string.h>
+
+static qfd_status read_axis_ints(const qfd_op_ctx *oc, const char *name, size_t want, int64_t min, int64_t *dst,
+                                 int64_t def)
+{
+    const int64_t *v;
+    size_t n = qfd_attr_ints(oc->node, name, &v);
+    if (n && n != want)
+        return qfd_op_fail(oc, QFD_ERR_INVALID, "attribute %s has %zu values, expected %zu", name, n, want);
+    for (size_t i = 0; i < want; i++) {
+        dst[i] = n ? v[i] : def;
+        /* The bound keeps the output-size arithmetic far from overflow. */
+        if (dst[i] < min || dst[i] > INT32_MAX)
+            return qfd_op_fail(oc, QFD_ERR_INVALID, "attribute %s[%zu] = %lld is out of range", name, i,
+                               (long long)dst[i]);
+    }
+    return QFD_OK;
+}
+
+qfd_status qfd_conv_read_attrs(const qfd_op_ctx *oc, int nsp, const int64_t *k_from_w, qfd_conv_attrs *a)
+{
+    qfd_status st;
+    memset(a, 0, sizeof *a);
+    if (nsp < 1 || nsp > QFD_CONV_MAX_SP)
+        return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "%d spatial axes are not supported", nsp);
+    a->nsp = nsp;
+    const int64_t *ks;
+    size_t nk = qfd_attr_ints(oc->node, "kernel_shape", &ks);
+    if (nk && nk != (size_t)nsp)
+        return qfd_op_fail(oc, QFD_ERR_INVALID, "kernel_shape has %zu values, expected %d", nk, nsp);
+    for (int i = 0; i < nsp; i++) {
+        if (nk && ks[i] != k_from_w[i])
+            return qfd_op_fail(oc, QFD_ERR_INVALID, "kernel_shape[%d] = %lld but W has %lld", i, (long long)ks[i],
+                               (long long)k_from_w[i]);
+        if (k_from_w[i] < 1)
+            return qfd_op_fail(oc, QFD_ERR_INVALID, "kernel dimension %d is %lld", i, (long long)k_from_w[i]);
+        a->k[i] = k_from_w[i];
+    }
+    int64_t pads[2 * QFD_CONV_MAX_SP];
+    if ((st = read_axis_ints(oc, "strides", (size_t)nsp, 1, a->stride, 1)) ||
+        (st = read_axis_ints(oc, "dilations", (size_t)nsp, 1, a->dil, 1)) ||
+        (st = read_axis_ints(oc, "pads", 2 * (size_t)nsp, 0, pads, 0)))
+        return st;
+    for (int i = 0; i < nsp; i++) {
+        a->pad_b[i] = pads[i];
+        a->pad_e[i] = pads[nsp + i];
+    }
+    a->group = qfd_attr_int(oc->node, "group", 1);
+    if (a->group < 1)
+        return qfd_op_fail(oc, QFD_ERR_INVALID, "group = %lld", (long long)a->group);
+    const char *ap = qfd_attr_str(oc->node, "auto_pad", "NOTSET");
+    if (!strcmp(ap, "NOTSET") || !*ap)
+        a->auto_pad = QFD_PAD_NOTSET;
+    else if (!strcmp(ap, "SAME_UPPER"))
+        a->auto_pad = QFD_PAD_SAME_UPPER;
+    else if (!strcmp(ap, "SAME_LOWER"))
+        a->auto_pad = QFD_PAD_SAME_LOWER;
+    else if (!strcmp(ap, "VALID"))
+        a->auto_pad = QFD_PAD_VALID;
+    else
+        return qfd_op_fail(oc, QFD_ERR_INVALID, "auto_pad '%s' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID", ap);
+    return QFD_OK;
+}
+
+void qfd_conv_geom_finish(qfd_conv_geom *g)
+{
+    g->img_size = g->col_size = g->k_size = 1;
+    for (int i = 0; i < g->nsp; i++) {
+        g->img_size *= g->img[i];
+        g->col_size *= g->col[i];
+        g->k_size *= g->k[i];
+    }
+}
+
+/* Column positions o in [lo, hi) of the last axis land inside the image for
+ * kernel offset j. */
+static void inner_range(const qfd_conv_geom *g, int64_t j, int64_t *lo, int64_t *hi)
+{
+    int d = g->nsp - 1;
+    int64_t s = g->stride[d], t = g->pad[d] - j * g->dil[d], u = g->img[d] + t;
+    int64_t l = t <= 0 ? 0 : (t + s - 1) / s, h = u <= 0 ? 0 : (u + s - 1) / s;
+    if (l > g->col[d])
+        l = g->col[d];
+    if (h > g->col[d])
+        h = g->col[d];
+    *lo = l;
+    *hi = h < l ? l : h;
+}
+
+/* Image offset of the outer (all but last) axes for column row r and
+ * kernel offsets kj; -1 when that row lies in the padding. */
+static int64_t outer_offset(const qfd_conv_geom *g, int64_t r, const int64_t *kj)
+{
+    int64_t off = 0, stride = g->img[g->nsp - 1];
+    for (int d = g->nsp - 2; d >= 0; d--) {
+        int64_t o = r % g->col[d];
+        r /= g->col[d];
+        int64_t p = o * g->stride[d] - g->pad[d] + kj[d] * g->dil[d];
+        if (p < 0 || p >= g->img[d])
+            return -1;
+        off += p * stride;
+        stride *= g->img[d];
+    }
+    return off;
+}
+
+static void kernel_offsets(const qfd_conv_geom *g, int64_t j, int64_t *kj)
+{
+    for (int d = g->nsp - 1; d >= 0; d--) {
+        kj[d] = j % g->k[d];
+        j /= g->k[d];
+    }
+}
+
+void qfd_im2col(const float *img, int64_t channels, const qfd_conv_geom *g, float *col, int n_threads)
+{
+    const int last = g->nsp - 1;
+    const int64_t ow_n = g->col[last], rows = g->col_size / (ow_n ? ow_n : 1);
+    const int64_t s = g->stride[last];
+    const int64_t work = channels * g->k_size * g->col_size;
+    (void)n_threads;
+    /* Rows (channel, kernel offset) are independent: parallel over both, so
+     * that a 3-channel first layer still spreads over the threads. */
+#pragma omp parallel for num_threads(n_threads) if (work > 65536)
+    for (int64_t cj = 0; cj < channels * g->k_size; cj++) {
+        const int64_t c = cj / g->k_size, j = cj % g->k_size;
+        const float *src = img + c * g->img_size;
+        int64_t kj[QFD_CONV_MAX_SP], lo, hi;
+        kernel_offsets(g, j, kj);
+        inner_range(g, kj[last], &lo, &hi);
+        const int64_t shift = kj[last] * g->dil[last] - g->pad[last];
+        float *dst = col + (c * g->k_size + j) * g->col_size;
+        for (int64_t r = 0; r < rows; r++, dst += ow_n) {
+            int64_t off = outer_offset(g, r, kj);
+            if (off < 0) {
+                memset(dst, 0, (size_t)ow_n * sizeof *dst);
+                continue;
+            }
+            /* index, not pointer, arithmetic: off + shift may be negative */
+            const float *row = src + off;
+            for (int64_t o = 0; o < lo; o++)
+                dst[o] = 0.0f;
+            if (s == 1 && hi > lo)
+                memcpy(dst + lo, row + lo + shift, (size_t)(hi - lo) * sizeof *dst);
+            else
+                for (int64_t o = lo; o < hi; o++)
+                    dst[o] = row[o * s + shift];
+            for (int64_t o = hi; o < ow_n; o++)
+                dst[o] = 0.0f;
+        }
+    }
+}
+
+void qfd_col2im(const float *col, int64_t channels, const qfd_conv_geom *g, float *img, int n_threads)
+{
+    const int last = g->nsp - 1;
+    const int64_t ow_n = g->col[last], rows = g->col_size / (ow_n ? ow_n : 1);
+    const int64_t s = g->stride[last];
+    const int64_t work = channels * g->k_size * g->col_size;
+    (void)n_threads;
+    /* Parallel over channels only: kernel offsets of one channel add into
+     * the same image plane. */
+#pragma omp parallel for num_threads(n_threads) if (work > 65536 && channels > 1)
+    for (int64_t c = 0; c < channels; c++) {
+        float *dst = img + c * g->img_size;
+        for (int64_t j = 0; j < g->k_size; j++) {
+            int64_t kj[QFD_CONV_MAX_SP], lo, hi;
+            kernel_offsets(g, j, kj);
+            inner_range(g, kj[last], &lo, &hi);
+            const int64_t shift = kj[last] * g->dil[last] - g->pad[last];
+            const float *src = col + (c * g->k_size + j) * g->col_size;
+            for (int64_t r = 0; r < rows; r++, src += ow_n) {
+                int64_t off = outer_offset(g, r, kj);
+                if (off < 0)
+                    continue;
+                float *row = dst + off;
+                if (s == 1)
+                    for (int64_t o = lo; o < hi; o++)
+                        row[o + shift] += src[o];
+                else
+                    for (int64_t o = lo; o < hi; o++)
+                        row[o * s + shift] += src[o];
+            }
+        }
+    }
+}

@@ -1,0 +1,48 @@
+/* Convolution geometry shared by Conv and ConvTranspose, and the im2col /
+ * col2im transforms that turn a convolution into one sgemm. */
+#ifndef QFD_OPS_IM2COL_H
+#define QFD_OPS_IM2COL_H
+
+#include <stdint.h>
+
+#include "ops/op.h"
+
+#define QFD_CONV_MAX_SP (QFD_ARRAY_MAX_RANK - 2)
+
+/* An image of img[] positions per spatial axis is read through a kernel
+ * k[] with stride, dilation and begin padding; the column grid has col[]
+ * positions per axis. Image position of (col o, kernel j) on an axis:
+ * o * stride - pad + j * dil; outside [0, img) it is padding. */
+typedef struct qfd_conv_geom {
+    int nsp;
+    int64_t img[QFD_CONV_MAX_SP], col[QFD_CONV_MAX_SP], k[QFD_CONV_MAX_SP];
+    int64_t stride[QFD_CONV_MAX_SP], dil[QFD_CONV_MAX_SP], pad[QFD_CONV_MAX_SP];
+    int64_t img_size, col_size, k_size; /* products over the spatial axes */
+} qfd_conv_geom;
+
+/* Conv-like attributes of a node: kernel_shape, strides, dilations, pads,
+ * auto_pad, group, checked against nsp spatial axes and the kernel dims of
+ * W (k_from_w). Pads are the explicit ones (begin then end); auto_pad is
+ * resolved by the op because Conv and ConvTranspose split it differently. */
+typedef struct qfd_conv_attrs {
+    int nsp;
+    int64_t k[QFD_CONV_MAX_SP], stride[QFD_CONV_MAX_SP], dil[QFD_CONV_MAX_SP];
+    int64_t pad_b[QFD_CONV_MAX_SP], pad_e[QFD_CONV_MAX_SP];
+    int64_t group;
+    enum { QFD_PAD_NOTSET, QFD_PAD_SAME_UPPER, QFD_PAD_SAME_LOWER, QFD_PAD_VALID } auto_pad;
+} qfd_conv_attrs;
+
+qfd_status qfd_conv_read_attrs(const qfd_op_ctx *oc, int nsp, const int64_t *k_from_w, qfd_conv_attrs *a);
+
+/* Fills the products img_size, col_size, k_size. */
+void qfd_conv_geom_finish(qfd_conv_geom *g);
+
+/* col[(c * k_size + j) * col_size + o] = img[c][image position of (o, j)],
+ * 0 in the padding; channels image planes of img_size floats each. */
+void qfd_im2col(const float *img, int64_t channels, const qfd_conv_geom *g, float *col, int n_threads);
+
+/* The adjoint: img[c][image position of (o, j)] += col[...] for every
+ * position inside the image. */
+void qfd_col2im(const float *col, int64_t channels, const qfd_conv_geom *g, float *img, int n_threads);
+
+#endif

@@ -1,0 +1,10 @@
+/* QFD_OP(sym) lines for the binary family; see op_lists.h. */
+QFD_OP(add)
+QFD_OP(sub)
+QFD_OP(mul)
+QFD_OP(div)
+QFD_OP(pow)
+QFD_OP(min)
+QFD_OP(max)
+QFD_OP(where)
+QFD_OP(prelu)

@@ -1,0 +1,3 @@
+/* QFD_OP(sym) lines for the quant family; see op_lists.h. */
+QFD_OP(quantize_linear)
+QFD_OP(dequantize_linear)

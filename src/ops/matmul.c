@@ -1,0 +1,110 @@
+/* MatMul (opsets 1-21), float32, numpy.matmul semantics:
+ *   Y[..., i, j] = sum_k A[..., i, k] * B[..., k, j]
+ * A 1-D operand gains a unit axis (A in front, B at the back) that is
+ * dropped from Y; batch axes broadcast. One sgemm per batch matrix, or a
+ * single one when B has no batch axes (A's batch folds into its rows). */
+#include "ops/blas.h"
+#include "ops/op.h"
+
+typedef struct mm_cfg {
+    int64_t m, n, k;
+    int br;                           /* batch rank of Y */
+    int64_t bd[QFD_ARRAY_MAX_RANK];   /* Y's batch dims */
+    int64_t sa[QFD_ARRAY_MAX_RANK];   /* A's matrix stride per batch axis, 0 when broadcast */
+    int64_t sb[QFD_ARRAY_MAX_RANK];
+    int64_t nbatch;
+    int a_vec, b_vec, fold;
+} mm_cfg;
+
+static qfd_status setup(const qfd_op_ctx *oc, mm_cfg *g)
+{
+    const qfd_array *a = qfd_op_in(oc, 0), *b = qfd_op_in(oc, 1);
+    if (!a || !b)
+        return qfd_op_fail(oc, QFD_ERR_INVALID, "inputs A and B are required");
+    if (a->dtype != QFD_DT_FLOAT || b->dtype != QFD_DT_FLOAT)
+        return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "only float32 inputs are supported");
+    if (a->rank < 1 || b->rank < 1)
+        return qfd_op_fail(oc, QFD_ERR_INVALID, "operands must have rank 1 or more, got %d and %d", a->rank, b->rank);
+    g->a_vec = a->rank == 1;
+    g->b_vec = b->rank == 1;
+    g->m = g->a_vec ? 1 : a->dims[a->rank - 2];
+    g->k = a->dims[a->rank - 1];
+    int64_t kb = g->b_vec ? b->dims[0] : b->dims[b->rank - 2];
+    g->n = g->b_vec ? 1 : b->dims[b->rank - 1];
+    if (kb != g->k)
+        return qfd_op_fail(oc, QFD_ERR_INVALID, "inner dimensions differ: %lld vs %lld", (long long)g->k,
+                           (long long)kb);
+    int ra = a->rank < 2 ? 0 : a->rank - 2, rb = b->rank < 2 ? 0 : b->rank - 2;
+    g->br = ra > rb ? ra : rb;
+    int64_t ma = g->m * g->k, mb = g->k * g->n;
+    g->nbatch = 1;
+    for (int i = g->br - 1; i >= 0; i--) {
+        int ia = i - (g->br - ra), ib = i - (g->br - rb);
+        int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
+        if (da != db && da != 1 && db != 1)
+            return qfd_op_fail(oc, QFD_ERR_INVALID, "batch dimension %d does not broadcast: %lld vs %lld", i,
+                               (long long)da, (long long)db);
+        g->bd[i] = da == 1 ? db : da;
+        g->sa[i] = da == 1 ? 0 : ma;
+        g->sb[i] = db == 1 ? 0 : mb;
+        ma *= da;
+        mb *= db;
+        g->nbatch *= g->bd[i];
+    }
+    /* B shared by every batch and A contiguous: one tall sgemm. */
+    g->fold = rb == 0 && g->br > 0 && ra == g->br;
+    return QFD_OK;
+}
+
+static qfd_status infer(qfd_op_ctx *oc)
+{
+    mm_cfg g = {0};
+    qfd_status st = setup(oc, &g);
+    if (st)
+        return st;
+    qfd_array *y = oc->out[0];
+    y->dtype = QFD_DT_FLOAT;
+    int r = 0;
+    for (int i = 0; i < g.br; i++)
+        y->dims[r++] = g.bd[i];
+    if (!g.a_vec)
+        y->dims[r++] = g.m;
+    if (!g.b_vec)
+        y->dims[r++] = g.n;
+    y->rank = r;
+    return QFD_OK;
+}
+
+static qfd_status forward(qfd_op_ctx *oc)
+{
+    mm_cfg g = {0};
+    qfd_status st = setup(oc, &g);
+    if (st)
+        return st;
+    const float *a = oc->in[0]->data, *b = oc->in[1]->data;
+    float *y = oc->out[0]->data;
+    if (g.fold) {
+        qfd_sgemm(false, false, g.nbatch * g.m, g.n, g.k, 1.0f, a, g.k, b, g.n, 0.0f, y, g.n);
+        return QFD_OK;
+    }
+    int64_t idx[QFD_ARRAY_MAX_RANK] = {0};
+    for (int64_t t = 0; t < g.nbatch; t++) {
+        int64_t oa = 0, ob = 0;
+        for (int i = 0; i < g.br; i++) {
+            oa += idx[i] * g.sa[i];
+            ob += idx[i] * g.sb[i];
+        }
+        qfd_sgemm(false, false, g.m, g.n, g.k, 1.0f, a + oa, g.k, b + ob, g.n, 0.0f, y + t * g.m * g.n, g.n);
+        for (int i = g.br - 1; i >= 0 && ++idx[i] == g.bd[i]; i--)
+            idx[i] = 0;
+    }
+    return QFD_OK;
+}
+
+const qfd_op_def qfd_op_matmul = {
+    .name = "MatMul",
+    .domain = "",
+    .since = 1,
+    .infer = infer,
+    .forward = forward,
+};

@@ -1,0 +1,136 @@
+/* Min, Max (opsets 1-21): y = elementwise min/max of 1..N inputs, numpy
+ * broadcast from opset 8 (before, all shapes must be equal). Float, double
+ * and every integer type (integers from opset 12). A NaN in the first
+ * operand of a pair is not propagated (as with std::min). */
+#include <string.h>
+
+#include "ops/binary.h"
+
+#define MM_TYPES(X)                                                                                                  \
+    X(FLOAT, float)                                                                                                  \
+    X(DOUBLE, double)                                                                                                \
+    X(INT8, int8_t)                                                                                                  \
+    X(INT16, int16_t)                                                                                                \
+    X(INT32, int32_t)                                                                                                \
+    X(INT64, int64_t)                                                                                                \
+    X(UINT8, uint8_t)                                                                                                \
+    X(UINT16, uint16_t)                                                                                              \
+    X(UINT32, uint32_t)                                                                                              \
+    X(UINT64, uint64_t)
+
+#define MM_MIN(x, z) ((z) < (x) ? (z) : (x))
+#define MM_MAX(x, z) ((z) > (x) ? (z) : (x))
+
+#define MM_KERNEL(OPN, C, T)                                                                                         \
+    static void k_##OPN##_##C(void *yv, const void *av, const void *bv, const void *cv, int64_t n, unsigned adv,     \
+                              const void *param)                                                                     \
+    {                                                                                                                \
+        (void)cv, (void)param;                                                                                       \
+        T *y = yv;                                                                                                   \
+        const T *a = av, *b = bv;                                                                                    \
+        switch (adv & 3) {                                                                                           \
+        case 3:                                                                                                      \
+            for (int64_t i = 0; i < n; i++)                                                                          \
+                y[i] = MM_##OPN(a[i], b[i]);                                                                         \
+            break;                                                                                                   \
+        case 1: {                                                                                                    \
+            const T z = b[0];                                                                                        \
+            for (int64_t i = 0; i < n; i++)                                                                          \
+                y[i] = MM_##OPN(a[i], z);                                                                            \
+        } break;                                                                                                     \
+        case 2: {                                                                                                    \
+            const T x = a[0];                                                                                        \
+            for (int64_t i = 0; i < n; i++)                                                                          \
+                y[i] = MM_##OPN(x, b[i]);                                                                            \
+        } break;                                                                                                     \
+        default: {                                                                                                   \
+            const T v = MM_##OPN(a[0], b[0]);                                                                        \
+            for (int64_t i = 0; i < n; i++)                                                                          \
+                y[i] = v;                                                                                            \
+        }                                                                                                            \
+        }                                                                                                            \
+    }
+#define MM_MIN_K(C, T) MM_KERNEL(MIN, C, T)
+#define MM_MAX_K(C, T) MM_KERNEL(MAX, C, T)
+MM_TYPES(MM_MIN_K)
+MM_TYPES(MM_MAX_K)
+
+/* y = x broadcast to y's shape (a single input, or a leading one). */
+static void k_copy(void *yv, const void *av, const void *bv, const void *cv, int64_t n, unsigned adv,
+                   const void *param)
+{
+    (void)bv, (void)cv;
+    size_t es = *(const size_t *)param;
+    if (adv & 1)
+        memmove(yv, av, (size_t)n * es);
+    else
+        for (int64_t i = 0; i < n; i++)
+            memcpy((char *)yv + (size_t)i * es, av, es);
+}
+
+static qfd_bcast_fn kernel(int is_max, int32_t dt)
+{
+#define CASE(C, T)                                                                                                   \
+    case QFD_DT_##C:                                                                                                 \
+        return is_max ? k_MAX_##C : k_MIN_##C;
+    switch (dt) {
+        MM_TYPES(CASE)
+    default:
+        return NULL;
+    }
+#undef CASE
+}
+
+static qfd_status infer(qfd_op_ctx *oc, int is_max)
+{
+    const qfd_array *x0 = qfd_op_in(oc, 0);
+    if (!x0 || oc->n_out < 1 || !oc->out[0])
+        return qfd_op_fail(oc, QFD_ERR_INVALID, "needs at least one input and one output");
+    if (!kernel(is_max, x0->dtype))
+        return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "type %s is not supported",
+                           qfd_dtype_name(x0->dtype) ? qfd_dtype_name(x0->dtype) : "?");
+    qfd_array *y = oc->out[0];
+    qfd_array_like(y, x0);
+    for (size_t i = 1; i < oc->n_in; i++) {
+        const qfd_array *x = oc->in[i];
+        if (!x)
+            return qfd_op_fail(oc, QFD_ERR_INVALID, "input %zu is missing", i);
+        if (x->dtype != x0->dtype)
+            return qfd_op_fail(oc, QFD_ERR_INVALID, "input %zu has type %d, input 0 has %d", i, x->dtype, x0->dtype);
+        if (oc->opset < 8 && (x->rank != x0->rank || memcmp(x->dims, x0->dims, (size_t)x->rank * sizeof *x->dims)))
+            return qfd_op_fail(oc, QFD_ERR_INVALID, "input shapes differ (broadcasting needs opset 8)");
+        qfd_array cur = *y;
+        qfd_status st = qfd_broadcast_shape(oc, &cur, x, y);
+        if (st)
+            return st;
+    }
+    return QFD_OK;
+}
+
+static qfd_status forward(qfd_op_ctx *oc, int is_max)
+{
+    qfd_array *y = oc->out[0];
+    qfd_bcast_fn fn = kernel(is_max, y->dtype);
+    if (oc->n_in == 1) {
+        size_t es = qfd_elem_size(y->dtype);
+        qfd_bcast_run(oc, y, 1, oc->in, k_copy, &es);
+        return QFD_OK;
+    }
+    const qfd_array *pair[2] = {oc->in[0], oc->in[1]};
+    qfd_bcast_run(oc, y, 2, pair, fn, NULL);
+    /* Later inputs fold into y in place: y is read at the index it writes. */
+    for (size_t i = 2; i < oc->n_in; i++) {
+        pair[0] = y;
+        pair[1] = oc->in[i];
+        qfd_bcast_run(oc, y, 2, pair, fn, NULL);
+    }
+    return QFD_OK;
+}
+
+static qfd_status infer_min(qfd_op_ctx *oc) { return infer(oc, 0); }
+static qfd_status infer_max(qfd_op_ctx *oc) { return infer(oc, 1); }
+static qfd_status forward_min(qfd_op_ctx *oc) { return forward(oc, 0); }
+static qfd_status forward_max(qfd_op_ctx *oc) { return forward(oc, 1); }
+
+const qfd_op_def qfd_op_min = {.name = "Min", .domain = "", .since = 1, .infer = infer_min, .forward = forward_min};
+const qfd_op_def qfd_op_max = {.name = "Max", .domain = "", .since = 1, .infer = infer_max, .forward = forward_max};

@@ -1,0 +1,124 @@
+/* The op interface: every ONNX op qfd-onnx runs is one qfd_op_def, defined
+ * in its own file under src/ops/ (attributes, shape rule, forward and,
+ * later, backward side by side) and listed once in src/ops/registry.c.
+ *
+ * Life of a node:
+ *   parse(oc, state)  once when the executor is built: read and check
+ *                     attributes into state (def->state_size bytes). Optional.
+ *   infer(oc)         at every new input shape: set dtype, rank and dims of
+ *                     each output from the inputs. Input shapes are always
+ *                     set; an input's data is non-NULL only when its value is
+ *                     known at plan time (initializer, Constant, or computed
+ *                     from such values and from shapes), which ops such as
+ *                     Reshape need for their shape input.
+ *   workspace(oc)     scratch bytes forward needs (NULL: none). One buffer,
+ *                     shared by all nodes, is sized to the largest need.
+ *   forward(oc)       compute outputs; their buffers are allocated by the
+ *                     executor from the inferred shapes. No allocation here.
+ *   backward(oc)      training only: gradients of the inputs from those of
+ *                     the outputs (see the fields below).
+ * A node whose inputs are all known at plan time is run once then, and its
+ * outputs become known values (constant folding of shape subgraphs).
+ */
+#ifndef QFD_OPS_OP_H
+#define QFD_OPS_OP_H
+
+#include "core/ctx.h"
+#include "data/array.h"
+#include "ir/ir.h"
+
+typedef struct qfd_op_ctx {
+    qfd_ctx *ctx;
+    const qfd_node *node;
+    int64_t opset;              /* version of the node's domain imported by the model */
+    size_t n_in, n_out;
+    const qfd_array *const *in; /* in[i] == NULL: optional input omitted */
+    qfd_array *const *out;      /* out[i] == NULL: optional output omitted */
+    void *state;                /* attributes parsed by parse() */
+    void *ws;                   /* scratch of workspace() bytes, during forward and backward */
+    int n_threads;
+
+    /* Training (all zero/NULL when only running inference). */
+    bool training;              /* forward in training mode: batch statistics, dropout */
+    void *saved;                /* saved_size() bytes kept from forward to backward */
+    uint64_t seed;              /* fresh per node and step, for random ops */
+    const qfd_array *const *gout; /* backward: dL/d(output k), NULL where none flows */
+    qfd_array *const *gin;      /* backward: dL/d(input k), ADDED into; NULL where not needed */
+} qfd_op_ctx;
+
+enum qfd_op_flags {
+    /* forward reads only input shapes (Shape, Size): foldable whenever the
+     * input shapes are known, whatever the input values. */
+    QFD_OP_SHAPE_ONLY = 1u << 0,
+};
+
+typedef struct qfd_op_def {
+    const char *name;
+    const char *domain; /* "" for ai.onnx */
+    int since;          /* first opset version supported */
+    unsigned flags;
+    /* Bit k set: infer reads the value of input k (Resize's scales). A graph
+     * input feeding such a slot is taken as known when planning. */
+    uint32_t value_inputs;
+    /* Bit k set: input k is never trained even when it is a float
+     * initializer (BatchNormalization's running statistics, Resize's
+     * scales): the trainer's parameter rule skips it. */
+    uint32_t frozen_inputs;
+    size_t state_size;
+    qfd_status (*parse)(qfd_op_ctx *oc, void *state);
+    qfd_status (*infer)(qfd_op_ctx *oc);
+    size_t (*workspace)(const qfd_op_ctx *oc);
+    qfd_status (*forward)(qfd_op_ctx *oc);
+
+    /* Training. backward adds each input's gradient into gin[k] (when non-
+     * NULL) from gout and from the forward values in/out (and saved). In
+     * training mode, ops with running statistics (BatchNormalization) update
+     * them in place in their input buffers: the trainer owns the model. */
+    size_t (*saved_size)(const qfd_op_ctx *oc);
+    size_t (*backward_workspace)(const qfd_op_ctx *oc);
+    qfd_status (*backward)(qfd_op_ctx *oc);
+} qfd_op_def;
+
+/* Finds the definition for op_type in domain at opset; NULL if unsupported. */
+const qfd_op_def *qfd_op_lookup(const char *domain, const char *op_type, int64_t opset);
+
+/* Fails with "node 'name' (OpType): <message>". */
+qfd_status qfd_op_fail(const qfd_op_ctx *oc, qfd_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Input i if present (NULL when omitted or beyond the node's inputs). */
+static inline const qfd_array *qfd_op_in(const qfd_op_ctx *oc, size_t i)
+{
+    return i < oc->n_in ? oc->in[i] : NULL;
+}
+
+/* ---- attributes (src/ops/attr.c) ---- */
+const qfd_attr *qfd_attr_get(const qfd_node *n, const char *name);
+int64_t qfd_attr_int(const qfd_node *n, const char *name, int64_t def);
+float qfd_attr_float(const qfd_node *n, const char *name, float def);
+/* NUL-terminated string attribute, or def. */
+const char *qfd_attr_str(const qfd_node *n, const char *name, const char *def);
+/* Number of ints (0 if absent), *vals set to them. */
+size_t qfd_attr_ints(const qfd_node *n, const char *name, const int64_t **vals);
+size_t qfd_attr_floats(const qfd_node *n, const char *name, const float **vals);
+
+/* ---- shapes (src/ops/shape_util.c) ---- */
+/* Sets out's rank and dims to the numpy broadcast of a and b; fails naming
+ * the node when they do not broadcast. */
+qfd_status qfd_broadcast_shape(const qfd_op_ctx *oc, const qfd_array *a, const qfd_array *b, qfd_array *out);
+/* Maps axis in [-rank, rank) to [0, rank), or -1 when out of range. */
+int qfd_norm_axis(int64_t axis, int rank);
+/* Copies dtype, rank and dims. */
+void qfd_array_like(qfd_array *out, const qfd_array *in);
+/* Reads an integer tensor (int64 or int32) into dst (at most cap values);
+ * returns the count or -1 when the dtype is not an integer type. */
+int64_t qfd_array_read_ints(const qfd_array *a, int64_t *dst, int64_t cap);
+
+/* Reads the integer values of an input that must be known at plan time (a
+ * shape, axes, split sizes) into dst (at most cap), *n set to their count;
+ * fails naming `what` when the value is not known or not 1-D integers. An
+ * empty tensor is known even without a buffer. */
+qfd_status qfd_shape_known_ints(const qfd_op_ctx *oc, const qfd_array *a, const char *what, int64_t *dst,
+                                int64_t cap, int64_t *n);
+
+#endif

@@ -1,0 +1,10 @@
+/* Included by registry.c with QFD_OP(sym) defined; one list per op family. */
+#include "ops/list_basic.h"
+#include "ops/list_conv.h"
+#include "ops/list_matmul.h"
+#include "ops/list_norm_pool.h"
+#include "ops/list_unary.h"
+#include "ops/list_binary.h"
+#include "ops/list_reduce.h"
+#include "ops/list_shape.h"
+#include "ops/list_quant.h"

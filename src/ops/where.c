@@ -1,0 +1,68 @@
+/* Where (opsets 9-21): y = condition ? x : y, the three inputs broadcast
+ * numpy-style. Any element type of 1, 2, 4 or 8 bytes (values are copied,
+ * not interpreted). */
+#include "ops/binary.h"
+
+#define WHERE_KERNEL(T)                                                                                              \
+    static void k_where_##T(void *yv, const void *cv, const void *xv, const void *zv, int64_t n, unsigned adv,       \
+                            const void *param)                                                                       \
+    {                                                                                                                \
+        (void)param;                                                                                                 \
+        T *y = yv;                                                                                                   \
+        const uint8_t *c = cv;                                                                                       \
+        const T *x = xv, *z = zv;                                                                                    \
+        if (adv == 7) {                                                                                              \
+            for (int64_t i = 0; i < n; i++) {                                                                        \
+                const T a = x[i], b = z[i]; /* both loaded: the select vectorises */                                 \
+                y[i] = c[i] ? a : b;                                                                                 \
+            }                                                                                                        \
+            return;                                                                                                  \
+        }                                                                                                            \
+        int64_t sc = adv & 1, sx = (adv >> 1) & 1, sz = (adv >> 2) & 1;                                             \
+        for (int64_t i = 0; i < n; i++)                                                                              \
+            y[i] = c[i * sc] ? x[i * sx] : z[i * sz];                                                                \
+    }
+WHERE_KERNEL(uint8_t)
+WHERE_KERNEL(uint16_t)
+WHERE_KERNEL(uint32_t)
+WHERE_KERNEL(uint64_t)
+
+static qfd_bcast_fn kernel(size_t es)
+{
+    switch (es) {
+    case 1: return k_where_uint8_t;
+    case 2: return k_where_uint16_t;
+    case 4: return k_where_uint32_t;
+    case 8: return k_where_uint64_t;
+    default: return NULL;
+    }
+}
+
+static qfd_status infer(qfd_op_ctx *oc)
+{
+    const qfd_array *c = qfd_op_in(oc, 0), *x = qfd_op_in(oc, 1), *z = qfd_op_in(oc, 2);
+    if (!c || !x || !z || oc->n_out < 1 || !oc->out[0])
+        return qfd_op_fail(oc, QFD_ERR_INVALID, "needs inputs condition, X, Y and one output");
+    if (c->dtype != QFD_DT_BOOL)
+        return qfd_op_fail(oc, QFD_ERR_INVALID, "condition must be bool, not %s",
+                           qfd_dtype_name(c->dtype) ? qfd_dtype_name(c->dtype) : "?");
+    if (x->dtype != z->dtype)
+        return qfd_op_fail(oc, QFD_ERR_INVALID, "X and Y types differ (%d vs %d)", x->dtype, z->dtype);
+    if (!kernel(qfd_elem_size(x->dtype)))
+        return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "type %s is not supported",
+                           qfd_dtype_name(x->dtype) ? qfd_dtype_name(x->dtype) : "?");
+    qfd_array t;
+    qfd_status st = qfd_broadcast_shape(oc, c, x, &t);
+    if (!st)
+        st = qfd_broadcast_shape(oc, &t, z, oc->out[0]);
+    oc->out[0]->dtype = x->dtype;
+    return st;
+}
+
+static qfd_status forward(qfd_op_ctx *oc)
+{
+    qfd_bcast_run(oc, oc->out[0], 3, oc->in, kernel(qfd_elem_size(oc->in[1]->dtype)), NULL);
+    return QFD_OK;
+}
+
+const qfd_op_def qfd_op_where = {.name = "Where", .domain = "", .since = 9, .infer = infer, .forward = forward};

@@ -1,0 +1,255 @@
+#include "train/trainer.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ctx.h"
+#include "exec/exec.h"
+#include "ops/op.h"
+#include "train/loss.h"
+
+typedef struct term {
+    qfd_loss_term spec;
+    int tensor; /* in the student */
+    int target; /* in the teacher, or -1 */
+} term;
+
+struct qfd_trainer {
+    qfd_model *m;
+    qfd_exec *e, *teacher;
+    term *terms;
+    size_t n_terms;
+    int *param_t; /* tensor of each optimizer parameter */
+    qfd_optim opt;
+    int n_threads;
+};
+
+static int64_t domain_opset(const qfd_model *m, const char *domain)
+{
+    const char *d = domain && strcmp(domain, "ai.onnx") ? domain : "";
+    for (size_t i = 0; i < m->n_opsets; i++) {
+        const char *od = m->opsets[i].domain && strcmp(m->opsets[i].domain, "ai.onnx") ? m->opsets[i].domain : "";
+        if (!strcmp(od, d))
+            return m->opsets[i].version;
+    }
+    return -1;
+}
+
+bool qfd_trainer_is_param(const qfd_model *m, int t)
+{
+    const qfd_graph *g = &m->graph;
+    const qfd_tensor *tt = &g->tensors[t];
+    if (!(tt->flags & QFD_T_INITIALIZER) || tt->dtype != QFD_DT_FLOAT || !tt->data || qfd_tensor_numel(tt) <= 1)
+        return false;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const qfd_node *n = &g->nodes[i];
+        const qfd_op_def *d = qfd_op_lookup(n->domain, n->op_type, domain_opset(m, n->domain));
+        for (size_t k = 0; d && k < n->n_in && k < 32; k++)
+            if (n->in[k] == t && (d->frozen_inputs >> k & 1u))
+                return false;
+    }
+    return true;
+}
+
+static int default_group(void *user, const qfd_model *m, int t)
+{
+    (void)user;
+    return m->graph.tensors[t].rank >= 2 ? 0 : 1;
+}
+
+static qfd_status resolve(qfd_ctx *ctx, const qfd_model *m, const qfd_exec *e, const char *name, const char *what,
+                          int *out)
+{
+    if (!name) {
+        *out = qfd_exec_output_tensor(e, 0);
+        return QFD_OK;
+    }
+    *out = qfd_graph_find(&m->graph, name);
+    if (*out < 0)
+        return qfd_fail(ctx, QFD_ERR_ARG, "%s: no tensor named '%s' in the model", what, name);
+    return QFD_OK;
+}
+
+void qfd_trainer_free(qfd_trainer *t)
+{
+    if (!t)
+        return;
+    qfd_exec_free(t->e);
+    qfd_exec_free(t->teacher);
+    qfd_optim_free(&t->opt);
+    free(t->terms);
+    free(t->param_t);
+    free(t);
+}
+
+qfd_status qfd_trainer_new(qfd_ctx *ctx, qfd_model *m, const qfd_trainer_opts *o, qfd_trainer **out)
+{
+    *out = NULL;
+    qfd_status st;
+    const qfd_graph *g = &m->graph;
+    qfd_trainer *t = calloc(1, sizeof *t);
+    uint8_t *train = calloc(g->n_tensors + 1, 1);
+    qfd_param *params = calloc(g->n_tensors + 1, sizeof *params);
+    const qfd_loss_term ce = {QFD_LOSS_CE, NULL, NULL, 1.0f, 0.0f, 1.0f};
+    size_t n_terms = o->n_losses ? o->n_losses : 1;
+    if (!t || !train || !params || !(t->terms = calloc(n_terms, sizeof *t->terms)) ||
+        !(t->param_t = calloc(g->n_tensors + 1, sizeof *t->param_t))) {
+        st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    t->m = m;
+    t->n_threads = o->n_threads;
+    if ((st = qfd_exec_new(ctx, m, o->n_threads, &t->e)))
+        goto fail;
+    if (o->teacher && (st = qfd_exec_new(ctx, o->teacher, o->n_threads, &t->teacher)))
+        goto fail;
+
+    qfd_param_group dflt[2] = {{o->lr, o->weight_decay, false}, {o->lr, 0.0f, false}};
+    const qfd_param_group *groups = o->n_groups ? o->groups : dflt;
+    size_t n_groups = o->n_groups ? o->n_groups : 2, n_params = 0;
+    qfd_group_fn group_of = o->group_of ? o->group_of : default_group;
+    for (size_t i = 0; i < g->n_tensors; i++) {
+        if (!qfd_trainer_is_param(m, (int)i))
+            continue;
+        int grp = group_of(o->group_user, m, (int)i);
+        if (grp < 0)
+            continue; /* the caller freezes it */
+        if ((size_t)grp >= n_groups) {
+            st = qfd_fail(ctx, QFD_ERR_INTERNAL, "parameter group %d out of range", grp);
+            goto fail;
+        }
+        train[i] = 1;
+        t->param_t[n_params] = (int)i;
+        params[n_params++] = (qfd_param){g->tensors[i].data, NULL, qfd_tensor_numel(&g->tensors[i]), grp};
+    }
+    if (!n_params) {
+        st = qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "the model has no trainable parameters");
+        goto fail;
+    }
+    if ((st = qfd_exec_set_trainable(ctx, t->e, train)))
+        goto fail;
+    t->opt.momentum = o->momentum;
+    t->opt.nesterov = o->nesterov;
+    if ((st = qfd_optim_init(ctx, &t->opt, o->optimizer, groups, n_groups, params, n_params)))
+        goto fail;
+
+    t->n_terms = n_terms;
+    for (size_t i = 0; i < n_terms; i++) {
+        term *tm = &t->terms[i];
+        tm->spec = o->n_losses ? o->losses[i] : ce;
+        tm->target = -1;
+        if ((st = resolve(ctx, m, t->e, tm->spec.tensor, "loss", &tm->tensor)))
+            goto fail;
+        if (tm->spec.kind != QFD_LOSS_CE) {
+            if (!t->teacher) {
+                st = qfd_fail(ctx, QFD_ERR_ARG, "an MSE or KL loss term needs a teacher model");
+                goto fail;
+            }
+            if ((st = resolve(ctx, o->teacher, t->teacher, tm->spec.target, "teacher", &tm->target)))
+                goto fail;
+        }
+    }
+    free(train);
+    free(params);
+    *out = t;
+    return QFD_OK;
+fail:
+    free(train);
+    free(params);
+    qfd_trainer_free(t);
+    return st;
+}
+
+static qfd_status add_term(qfd_ctx *ctx, qfd_trainer *t, const term *tm, const qfd_array *y, double *value,
+                           int64_t *correct)
+{
+    const qfd_graph *g = &t->m->graph;
+    const qfd_array *v = qfd_exec_value(t->e, tm->tensor);
+    qfd_array *grad = qfd_exec_grad(t->e, tm->tensor);
+    const char *name = g->tensors[tm->tensor].name;
+    if (v->dtype != QFD_DT_FLOAT)
+        return qfd_fail(ctx, QFD_ERR_ARG, "loss on '%s': the tensor is not float", name);
+    if (!grad)
+        return qfd_fail(ctx, QFD_ERR_ARG, "loss on '%s': the tensor does not depend on any trainable parameter", name);
+    int64_t n = v->rank ? v->dims[0] : 1, numel = qfd_array_numel(v), c = n ? numel / n : 0;
+    if (tm->spec.kind == QFD_LOSS_CE) {
+        if (v->rank != 2 || y->dims[0] != n)
+            return qfd_fail(ctx, QFD_ERR_ARG, "cross-entropy on '%s' needs logits [N, classes] for the %lld labels",
+                            name, (long long)y->dims[0]);
+        const int64_t *lab = y->data;
+        for (int64_t i = 0; i < n; i++)
+            if (lab[i] < 0 || lab[i] >= c)
+                return qfd_fail(ctx, QFD_ERR_INVALID, "label %lld is not one of the model's %lld classes",
+                                (long long)lab[i], (long long)c);
+        *value = qfd_loss_cross_entropy(v->data, lab, n, c, tm->spec.smoothing, tm->spec.weight, grad->data, correct);
+        return QFD_OK;
+    }
+    const qfd_array *tv = qfd_exec_value(t->teacher, tm->target);
+    if (tv->dtype != QFD_DT_FLOAT || qfd_array_numel(tv) != numel)
+        return qfd_fail(ctx, QFD_ERR_ARG, "loss on '%s': the teacher tensor has %lld elements, the student's %lld", name,
+                        (long long)qfd_array_numel(tv), (long long)numel);
+    if (tm->spec.kind == QFD_LOSS_MSE)
+        *value = qfd_loss_mse(v->data, tv->data, numel, tm->spec.weight, grad->data);
+    else
+        *value = qfd_loss_kl(v->data, tv->data, n, c, tm->spec.temperature > 0 ? tm->spec.temperature : 1.0f,
+                             tm->spec.weight, grad->data);
+    return QFD_OK;
+}
+
+qfd_status qfd_trainer_step(qfd_ctx *ctx, qfd_trainer *t, const qfd_array *x, const qfd_array *y, float lr_factor,
+                            uint64_t step_seed, qfd_step_stats *stats)
+{
+    memset(stats, 0, sizeof *stats);
+    qfd_exec_set_training(t->e, true, step_seed);
+    qfd_status st = qfd_exec_run(ctx, t->e, x, 1);
+    if (!st && t->teacher)
+        st = qfd_exec_run(ctx, t->teacher, x, 1);
+    if (st)
+        return st;
+    qfd_exec_zero_grads(t->e);
+    stats->n = x->dims[0];
+    for (size_t i = 0; i < t->n_terms; i++) {
+        double v = 0;
+        if ((st = add_term(ctx, t, &t->terms[i], y, &v, i == 0 ? &stats->correct : NULL)))
+            return st;
+        if (i < sizeof stats->terms / sizeof *stats->terms)
+            stats->terms[i] = v;
+        stats->loss += t->terms[i].spec.weight * v;
+    }
+    if (!isfinite(stats->loss))
+        return qfd_fail(ctx, QFD_ERR_INVALID, "the loss became %s; stopping before the weights are changed",
+                        isnan(stats->loss) ? "NaN" : "infinite");
+    if ((st = qfd_exec_backward(ctx, t->e)))
+        return st;
+    /* Gradient buffers are reallocated when the batch shape changes. */
+    for (size_t i = 0; i < t->opt.n_params; i++) {
+        qfd_array *gr = qfd_exec_grad(t->e, t->param_t[i]);
+        if (!gr)
+            return qfd_fail(ctx, QFD_ERR_INTERNAL, "no gradient for parameter '%s'",
+                            t->m->graph.tensors[t->param_t[i]].name);
+        t->opt.params[i].grad = gr->data;
+    }
+    qfd_optim_step(&t->opt, lr_factor, t->n_threads > 0 ? t->n_threads : 1);
+    return QFD_OK;
+}
+
+qfd_optim *qfd_trainer_optim(qfd_trainer *t)
+{
+    return &t->opt;
+}
+
+size_t qfd_trainer_n_params(const qfd_trainer *t)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->opt.n_params; i++)
+        n += (size_t)t->opt.params[i].n;
+    return n;
+}
+
+size_t qfd_trainer_memory(const qfd_trainer *t)
+{
+    size_t per = t->opt.kind == QFD_OPT_ADAMW ? 2 : 1;
+    return qfd_exec_memory(t->e) + (t->teacher ? qfd_exec_memory(t->teacher) : 0) +
+           per * qfd_trainer_n_params(t) * sizeof(float);
+}

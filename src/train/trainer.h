@@ -1,0 +1,77 @@
+/* One training step of a model on one batch: forward (training mode), the
+ * loss terms, backward, and the optimizer update.
+ *
+ * Loss terms name tensors of the student graph. A cross-entropy term reads
+ * the batch labels; an MSE or KL term compares a student tensor with a
+ * tensor of a frozen teacher graph run on the same batch (QFD: student
+ * feature vs quantized teacher feature; KD: logits). Parameters are the
+ * float initializers that can learn (see qfd_trainer_is_param), in groups
+ * with their own learning rate and weight decay. */
+#ifndef QFD_TRAIN_TRAINER_H
+#define QFD_TRAIN_TRAINER_H
+
+#include <stdbool.h>
+
+#include "ir/ir.h"
+#include "train/optim.h"
+
+typedef enum { QFD_LOSS_CE, QFD_LOSS_MSE, QFD_LOSS_KL } qfd_loss_kind;
+
+typedef struct qfd_loss_term {
+    qfd_loss_kind kind;
+    const char *tensor; /* student tensor; NULL: the first graph output */
+    const char *target; /* teacher tensor for MSE/KL; NULL: the teacher's first output */
+    float weight;
+    float smoothing;   /* CE label smoothing */
+    float temperature; /* KL */
+} qfd_loss_term;
+
+/* Which parameter group a parameter goes to: the default rule puts rank >= 2
+ * tensors (weights) in group 0 and rank-1 tensors (biases, norm scales and
+ * shifts) in group 1, which has no weight decay. */
+typedef int (*qfd_group_fn)(void *user, const qfd_model *m, int tensor);
+
+typedef struct qfd_trainer_opts {
+    qfd_opt_kind optimizer;
+    float lr, momentum, weight_decay;
+    bool nesterov;
+    size_t n_groups; /* 0: the default two groups (weights, then biases/norms without decay) */
+    const qfd_param_group *groups;
+    qfd_group_fn group_of;
+    void *group_user;
+    size_t n_losses; /* 0: one cross-entropy term on the first output */
+    const qfd_loss_term *losses;
+    const qfd_model *teacher; /* frozen, run in inference mode; NULL if no term needs it */
+    int n_threads;
+    uint64_t seed; /* dropout masks */
+} qfd_trainer_opts;
+
+typedef struct qfd_step_stats {
+    double loss;      /* weighted sum of the terms */
+    double terms[8];  /* each term's own value */
+    int64_t correct;  /* top-1 hits of the first CE term */
+    int64_t n;        /* examples */
+} qfd_step_stats;
+
+typedef struct qfd_trainer qfd_trainer;
+
+/* The trainer updates the model's initializers in place; the model and the
+ * teacher must outlive it. */
+qfd_status qfd_trainer_new(qfd_ctx *ctx, qfd_model *m, const qfd_trainer_opts *o, qfd_trainer **out);
+void qfd_trainer_free(qfd_trainer *t);
+/* A training step on x [b, ...] with labels y [b] (int64). lr_factor scales
+ * every group's learning rate (the schedule). A non-finite loss fails
+ * before the weights are touched. */
+qfd_status qfd_trainer_step(qfd_ctx *ctx, qfd_trainer *t, const qfd_array *x, const qfd_array *y, float lr_factor,
+                            uint64_t step_seed, qfd_step_stats *stats);
+qfd_optim *qfd_trainer_optim(qfd_trainer *t);
+size_t qfd_trainer_n_params(const qfd_trainer *t);
+/* Bytes of activations, gradients and optimizer state after the last step. */
+size_t qfd_trainer_memory(const qfd_trainer *t);
+
+/* The default parameter rule: a float initializer with more than one
+ * element that no node reads through a frozen input slot. Scalars are the
+ * constants exporters fold (GELU's 0.5, attention's 1/sqrt(d)), not weights. */
+bool qfd_trainer_is_param(const qfd_model *m, int tensor);
+
+#endif
