@@ -13,3 +13,6 @@ model=models/resnet20.onnx
 echo
 echo "== qfd-onnx info $model"
 build/src/qfd-onnx info "$model"
+echo
+echo "== qfd-onnx eval $model   (Fashion-MNIST test set, Debian's dataset-fashion-mnist)"
+build/src/qfd-onnx eval "$model"

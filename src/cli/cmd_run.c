@@ -1,7 +1,9 @@
 /* qfd-onnx run MODEL --input FILE ...: one forward pass, outputs as .npy. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli.h"
 
@@ -74,6 +76,11 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         st = qfd_tensor_file_read(ctx, inputs[i], &arrays[i]);
     if (!st)
         st = qfd_exec_run(ctx, e, arrays, (size_t)n_inputs);
+    if (!st && mkdir(out_dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "qfd-onnx: error: %s: cannot create the output folder: %s\n", out_dir, strerror(errno));
+        rc = QFD_EXIT_BAD_INPUT;
+        goto out;
+    }
     for (size_t i = 0; !st && i < qfd_exec_n_outputs(e); i++) {
         const qfd_array *o = qfd_exec_output(e, i);
         size_t len = strlen(out_dir) + 32;
@@ -116,7 +123,7 @@ const qfd_cli_cmd qfd_cmd_run = {
     "printed.\n"
     "\n"
     "  -i, --input FILE       an input tensor (.npy or .pb); repeat per input\n"
-    "  -o, --output-dir DIR   where to write output_<i>.npy (default: .)\n"
+    "  -o, --output-dir DIR   where to write output_<i>.npy (default: .; created if missing)\n"
     "  --threads T            CPU threads (default: all cores)\n"
     "  -h, --help             show this help\n"
     "\n"

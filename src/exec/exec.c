@@ -315,15 +315,39 @@ static bool shape_like(const qfd_exec *e, size_t i, const qfd_array *a)
     return false;
 }
 
+/* A float output of a node with a gradient-carrying input carries one too;
+ * integer and bool outputs (Shape, Equal, Cast to int) never do, so their
+ * ops need no backward. */
+static qfd_status mark_grads(qfd_ctx *ctx, qfd_exec *e, size_t i)
+{
+    const qfd_node *n = &e->g->nodes[i];
+    bool any = false, flows = false;
+    for (size_t k = 0; k < n->n_in; k++)
+        any |= n->in[k] >= 0 && e->needs_grad[n->in[k]];
+    for (size_t k = 0; k < n->n_out; k++) {
+        int t = n->out[k];
+        if (t < 0)
+            continue;
+        e->needs_grad[t] = any && e->vals[t].dtype == QFD_DT_FLOAT && !(e->nodes[i].def->flags & QFD_OP_SHAPE_ONLY);
+        flows |= e->needs_grad[t];
+    }
+    if (flows && !e->nodes[i].def->backward)
+        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "node '%s' (%s) lies on a training path but has no backward yet",
+                        n->name ? n->name : "?", n->op_type);
+    return QFD_OK;
+}
+
 static qfd_status plan(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs)
 {
     const qfd_graph *g = e->g;
     release_values(e);
     e->has_plan = false;
     /* A parameter changes between steps: nothing computed from it may be folded. */
-    for (size_t t = 0; e->trainable && t < g->n_tensors; t++)
+    for (size_t t = 0; e->trainable && t < g->n_tensors; t++) {
         if (g->tensors[t].flags & QFD_T_INITIALIZER)
             e->known[t] = !e->trainable[t] && e->vals[t].data;
+        e->needs_grad[t] = e->trainable[t];
+    }
     for (size_t i = 0; i < e->n_in; i++) {
         qfd_array *v = &e->vals[e->in_t[i]];
         qfd_array_like(v, &inputs[i]);
@@ -356,6 +380,8 @@ static qfd_status plan(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs)
         }
         qfd_status st = en->def->infer(&oc);
         if (st)
+            return st;
+        if (e->needs_grad && (st = mark_grads(ctx, e, i)))
             return st;
         bool all_known = true;
         for (size_t k = 0; k < n->n_in; k++)
@@ -496,20 +522,7 @@ qfd_status qfd_exec_set_trainable(qfd_ctx *ctx, qfd_exec *e, const uint8_t *trai
                           g->tensors[t].dtype == QFD_DT_FLOAT;
         e->needs_grad[t] = e->trainable[t];
     }
-    for (size_t i = 0; i < nn; i++) {
-        const qfd_node *n = &g->nodes[i];
-        bool any = false;
-        for (size_t k = 0; k < n->n_in; k++)
-            any |= n->in[k] >= 0 && e->needs_grad[n->in[k]];
-        if (!any)
-            continue;
-        if (!e->nodes[i].def->backward)
-            return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "node '%s' (%s) lies on a training path but has no backward yet",
-                            n->name ? n->name : "?", n->op_type);
-        for (size_t k = 0; k < n->n_out; k++)
-            if (n->out[k] >= 0)
-                e->needs_grad[n->out[k]] = 1;
-    }
+    /* Which values get gradients depends on their types, known at plan time. */
     e->has_plan = false;
     return QFD_OK;
 }
@@ -541,8 +554,8 @@ qfd_status qfd_exec_backward(qfd_ctx *ctx, qfd_exec *e)
         if (e->nodes[i].folded)
             continue;
         bool any = false;
-        for (size_t k = 0; k < n->n_in; k++)
-            any |= n->in[k] >= 0 && e->needs_grad[n->in[k]];
+        for (size_t k = 0; k < n->n_out; k++)
+            any |= n->out[k] >= 0 && e->needs_grad[n->out[k]];
         if (!any)
             continue;
         qfd_op_ctx oc;

@@ -6,6 +6,12 @@
  * double, int32 or int64 base and a float, double or integer exponent (from
  * opset 12 the exponent's type may differ); y has the base's type.
  *
+ * Backward (float32 operands; each operand's gradient summed over the
+ * dimensions along which it was broadcast): Add da = dy, db = dy; Sub
+ * db = -dy; Mul da = dy b, db = dy a; Div da = dy / b, db = -dy a / b^2;
+ * Pow da = dy e a^(e-1), de = dy ln(a) a^e (0 where a^e is 0), the
+ * exponent's only when it is float32 and needs one.
+ *
  * Also the shared broadcast loop of binary.h. */
 #include <math.h>
 #include <string.h>
@@ -171,6 +177,136 @@ qfd_status qfd_legacy_bcast(const qfd_op_ctx *oc, const qfd_array *a, const qfd_
     for (int d = 0; d < a->rank; d++)
         bv->dims[d] = d >= axis && d < axis + br ? b->dims[d - axis] : 1;
     return QFD_OK;
+}
+
+/* ---- backward: broadcast reduction ---- */
+
+/* Sum of n floats in eight lanes, which gcc vectorises without reassociating
+ * a single accumulator (no -ffast-math). */
+static float row_sum(const float *s, int64_t n)
+{
+    float acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++)
+            acc[k] += s[i + k];
+    float t = 0;
+    for (; i < n; i++)
+        t += s[i];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + t;
+}
+
+/* Rows [r0, r1) of src (the plan's outer rows) added into dst. */
+static void reduce_rows(const bplan *p, const float *src, float *dst, int64_t r0, int64_t r1, float scale)
+{
+    int64_t inner = p->dims[p->rank - 1], coord[MAXR] = {0}, off[3];
+    int contiguous = p->st[0][p->rank - 1] != 0;
+    if (r0 >= r1)
+        return;
+    row_offsets(p, 1, r0, coord, off);
+    for (int64_t row = r0;;) {
+        const float *s = src + row * inner;
+        float *o = dst + off[0];
+        if (contiguous)
+            for (int64_t j = 0; j < inner; j++)
+                o[j] += scale * s[j];
+        else
+            o[0] += scale * row_sum(s, inner);
+        if (++row >= r1)
+            break;
+        for (int d = p->rank - 2; d >= 0; d--) {
+            off[0] += p->st[0][d];
+            if (++coord[d] < p->dims[d])
+                break;
+            off[0] -= p->st[0][d] * p->dims[d];
+            coord[d] = 0;
+        }
+    }
+}
+
+/* Threads only when each one's private copy of dst is small beside its
+ * share of src: the partial sums are then cheap to add up. */
+static int reduce_threads(const qfd_op_ctx *oc, int64_t n, int64_t m)
+{
+    return n > 65536 && oc->n_threads > 1 && m > 1 && m * 8 * oc->n_threads <= n ? oc->n_threads : 1;
+}
+
+size_t qfd_bcast_reduce_ws(const qfd_op_ctx *oc, const qfd_array *out, const qfd_array *view)
+{
+    int64_t n = qfd_array_numel(out), m = qfd_array_numel(view);
+    int nt = m == n ? 1 : reduce_threads(oc, n, m);
+    return nt > 1 ? (size_t)nt * (size_t)m * sizeof(float) : 0;
+}
+
+void qfd_bcast_reduce(const qfd_op_ctx *oc, const qfd_array *out, const float *src, const qfd_array *view, float scale,
+                      float *dst, void *scratch)
+{
+    int64_t n = qfd_array_numel(out), m = qfd_array_numel(view);
+    if (n <= 0 || m <= 0)
+        return;
+    int nt = n > 65536 && oc->n_threads > 1 ? oc->n_threads : 1;
+    if (m == n) { /* not broadcast: same element order */
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+        for (int64_t i = 0; i < n; i++)
+            dst[i] += scale * src[i];
+        return;
+    }
+    if (m == 1) { /* scalar operand */
+        double total = 0;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static) reduction(+ : total)
+        for (int t = 0; t < nt; t++)
+            total += row_sum(src + n * t / nt, n * (t + 1) / nt - n * t / nt);
+        dst[0] += scale * (float)total;
+        return;
+    }
+    bplan p;
+    const qfd_array *v[1] = {view};
+    make_plan(out, 1, v, &p);
+    int64_t rows = n / p.dims[p.rank - 1];
+    nt = scratch ? reduce_threads(oc, n, m) : 1;
+    if (nt > (int)rows)
+        nt = (int)rows;
+    if (nt <= 1) {
+        reduce_rows(&p, src, dst, 0, rows, scale);
+        return;
+    }
+    float *part = scratch;
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int t = 0; t < nt; t++) {
+        memset(part + (size_t)t * (size_t)m, 0, (size_t)m * sizeof *part);
+        reduce_rows(&p, src, part + (size_t)t * (size_t)m, rows * t / nt, rows * (t + 1) / nt, 1.0f);
+    }
+    for (int t = 0; t < nt; t++)
+        for (int64_t j = 0; j < m; j++)
+            dst[j] += scale * part[(size_t)t * (size_t)m + (size_t)j];
+}
+
+size_t qfd_bcast_grad_ws(const qfd_op_ctx *oc, const qfd_array *out, const qfd_array *view)
+{
+    int64_t n = qfd_array_numel(out), m = qfd_array_numel(view);
+    if (m == n)
+        return 0;
+    return (size_t)n * sizeof(float) + qfd_bcast_reduce_ws(oc, out, view);
+}
+
+void qfd_bcast_grad(const qfd_op_ctx *oc, const qfd_array *out, const qfd_array *view, float *grad, size_t n_in,
+                    const qfd_array *const *in, qfd_bcast_fn fn, const void *param, void *scratch)
+{
+    int64_t n = qfd_array_numel(out), m = qfd_array_numel(view);
+    if (n <= 0)
+        return;
+    qfd_array g = *out;
+    g.dtype = QFD_DT_FLOAT;
+    g.nbytes = (size_t)n * sizeof(float);
+    if (m == n) {
+        g.data = grad;
+        qfd_bcast_run(oc, &g, n_in, in, fn, param);
+        return;
+    }
+    g.data = scratch;
+    memset(scratch, 0, g.nbytes);
+    qfd_bcast_run(oc, &g, n_in, in, fn, param);
+    qfd_bcast_reduce(oc, out, scratch, view, 1.0f, grad, (char *)scratch + g.nbytes);
 }
 
 /* ---- kernels ---- */
@@ -344,6 +480,103 @@ static void k_pow_any(void *yv, const void *av, const void *bv, const void *cv, 
     }
 }
 
+/* ---- gradient kernels: y += local gradient * dy, dy the last input ---- */
+
+#define GLOOP(EXPR, XA, XB, XC)                                                                                      \
+    for (int64_t i = 0; i < n; i++) {                                                                                \
+        const float A = XA, B = XB, C = XC;                                                                          \
+        (void)A, (void)B, (void)C;                                                                                   \
+        y[i] += EXPR;                                                                                                \
+    }
+/* Two inputs (B is dy; C unused) or three (C is dy); the common broadcast
+ * cases get their own loop so that each vectorises. */
+#define GRAD2(NAME, EXPR)                                                                                            \
+    static void NAME(void *yv, const void *av, const void *bv, const void *cv, int64_t n, unsigned adv,              \
+                     const void *param)                                                                              \
+    {                                                                                                                \
+        (void)cv, (void)param;                                                                                       \
+        float *y = yv;                                                                                               \
+        const float *a = av, *b = bv;                                                                                \
+        if ((adv & 3) == 3) {                                                                                        \
+            GLOOP(EXPR, a[i], b[i], 0.0f)                                                                            \
+        } else if ((adv & 3) == 2) {                                                                                 \
+            const float a0 = a[0];                                                                                   \
+            GLOOP(EXPR, a0, b[i], 0.0f)                                                                              \
+        } else {                                                                                                     \
+            const int64_t sa = adv & 1, sb = (adv >> 1) & 1;                                                         \
+            GLOOP(EXPR, a[i * sa], b[i * sb], 0.0f)                                                                  \
+        }                                                                                                            \
+    }
+#define GRAD3(NAME, EXPR)                                                                                            \
+    static void NAME(void *yv, const void *av, const void *bv, const void *cv, int64_t n, unsigned adv,              \
+                     const void *param)                                                                              \
+    {                                                                                                                \
+        (void)param;                                                                                                 \
+        float *y = yv;                                                                                               \
+        const float *a = av, *b = bv, *c = cv;                                                                       \
+        if ((adv & 7) == 7) {                                                                                        \
+            GLOOP(EXPR, a[i], b[i], c[i])                                                                            \
+        } else if ((adv & 7) == 6) {                                                                                 \
+            const float a0 = a[0];                                                                                   \
+            GLOOP(EXPR, a0, b[i], c[i])                                                                              \
+        } else if ((adv & 7) == 5) {                                                                                 \
+            const float b0 = b[0];                                                                                   \
+            GLOOP(EXPR, a[i], b0, c[i])                                                                              \
+        } else {                                                                                                     \
+            const int64_t sa = adv & 1, sb = (adv >> 1) & 1, sc = (adv >> 2) & 1;                                    \
+            GLOOP(EXPR, a[i * sa], b[i * sb], c[i * sc])                                                             \
+        }                                                                                                            \
+    }
+
+/* in {other operand, dy} */
+GRAD2(k_g_mul, A * B)
+/* d(a/b)/da: in {b, dy} */
+GRAD2(k_g_div_a, B / A)
+/* d(a/b)/db = -a/b^2: in {a, b, dy} */
+GRAD3(k_g_div_b, -C * A / (B * B))
+/* d(a^e)/de = ln(a) a^e: in {a, y, dy}; 0 where y is 0 (a = 0, e > 0),
+ * as PyTorch, instead of 0 * -inf. */
+GRAD3(k_g_pow_e, B == 0.0f ? 0.0f : C * B * logf(A))
+
+/* d(a^e)/da = e a^(e-1): in {a, e, dy}; the exponents 2 and 1 of squares
+ * and norms skip powf. */
+static void k_g_pow_a(void *yv, const void *av, const void *bv, const void *cv, int64_t n, unsigned adv,
+                      const void *param)
+{
+    (void)param;
+    float *y = yv;
+    const float *a = av, *e = bv, *d = cv;
+    if ((adv & 7) == 5 && e[0] == 2.0f) {
+        for (int64_t i = 0; i < n; i++)
+            y[i] += 2.0f * a[i] * d[i];
+        return;
+    }
+    if ((adv & 7) == 5 && e[0] == 1.0f) {
+        for (int64_t i = 0; i < n; i++)
+            y[i] += d[i];
+        return;
+    }
+    const int64_t sa = adv & 1, se = (adv >> 1) & 1, sd = (adv >> 2) & 1;
+    for (int64_t i = 0; i < n; i++) {
+        const float x = a[i * sa], k = e[i * se];
+        y[i] += k == 0.0f ? 0.0f : d[i * sd] * k * powf(x, k - 1.0f);
+    }
+}
+
+/* The same for an exponent of another type (param: pow_types). */
+static void k_g_pow_a_any(void *yv, const void *av, const void *bv, const void *cv, int64_t n, unsigned adv,
+                          const void *param)
+{
+    const pow_types *t = param;
+    float *y = yv;
+    const float *a = av, *d = cv;
+    const int64_t sa = adv & 1, se = (adv >> 1) & 1, sd = (adv >> 2) & 1;
+    for (int64_t i = 0; i < n; i++) {
+        double k = load_num(bv, t->expo, i * se);
+        y[i] += k == 0 ? 0.0f : (float)(d[i * sd] * k * pow(a[i * sa], k - 1));
+    }
+}
+
 /* ---- the ops ---- */
 
 typedef struct bin_state {
@@ -408,6 +641,65 @@ static qfd_status forward(qfd_op_ctx *oc)
     return QFD_OK;
 }
 
+/* B as it broadcasts against A (legacy attributes before opset 7). */
+static void b_view(const qfd_op_ctx *oc, qfd_array *bv)
+{
+    *bv = *oc->in[1];
+    if (oc->opset < 7 && qfd_legacy_bcast(oc, oc->in[0], oc->in[1], bv))
+        *bv = *oc->in[1]; /* infer has already refused these shapes */
+}
+
+static size_t backward_workspace(const qfd_op_ctx *oc)
+{
+    qfd_array bv;
+    b_view(oc, &bv);
+    size_t wa = qfd_bcast_grad_ws(oc, oc->out[0], oc->in[0]), wb = qfd_bcast_grad_ws(oc, oc->out[0], &bv);
+    return wa > wb ? wa : wb;
+}
+
+/* Float32 operands only: an integer (or double) operand gets no gradient. */
+static qfd_status backward(qfd_op_ctx *oc)
+{
+    const bin_state *s = oc->state;
+    const qfd_array *a = oc->in[0], *y = oc->out[0], *dy = oc->gout[0];
+    qfd_array bv;
+    b_view(oc, &bv);
+    if (!dy || a->dtype != QFD_DT_FLOAT)
+        return QFD_OK;
+    float *ga = oc->gin[0] ? oc->gin[0]->data : NULL;
+    float *gb = oc->gin[1] && bv.dtype == QFD_DT_FLOAT ? oc->gin[1]->data : NULL;
+    switch (s->op) {
+    case ADD:
+    case SUB:
+        if (ga)
+            qfd_bcast_reduce(oc, y, dy->data, a, 1.0f, ga, oc->ws);
+        if (gb)
+            qfd_bcast_reduce(oc, y, dy->data, &bv, s->op == SUB ? -1.0f : 1.0f, gb, oc->ws);
+        break;
+    case MUL:
+        if (ga)
+            qfd_bcast_grad(oc, y, a, ga, 2, (const qfd_array *[]){&bv, dy}, k_g_mul, NULL, oc->ws);
+        if (gb)
+            qfd_bcast_grad(oc, y, &bv, gb, 2, (const qfd_array *[]){a, dy}, k_g_mul, NULL, oc->ws);
+        break;
+    case DIV:
+        if (ga)
+            qfd_bcast_grad(oc, y, a, ga, 2, (const qfd_array *[]){&bv, dy}, k_g_div_a, NULL, oc->ws);
+        if (gb)
+            qfd_bcast_grad(oc, y, &bv, gb, 3, (const qfd_array *[]){a, &bv, dy}, k_g_div_b, NULL, oc->ws);
+        break;
+    default: {
+        pow_types t = {a->dtype, bv.dtype};
+        if (ga)
+            qfd_bcast_grad(oc, y, a, ga, 3, (const qfd_array *[]){a, &bv, dy},
+                           bv.dtype == QFD_DT_FLOAT ? k_g_pow_a : k_g_pow_a_any, &t, oc->ws);
+        if (gb)
+            qfd_bcast_grad(oc, y, &bv, gb, 3, (const qfd_array *[]){a, y, dy}, k_g_pow_e, NULL, oc->ws);
+    } break;
+    }
+    return QFD_OK;
+}
+
 #define BIN_DEF(sym, NAME, OP)                                                                                       \
     static qfd_status parse_##sym(qfd_op_ctx *oc, void *state)                                                       \
     {                                                                                                                \
@@ -421,7 +713,9 @@ static qfd_status forward(qfd_op_ctx *oc)
                                      .state_size = sizeof(bin_state),                                                \
                                      .parse = parse_##sym,                                                           \
                                      .infer = infer,                                                                 \
-                                     .forward = forward};
+                                     .forward = forward,                                                             \
+                                     .backward_workspace = backward_workspace,                                       \
+                                     .backward = backward};
 
 BIN_DEF(add, "Add", ADD)
 BIN_DEF(sub, "Sub", SUB)

@@ -17,6 +17,25 @@ typedef void (*qfd_bcast_fn)(void *y, const void *a, const void *b, const void *
 void qfd_bcast_run(const qfd_op_ctx *oc, qfd_array *out, size_t n_in, const qfd_array *const *in, qfd_bcast_fn fn,
                    const void *param);
 
+/* ---- backward (float32 gradients) ----
+ * `view` is an operand's shape as it broadcasts to out (its own shape, or a
+ * legacy or PRelu view of it); its gradient has view's element count. */
+
+/* Adds scale * src (out's shape) into dst (view's shape), summed over the
+ * dimensions where view is broadcast. scratch: qfd_bcast_reduce_ws bytes
+ * (per-thread partial sums; NULL runs on one thread). */
+void qfd_bcast_reduce(const qfd_op_ctx *oc, const qfd_array *out, const float *src, const qfd_array *view, float scale,
+                      float *dst, void *scratch);
+size_t qfd_bcast_reduce_ws(const qfd_op_ctx *oc, const qfd_array *out, const qfd_array *view);
+
+/* One operand's gradient through fn, a qfd_bcast_fn that ADDS its local
+ * gradient (times dy, one of its inputs) to y: straight into grad when view
+ * is not broadcast, else into a zeroed out-sized scratch that is then
+ * reduced into grad. scratch: qfd_bcast_grad_ws bytes. */
+void qfd_bcast_grad(const qfd_op_ctx *oc, const qfd_array *out, const qfd_array *view, float *grad, size_t n_in,
+                    const qfd_array *const *in, qfd_bcast_fn fn, const void *param, void *scratch);
+size_t qfd_bcast_grad_ws(const qfd_op_ctx *oc, const qfd_array *out, const qfd_array *view);
+
 /* Element size in bytes of the plain (non-packed) dtypes, 0 otherwise. */
 size_t qfd_elem_size(int32_t dt);
 

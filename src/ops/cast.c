@@ -4,7 +4,9 @@
  * Float to integer truncates toward zero; NaN gives 0 and values beyond
  * int64 saturate, then narrower integers wrap as in numpy. To bool: x != 0.
  * Float16/bfloat16 round to nearest even. String, float8 and 4-bit types
- * (and so `saturate`, which only concerns float8) are unsupported. */
+ * (and so `saturate`, which only concerns float8) are unsupported.
+ * Backward: dx = dy between float types (float32, float16, bfloat16,
+ * double); no gradient through an integer or bool type. */
 #include <string.h>
 
 #include "ops/op.h"
@@ -249,4 +251,27 @@ static qfd_status forward(qfd_op_ctx *oc)
     return QFD_OK;
 }
 
-const qfd_op_def qfd_op_cast = {.name = "Cast", .domain = "", .since = 1, .infer = infer, .forward = forward};
+static int is_float(int32_t dt)
+{
+    return dt == QFD_DT_FLOAT || dt == QFD_DT_DOUBLE || dt == QFD_DT_FLOAT16 || dt == QFD_DT_BFLOAT16;
+}
+
+/* Gradients are float32 whatever the value's type, so float -> float
+ * passes dy through unchanged. Across an integer or bool type the function
+ * is piecewise constant: nothing flows. */
+static qfd_status backward(qfd_op_ctx *oc)
+{
+    if (!oc->gin[0] || !oc->gout[0] || !is_float(oc->in[0]->dtype) || !is_float(oc->out[0]->dtype))
+        return QFD_OK;
+    float *dx = oc->gin[0]->data;
+    const float *dy = oc->gout[0]->data;
+    int64_t n = qfd_array_numel(oc->in[0]);
+    int nt = n > 65536 && oc->n_threads > 1 ? oc->n_threads : 1;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        dx[i] += dy[i];
+    return QFD_OK;
+}
+
+const qfd_op_def qfd_op_cast = {
+    .name = "Cast", .domain = "", .since = 1, .infer = infer, .forward = forward, .backward = backward};

@@ -6,7 +6,14 @@
  * Per batch item and group: im2col into the workspace, then one sgemm
  * W_g [M/group x C/group*K] * col [C/group*K x P]. A 1x1 conv with stride 1
  * and no padding multiplies X directly; depthwise 2-D convs (one input
- * channel per group) run a direct loop, cheaper than a K-deep sgemm. */
+ * channel per group) run a direct loop, cheaper than a K-deep sgemm.
+ * Backward, per batch item and group (col = im2col(X_g)):
+ *   dW_g += dY_g [M/group x P] * col^T            (sgemm, beta 1)
+ *   dX_g += col2im(W_g^T * dY_g)                   (sgemm into the workspace)
+ *   dB[m] += sum over n and space of dY[n, m]
+ * skipping im2col/col2im for 1x1 convs and each product whose input needs no
+ * gradient (a graph input X: no dX). The depthwise path runs a direct loop
+ * over (batch chunk, channel), each chunk adding into its own partial dW. */
 #include <string.h>
 
 #include "ops/blas.h"
@@ -234,6 +241,168 @@ static qfd_status forward(qfd_op_ctx *oc)
     return QFD_OK;
 }
 
+/* Backward of one depthwise plane pair: gp = dY plane of output channel m,
+ * xp = X plane of its input channel. dx (when non-NULL) += the taps of gp
+ * through wp; dw (when non-NULL) += the correlation of gp with xp. */
+QFD_SIMD_CLONES
+static void dw_plane_backward(const qfd_conv_geom *g, const float *xp, const float *wp, const float *gp, float *dx,
+                              float *dw)
+{
+    const int64_t ih_n = g->img[0], iw_n = g->img[1], oh_n = g->col[0], ow_n = g->col[1];
+    const int64_t kh_n = g->k[0], kw_n = g->k[1], sh = g->stride[0], sw = g->stride[1];
+    int64_t lo[DW_MAX_KW], hi[DW_MAX_KW], sft[DW_MAX_KW];
+    for (int64_t kw = 0; kw < kw_n; kw++) {
+        sft[kw] = kw * g->dil[1] - g->pad[1];
+        tap_range(iw_n, sw, sft[kw], ow_n, &lo[kw], &hi[kw]);
+    }
+    for (int64_t oh = 0; oh < oh_n; oh++) {
+        const float *gr = gp + oh * ow_n;
+        for (int64_t kh = 0; kh < kh_n; kh++) {
+            int64_t ih = oh * sh - g->pad[0] + kh * g->dil[0];
+            if (ih < 0 || ih >= ih_n)
+                continue;
+            const float *xr = xp + ih * iw_n;
+            float *dxr = dx ? dx + ih * iw_n : NULL;
+            const float *wr = wp + kh * kw_n;
+            for (int64_t kw = 0; kw < kw_n; kw++) {
+                const int64_t shift = sft[kw], l = lo[kw], h = hi[kw];
+                if (dw) {
+                    /* simd reduction: lets the compiler reorder the sum */
+                    float acc = 0.0f;
+                    if (sw == 1) {
+#pragma omp simd reduction(+ : acc)
+                        for (int64_t o = l; o < h; o++)
+                            acc += gr[o] * xr[o + shift];
+                    } else {
+#pragma omp simd reduction(+ : acc)
+                        for (int64_t o = l; o < h; o++)
+                            acc += gr[o] * xr[o * sw + shift];
+                    }
+                    dw[kh * kw_n + kw] += acc;
+                }
+                if (dxr) {
+                    const float wv = wr[kw];
+                    if (sw == 1)
+                        for (int64_t o = l; o < h; o++)
+                            dxr[o + shift] += wv * gr[o];
+                    else
+                        for (int64_t o = l; o < h; o++)
+                            dxr[o * sw + shift] += wv * gr[o];
+                }
+            }
+        }
+    }
+}
+
+/* Batch chunks of the depthwise backward: each keeps its own partial dW (in
+ * the workspace) so that (chunk, channel) tasks never share an output. */
+static int64_t dw_chunks(const qfd_op_ctx *oc, const conv_cfg *cf)
+{
+    int64_t t = oc->n_threads > 1 ? oc->n_threads : 1;
+    return t < cf->n ? t : (cf->n > 0 ? cf->n : 1);
+}
+
+static void depthwise_backward(const qfd_op_ctx *oc, const conv_cfg *cf, const float *x, const float *w,
+                               const float *dy, float *dx, float *dw)
+{
+    const qfd_conv_geom *g = &cf->g;
+    const int64_t chunks = dw_chunks(oc, cf), per = (cf->n + chunks - 1) / chunks, mk = cf->m * g->k_size;
+    /* One chunk writes dW directly; more keep partials to add at the end. */
+    float *part = dw && chunks > 1 ? oc->ws : NULL;
+    if (part)
+        memset(part, 0, (size_t)(chunks * mk) * sizeof *part);
+    (void)oc; /* read by the OpenMP clause only */
+#pragma omp parallel for num_threads(oc->n_threads) schedule(dynamic) \
+    if (cf->n * cf->m * g->col_size * g->k_size > 65536)
+    for (int64_t t = 0; t < chunks * cf->c; t++) {
+        const int64_t ch = t / cf->c, c = t % cf->c;
+        float *dwc = dw ? (part ? part + ch * mk : dw) : NULL;
+        for (int64_t n = ch * per; n < (ch + 1) * per && n < cf->n; n++) {
+            const float *xp = x + (n * cf->c + c) * g->img_size;
+            float *dxp = dx ? dx + (n * cf->c + c) * g->img_size : NULL;
+            for (int64_t m = c * cf->mg; m < (c + 1) * cf->mg; m++)
+                dw_plane_backward(g, xp, w + m * g->k_size, dy + (n * cf->m + m) * g->col_size, dxp,
+                                  dwc ? dwc + m * g->k_size : NULL);
+        }
+    }
+    for (int64_t ch = 0; part && ch < chunks; ch++)
+        for (int64_t i = 0; i < mk; i++)
+            dw[i] += part[ch * mk + i];
+}
+
+static size_t backward_workspace(const qfd_op_ctx *oc)
+{
+    conv_cfg cf = {0};
+    if (setup(oc, &cf) || cf.pointwise)
+        return 0;
+    if (cf.depthwise) {
+        if (!oc->gin[1] || dw_chunks(oc, &cf) < 2)
+            return 0;
+        return (size_t)(dw_chunks(oc, &cf) * cf.m * cf.g.k_size) * sizeof(float);
+    }
+    return (size_t)(cf.cg * cf.g.k_size * cf.g.col_size) * sizeof(float);
+}
+
+static qfd_status backward(qfd_op_ctx *oc)
+{
+    if (!oc->gout[0])
+        return QFD_OK;
+    conv_cfg cf = {0};
+    qfd_status st = setup(oc, &cf);
+    if (st)
+        return st;
+    const qfd_conv_geom *g = &cf.g;
+    const int64_t p = g->col_size, kk = cf.cg * g->k_size;
+    const float *x = oc->in[0]->data, *w = oc->in[1]->data, *dy = oc->gout[0]->data;
+    float *dx = oc->gin[0] ? oc->gin[0]->data : NULL, *dw = oc->gin[1] ? oc->gin[1]->data : NULL;
+    float *db = oc->n_in > 2 && oc->gin[2] ? oc->gin[2]->data : NULL;
+    if (db) {
+        const int64_t nn = cf.n, mm = cf.m;
+        (void)nn;
+#pragma omp parallel for num_threads(oc->n_threads) if (cf.n * cf.m * p > 65536)
+        for (int64_t m = 0; m < mm; m++) {
+            float acc = 0.0f;
+            for (int64_t n = 0; n < nn; n++) {
+                const float *r = dy + (n * mm + m) * p;
+#pragma omp simd reduction(+ : acc)
+                for (int64_t o = 0; o < p; o++)
+                    acc += r[o];
+            }
+            db[m] += acc;
+        }
+    }
+    if (!dx && !dw)
+        return QFD_OK;
+    if (cf.depthwise) {
+        depthwise_backward(oc, &cf, x, w, dy, dx, dw);
+        return QFD_OK;
+    }
+    float *col = oc->ws;
+    for (int64_t n = 0; n < cf.n; n++)
+        for (int64_t gi = 0; gi < cf.group; gi++) {
+            const float *xg = x + (n * cf.c + gi * cf.cg) * g->img_size, *wg = w + gi * cf.mg * kk;
+            const float *dyg = dy + (n * cf.m + gi * cf.mg) * p;
+            float *dxg = dx ? dx + (n * cf.c + gi * cf.cg) * g->img_size : NULL;
+            if (dw) {
+                const float *src = xg;
+                if (!cf.pointwise) {
+                    qfd_im2col(xg, cf.cg, g, col, oc->n_threads);
+                    src = col;
+                }
+                qfd_sgemm(false, true, cf.mg, kk, p, 1.0f, dyg, p, src, p, 1.0f, dw + gi * cf.mg * kk, kk);
+            }
+            if (!dxg)
+                continue;
+            if (cf.pointwise) {
+                qfd_sgemm(true, false, kk, p, cf.mg, 1.0f, wg, kk, dyg, p, 1.0f, dxg, p);
+                continue;
+            }
+            qfd_sgemm(true, false, kk, p, cf.mg, 1.0f, wg, kk, dyg, p, 0.0f, col, p);
+            qfd_col2im(col, cf.cg, g, dxg, oc->n_threads);
+        }
+    return QFD_OK;
+}
+
 const qfd_op_def qfd_op_conv = {
     .name = "Conv",
     .domain = "",
@@ -241,4 +410,6 @@ const qfd_op_def qfd_op_conv = {
     .infer = infer,
     .workspace = workspace,
     .forward = forward,
+    .backward_workspace = backward_workspace,
+    .backward = backward,
 };

@@ -7,7 +7,11 @@
  * one at the end for SAME_UPPER, at the beginning otherwise); SAME_* without
  * output_shape means out = in * stride. Per batch item and group one sgemm
  * W_g^T [M/group*K x C/group] * X_g [C/group x P] into the workspace, then
- * col2im adds the columns into Y. */
+ * col2im adds the columns into Y.
+ * Backward, the adjoint of that: per batch item and group, with
+ * dcol = im2col(dY_g) [M/group*K x P] in the workspace (the forward's size),
+ *   dX_g += W_g [C/group x M/group*K] * dcol,   dW_g += X_g * dcol^T,
+ *   dB[m] += sum over n and space of dY[n, m]. */
 #include <stdint.h>
 #include <string.h>
 
@@ -155,6 +159,58 @@ static qfd_status forward(qfd_op_ctx *oc)
     return QFD_OK;
 }
 
+static qfd_status backward(qfd_op_ctx *oc)
+{
+    if (!oc->gout[0])
+        return QFD_OK;
+    convt_cfg cf = {0};
+    qfd_status st = setup(oc, &cf);
+    if (st)
+        return st;
+    const qfd_conv_geom *g = &cf.g;
+    const int64_t pin = g->col_size, pout = g->img_size, mk = cf.mg * g->k_size;
+    const float *x = oc->in[0]->data, *w = oc->in[1]->data, *dy = oc->gout[0]->data;
+    float *dx = oc->gin[0] ? oc->gin[0]->data : NULL, *dw = oc->gin[1] ? oc->gin[1]->data : NULL;
+    float *db = oc->n_in > 2 && oc->gin[2] ? oc->gin[2]->data : NULL;
+    if (db) {
+        const int64_t nn = cf.n, mm = cf.m;
+        (void)nn;
+#pragma omp parallel for num_threads(oc->n_threads) if (cf.n * cf.m * pout > 65536)
+        for (int64_t m = 0; m < mm; m++) {
+            float acc = 0.0f;
+            for (int64_t n = 0; n < nn; n++) {
+                const float *r = dy + (n * mm + m) * pout;
+#pragma omp simd reduction(+ : acc)
+                for (int64_t o = 0; o < pout; o++)
+                    acc += r[o];
+            }
+            db[m] += acc;
+        }
+    }
+    if (!dx && !dw)
+        return QFD_OK;
+    float *col = oc->ws;
+    for (int64_t n = 0; n < cf.n; n++)
+        for (int64_t gi = 0; gi < cf.group; gi++) {
+            const float *xg = x + (n * cf.c + gi * cf.cg) * pin, *wg = w + gi * cf.cg * mk;
+            const float *dyg = dy + (n * cf.m + gi * cf.mg) * pout;
+            /* dcol [M/group*K x P_in]: dY_g read through the forward's taps */
+            const float *dcol = dyg;
+            int64_t kdim = cf.mg;
+            if (!cf.direct) {
+                qfd_im2col(dyg, cf.mg, g, col, oc->n_threads);
+                dcol = col;
+                kdim = mk;
+            }
+            if (dx)
+                qfd_sgemm(false, false, cf.cg, pin, kdim, 1.0f, wg, mk, dcol, pin, 1.0f,
+                          dx + (n * cf.c + gi * cf.cg) * pin, pin);
+            if (dw)
+                qfd_sgemm(false, true, cf.cg, kdim, pin, 1.0f, xg, pin, dcol, pin, 1.0f, dw + gi * cf.cg * mk, mk);
+        }
+    return QFD_OK;
+}
+
 const qfd_op_def qfd_op_conv_transpose = {
     .name = "ConvTranspose",
     .domain = "",
@@ -162,4 +218,5 @@ const qfd_op_def qfd_op_conv_transpose = {
     .infer = infer,
     .workspace = workspace,
     .forward = forward,
+    .backward = backward,
 };

@@ -3,7 +3,10 @@
  * with A, B 2-D and C optional (required before opset 11, accepted missing
  * here) and unidirectionally broadcast to [M, N]. The legacy `broadcast`
  * attribute of opsets 1-6 is ignored: broadcasting is always allowed.
- * Y is first filled with beta * C, then one sgemm accumulates into it. */
+ * Y is first filled with beta * C, then one sgemm accumulates into it.
+ * Backward, one sgemm per operand:
+ *   d op(A) = alpha * dY * op(B)^T,   d op(B) = alpha * op(A)^T * dY,
+ *   dC = beta * dY summed over the axes along which C is broadcast. */
 #include "ops/blas.h"
 #include "ops/op.h"
 
@@ -84,10 +87,46 @@ static qfd_status forward(qfd_op_ctx *oc)
     return QFD_OK;
 }
 
+static qfd_status backward(qfd_op_ctx *oc)
+{
+    if (!oc->gout[0])
+        return QFD_OK;
+    gemm_cfg g = {0};
+    qfd_status st = setup(oc, &g);
+    if (st)
+        return st;
+    const float *a = oc->in[0]->data, *b = oc->in[1]->data, *dy = oc->gout[0]->data;
+    const int64_t lda = g.ta ? g.m : g.k, ldb = g.tb ? g.k : g.n;
+    if (oc->gin[0]) {
+        float *da = oc->gin[0]->data;
+        if (g.ta) /* dA [K x M] += alpha * op(B) * dY^T */
+            qfd_sgemm(g.tb, true, g.k, g.m, g.n, g.alpha, b, ldb, dy, g.n, 1.0f, da, g.m);
+        else /* dA [M x K] += alpha * dY * op(B)^T */
+            qfd_sgemm(false, !g.tb, g.m, g.k, g.n, g.alpha, dy, g.n, b, ldb, 1.0f, da, g.k);
+    }
+    if (oc->gin[1]) {
+        float *db = oc->gin[1]->data;
+        if (g.tb) /* dB [N x K] += alpha * dY^T * op(A) */
+            qfd_sgemm(true, g.ta, g.n, g.k, g.m, g.alpha, dy, g.n, a, lda, 1.0f, db, g.k);
+        else /* dB [K x N] += alpha * op(A)^T * dY */
+            qfd_sgemm(!g.ta, false, g.k, g.n, g.m, g.alpha, a, lda, dy, g.n, 1.0f, db, g.n);
+    }
+    if (g.c && oc->n_in > 2 && oc->gin[2]) {
+        float *dc = oc->gin[2]->data;
+        int64_t cn = g.c->rank >= 1 ? g.c->dims[g.c->rank - 1] : 1, cm = g.c->rank == 2 ? g.c->dims[0] : 1;
+        int64_t sr = cm == 1 ? 0 : cn, sc = cn == 1 ? 0 : 1;
+        for (int64_t i = 0; i < g.m; i++)
+            for (int64_t j = 0; j < g.n; j++)
+                dc[i * sr + j * sc] += g.beta * dy[i * g.n + j];
+    }
+    return QFD_OK;
+}
+
 const qfd_op_def qfd_op_gemm = {
     .name = "Gemm",
     .domain = "",
     .since = 1,
     .infer = infer,
     .forward = forward,
+    .backward = backward,
 };

@@ -79,11 +79,10 @@ void qfd_conv_geom_finish(qfd_conv_geom *g)
     }
 }
 
-/* Column positions o in [lo, hi) of the last axis land inside the image for
- * kernel offset j. */
-static void inner_range(const qfd_conv_geom *g, int64_t j, int64_t *lo, int64_t *hi)
+/* Column positions o in [lo, hi) of axis d land inside the image for
+ * kernel offset j on that axis. */
+static void axis_range(const qfd_conv_geom *g, int d, int64_t j, int64_t *lo, int64_t *hi)
 {
-    int d = g->nsp - 1;
     int64_t s = g->stride[d], t = g->pad[d] - j * g->dil[d], u = g->img[d] + t;
     int64_t l = t <= 0 ? 0 : (t + s - 1) / s, h = u <= 0 ? 0 : (u + s - 1) / s;
     if (l > g->col[d])
@@ -92,6 +91,68 @@ static void inner_range(const qfd_conv_geom *g, int64_t j, int64_t *lo, int64_t 
         h = g->col[d];
     *lo = l;
     *hi = h < l ? l : h;
+}
+
+static void inner_range(const qfd_conv_geom *g, int64_t j, int64_t *lo, int64_t *hi)
+{
+    axis_range(g, g->nsp - 1, j, lo, hi);
+}
+
+/* The build targets baseline x86-64; the 2-D row loops below carry all of a
+ * conv's non-sgemm time in training, so they get an AVX2 clone too. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define IM2COL_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define IM2COL_CLONES
+#endif
+
+/* 2-D images get their own block loops: the row range of a kernel offset is
+ * computed once, where the generic path divides per row (which costs more
+ * than copying a 14-wide row). One block = the rows of (channel, kh, kw). */
+IM2COL_CLONES
+static void im2col_block2d(const qfd_conv_geom *g, const float *src, int64_t kh, int64_t kw, float *dst)
+{
+    const int64_t oh_n = g->col[0], ow_n = g->col[1], iw_n = g->img[1], sw = g->stride[1];
+    int64_t rl, rh, lo, hi;
+    axis_range(g, 0, kh, &rl, &rh);
+    axis_range(g, 1, kw, &lo, &hi);
+    const int64_t shift = kw * g->dil[1] - g->pad[1], ih0 = kh * g->dil[0] - g->pad[0];
+    memset(dst, 0, (size_t)(rl * ow_n) * sizeof *dst);
+    for (int64_t oh = rl; oh < rh; oh++) {
+        const float *row = src + (oh * g->stride[0] + ih0) * iw_n;
+        float *d = dst + oh * ow_n;
+        for (int64_t o = 0; o < lo; o++)
+            d[o] = 0.0f;
+        if (sw == 1)
+            for (int64_t o = lo; o < hi; o++)
+                d[o] = row[o + shift];
+        else
+            for (int64_t o = lo; o < hi; o++)
+                d[o] = row[o * sw + shift];
+        for (int64_t o = hi; o < ow_n; o++)
+            d[o] = 0.0f;
+    }
+    memset(dst + rh * ow_n, 0, (size_t)((oh_n - rh) * ow_n) * sizeof *dst);
+}
+
+IM2COL_CLONES
+static void col2im_block2d(const qfd_conv_geom *g, const float *src, int64_t kh, int64_t kw, float *dst)
+{
+    const int64_t ow_n = g->col[1], iw_n = g->img[1], sw = g->stride[1];
+    int64_t rl, rh, lo, hi;
+    axis_range(g, 0, kh, &rl, &rh);
+    axis_range(g, 1, kw, &lo, &hi);
+    const int64_t shift = kw * g->dil[1] - g->pad[1], ih0 = kh * g->dil[0] - g->pad[0];
+    for (int64_t oh = rl; oh < rh; oh++) {
+        float *row = dst + (oh * g->stride[0] + ih0) * iw_n;
+        const float *s = src + oh * ow_n;
+        if (sw == 1)
+            for (int64_t o = lo; o < hi; o++)
+                row[o + shift] += s[o];
+        else
+            for (int64_t o = lo; o < hi; o++)
+                row[o * sw + shift] += s[o];
+    }
 }
 
 /* Image offset of the outer (all but last) axes for column row r and
@@ -132,6 +193,10 @@ void qfd_im2col(const float *img, int64_t channels, const qfd_conv_geom *g, floa
     for (int64_t cj = 0; cj < channels * g->k_size; cj++) {
         const int64_t c = cj / g->k_size, j = cj % g->k_size;
         const float *src = img + c * g->img_size;
+        if (g->nsp == 2) {
+            im2col_block2d(g, src, j / g->k[1], j % g->k[1], col + cj * g->col_size);
+            continue;
+        }
         int64_t kj[QFD_CONV_MAX_SP], lo, hi;
         kernel_offsets(g, j, kj);
         inner_range(g, kj[last], &lo, &hi);
@@ -171,6 +236,10 @@ void qfd_col2im(const float *col, int64_t channels, const qfd_conv_geom *g, floa
     for (int64_t c = 0; c < channels; c++) {
         float *dst = img + c * g->img_size;
         for (int64_t j = 0; j < g->k_size; j++) {
+            if (g->nsp == 2) {
+                col2im_block2d(g, col + (c * g->k_size + j) * g->col_size, j / g->k[1], j % g->k[1], dst);
+                continue;
+            }
             int64_t kj[QFD_CONV_MAX_SP], lo, hi;
             kernel_offsets(g, j, kj);
             inner_range(g, kj[last], &lo, &hi);

@@ -2,7 +2,11 @@
  *   Y[..., i, j] = sum_k A[..., i, k] * B[..., k, j]
  * A 1-D operand gains a unit axis (A in front, B at the back) that is
  * dropped from Y; batch axes broadcast. One sgemm per batch matrix, or a
- * single one when B has no batch axes (A's batch folds into its rows). */
+ * single one when B has no batch axes (A's batch folds into its rows).
+ * Backward, per batch matrix (or folded the same way as forward):
+ *   dA += dY * B^T,   dB += A^T * dY,
+ * summed over the batch axes along which an operand is broadcast; a 1-D
+ * operand's gradient is its [1 x K] or [K x 1] matrix's. */
 #include "ops/blas.h"
 #include "ops/op.h"
 
@@ -101,10 +105,48 @@ static qfd_status forward(qfd_op_ctx *oc)
     return QFD_OK;
 }
 
+static qfd_status backward(qfd_op_ctx *oc)
+{
+    if (!oc->gout[0])
+        return QFD_OK;
+    mm_cfg g = {0};
+    qfd_status st = setup(oc, &g);
+    if (st)
+        return st;
+    const float *a = oc->in[0]->data, *b = oc->in[1]->data, *dy = oc->gout[0]->data;
+    float *da = oc->gin[0] ? oc->gin[0]->data : NULL, *db = oc->gin[1] ? oc->gin[1]->data : NULL;
+    if (g.fold) {
+        if (da)
+            qfd_sgemm(false, true, g.nbatch * g.m, g.k, g.n, 1.0f, dy, g.n, b, g.n, 1.0f, da, g.k);
+        if (db)
+            qfd_sgemm(true, false, g.k, g.n, g.nbatch * g.m, 1.0f, a, g.k, dy, g.n, 1.0f, db, g.n);
+        return QFD_OK;
+    }
+    /* Broadcast batch axes map several Y matrices onto one operand matrix:
+     * beta = 1 sums their gradients there. */
+    int64_t idx[QFD_ARRAY_MAX_RANK] = {0};
+    for (int64_t t = 0; t < g.nbatch; t++) {
+        int64_t oa = 0, ob = 0;
+        for (int i = 0; i < g.br; i++) {
+            oa += idx[i] * g.sa[i];
+            ob += idx[i] * g.sb[i];
+        }
+        const float *dyt = dy + t * g.m * g.n;
+        if (da)
+            qfd_sgemm(false, true, g.m, g.k, g.n, 1.0f, dyt, g.n, b + ob, g.n, 1.0f, da + oa, g.k);
+        if (db)
+            qfd_sgemm(true, false, g.k, g.n, g.m, 1.0f, a + oa, g.k, dyt, g.n, 1.0f, db + ob, g.n);
+        for (int i = g.br - 1; i >= 0 && ++idx[i] == g.bd[i]; i--)
+            idx[i] = 0;
+    }
+    return QFD_OK;
+}
+
 const qfd_op_def qfd_op_matmul = {
     .name = "MatMul",
     .domain = "",
     .since = 1,
     .infer = infer,
     .forward = forward,
+    .backward = backward,
 };

@@ -8,3 +8,4 @@
 #include "ops/list_reduce.h"
 #include "ops/list_shape.h"
 #include "ops/list_quant.h"
+#include "ops/list_compare.h"

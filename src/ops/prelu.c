@@ -1,7 +1,9 @@
 /* PRelu (opsets 1-21): y = x < 0 ? slope * x : x, float32. From opset 7
  * slope broadcasts unidirectionally to x (numpy rules, y has x's shape);
  * before, a 1-D slope of x's channel count (dimension 1) is per channel and
- * a one-element slope is shared, as the PyTorch 0.3 exports expect. */
+ * a one-element slope is shared, as the PyTorch 0.3 exports expect.
+ * Backward: dX = x < 0 ? slope dy : dy; dslope = sum over the dimensions
+ * slope is broadcast along of (x < 0 ? x dy : 0). */
 #include <string.h>
 
 #include "ops/binary.h"
@@ -73,4 +75,81 @@ static qfd_status forward(qfd_op_ctx *oc)
     return QFD_OK;
 }
 
-const qfd_op_def qfd_op_prelu = {.name = "PRelu", .domain = "", .since = 1, .infer = infer, .forward = forward};
+/* dX: in {x, slope, dy}. */
+static void k_grad_x(void *gv, const void *av, const void *bv, const void *cv, int64_t n, unsigned adv,
+                     const void *param)
+{
+    (void)param;
+    float *g = gv;
+    const float *x = av, *s = bv, *d = cv;
+    if ((adv & 7) == 7) {
+        for (int64_t i = 0; i < n; i++) {
+            const float v = x[i], k = s[i], dy = d[i];
+            g[i] += v < 0 ? k * dy : dy;
+        }
+    } else if ((adv & 7) == 5) {
+        const float k = s[0];
+        for (int64_t i = 0; i < n; i++) {
+            const float dy = d[i];
+            g[i] += x[i] < 0 ? k * dy : dy;
+        }
+    } else {
+        const int64_t sx = adv & 1, ss = (adv >> 1) & 1, sd = (adv >> 2) & 1;
+        for (int64_t i = 0; i < n; i++) {
+            const float dy = d[i * sd];
+            g[i] += x[i * sx] < 0 ? s[i * ss] * dy : dy;
+        }
+    }
+}
+
+/* dSlope before the broadcast sum: in {x, dy}. */
+static void k_grad_s(void *gv, const void *av, const void *bv, const void *cv, int64_t n, unsigned adv,
+                     const void *param)
+{
+    (void)cv, (void)param;
+    float *g = gv;
+    const float *x = av, *d = bv;
+    if ((adv & 3) == 3) {
+        for (int64_t i = 0; i < n; i++) {
+            const float v = x[i];
+            g[i] += v < 0 ? v * d[i] : 0.0f;
+        }
+        return;
+    }
+    const int64_t sx = adv & 1, sd = (adv >> 1) & 1;
+    for (int64_t i = 0; i < n; i++) {
+        const float v = x[i * sx];
+        g[i] += v < 0 ? v * d[i * sd] : 0.0f;
+    }
+}
+
+static size_t backward_workspace(const qfd_op_ctx *oc)
+{
+    qfd_array v;
+    slope_view(oc, oc->in[0], oc->in[1], &v);
+    return qfd_bcast_grad_ws(oc, oc->out[0], &v);
+}
+
+static qfd_status backward(qfd_op_ctx *oc)
+{
+    if (!oc->gout[0])
+        return QFD_OK;
+    const qfd_array *x = oc->in[0], *dy = oc->gout[0];
+    qfd_array v;
+    slope_view(oc, x, oc->in[1], &v);
+    if (oc->gin[0])
+        qfd_bcast_grad(oc, oc->out[0], x, oc->gin[0]->data, 3, (const qfd_array *[]){x, &v, dy}, k_grad_x, NULL,
+                       oc->ws);
+    if (oc->gin[1])
+        qfd_bcast_grad(oc, oc->out[0], &v, oc->gin[1]->data, 2, (const qfd_array *[]){x, dy}, k_grad_s, NULL,
+                       oc->ws);
+    return QFD_OK;
+}
+
+const qfd_op_def qfd_op_prelu = {.name = "PRelu",
+                                 .domain = "",
+                                 .since = 1,
+                                 .infer = infer,
+                                 .forward = forward,
+                                 .backward_workspace = backward_workspace,
+                                 .backward = backward};

@@ -10,6 +10,11 @@
  *                        computed as x / (1 + exp(-2 sqrt(2/pi) (...)))
  *   Neg, Abs (1-21)      also int8/16/32/64 (wrapping: -INT_MIN = INT_MIN)
  *   Reciprocal (1-21)    y = 1/x
+ * Backward, dx += dy * f'(x): Relu 1 (x > 0), LeakyRelu 1 or alpha,
+ * Sigmoid y(1-y), HardSigmoid alpha inside (0, 1), HardSwish x/3 + 1/2 on
+ * [-3, 3] (0 below, 1 above), Tanh 1-y^2, Erf 2/sqrt(pi) exp(-x^2), Gelu
+ * Phi(x) + x phi(x) (tanh form: s + x s(1-s) u', s the logistic of u), Sqrt
+ * 0.5/y, Exp y, Log 1/x, Neg -1, Abs sign(x), Reciprocal -y^2.
  * Float32 and double; y has x's type and shape. Each op type has its own
  * def, sharing infer and forward; forward switches on the function once per
  * chunk so that the per-element code inlines into the loop. Float32 exp,
@@ -218,6 +223,116 @@ static inline double dgelu(double x)
 UNARY_APPLY(apply_f32, float, fexp, ftanh, ferf, fgelu, sqrtf, logf, fabsf)
 UNARY_APPLY(apply_f64, double, exp, tanh, erf, dgelu, sqrt, log, fabs)
 
+/* Phi(x) = 1/2 erfc(-x/sqrt 2), the normal CDF, as in fgelu. */
+static inline float fcdf(float x)
+{
+    float z = fabsf(x) * 0.70710678118654752440f;
+    float t = 1.0f / (1.0f + 0.5f * z);
+    float p = 0.17087277f;
+    p = p * t + -0.82215223f;
+    p = p * t + 1.48851587f;
+    p = p * t + -1.13520398f;
+    p = p * t + 0.27886807f;
+    p = p * t + -0.18628806f;
+    p = p * t + 0.09678418f;
+    p = p * t + 0.37409196f;
+    p = p * t + 1.00002368f;
+    p = p * t + -1.26551223f;
+    float c = t * fexp(p - z * z);
+    return 0.5f * (x < 0 ? c : 2.0f - c);
+}
+
+static inline double dcdf(double x)
+{
+    return 0.5 * erfc(-x * 0.70710678118654752440);
+}
+
+/* dx += dy * f'(x), from the forward output y where that is cheaper.
+ * Kinks follow PyTorch: Relu' (0) = 0, LeakyRelu' (0) = alpha, Abs' (0) = 0,
+ * HardSigmoid' = alpha strictly inside (0, 1), HardSwish' = x/3 + 1/2 on
+ * [-3, 3]. */
+#define UNARY_GRAD(NAME, T, F_EXP, F_ERF, F_CDF)                                                                     \
+    static void NAME(const un_state *s, const T *x, const T *y, const float *dy, float *dx, int64_t n)             \
+    {                                                                                                                \
+        const T al = (T)s->alpha, be = (T)s->beta;                                                                   \
+        switch (s->kind) {                                                                                           \
+        case RELU:                                                                                                   \
+            for (int64_t i = 0; i < n; i++)                                                                          \
+                dx[i] += x[i] > 0 ? dy[i] : 0.0f;                                                                    \
+            break;                                                                                                   \
+        case LEAKY:                                                                                                  \
+            for (int64_t i = 0; i < n; i++)                                                                          \
+                dx[i] += (float)(x[i] > 0 ? (T)dy[i] : al * (T)dy[i]);                                               \
+            break;                                                                                                   \
+        case SIGMOID:                                                                                                \
+            for (int64_t i = 0; i < n; i++)                                                                          \
+                dx[i] += (float)((T)dy[i] * y[i] * ((T)1 - y[i]));                                                   \
+            break;                                                                                                   \
+        case HSIGMOID:                                                                                               \
+            for (int64_t i = 0; i < n; i++) {                                                                        \
+                T v = al * x[i] + be;                                                                                \
+                dx[i] += (float)(v > 0 && v < 1 ? al * (T)dy[i] : (T)0);                                             \
+            }                                                                                                        \
+            break;                                                                                                   \
+        case HSWISH:                                                                                                 \
+            for (int64_t i = 0; i < n; i++) {                                                                        \
+                T v = x[i], g = v < -3 ? (T)0 : v > 3 ? (T)1 : v * ((T)1 / 3) + (T)0.5;                              \
+                dx[i] += (float)(g * (T)dy[i]);                                                                      \
+            }                                                                                                        \
+            break;                                                                                                   \
+        case TANH:                                                                                                   \
+            for (int64_t i = 0; i < n; i++)                                                                          \
+                dx[i] += (float)((T)dy[i] * ((T)1 - y[i] * y[i]));                                                   \
+            break;                                                                                                   \
+        case ERF: /* 2/sqrt(pi) exp(-x^2) */                                                                         \
+            for (int64_t i = 0; i < n; i++)                                                                          \
+                dx[i] += (float)((T)dy[i] * (T)1.1283791670955125739 * F_EXP(-x[i] * x[i]));                         \
+            break;                                                                                                   \
+        case GELU: /* Phi(x) + x phi(x) */                                                                           \
+            for (int64_t i = 0; i < n; i++) {                                                                        \
+                T v = x[i];                                                                                          \
+                T g = F_CDF(v) + v * (T)0.39894228040143267794 * F_EXP((T)-0.5 * v * v);                             \
+                dx[i] += (float)(g * (T)dy[i]);                                                                      \
+            }                                                                                                        \
+            break;                                                                                                   \
+        case GELU_TANH: /* y = x s(u), s the logistic: y' = s + x s (1 - s) u' */                                   \
+            for (int64_t i = 0; i < n; i++) {                                                                        \
+                T v = x[i];                                                                                          \
+                T u = (T)1.5957691216057307118 * (v + (T)0.044715 * v * v * v);                                      \
+                T du = (T)1.5957691216057307118 * ((T)1 + (T)0.134145 * v * v);                                      \
+                T sg = (T)1 / ((T)1 + F_EXP(-u));                                                                    \
+                dx[i] += (float)((sg + v * sg * ((T)1 - sg) * du) * (T)dy[i]);                                       \
+            }                                                                                                        \
+            break;                                                                                                   \
+        case SQRT:                                                                                                   \
+            for (int64_t i = 0; i < n; i++)                                                                          \
+                dx[i] += (float)((T)0.5 * (T)dy[i] / y[i]);                                                          \
+            break;                                                                                                   \
+        case EXP:                                                                                                    \
+            for (int64_t i = 0; i < n; i++)                                                                          \
+                dx[i] += (float)((T)dy[i] * y[i]);                                                                   \
+            break;                                                                                                   \
+        case LOG:                                                                                                    \
+            for (int64_t i = 0; i < n; i++)                                                                          \
+                dx[i] += (float)((T)dy[i] / x[i]);                                                                   \
+            break;                                                                                                   \
+        case NEG:                                                                                                    \
+            for (int64_t i = 0; i < n; i++)                                                                          \
+                dx[i] -= dy[i];                                                                                      \
+            break;                                                                                                   \
+        case ABS:                                                                                                    \
+            for (int64_t i = 0; i < n; i++)                                                                          \
+                dx[i] += x[i] > 0 ? dy[i] : x[i] < 0 ? -dy[i] : 0.0f;                                                \
+            break;                                                                                                   \
+        default: /* -1/x^2 = -y^2 */                                                                                 \
+            for (int64_t i = 0; i < n; i++)                                                                          \
+                dx[i] -= (float)((T)dy[i] * y[i] * y[i]);                                                            \
+            break;                                                                                                   \
+        }                                                                                                            \
+    }
+UNARY_GRAD(grad_f32, float, fexp, ferf, fcdf)
+UNARY_GRAD(grad_f64, double, exp, erf, dcdf)
+
 /* Relu, Neg, Abs on signed integers, in the unsigned type U so that
  * negating the minimum wraps instead of overflowing. */
 #define UNARY_INT(T, U)                                                                                              \
@@ -289,6 +404,29 @@ static qfd_status forward(qfd_op_ctx *oc)
     return QFD_OK;
 }
 
+/* Float32 and double x (its gradient is float32); integer x gets none. */
+static qfd_status backward(qfd_op_ctx *oc)
+{
+    const un_state *s = oc->state;
+    const qfd_array *x = oc->in[0], *y = oc->out[0];
+    if (!oc->gin[0] || !oc->gout[0] || (x->dtype != QFD_DT_FLOAT && x->dtype != QFD_DT_DOUBLE))
+        return QFD_OK;
+    float *dx = oc->gin[0]->data;
+    const float *dy = oc->gout[0]->data;
+    int64_t n = qfd_array_numel(x);
+    int cheap = s->kind != ERF && s->kind != GELU && s->kind != GELU_TANH;
+    int nt = n > (cheap ? 65536 : 16384) && oc->n_threads > 1 ? oc->n_threads : 1;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (int t = 0; t < nt; t++) {
+        int64_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
+        if (x->dtype == QFD_DT_FLOAT)
+            grad_f32(s, (const float *)x->data + i0, (const float *)y->data + i0, dy + i0, dx + i0, i1 - i0);
+        else
+            grad_f64(s, (const double *)x->data + i0, (const double *)y->data + i0, dy + i0, dx + i0, i1 - i0);
+    }
+    return QFD_OK;
+}
+
 static qfd_status parse_common(qfd_op_ctx *oc, un_state *s, int kind)
 {
     s->kind = kind;
@@ -316,7 +454,8 @@ static qfd_status parse_common(qfd_op_ctx *oc, un_state *s, int kind)
                                      .state_size = sizeof(un_state),                                                 \
                                      .parse = parse_##sym,                                                           \
                                      .infer = infer,                                                                 \
-                                     .forward = forward};
+                                     .forward = forward,                                                             \
+                                     .backward = backward};
 
 UNARY_DEF(relu, "Relu", 1, RELU)
 UNARY_DEF(leakyrelu, "LeakyRelu", 1, LEAKY)

@@ -1,6 +1,8 @@
 /* Where (opsets 9-21): y = condition ? x : y, the three inputs broadcast
  * numpy-style. Any element type of 1, 2, 4 or 8 bytes (values are copied,
- * not interpreted). */
+ * not interpreted).
+ * Backward (float32 X, Y): dX = dy where condition, dY = dy elsewhere, each
+ * summed over its broadcast dimensions; none to the condition. */
 #include "ops/binary.h"
 
 #define WHERE_KERNEL(T)                                                                                              \
@@ -65,4 +67,50 @@ static qfd_status forward(qfd_op_ctx *oc)
     return QFD_OK;
 }
 
-const qfd_op_def qfd_op_where = {.name = "Where", .domain = "", .since = 9, .infer = infer, .forward = forward};
+/* in {condition, dy}; param: 1 for X (dy where the condition holds), 0 for
+ * Y (dy elsewhere). */
+static void k_grad(void *yv, const void *cv, const void *dv, const void *unused, int64_t n, unsigned adv,
+                   const void *param)
+{
+    (void)unused;
+    float *g = yv;
+    const uint8_t *c = cv;
+    const float *d = dv;
+    const uint8_t want = *(const int *)param != 0;
+    const int64_t sc = adv & 1, sd = (adv >> 1) & 1;
+    if ((adv & 3) == 3) {
+        for (int64_t i = 0; i < n; i++)
+            g[i] += (c[i] != 0) == want ? d[i] : 0.0f;
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        g[i] += (c[i * sc] != 0) == want ? d[i * sd] : 0.0f;
+}
+
+static size_t backward_workspace(const qfd_op_ctx *oc)
+{
+    size_t a = qfd_bcast_grad_ws(oc, oc->out[0], oc->in[1]), b = qfd_bcast_grad_ws(oc, oc->out[0], oc->in[2]);
+    return a > b ? a : b;
+}
+
+/* X and Y of float32 only; the condition gets none. */
+static qfd_status backward(qfd_op_ctx *oc)
+{
+    if (!oc->gout[0] || oc->in[1]->dtype != QFD_DT_FLOAT)
+        return QFD_OK;
+    const qfd_array *in[2] = {oc->in[0], oc->gout[0]};
+    for (int k = 1; k <= 2; k++) {
+        int want = k == 1;
+        if (oc->gin[k])
+            qfd_bcast_grad(oc, oc->out[0], oc->in[k], oc->gin[k]->data, 2, in, k_grad, &want, oc->ws);
+    }
+    return QFD_OK;
+}
+
+const qfd_op_def qfd_op_where = {.name = "Where",
+                                 .domain = "",
+                                 .since = 9,
+                                 .infer = infer,
+                                 .forward = forward,
+                                 .backward_workspace = backward_workspace,
+                                 .backward = backward};

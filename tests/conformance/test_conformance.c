@@ -44,8 +44,6 @@ static const struct {
     {"test_training_dropout_default", "random mask differs from numpy's by design"},
     {"test_training_dropout_default_mask", "random mask differs from numpy's by design"},
     {"test_training_dropout_mask", "random mask differs from numpy's by design"},
-    {"test_training_dropout_zero_ratio", "training-mode Dropout (training_mode input) not in forward yet"},
-    {"test_training_dropout_zero_ratio_mask", "training-mode Dropout (training_mode input) not in forward yet"},
     {NULL, NULL},
 };
 

@@ -1,0 +1,10 @@
+/* QFD_OP(sym) lines for the comparison/logic family; see op_lists.h. */
+QFD_OP(equal)
+QFD_OP(less)
+QFD_OP(greater)
+QFD_OP(less_or_equal)
+QFD_OP(greater_or_equal)
+QFD_OP(logical_and)
+QFD_OP(logical_or)
+QFD_OP(logical_xor)
+QFD_OP(logical_not)
