@@ -181,19 +181,25 @@ qfd_status qfd_legacy_bcast(const qfd_op_ctx *oc, const qfd_array *a, const qfd_
 
 /* ---- backward: broadcast reduction ---- */
 
-/* Sum of n floats in eight lanes, which gcc vectorises without reassociating
- * a single accumulator (no -ffast-math). */
-static float row_sum(const float *s, int64_t n)
+/* Sum of n floats: eight float lanes (which gcc vectorises without
+ * reassociating one accumulator, no -ffast-math) over blocks short enough
+ * to stay accurate, the blocks' sums added in double. */
+static double row_sum(const float *s, int64_t n)
 {
-    float acc[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++)
-            acc[k] += s[i + k];
-    float t = 0;
-    for (; i < n; i++)
-        t += s[i];
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + t;
+    double total = 0;
+    for (int64_t b = 0; b < n; b += 4096) {
+        int64_t m = n - b < 4096 ? n - b : 4096, i = 0;
+        const float *p = s + b;
+        float acc[8] = {0};
+        for (; i + 8 <= m; i += 8)
+            for (int k = 0; k < 8; k++)
+                acc[k] += p[i + k];
+        float t = 0;
+        for (; i < m; i++)
+            t += p[i];
+        total += (double)(((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + t);
+    }
+    return total;
 }
 
 /* Rows [r0, r1) of src (the plan's outer rows) added into dst. */
@@ -211,7 +217,7 @@ static void reduce_rows(const bplan *p, const float *src, float *dst, int64_t r0
             for (int64_t j = 0; j < inner; j++)
                 o[j] += scale * s[j];
         else
-            o[0] += scale * row_sum(s, inner);
+            o[0] += scale * (float)row_sum(s, inner);
         if (++row >= r1)
             break;
         for (int d = p->rank - 2; d >= 0; d--) {

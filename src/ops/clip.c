@@ -128,7 +128,8 @@ static qfd_status forward(qfd_op_ctx *oc)
             _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)") for (int64_t i = 0; i < n; i++) \
             {                                                                                                        \
                 const T v = x[i];                                                                                    \
-                dx[i] += v >= lo && v <= hi ? dy[i] : 0.0f;                                                          \
+                const float g = dy[i]; /* loaded before the select: it vectorises */                                 \
+                dx[i] += v >= lo && v <= hi ? g : 0.0f;                                                              \
             }                                                                                                        \
         }                                                                                                            \
         if (!dlo && !dhi)                                                                                            \

@@ -13,7 +13,9 @@
  *   dB[m] += sum over n and space of dY[n, m]
  * skipping im2col/col2im for 1x1 convs and each product whose input needs no
  * gradient (a graph input X: no dX). The depthwise path runs a direct loop
- * over (batch chunk, channel), each chunk adding into its own partial dW. */
+ * over (batch chunk, channel), each chunk adding into its own partial dW;
+ * with stride 1 and same-width rows each tap is one long dot product (dW) and
+ * axpy (dX) over the whole plane, corrected at the row edges. */
 #include <string.h>
 
 #include "ops/blas.h"
@@ -241,13 +243,86 @@ static qfd_status forward(qfd_op_ctx *oc)
     return QFD_OK;
 }
 
+/* Row accumulators of the depthwise dW (kernel taps x output columns): on
+ * the stack of each task, so that dW's sums vectorise along the row instead
+ * of reducing every short row to one float. */
+#define DW_ACC_MAX 4096
+
+/* With stride 1 and as many output as input columns, tap (kh, kw) reads X at
+ * a constant offset d from the flat output index f = oh * W + o: its dW term
+ * is one long dot product over the plane, and its dX term one long axpy,
+ * instead of one per short row. The flat range starts and ends inside the
+ * image; in between it also crosses row edges, where it pairs dY with the
+ * neighbouring row's X instead of the padding: those few products are taken
+ * back out. */
+static int dw_flat(const qfd_conv_geom *g)
+{
+    return g->stride[0] == 1 && g->stride[1] == 1 && g->img[1] == g->col[1];
+}
+
+QFD_SIMD_CLONES
+static void dw_plane_flat(const qfd_conv_geom *g, const float *xp, const float *wp, const float *gp, float *dx,
+                          float *dw)
+{
+    const int64_t ih_n = g->img[0], w_n = g->col[1], oh_n = g->col[0], kh_n = g->k[0], kw_n = g->k[1];
+    for (int64_t kh = 0; kh < kh_n; kh++) {
+        const int64_t sv = kh * g->dil[0] - g->pad[0];
+        int64_t rl, rh;
+        tap_range(ih_n, 1, sv, oh_n, &rl, &rh);
+        for (int64_t kw = 0; kw < kw_n; kw++) {
+            const int64_t s = kw * g->dil[1] - g->pad[1], d = sv * w_n + s;
+            int64_t lo, hi;
+            tap_range(w_n, 1, s, w_n, &lo, &hi);
+            if (rh <= rl || hi <= lo)
+                continue;
+            const int64_t f0 = rl * w_n + lo, f1 = (rh - 1) * w_n + hi;
+            if (dw) {
+                float sum = 0.0f, out = 0.0f;
+#pragma omp simd reduction(+ : sum)
+                for (int64_t f = f0; f < f1; f++)
+                    sum += gp[f] * xp[f + d];
+                for (int64_t oh = rl; oh < rh; oh++) {
+                    const int64_t r = oh * w_n;
+                    if (oh > rl)
+                        for (int64_t o = 0; o < lo; o++)
+                            out += gp[r + o] * xp[r + o + d];
+                    if (oh < rh - 1)
+                        for (int64_t o = hi; o < w_n; o++)
+                            out += gp[r + o] * xp[r + o + d];
+                }
+                dw[kh * kw_n + kw] += sum - out;
+            }
+            if (dx) {
+                const float wv = wp[kh * kw_n + kw];
+                for (int64_t f = f0; f < f1; f++)
+                    dx[f + d] += wv * gp[f];
+                for (int64_t oh = rl; oh < rh; oh++) {
+                    const int64_t r = oh * w_n;
+                    if (oh > rl)
+                        for (int64_t o = 0; o < lo; o++)
+                            dx[r + o + d] -= wv * gp[r + o];
+                    if (oh < rh - 1)
+                        for (int64_t o = hi; o < w_n; o++)
+                            dx[r + o + d] -= wv * gp[r + o];
+                }
+            }
+        }
+    }
+}
+
 /* Backward of one depthwise plane pair: gp = dY plane of output channel m,
  * xp = X plane of its input channel. dx (when non-NULL) += the taps of gp
- * through wp; dw (when non-NULL) += the correlation of gp with xp. */
+ * through wp; dW: with the flat layout dw[tap] += the sums directly, else
+ * acc[tap][o] (when non-NULL) += gp[., o] * the tap's X value, else
+ * dw[tap] (when non-NULL) += their sum row by row. */
 QFD_SIMD_CLONES
 static void dw_plane_backward(const qfd_conv_geom *g, const float *xp, const float *wp, const float *gp, float *dx,
-                              float *dw)
+                              float *dw, float *acc)
 {
+    if (dw_flat(g)) {
+        dw_plane_flat(g, xp, wp, gp, dx, dw);
+        return;
+    }
     const int64_t ih_n = g->img[0], iw_n = g->img[1], oh_n = g->col[0], ow_n = g->col[1];
     const int64_t kh_n = g->k[0], kw_n = g->k[1], sh = g->stride[0], sw = g->stride[1];
     int64_t lo[DW_MAX_KW], hi[DW_MAX_KW], sft[DW_MAX_KW];
@@ -266,19 +341,19 @@ static void dw_plane_backward(const qfd_conv_geom *g, const float *xp, const flo
             const float *wr = wp + kh * kw_n;
             for (int64_t kw = 0; kw < kw_n; kw++) {
                 const int64_t shift = sft[kw], l = lo[kw], h = hi[kw];
-                if (dw) {
-                    /* simd reduction: lets the compiler reorder the sum */
-                    float acc = 0.0f;
-                    if (sw == 1) {
-#pragma omp simd reduction(+ : acc)
+                if (acc) {
+                    float *ar = acc + (kh * kw_n + kw) * ow_n;
+                    if (sw == 1)
                         for (int64_t o = l; o < h; o++)
-                            acc += gr[o] * xr[o + shift];
-                    } else {
-#pragma omp simd reduction(+ : acc)
+                            ar[o] += gr[o] * xr[o + shift];
+                    else
                         for (int64_t o = l; o < h; o++)
-                            acc += gr[o] * xr[o * sw + shift];
-                    }
-                    dw[kh * kw_n + kw] += acc;
+                            ar[o] += gr[o] * xr[o * sw + shift];
+                } else if (dw) {
+                    float sum = 0.0f;
+                    for (int64_t o = l; o < h; o++)
+                        sum += gr[o] * xr[o * sw + shift];
+                    dw[kh * kw_n + kw] += sum;
                 }
                 if (dxr) {
                     const float wv = wr[kw];
@@ -307,6 +382,7 @@ static void depthwise_backward(const qfd_op_ctx *oc, const conv_cfg *cf, const f
 {
     const qfd_conv_geom *g = &cf->g;
     const int64_t chunks = dw_chunks(oc, cf), per = (cf->n + chunks - 1) / chunks, mk = cf->m * g->k_size;
+    const int64_t nacc = g->k_size * g->col[1];
     /* One chunk writes dW directly; more keep partials to add at the end. */
     float *part = dw && chunks > 1 ? oc->ws : NULL;
     if (part)
@@ -315,14 +391,25 @@ static void depthwise_backward(const qfd_op_ctx *oc, const conv_cfg *cf, const f
 #pragma omp parallel for num_threads(oc->n_threads) schedule(dynamic) \
     if (cf->n * cf->m * g->col_size * g->k_size > 65536)
     for (int64_t t = 0; t < chunks * cf->c; t++) {
+        /* A task owns the dX planes of input channel c in its batch chunk,
+         * and the chunk's partial dW of the outputs m reading c. */
         const int64_t ch = t / cf->c, c = t % cf->c;
-        float *dwc = dw ? (part ? part + ch * mk : dw) : NULL;
-        for (int64_t n = ch * per; n < (ch + 1) * per && n < cf->n; n++) {
-            const float *xp = x + (n * cf->c + c) * g->img_size;
-            float *dxp = dx ? dx + (n * cf->c + c) * g->img_size : NULL;
-            for (int64_t m = c * cf->mg; m < (c + 1) * cf->mg; m++)
-                dw_plane_backward(g, xp, w + m * g->k_size, dy + (n * cf->m + m) * g->col_size, dxp,
-                                  dwc ? dwc + m * g->k_size : NULL);
+        float acc[DW_ACC_MAX];
+        for (int64_t m = c * cf->mg; m < (c + 1) * cf->mg; m++) {
+            float *dwm = dw ? (part ? part + ch * mk : dw) + m * g->k_size : NULL;
+            float *ap = dwm && !dw_flat(g) && nacc <= DW_ACC_MAX ? acc : NULL;
+            if (ap)
+                memset(ap, 0, (size_t)nacc * sizeof *ap);
+            for (int64_t n = ch * per; n < (ch + 1) * per && n < cf->n; n++)
+                dw_plane_backward(g, x + (n * cf->c + c) * g->img_size, w + m * g->k_size,
+                                  dy + (n * cf->m + m) * g->col_size, dx ? dx + (n * cf->c + c) * g->img_size : NULL,
+                                  dwm, ap);
+            for (int64_t j = 0; ap && j < g->k_size; j++) {
+                float sum = 0.0f;
+                for (int64_t o = 0; o < g->col[1]; o++)
+                    sum += ap[j * g->col[1] + o];
+                dwm[j] += sum;
+            }
         }
     }
     for (int64_t ch = 0; part && ch < chunks; ch++)
@@ -358,7 +445,6 @@ static qfd_status backward(qfd_op_ctx *oc)
     float *db = oc->n_in > 2 && oc->gin[2] ? oc->gin[2]->data : NULL;
     if (db) {
         const int64_t nn = cf.n, mm = cf.m;
-        (void)nn;
 #pragma omp parallel for num_threads(oc->n_threads) if (cf.n * cf.m * p > 65536)
         for (int64_t m = 0; m < mm; m++) {
             float acc = 0.0f;

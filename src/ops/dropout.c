@@ -17,6 +17,13 @@
 
 #include "ops/op.h"
 
+/* Lets gcc if-convert and vectorise the select loops (a select needs both
+ * sides computed, which trapping-math forbids); FP exceptions and errno are
+ * never read here. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math", "no-math-errno")
+#endif
+
 /* Opsets 12+: 1 when training_mode is given and true, 0 when false or
  * omitted, -1 when its value is not known yet. */
 static int training_input(const qfd_op_ctx *oc)
@@ -137,14 +144,18 @@ static void drop_range(const qfd_op_ctx *oc, int64_t i0, int64_t i1, uint64_t th
         if (x->dtype == QFD_DT_FLOAT) {
             const float *xs = (const float *)x->data + b0;
             float *ys = (float *)y->data + b0;
-            for (int64_t j = 0; j < n; j++)
-                ys[j] = k[j] ? xs[j] * scale : 0.0f;
+            for (int64_t j = 0; j < n; j++) {
+                const float v = xs[j] * scale;
+                ys[j] = k[j] ? v : 0.0f;
+            }
         } else {
             const double *xs = (const double *)x->data + b0;
             double *ys = (double *)y->data + b0;
             const double sd = (double)scale;
-            for (int64_t j = 0; j < n; j++)
-                ys[j] = k[j] ? xs[j] * sd : 0.0;
+            for (int64_t j = 0; j < n; j++) {
+                const double v = xs[j] * sd;
+                ys[j] = k[j] ? v : 0.0;
+            }
         }
         if (m)
             write_mask(m, b0, k, n);
@@ -227,8 +238,10 @@ static qfd_status backward(qfd_op_ctx *oc)
     }
     float scale = ratio < 1.0f ? 1.0f / (1.0f - ratio) : 0.0f;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (int64_t i = 0; i < n; i++)
-        dx[i] += k[i] ? dy[i] * scale : 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        const float g = dy[i] * scale;
+        dx[i] += k[i] ? g : 0.0f;
+    }
     return QFD_OK;
 }
 

@@ -1,7 +1,9 @@
 /* Conv attribute parsing and the im2col / col2im transforms, for any number
  * of spatial axes. The last spatial axis is the inner loop: its in-image
  * range is computed once per kernel offset, so the copy between padding
- * runs is a plain (for stride 1, contiguous) loop that gcc vectorises. */
+ * runs is a plain (for stride 1, contiguous) loop that gcc vectorises.
+ * 2-D images, the common case and the training hot path (im2col of X for dW,
+ * col2im for dX), take block loops without the per-row index division. */
 #include "ops/im2col.h"
 
 #include <stdint.h>
@@ -123,10 +125,9 @@ static void im2col_block2d(const qfd_conv_geom *g, const float *src, int64_t kh,
         float *d = dst + oh * ow_n;
         for (int64_t o = 0; o < lo; o++)
             d[o] = 0.0f;
-        if (sw == 1)
-            for (int64_t o = lo; o < hi; o++)
-                d[o] = row[o + shift];
-        else
+        if (sw == 1 && hi > lo)
+            memcpy(d + lo, row + lo + shift, (size_t)(hi - lo) * sizeof *d);
+        else if (sw != 1)
             for (int64_t o = lo; o < hi; o++)
                 d[o] = row[o * sw + shift];
         for (int64_t o = hi; o < ow_n; o++)

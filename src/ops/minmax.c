@@ -1,7 +1,9 @@
 /* Min, Max (opsets 1-21): y = elementwise min/max of 1..N inputs, numpy
  * broadcast from opset 8 (before, all shapes must be equal). Float, double
  * and every integer type (integers from opset 12). A NaN in the first
- * operand of a pair is not propagated (as with std::min). */
+ * operand of a pair is not propagated (as with std::min).
+ * Backward (float32): dy goes to the input that gave each output, summed
+ * over that input's broadcast dimensions; on ties to the first such input. */
 #include <string.h>
 
 #include "ops/binary.h"
@@ -127,10 +129,120 @@ static qfd_status forward(qfd_op_ctx *oc, int is_max)
     return QFD_OK;
 }
 
+/* ---- backward ---- */
+
+/* Marks in sel (out's shape) the outputs input k gave: equal to y and not
+ * claimed by an earlier input. in {y, x_k}; param: k. */
+static void k_claim(void *sv, const void *yv, const void *xv, const void *unused, int64_t n, unsigned adv,
+                    const void *param)
+{
+    (void)unused;
+    uint8_t *sel = sv;
+    const float *y = yv, *x = xv;
+    const uint8_t k = (uint8_t)*(const int *)param;
+    if ((adv & 3) == 3) {
+        for (int64_t i = 0; i < n; i++) {
+            const uint8_t s0 = sel[i];
+            const float a = y[i], b = x[i];
+            sel[i] = (uint8_t)((s0 == 0xff) & (a == b) ? k : s0);
+        }
+        return;
+    }
+    const int64_t sy = adv & 1, sx = (adv >> 1) & 1;
+    for (int64_t i = 0; i < n; i++)
+        sel[i] = sel[i] == 0xff && y[i * sy] == x[i * sx] ? k : sel[i];
+}
+
+/* dy where input k was selected: in {sel, dy}; param: k. */
+static void k_pick(void *gv, const void *sv, const void *dv, const void *unused, int64_t n, unsigned adv,
+                   const void *param)
+{
+    (void)unused;
+    float *g = gv;
+    const uint8_t *sel = sv;
+    const float *d = dv;
+    const uint8_t k = (uint8_t)*(const int *)param;
+    if ((adv & 3) == 3) {
+        for (int64_t i = 0; i < n; i++) {
+            const float v = d[i];
+            g[i] += sel[i] == k ? v : 0.0f;
+        }
+        return;
+    }
+    const int64_t ss = adv & 1, sd = (adv >> 1) & 1;
+    for (int64_t i = 0; i < n; i++)
+        g[i] += sel[i * ss] == k ? d[i * sd] : 0.0f;
+}
+
+/* sel bytes, rounded up so that the float scratch after them is aligned. */
+static size_t sel_bytes(const qfd_op_ctx *oc)
+{
+    return ((size_t)qfd_array_numel(oc->out[0]) + 63) & ~(size_t)63;
+}
+
+static size_t backward_workspace(const qfd_op_ctx *oc)
+{
+    size_t w = 0;
+    for (size_t k = 0; k < oc->n_in; k++) {
+        size_t g = qfd_bcast_grad_ws(oc, oc->out[0], oc->in[k]);
+        w = g > w ? g : w;
+    }
+    return sel_bytes(oc) + w;
+}
+
+/* Float32 only. Ties go to the first input holding the selected value,
+ * which is the one the forward's strict comparisons keep. */
+static qfd_status backward(qfd_op_ctx *oc)
+{
+    qfd_array *y = oc->out[0];
+    if (!oc->gout[0] || y->dtype != QFD_DT_FLOAT)
+        return QFD_OK;
+    if (oc->n_in > 0xff)
+        return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "backward supports at most 255 inputs");
+    size_t last = 0;
+    int any = 0;
+    for (size_t k = 0; k < oc->n_in; k++)
+        if (oc->gin[k]) {
+            last = k;
+            any = 1;
+        }
+    if (!any)
+        return QFD_OK;
+    qfd_array sel = *y;
+    sel.dtype = QFD_DT_UINT8;
+    sel.data = oc->ws;
+    sel.nbytes = (size_t)qfd_array_numel(y);
+    memset(sel.data, 0xff, sel.nbytes);
+    for (size_t k = 0; k <= last; k++) {
+        int kk = (int)k;
+        qfd_bcast_run(oc, &sel, 2, (const qfd_array *[]){y, oc->in[k]}, k_claim, &kk);
+    }
+    void *scratch = (char *)oc->ws + sel_bytes(oc);
+    for (size_t k = 0; k <= last; k++) {
+        int kk = (int)k;
+        if (oc->gin[k])
+            qfd_bcast_grad(oc, y, oc->in[k], oc->gin[k]->data, 2, (const qfd_array *[]){&sel, oc->gout[0]}, k_pick,
+                           &kk, scratch);
+    }
+    return QFD_OK;
+}
+
 static qfd_status infer_min(qfd_op_ctx *oc) { return infer(oc, 0); }
 static qfd_status infer_max(qfd_op_ctx *oc) { return infer(oc, 1); }
 static qfd_status forward_min(qfd_op_ctx *oc) { return forward(oc, 0); }
 static qfd_status forward_max(qfd_op_ctx *oc) { return forward(oc, 1); }
 
-const qfd_op_def qfd_op_min = {.name = "Min", .domain = "", .since = 1, .infer = infer_min, .forward = forward_min};
-const qfd_op_def qfd_op_max = {.name = "Max", .domain = "", .since = 1, .infer = infer_max, .forward = forward_max};
+const qfd_op_def qfd_op_min = {.name = "Min",
+                               .domain = "",
+                               .since = 1,
+                               .infer = infer_min,
+                               .forward = forward_min,
+                               .backward_workspace = backward_workspace,
+                               .backward = backward};
+const qfd_op_def qfd_op_max = {.name = "Max",
+                               .domain = "",
+                               .since = 1,
+                               .infer = infer_max,
+                               .forward = forward_max,
+                               .backward_workspace = backward_workspace,
+                               .backward = backward};

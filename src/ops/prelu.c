@@ -111,8 +111,8 @@ static void k_grad_s(void *gv, const void *av, const void *bv, const void *cv, i
     const float *x = av, *d = bv;
     if ((adv & 3) == 3) {
         for (int64_t i = 0; i < n; i++) {
-            const float v = x[i];
-            g[i] += v < 0 ? v * d[i] : 0.0f;
+            const float v = x[i], dy = d[i];
+            g[i] += v < 0 ? v * dy : 0.0f;
         }
         return;
     }

@@ -256,13 +256,18 @@ static inline double dcdf(double x)
     {                                                                                                                \
         const T al = (T)s->alpha, be = (T)s->beta;                                                                   \
         switch (s->kind) {                                                                                           \
-        case RELU:                                                                                                   \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                dx[i] += x[i] > 0 ? dy[i] : 0.0f;                                                                    \
+        case RELU: /* loads hoisted out of the selects: gcc then vectorises */                                        \
+            for (int64_t i = 0; i < n; i++) {                                                                        \
+                const T v = x[i];                                                                                    \
+                const float g = dy[i];                                                                               \
+                dx[i] += v > 0 ? g : 0.0f;                                                                           \
+            }                                                                                                        \
             break;                                                                                                   \
         case LEAKY:                                                                                                  \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                dx[i] += (float)(x[i] > 0 ? (T)dy[i] : al * (T)dy[i]);                                               \
+            for (int64_t i = 0; i < n; i++) {                                                                        \
+                const T v = x[i], g = (T)dy[i];                                                                      \
+                dx[i] += (float)(v > 0 ? g : al * g);                                                                \
+            }                                                                                                        \
             break;                                                                                                   \
         case SIGMOID:                                                                                                \
             for (int64_t i = 0; i < n; i++)                                                                          \
@@ -270,14 +275,14 @@ static inline double dcdf(double x)
             break;                                                                                                   \
         case HSIGMOID:                                                                                               \
             for (int64_t i = 0; i < n; i++) {                                                                        \
-                T v = al * x[i] + be;                                                                                \
-                dx[i] += (float)(v > 0 && v < 1 ? al * (T)dy[i] : (T)0);                                             \
+                const T v = al * x[i] + be, g = al * (T)dy[i];                                                       \
+                dx[i] += (float)(v > 0 && v < 1 ? g : (T)0);                                                         \
             }                                                                                                        \
             break;                                                                                                   \
         case HSWISH:                                                                                                 \
             for (int64_t i = 0; i < n; i++) {                                                                        \
-                T v = x[i], g = v < -3 ? (T)0 : v > 3 ? (T)1 : v * ((T)1 / 3) + (T)0.5;                              \
-                dx[i] += (float)(g * (T)dy[i]);                                                                      \
+                const T v = x[i], d = (T)dy[i], g = v < -3 ? (T)0 : v > 3 ? (T)1 : v * ((T)1 / 3) + (T)0.5;          \
+                dx[i] += (float)(g * d);                                                                             \
             }                                                                                                        \
             break;                                                                                                   \
         case TANH:                                                                                                   \
@@ -321,8 +326,11 @@ static inline double dcdf(double x)
                 dx[i] -= dy[i];                                                                                      \
             break;                                                                                                   \
         case ABS:                                                                                                    \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                dx[i] += x[i] > 0 ? dy[i] : x[i] < 0 ? -dy[i] : 0.0f;                                                \
+            for (int64_t i = 0; i < n; i++) {                                                                        \
+                const T v = x[i];                                                                                    \
+                const float g = dy[i];                                                                               \
+                dx[i] += v > 0 ? g : v < 0 ? -g : 0.0f;                                                              \
+            }                                                                                                        \
             break;                                                                                                   \
         default: /* -1/x^2 = -y^2 */                                                                                 \
             for (int64_t i = 0; i < n; i++)                                                                          \

@@ -79,8 +79,10 @@ static void k_grad(void *yv, const void *cv, const void *dv, const void *unused,
     const uint8_t want = *(const int *)param != 0;
     const int64_t sc = adv & 1, sd = (adv >> 1) & 1;
     if ((adv & 3) == 3) {
-        for (int64_t i = 0; i < n; i++)
-            g[i] += (c[i] != 0) == want ? d[i] : 0.0f;
+        for (int64_t i = 0; i < n; i++) {
+            const float v = d[i]; /* loaded before the select: it vectorises */
+            g[i] += (c[i] != 0) == want ? v : 0.0f;
+        }
         return;
     }
     for (int64_t i = 0; i < n; i++)

@@ -78,8 +78,8 @@ static qfd_model *matmul_model(int ra, const int64_t *ad, int rb, const int64_t 
     return m;
 }
 
-/* Gradients of x and w after one backward with dY = 1 everywhere at the
- * given thread count; copies them into gx, gw. Returns nonzero on failure. */
+/* Gradients of x and w after one backward with a fixed dY at the given
+ * thread count, copied into gx, gw. Frees the model; nonzero on failure. */
 static int grads_at(qfd_model *m, int threads, float *gx, float *gw, size_t nx, size_t nw)
 {
     qfd_ctx *ctx = qfd_ctx_new();
@@ -105,6 +105,7 @@ out:
     free(train);
     qfd_exec_free(e);
     qfd_ctx_free(ctx);
+    qfd_model_free(m);
     return rc;
 }
 
@@ -152,9 +153,11 @@ int main(void)
     fails += gradcheck("Conv 3x3 stride 2 pad 1",
                        conv_model("Conv", 4, x2, w43, 4, &(conv_attrs){.pads = p1, .strides = s2}, 0),
                        &(gradcheck_opts){.params = xwb, .max_elems = 108});
-    fails += gradcheck("Conv 3x3 dilation 2", conv_model("Conv", 4, x2, w43, 0, &(conv_attrs){.dil = d2, .pads = p1}, 0),
+    fails += gradcheck("Conv 3x3 dilation 2",
+                       conv_model("Conv", 4, x2, w43, 0, &(conv_attrs){.dil = d2, .pads = p1}, 0),
                        &(gradcheck_opts){.params = xw, .max_elems = 108});
-    fails += gradcheck("Conv 3x3 groups 2", conv_model("Conv", 4, x4, w4g2, 6, &(conv_attrs){.pads = p1, .group = 2}, 0),
+    fails += gradcheck("Conv 3x3 groups 2",
+                       conv_model("Conv", 4, x4, w4g2, 6, &(conv_attrs){.pads = p1, .group = 2}, 0),
                        &(gradcheck_opts){.params = xwb, .max_elems = 108});
     fails += gradcheck("Conv depthwise 3x3 stride 1 (direct loop)",
                        conv_model("Conv", 4, x4, wdw, 4, &(conv_attrs){.pads = p1, .group = 4}, 0),
@@ -165,6 +168,17 @@ int main(void)
     const int64_t wdm[] = {8, 1, 3, 3};
     fails += gradcheck("Conv depthwise multiplier 2 (8 outputs of 4 channels), dilation 2",
                        conv_model("Conv", 4, x4, wdm, 0, &(conv_attrs){.pads = p1, .dil = d2, .group = 4}, 0),
+                       &(gradcheck_opts){.params = xw, .max_elems = 108});
+    const int64_t xwide[] = {1, 2, 3, 500}, wwide[] = {2, 1, 3, 3}, p0101[] = {0, 1, 0, 1};
+    fails += gradcheck("Conv depthwise 499 output columns (dW without row accumulators)",
+                       conv_model("Conv", 4, xwide, wwide, 2, &(conv_attrs){.pads = p0101, .group = 2}, 0),
+                       &(gradcheck_opts){.params = xwb, .max_elems = 120});
+    const int64_t p2[] = {2, 2, 2, 2}, p1021[] = {1, 0, 1, 2};
+    fails += gradcheck("Conv depthwise dilation 2 pad 2 (flat dW)",
+                       conv_model("Conv", 4, x4, wdw, 0, &(conv_attrs){.pads = p2, .dil = d2, .group = 4}, 0),
+                       &(gradcheck_opts){.params = xw, .max_elems = 108});
+    fails += gradcheck("Conv depthwise pads [1,0,1,2] (flat dW, rows cut unevenly)",
+                       conv_model("Conv", 4, x4, wdw, 0, &(conv_attrs){.pads = p1021, .group = 4}, 0),
                        &(gradcheck_opts){.params = xw, .max_elems = 108});
     fails += gradcheck("Conv 1x1 no pad (direct sgemm)", conv_model("Conv", 4, x2, w11, 5, &(conv_attrs){0}, 0),
                        &(gradcheck_opts){.params = xwb, .max_elems = 108});
@@ -201,7 +215,8 @@ int main(void)
                        conv_model("ConvTranspose", 4, xtg, wtg, 6, &(conv_attrs){.group = 2}, 0),
                        &(gradcheck_opts){.params = xwb, .max_elems = 108});
     const int64_t wt1[] = {3, 5, 1, 1};
-    fails += gradcheck("ConvTranspose 1x1 (direct sgemm)", conv_model("ConvTranspose", 4, xt, wt1, 5, &(conv_attrs){0}, 0),
+    fails += gradcheck("ConvTranspose 1x1 (direct sgemm)",
+                       conv_model("ConvTranspose", 4, xt, wt1, 5, &(conv_attrs){0}, 0),
                        &(gradcheck_opts){.params = xwb, .max_elems = 108});
 
     /* ---- Gemm ---- */
@@ -217,10 +232,11 @@ int main(void)
             fails += gradcheck(label, gemm_model(ad, bd, 1, cn, ta, tb, 1.5f, 0.5f), &(gradcheck_opts){.params = abc});
         }
     const int64_t g_a[] = {3, 4}, g_b[] = {4, 5}, c_m1[] = {3, 1};
-    fails += gradcheck("Gemm C scalar (rank 0), beta -2", gemm_model(g_a, g_b, 0, NULL, 0, 0, 1.0f, -2.0f),
+    /* rank 0: the dims pointer is not read, but must not be NULL */
+    fails += gradcheck("Gemm C scalar (rank 0), beta -2", gemm_model(g_a, g_b, 0, g_a, 0, 0, 1.0f, -2.0f),
                        &(gradcheck_opts){.params = abc});
-    fails += gradcheck("Gemm C [M,1], transA=1 transB=1", gemm_model((const int64_t[]){4, 3}, (const int64_t[]){5, 4}, 2,
-                                                                     c_m1, 1, 1, 0.8f, 1.1f),
+    fails += gradcheck("Gemm C [M,1], transA=1 transB=1",
+                       gemm_model((const int64_t[]){4, 3}, (const int64_t[]){5, 4}, 2, c_m1, 1, 1, 0.8f, 1.1f),
                        &(gradcheck_opts){.params = abc});
 
     /* ---- MatMul ---- */
@@ -244,7 +260,8 @@ int main(void)
                        &(gradcheck_opts){.params = ab});
     fails += gradcheck("MatMul 2-D x 1-D [3,4]x[4]", matmul_model(2, (const int64_t[]){3, 4}, 1, (const int64_t[]){4}),
                        &(gradcheck_opts){.params = ab});
-    fails += gradcheck("MatMul 1-D x 3-D [4]x[2,4,5]", matmul_model(1, (const int64_t[]){4}, 3, (const int64_t[]){2, 4, 5}),
+    fails += gradcheck("MatMul 1-D x 3-D [4]x[2,4,5]",
+                       matmul_model(1, (const int64_t[]){4}, 3, (const int64_t[]){2, 4, 5}),
                        &(gradcheck_opts){.params = ab});
     fails += gradcheck("MatMul 1-D x 1-D [4]x[4]", matmul_model(1, (const int64_t[]){4}, 1, (const int64_t[]){4}),
                        &(gradcheck_opts){.params = ab});

@@ -59,7 +59,8 @@ int mb_const(qfd_model *m, const char *name, int32_t dtype, int rank, const int6
     tt->dtype = dtype;
     tt->rank = rank;
     tt->dims = xcalloc((size_t)rank + 1, sizeof *tt->dims);
-    memcpy(tt->dims, dims, (size_t)rank * sizeof *dims);
+    if (rank)
+        memcpy(tt->dims, dims, (size_t)rank * sizeof *dims);
     int ok;
     tt->nbytes = qfd_dtype_nbytes(dtype, qfd_tensor_numel(tt), &ok);
     tt->data = xcalloc(tt->nbytes + 1, 1);
