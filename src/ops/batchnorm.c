@@ -290,6 +290,7 @@ const qfd_op_def qfd_op_batchnorm = {
     .name = "BatchNormalization",
     .domain = "",
     .since = 6,
+    .frozen_inputs = 1u << 3 | 1u << 4, /* running mean and variance: statistics, not weights */
     .state_size = sizeof(bn_state),
     .parse = parse,
     .infer = infer,

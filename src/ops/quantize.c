@@ -223,6 +223,8 @@ static qfd_status forward_dq(qfd_op_ctx *oc)
 }
 
 const qfd_op_def qfd_op_quantize_linear = {
-    .name = "QuantizeLinear", .domain = "", .since = 10, .infer = infer_q, .forward = forward_q};
+    .name = "QuantizeLinear", .domain = "", .since = 10, .frozen_inputs = 1u << 1 | 1u << 2, /* scale, zero point */
+    .infer = infer_q, .forward = forward_q};
 const qfd_op_def qfd_op_dequantize_linear = {
-    .name = "DequantizeLinear", .domain = "", .since = 10, .infer = infer_dq, .forward = forward_dq};
+    .name = "DequantizeLinear", .domain = "", .since = 10, .frozen_inputs = 1u << 1 | 1u << 2,
+    .infer = infer_dq, .forward = forward_dq};
