@@ -48,7 +48,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
 {
     qfd_eval_opts o = {0};
     const char *path = NULL;
-    int json = 0;
+    int json = 0, fold = 1;
     int64_t v = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -57,6 +57,8 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
             return QFD_EXIT_OK;
         } else if (!strcmp(a, "--json")) {
             json = 1;
+        } else if (!strcmp(a, "--no-fold")) {
+            fold = 0;
         } else if (!strcmp(a, "--data")) {
             if (!val)
                 return qfd_cli_usage_error(&qfd_cmd_eval, "--data needs a PATH");
@@ -99,7 +101,10 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     if (st)
         return qfd_cli_fail(ctx, st);
     qfd_eval_result r;
-    st = qfd_model_evaluate(ctx, m, &o, &r);
+    int folded;
+    st = fold ? qfd_model_fold_batchnorm(ctx, m, &folded) : QFD_OK;
+    if (!st)
+        st = qfd_model_evaluate(ctx, m, &o, &r);
     qfd_model_free(m);
     if (st)
         return qfd_cli_fail(ctx, st);
@@ -147,6 +152,8 @@ const qfd_cli_cmd qfd_cmd_eval = {
     "                 (comma-separated). Default: the model's metadata qfd.mean /\n"
     "                 qfd.std, else none.\n"
     "  --threads T    CPU threads (default: all cores)\n"
+    "  --no-fold      keep BatchNormalization nodes (default: folded into the\n"
+    "                 preceding Conv, as ONNX Runtime does)\n"
     "  --json         print one JSON object: top1, top5, n, seconds, ...\n"
     "  -h, --help     show this help\n"
     "\n"

@@ -19,7 +19,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
 {
     const char *path = NULL, *out_dir = ".";
     const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
-    int n_inputs = 0, n_threads = 0;
+    int n_inputs = 0, n_threads = 0, fold = 1;
     if (!inputs)
         return qfd_cli_oom();
     int rc = QFD_EXIT_OK;
@@ -37,6 +37,8 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
             if (!val)
                 rc = qfd_cli_usage_error(&qfd_cmd_run, "%s needs a DIR", a);
             out_dir = val, i++;
+        } else if (!strcmp(a, "--no-fold")) {
+            fold = 0;
         } else if (!strcmp(a, "--threads")) {
             char *end;
             long t = val ? strtol(val, &end, 10) : 0;
@@ -64,7 +66,10 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         free(inputs);
         return qfd_cli_oom();
     }
+    int folded;
     qfd_status st = qfd_model_load(ctx, path, &m);
+    if (!st && fold)
+        st = qfd_model_fold_batchnorm(ctx, m, &folded);
     if (!st)
         st = qfd_exec_new(ctx, m, n_threads, &e);
     if (!st && (size_t)n_inputs != qfd_exec_n_inputs(e)) {
@@ -125,6 +130,8 @@ const qfd_cli_cmd qfd_cmd_run = {
     "  -i, --input FILE       an input tensor (.npy or .pb); repeat per input\n"
     "  -o, --output-dir DIR   where to write output_<i>.npy (default: .; created if missing)\n"
     "  --threads T            CPU threads (default: all cores)\n"
+    "  --no-fold              keep BatchNormalization nodes (default: folded into\n"
+    "                         the preceding Conv, as ONNX Runtime does)\n"
     "  -h, --help             show this help\n"
     "\n"
     "Exit status: 0 on success, 2 on a bad model, input file or flag.\n",

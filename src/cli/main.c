@@ -1,6 +1,8 @@
 /* qfd-onnx: entry point and subcommand dispatch. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -31,8 +33,24 @@ static void usage(FILE *f)
           f);
 }
 
+/* libgomp reads its wait policy when it is loaded, before main. Its
+ * default (spin for a long while at every barrier) collapses when another
+ * process holds a core: ResNet-20 eval on 2 threads fell from hundreds to
+ * 5 images/s while a PyTorch job ran beside it. Passive waiting costs little
+ * here (a few hundred parallel regions per batch), so unless the user chose
+ * a policy, run again with it. */
+static void set_omp_wait_policy(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT"))
+        return;
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    execv("/proc/self/exe", argv);
+    /* not re-executed (no /proc): carry on with the default policy */
+}
+
 int main(int argc, char **argv)
 {
+    set_omp_wait_policy(argv);
     if (argc < 2) {
         usage(stderr);
         return QFD_EXIT_BAD_INPUT;

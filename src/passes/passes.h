@@ -1,0 +1,16 @@
+/* Graph rewrites: free-standing functions qfd_pass_<name>(ctx, model) that
+ * leave a valid, topologically sorted graph. */
+#ifndef QFD_PASSES_PASSES_H
+#define QFD_PASSES_PASSES_H
+
+#include "ir/ir.h"
+
+/* Folds every inference-form BatchNormalization that directly follows a
+ * Conv (whose output nothing else reads) into the Conv's weights and bias:
+ *   s = scale / sqrt(var + eps);  W'[o] = W[o] * s[o];  b'[o] = (b[o] - mean[o]) * s[o] + B[o].
+ * Inference only: a model that will be trained keeps its BatchNorms (QAT
+ * folds them before inserting fake-quant, so that the trained weights are
+ * the exported ones). *folded receives the count. */
+qfd_status qfd_pass_fold_bn(qfd_ctx *ctx, qfd_model *m, int *folded);
+
+#endif
