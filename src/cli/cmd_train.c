@@ -206,8 +206,11 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
                 r.n_params, (double)r.train_bytes / 1048576.0, (double)ru.ru_maxrss / 1024.0, r.images_per_second);
     }
     if (r.stopped) {
-        fprintf(stderr, "qfd-onnx: stopped by a signal after epoch %d%s%s; %s not written\n", r.epochs_done,
-                o.checkpoint_dir ? ", checkpoint saved in " : "", o.checkpoint_dir ? o.checkpoint_dir : "", out);
+        if (o.checkpoint_dir)
+            fprintf(stderr, "qfd-onnx: stopped by a signal; checkpoint saved in %s (continue with --resume %s); %s not written\n",
+                    o.checkpoint_dir, o.checkpoint_dir, out);
+        else
+            fprintf(stderr, "qfd-onnx: stopped by a signal (no --checkpoint given); %s not written\n", out);
         qfd_model_free(m);
         return 130;
     }

@@ -119,7 +119,7 @@ qfd_status qfd_model_train(qfd_ctx *ctx, qfd_model *m, const qfd_train_opts *o, 
             goto out;
         }
     }
-    double t0 = now();
+    double t0 = now(), first_loss = -1;
     int64_t images = 0;
     for (int64_t epoch = state.epoch; epoch < o->epochs; epoch++) {
         if ((st = qfd_loader_start_epoch(ctx, ld, epoch, state.batch)))
@@ -132,6 +132,16 @@ qfd_status qfd_model_train(qfd_ctx *ctx, qfd_model *m, const qfd_train_opts *o, 
             float f = qfd_schedule_factor(&sched, state.step);
             if ((st = qfd_trainer_step(ctx, tr, x, y, f, o->seed ^ (uint64_t)state.step * 0x9E3779B97F4A7C15ull, &ss))) {
                 qfd_ctx_prefix(ctx, "training stopped");
+                goto out;
+            }
+            /* Finite but exploded (weights blown up by too high a learning
+             * rate): a cross-entropy never legitimately grows 1000-fold. */
+            if (first_loss < 0)
+                first_loss = ss.loss;
+            else if (ss.loss > 1000.0 * (first_loss + 1.0)) {
+                st = qfd_fail(ctx, QFD_ERR_INVALID,
+                              "training stopped: the loss exploded from %.4g to %.4g at step %lld; lower --lr", first_loss,
+                              ss.loss, (long long)state.step);
                 goto out;
             }
             state.step++;
