@@ -1,5 +1,4 @@
 /* Top-1/top-5 accuracy of a classifier on a labelled dataset. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +7,7 @@
 #include "core/ctx.h"
 #include "data/dataset.h"
 #include "exec/exec.h"
-#include "ir/ir.h"
+#include "ir/model_info.h"
 
 static double now(void)
 {
@@ -17,72 +16,14 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Parses "0.5" or "0.485,0.456,0.406" into v; returns the count, 0 if bad. */
-int qfd_parse_floats(const char *s, float *v, int cap)
-{
-    int n = 0;
-    while (s && *s && n < cap) {
-        char *end;
-        double d = strtod(s, &end);
-        if (end == s || !isfinite(d))
-            return 0;
-        v[n++] = (float)d;
-        s = end;
-        while (*s == ' ')
-            s++;
-        if (*s == ',')
-            s++;
-        else if (*s)
-            return 0;
-    }
-    return s && !*s ? n : 0;
-}
-
-static const char *metadata(const qfd_model *m, const char *key)
-{
-    for (size_t i = 0; i < m->n_metadata; i++)
-        if (m->metadata[i].key && !strcmp(m->metadata[i].key, key))
-            return m->metadata[i].value;
-    return NULL;
-}
-
-/* Normalisation: flags, else the model's qfd.mean/qfd.std, else none. */
-static qfd_status resolve_norm(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_opts *o, qfd_eval_result *r)
-{
-    r->n_norm = 0;
-    r->norm_source = "none";
-    if (o->n_mean || o->n_std) {
-        if (o->n_mean != o->n_std)
-            return qfd_fail(ctx, QFD_ERR_ARG, "--mean and --std need the same number of values (%d vs %d)",
-                            o->n_mean, o->n_std);
-        memcpy(r->mean, o->mean, sizeof r->mean);
-        memcpy(r->std, o->std, sizeof r->std);
-        r->n_norm = o->n_mean;
-        r->norm_source = "flags";
-    } else {
-        const char *ms = metadata(m, "qfd.mean"), *ss = metadata(m, "qfd.std");
-        if (!ms && !ss)
-            return QFD_OK;
-        int nm = qfd_parse_floats(ms, r->mean, 4), ns = qfd_parse_floats(ss, r->std, 4);
-        if (!nm || nm != ns)
-            return qfd_fail(ctx, QFD_ERR_INVALID, "model metadata qfd.mean='%s' / qfd.std='%s' are not matching lists of numbers",
-                            ms ? ms : "", ss ? ss : "");
-        r->n_norm = nm;
-        r->norm_source = "metadata";
-    }
-    for (int i = 0; i < r->n_norm; i++)
-        if (!(r->std[i] > 0))
-            return qfd_fail(ctx, QFD_ERR_ARG, "std must be positive, got %g", r->std[i]);
-    return QFD_OK;
-}
-
 qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_opts *o, qfd_eval_result *r)
 {
     memset(r, 0, sizeof *r);
     qfd_dataset ds = {0};
     qfd_exec *e = NULL;
     float *batch = NULL;
-    qfd_status st = resolve_norm(ctx, m, o, r);
+    qfd_status st = qfd_model_normalization(ctx, m, o->n_mean, o->mean, o->n_std, o->std, &r->n_norm, r->mean, r->std,
+                                            &r->norm_source);
     if (st)
         return st;
     if ((st = qfd_dataset_load(ctx, o->data, QFD_SPLIT_TEST, o->limit, &ds)))

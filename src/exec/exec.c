@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ir/model_info.h"
 #include "ops/blas.h"
 #include "ops/op.h"
 
@@ -43,17 +44,6 @@ struct qfd_exec {
     bool training;
     uint64_t seed;
 };
-
-static int64_t domain_opset(const qfd_model *m, const char *domain)
-{
-    const char *d = domain && strcmp(domain, "ai.onnx") ? domain : "";
-    for (size_t i = 0; i < m->n_opsets; i++) {
-        const char *od = m->opsets[i].domain && strcmp(m->opsets[i].domain, "ai.onnx") ? m->opsets[i].domain : "";
-        if (!strcmp(od, d))
-            return m->opsets[i].version;
-    }
-    return -1;
-}
 
 size_t qfd_exec_n_inputs(const qfd_exec *e) { return e->n_in; }
 size_t qfd_exec_n_outputs(const qfd_exec *e) { return e->n_out; }
@@ -218,7 +208,7 @@ qfd_status qfd_exec_new(qfd_ctx *ctx, const qfd_model *m, int n_threads, qfd_exe
     int missing = 0;
     for (size_t i = 0; i < g->n_nodes; i++) {
         const qfd_node *n = &g->nodes[i];
-        e->nodes[i].opset = domain_opset(m, n->domain);
+        e->nodes[i].opset = qfd_model_opset(m, n->domain);
         e->nodes[i].def = qfd_op_lookup(n->domain, n->op_type, e->nodes[i].opset);
         missing |= !e->nodes[i].def;
     }

@@ -8,6 +8,7 @@
 #include "core/ctx.h"
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "ir/model_info.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 
@@ -18,33 +19,12 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static const char *metadata(const qfd_model *m, const char *key)
-{
-    for (size_t i = 0; i < m->n_metadata; i++)
-        if (m->metadata[i].key && !strcmp(m->metadata[i].key, key))
-            return m->metadata[i].value;
-    return NULL;
-}
-
 /* Normalisation as `eval` does it: flags, else the model's metadata. */
 static qfd_status norm(qfd_ctx *ctx, const qfd_model *m, const qfd_train_opts *o, qfd_loader_opts *lo)
 {
-    if (o->n_mean || o->n_std) {
-        if (o->n_mean != o->n_std)
-            return qfd_fail(ctx, QFD_ERR_ARG, "--mean and --std need the same number of values");
-        lo->n_norm = o->n_mean;
-        memcpy(lo->mean, o->mean, sizeof lo->mean);
-        memcpy(lo->std, o->std, sizeof lo->std);
-        return QFD_OK;
-    }
-    const char *ms = metadata(m, "qfd.mean"), *ss = metadata(m, "qfd.std");
-    if (!ms && !ss)
-        return QFD_OK;
-    int nm = qfd_parse_floats(ms, lo->mean, 4), ns = qfd_parse_floats(ss, lo->std, 4);
-    if (!nm || nm != ns)
-        return qfd_fail(ctx, QFD_ERR_INVALID, "model metadata qfd.mean / qfd.std are not matching lists of numbers");
-    lo->n_norm = nm;
-    return QFD_OK;
+    const char *source;
+    return qfd_model_normalization(ctx, m, o->n_mean, o->mean, o->n_std, o->std, &lo->n_norm, lo->mean, lo->std,
+                                   &source);
 }
 
 static qfd_status setup(qfd_ctx *ctx, const qfd_model *m, const qfd_train_opts *o, qfd_trainer_opts *to,

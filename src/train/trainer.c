@@ -6,6 +6,7 @@
 
 #include "core/ctx.h"
 #include "exec/exec.h"
+#include "ir/model_info.h"
 #include "ops/op.h"
 #include "train/loss.h"
 
@@ -25,17 +26,6 @@ struct qfd_trainer {
     int n_threads;
 };
 
-static int64_t domain_opset(const qfd_model *m, const char *domain)
-{
-    const char *d = domain && strcmp(domain, "ai.onnx") ? domain : "";
-    for (size_t i = 0; i < m->n_opsets; i++) {
-        const char *od = m->opsets[i].domain && strcmp(m->opsets[i].domain, "ai.onnx") ? m->opsets[i].domain : "";
-        if (!strcmp(od, d))
-            return m->opsets[i].version;
-    }
-    return -1;
-}
-
 bool qfd_trainer_is_param(const qfd_model *m, int t)
 {
     const qfd_graph *g = &m->graph;
@@ -44,7 +34,7 @@ bool qfd_trainer_is_param(const qfd_model *m, int t)
         return false;
     for (size_t i = 0; i < g->n_nodes; i++) {
         const qfd_node *n = &g->nodes[i];
-        const qfd_op_def *d = qfd_op_lookup(n->domain, n->op_type, domain_opset(m, n->domain));
+        const qfd_op_def *d = qfd_op_lookup(n->domain, n->op_type, qfd_model_opset(m, n->domain));
         for (size_t k = 0; d && k < n->n_in && k < 32; k++)
             if (n->in[k] == t && (d->frozen_inputs >> k & 1u))
                 return false;

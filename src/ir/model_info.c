@@ -1,0 +1,78 @@
+#include "ir/model_info.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ctx.h"
+
+int64_t qfd_model_opset(const qfd_model *m, const char *domain)
+{
+    const char *d = domain && strcmp(domain, "ai.onnx") ? domain : "";
+    for (size_t i = 0; i < m->n_opsets; i++) {
+        const char *od = m->opsets[i].domain && strcmp(m->opsets[i].domain, "ai.onnx") ? m->opsets[i].domain : "";
+        if (!strcmp(od, d))
+            return m->opsets[i].version;
+    }
+    return -1;
+}
+
+const char *qfd_model_metadata(const qfd_model *m, const char *key)
+{
+    for (size_t i = 0; i < m->n_metadata; i++)
+        if (m->metadata[i].key && !strcmp(m->metadata[i].key, key))
+            return m->metadata[i].value;
+    return NULL;
+}
+
+int qfd_parse_floats(const char *s, float *v, int cap)
+{
+    int n = 0;
+    while (s && *s && n < cap) {
+        char *end;
+        double d = strtod(s, &end);
+        if (end == s || !isfinite(d))
+            return 0;
+        v[n++] = (float)d;
+        s = end;
+        while (*s == ' ')
+            s++;
+        if (*s == ',')
+            s++;
+        else if (*s)
+            return 0;
+    }
+    return s && !*s ? n : 0;
+}
+
+qfd_status qfd_model_normalization(qfd_ctx *ctx, const qfd_model *m, int n_flag_mean, const float *flag_mean,
+                                   int n_flag_std, const float *flag_std, int *n, float mean[4], float std[4],
+                                   const char **source)
+{
+    *n = 0;
+    *source = "none";
+    if (n_flag_mean || n_flag_std) {
+        if (n_flag_mean != n_flag_std)
+            return qfd_fail(ctx, QFD_ERR_ARG, "--mean and --std need the same number of values (%d vs %d)",
+                            n_flag_mean, n_flag_std);
+        memcpy(mean, flag_mean, 4 * sizeof *mean);
+        memcpy(std, flag_std, 4 * sizeof *std);
+        *n = n_flag_mean;
+        *source = "flags";
+    } else {
+        const char *ms = qfd_model_metadata(m, "qfd.mean"), *ss = qfd_model_metadata(m, "qfd.std");
+        if (!ms && !ss)
+            return QFD_OK;
+        int nm = qfd_parse_floats(ms, mean, 4), ns = qfd_parse_floats(ss, std, 4);
+        if (!nm || nm != ns)
+            return qfd_fail(ctx, QFD_ERR_INVALID,
+                            "model metadata qfd.mean='%s' / qfd.std='%s' are not matching lists of numbers",
+                            ms ? ms : "", ss ? ss : "");
+        *n = nm;
+        *source = "metadata";
+    }
+    for (int i = 0; i < *n; i++)
+        if (!(std[i] > 0))
+            return qfd_fail(ctx, QFD_ERR_ARG, "std must be positive, got %g", std[i]);
+    return QFD_OK;
+}

@@ -1,0 +1,21 @@
+/* What a model says about itself beyond its graph: imported opsets and the
+ * input normalization recorded in metadata_props (qfd.mean / qfd.std). */
+#ifndef QFD_IR_MODEL_INFO_H
+#define QFD_IR_MODEL_INFO_H
+
+#include "ir/ir.h"
+
+/* Version of the imported opset of domain ("" or "ai.onnx" = default), or -1. */
+int64_t qfd_model_opset(const qfd_model *m, const char *domain);
+/* Value of a metadata_props key, or NULL. */
+const char *qfd_model_metadata(const qfd_model *m, const char *key);
+
+/* Input normalization x' = (x - mean[c]) / std[c]: from the flags when
+ * n_flags > 0 (mean and std given with as many values), else from the
+ * model's qfd.mean / qfd.std, else none (*n = 0). *source says which:
+ * "flags", "metadata" or "none". Fails on malformed or non-positive std. */
+qfd_status qfd_model_normalization(qfd_ctx *ctx, const qfd_model *m, int n_flag_mean, const float *flag_mean,
+                                   int n_flag_std, const float *flag_std, int *n, float mean[4], float std[4],
+                                   const char **source);
+
+#endif
