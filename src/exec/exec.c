@@ -38,6 +38,10 @@ struct qfd_exec {
     uint8_t *trainable;  /* per tensor: a parameter that gets a gradient */
     uint8_t *needs_grad; /* per tensor: on a path from a parameter */
     qfd_array *grads;    /* per tensor, allocated at plan when needs_grad */
+    uint8_t *seeded;     /* per tensor: its gradient is written by the caller (a loss) */
+    int *grad_first;     /* per tensor: node whose backward first touches the gradient */
+    float *grad_pool;    /* intermediate gradients, sharing memory when not live together */
+    size_t grad_pool_bytes;
     void **saved;        /* per node, forward -> backward */
     const qfd_array **gout_ptrs;
     qfd_array **gin_ptrs;
@@ -56,8 +60,14 @@ const char *qfd_exec_output_name(const qfd_exec *e, size_t i) { return e->g->ten
 
 static void release_values(qfd_exec *e)
 {
-    for (size_t t = 0; e->grads && t < e->g->n_tensors; t++)
-        qfd_array_free(&e->grads[t]);
+    for (size_t t = 0; e->grads && t < e->g->n_tensors; t++) {
+        if (e->trainable[t])
+            free(e->grads[t].data);
+        memset(&e->grads[t], 0, sizeof e->grads[t]);
+    }
+    free(e->grad_pool);
+    e->grad_pool = NULL;
+    e->grad_pool_bytes = 0;
     for (size_t i = 0; e->saved && i < e->g->n_nodes; i++) {
         free(e->saved[i]);
         e->saved[i] = NULL;
@@ -97,6 +107,8 @@ void qfd_exec_free(qfd_exec *e)
     free(e->trainable);
     free(e->needs_grad);
     free(e->grads);
+    free(e->seeded);
+    free(e->grad_first);
     free(e->saved);
     free(e->gout_ptrs);
     free(e->gin_ptrs);
@@ -274,17 +286,6 @@ static qfd_status ensure_ws(qfd_ctx *ctx, qfd_exec *e, size_t need)
 /* Gradient buffers for the node's outputs and its forward-to-backward state. */
 static qfd_status alloc_training(qfd_ctx *ctx, qfd_exec *e, size_t i, qfd_op_ctx *oc)
 {
-    const qfd_node *n = &e->g->nodes[i];
-    for (size_t k = 0; k < n->n_in + n->n_out; k++) {
-        int t = k < n->n_in ? n->in[k] : n->out[k - n->n_in];
-        if (t < 0 || !e->needs_grad[t] || e->grads[t].data)
-            continue;
-        qfd_array *gr = &e->grads[t];
-        qfd_array_like(gr, &e->vals[t]);
-        gr->nbytes = (size_t)qfd_array_numel(gr) * sizeof(float);
-        if (!(gr->data = calloc(1, gr->nbytes ? gr->nbytes : 1)))
-            return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for the gradient of '%s'", e->g->tensors[t].name);
-    }
     size_t sz = e->nodes[i].def->saved_size ? e->nodes[i].def->saved_size(oc) : 0;
     if (sz && !(e->saved[i] = calloc(1, sz)))
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for training state of node %zu", i);
@@ -324,6 +325,87 @@ static qfd_status mark_grads(qfd_ctx *ctx, qfd_exec *e, size_t i)
     if (flows && !e->nodes[i].def->backward)
         return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "node '%s' (%s) lies on a training path but has no backward yet",
                         n->name ? n->name : "?", n->op_type);
+    return QFD_OK;
+}
+
+/* Gradient buffers. A parameter's gradient lives through the whole step
+ * (the optimizer reads it). An intermediate gradient lives, in the reverse
+ * sweep, from the backward of its last consumer (which first adds into it)
+ * down to the backward of its producer (which last reads it); gradients
+ * whose lives do not overlap share memory, like activations in an inference
+ * planner. Gradients the caller seeds (losses, outputs) live from the start. */
+static qfd_status plan_grads(qfd_ctx *ctx, qfd_exec *e)
+{
+    const qfd_graph *g = e->g;
+    size_t nt = g->n_tensors, nn = g->n_nodes, n_pool = 0;
+    int *order = malloc((nt + 1) * sizeof *order);
+    size_t *off = calloc(nt + 1, sizeof *off);
+    if (!order || !off) {
+        free(order);
+        free(off);
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory planning gradients");
+    }
+    for (size_t t = 0; t < nt; t++) {
+        e->grad_first[t] = -1;
+        if (!e->needs_grad[t])
+            continue;
+        qfd_array *gr = &e->grads[t];
+        qfd_array_like(gr, &e->vals[t]);
+        gr->nbytes = (size_t)qfd_array_numel(gr) * sizeof(float);
+        if (e->trainable[t]) {
+            if (!(gr->data = calloc(1, gr->nbytes ? gr->nbytes : 1))) {
+                free(order);
+                free(off);
+                return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for the gradient of '%s'", g->tensors[t].name);
+            }
+            continue;
+        }
+        int first = e->seeded[t] || (g->tensors[t].flags & QFD_T_OUTPUT) ? (int)nn : g->tensors[t].producer;
+        for (size_t i = 0; i < nn && first < (int)nn; i++)
+            for (size_t k = 0; k < g->nodes[i].n_in; k++)
+                if (g->nodes[i].in[k] == (int)t && (int)i > first)
+                    first = (int)i;
+        e->grad_first[t] = first;
+        order[n_pool++] = (int)t;
+    }
+    /* Largest first, each at the lowest offset clear of every placed gradient
+     * whose life overlaps its own. */
+    for (size_t a = 1; a < n_pool; a++)
+        for (size_t b = a; b > 0 && e->grads[order[b]].nbytes > e->grads[order[b - 1]].nbytes; b--) {
+            int tmp = order[b];
+            order[b] = order[b - 1];
+            order[b - 1] = tmp;
+        }
+    size_t total = 0;
+    for (size_t a = 0; a < n_pool; a++) {
+        int t = order[a];
+        int lo = g->tensors[t].producer, hi = e->grad_first[t];
+        size_t size = (e->grads[t].nbytes + 63) & ~(size_t)63, at = 0;
+        for (bool moved = true; moved;) {
+            moved = false;
+            for (size_t b = 0; b < a; b++) {
+                int u = order[b];
+                int ulo = g->tensors[u].producer, uhi = e->grad_first[u];
+                size_t usize = (e->grads[u].nbytes + 63) & ~(size_t)63;
+                if (ulo <= hi && lo <= uhi && at < off[u] + usize && off[u] < at + size) {
+                    at = off[u] + usize;
+                    moved = true;
+                }
+            }
+        }
+        off[t] = at;
+        total = at + size > total ? at + size : total;
+    }
+    if (total && !(e->grad_pool = aligned_alloc(64, total))) {
+        free(order);
+        free(off);
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for %zu bytes of gradients", total);
+    }
+    e->grad_pool_bytes = total;
+    for (size_t a = 0; a < n_pool; a++)
+        e->grads[order[a]].data = (char *)e->grad_pool + off[order[a]];
+    free(order);
+    free(off);
     return QFD_OK;
 }
 
@@ -397,6 +479,11 @@ static qfd_status plan(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs)
                 if (n->out[k] >= 0)
                     e->known[n->out[k]] = 1;
         }
+    }
+    if (e->needs_grad) {
+        qfd_status st = plan_grads(ctx, e);
+        if (st)
+            return st;
     }
     e->has_plan = true;
     return QFD_OK;
@@ -501,10 +588,13 @@ qfd_status qfd_exec_set_trainable(qfd_ctx *ctx, qfd_exec *e, const uint8_t *trai
         e->trainable = calloc(nt + 1, 1);
         e->needs_grad = calloc(nt + 1, 1);
         e->grads = calloc(nt + 1, sizeof *e->grads);
+        e->seeded = calloc(nt + 1, 1);
+        e->grad_first = calloc(nt + 1, sizeof *e->grad_first);
         e->saved = calloc(nn + 1, sizeof *e->saved);
         e->gout_ptrs = calloc(max_io, sizeof *e->gout_ptrs);
         e->gin_ptrs = calloc(max_io, sizeof *e->gin_ptrs);
-        if (!e->trainable || !e->needs_grad || !e->grads || !e->saved || !e->gout_ptrs || !e->gin_ptrs)
+        if (!e->trainable || !e->needs_grad || !e->grads || !e->seeded || !e->grad_first || !e->saved ||
+            !e->gout_ptrs || !e->gin_ptrs)
             return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
     }
     for (size_t t = 0; t < nt; t++) {
@@ -530,9 +620,18 @@ qfd_array *qfd_exec_grad(qfd_exec *e, int tensor)
 
 void qfd_exec_zero_grads(qfd_exec *e)
 {
+    /* Pooled gradients are zeroed in the sweep when their life begins. */
     for (size_t t = 0; e->grads && t < e->g->n_tensors; t++)
-        if (e->grads[t].data)
+        if (e->grads[t].data && (e->trainable[t] || e->grad_first[t] == (int)e->g->n_nodes))
             memset(e->grads[t].data, 0, e->grads[t].nbytes);
+}
+
+void qfd_exec_seed_grad(qfd_exec *e, int tensor)
+{
+    if (e->seeded && !e->seeded[tensor]) {
+        e->seeded[tensor] = 1;
+        e->has_plan = false;
+    }
 }
 
 qfd_status qfd_exec_backward(qfd_ctx *ctx, qfd_exec *e)
@@ -548,6 +647,11 @@ qfd_status qfd_exec_backward(qfd_ctx *ctx, qfd_exec *e)
             any |= n->out[k] >= 0 && e->needs_grad[n->out[k]];
         if (!any)
             continue;
+        for (size_t k = 0; k < n->n_in + n->n_out; k++) {
+            int t = k < n->n_in ? n->in[k] : n->out[k - n->n_in];
+            if (t >= 0 && e->grad_first[t] == (int)i && e->grads[t].data)
+                memset(e->grads[t].data, 0, e->grads[t].nbytes);
+        }
         qfd_op_ctx oc;
         op_ctx(e, ctx, i, &oc);
         qfd_status st = e->nodes[i].def->backward(&oc);
@@ -559,10 +663,10 @@ qfd_status qfd_exec_backward(qfd_ctx *ctx, qfd_exec *e)
 
 size_t qfd_exec_memory(const qfd_exec *e)
 {
-    size_t total = e->ws_size;
+    size_t total = e->ws_size + e->grad_pool_bytes;
     for (size_t t = 0; t < e->g->n_tensors; t++) {
         total += e->owned[t] ? e->vals[t].nbytes : 0;
-        total += e->grads ? e->grads[t].nbytes : 0;
+        total += e->grads && e->trainable[t] ? e->grads[t].nbytes : 0;
     }
     return total;
 }

@@ -26,6 +26,10 @@ qfd_status qfd_exec_set_trainable(qfd_ctx *ctx, qfd_exec *e, const uint8_t *trai
 void qfd_exec_set_training(qfd_exec *e, bool training, uint64_t seed);
 qfd_array *qfd_exec_grad(qfd_exec *e, int tensor); /* NULL when the tensor gets none */
 void qfd_exec_zero_grads(qfd_exec *e);
+/* Declares that the caller writes the gradient of this tensor (a loss term
+ * on an intermediate tensor), so that its buffer lives through the sweep.
+ * Graph outputs are always treated so. Call before the first run. */
+void qfd_exec_seed_grad(qfd_exec *e, int tensor);
 qfd_status qfd_exec_backward(qfd_ctx *ctx, qfd_exec *e);
 
 /* Bytes the executor holds: values it computed, gradients, workspace. */

@@ -131,6 +131,7 @@ qfd_status qfd_trainer_new(qfd_ctx *ctx, qfd_model *m, const qfd_trainer_opts *o
         tm->target = -1;
         if ((st = resolve(ctx, m, t->e, tm->spec.tensor, "loss", &tm->tensor)))
             goto fail;
+        qfd_exec_seed_grad(t->e, tm->tensor);
         if (tm->spec.kind != QFD_LOSS_CE) {
             if (!t->teacher) {
                 st = qfd_fail(ctx, QFD_ERR_ARG, "an MSE or KL loss term needs a teacher model");
