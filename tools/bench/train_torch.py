@@ -28,7 +28,7 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     x, y = mm.load_split("train")
-    x, y = mm.normalize(x[: a.limit]), y[: a.limit]
+    x, y = mm.normalize(x[: a.limit]), torch.from_numpy(y[: a.limit])
     model = mm.ResNet20()
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
