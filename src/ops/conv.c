@@ -3,7 +3,10 @@
  * with g = m / (M/group) and out-of-image taps reading 0. auto_pad SAME_*
  * gives out = ceil(in / stride) with the odd pad at the end (UPPER) or the
  * beginning (LOWER); VALID means no padding.
- * Per batch item and group: im2col into the workspace, then one sgemm
+ * 2-D convs with one group run a direct AVX-512 kernel where the CPU has
+ * it (src/ops/conv_fast.c). Otherwise, per chunk of batch items (one group;
+ * im2col of the chunk side by side, bias as an extra row of ones) or per
+ * batch item and group: im2col into the workspace, then one sgemm per item
  * W_g [M/group x C/group*K] * col [C/group*K x P]. A 1x1 conv with stride 1
  * and no padding multiplies X directly; depthwise 2-D convs (one input
  * channel per group) run a direct loop, cheaper than a K-deep sgemm.
@@ -28,7 +31,7 @@
 typedef struct conv_cfg {
     qfd_conv_geom g;
     int64_t n, c, m, group, cg, mg;
-    int pointwise, depthwise;
+    int pointwise, depthwise, direct;
 } conv_cfg;
 
 static qfd_status setup(const qfd_op_ctx *oc, conv_cfg *cf)
@@ -87,6 +90,10 @@ static qfd_status setup(const qfd_op_ctx *oc, conv_cfg *cf)
     }
     qfd_conv_geom_finish(g);
     cf->depthwise = !cf->pointwise && nsp == 2 && cf->cg == 1 && a.group > 1 && a.k[1] <= DW_MAX_KW;
+    /* The direct kernel runs one image per thread: a batch smaller than the
+     * thread count keeps sgemm, which spreads one product over them. */
+    cf->direct = !cf->pointwise && !cf->depthwise && cf->n >= (oc->n_threads > 1 ? oc->n_threads : 1) &&
+                 qfd_conv_direct_ok(g, cf->m, a.group);
     return QFD_OK;
 }
 
@@ -106,12 +113,52 @@ static qfd_status infer(qfd_op_ctx *oc)
     return QFD_OK;
 }
 
+/* Forward im2col buffer the batch chunk aims at: columns of several images
+ * side by side make one wide sgemm (weights packed once per chunk, wide N
+ * for 7x7 planes) while the buffer still fits in a core's L2. */
+#define CONV_COL_TARGET (1024 * 1024)
+
+/* Images per forward sgemm; 1 keeps the per-image loop (groups, 1x1). */
+static int64_t batch_chunk(const conv_cfg *cf)
+{
+    if (cf->pointwise || cf->depthwise || cf->group != 1 || cf->n < 2)
+        return 1;
+    int64_t per = cf->cg * cf->g.k_size * cf->g.col_size * (int64_t)sizeof(float);
+    int64_t b = per > 0 ? CONV_COL_TARGET / per : cf->n;
+    return b < 1 ? 1 : (b > cf->n ? cf->n : b);
+}
+
+/* Forward workspace, in floats: im2col columns [C/group*K, B*P], with
+ * B > 1 their row of ones and W with the bias column, then the padded input
+ * planes. */
+static size_t forward_floats(const conv_cfg *cf, int64_t bc)
+{
+    if (cf->pointwise)
+        return 0;
+    size_t n = (size_t)(cf->cg * cf->g.k_size * cf->g.col_size * bc);
+    if (bc > 1) /* a row of ones under col, W with the bias column */
+        n += (size_t)(cf->g.col_size * bc + cf->m * (cf->cg * cf->g.k_size + 1));
+    return n + qfd_im2col_batch_scratch(&cf->g, cf->cg, bc);
+}
+
+/* Images of the direct path run in parallel, each thread on its own slice
+ * of the workspace. */
+static int64_t direct_slots(const qfd_op_ctx *oc, const conv_cfg *cf)
+{
+    int64_t t = oc->n_threads > 1 ? oc->n_threads : 1;
+    return t < cf->n ? t : (cf->n > 0 ? cf->n : 1);
+}
+
 static size_t workspace(const qfd_op_ctx *oc)
 {
     conv_cfg cf = {0};
     if (setup(oc, &cf) || cf.pointwise || cf.depthwise)
         return 0;
-    return (size_t)(cf.cg * cf.g.k_size * cf.g.col_size) * sizeof(float);
+    if (cf.direct)
+        return ((size_t)direct_slots(oc, &cf) * qfd_conv_direct_floats(&cf.g, cf.c, cf.m) +
+                qfd_conv_direct_wt_floats(&cf.g, cf.c, cf.m)) *
+               sizeof(float);
+    return forward_floats(&cf, batch_chunk(&cf)) * sizeof(float);
 }
 
 /* Columns o of one output row whose tap o*s + shift lies in [0, n). */
@@ -209,6 +256,37 @@ static void depthwise(const qfd_op_ctx *oc, const conv_cfg *cf, const float *x, 
     }
 }
 
+/* Chunks of bc images (one group): im2col side by side into col [K, bc*P]
+ * (one pass over the chunk's planes, whose padded copies stay in cache),
+ * then one sgemm per image straight into its NCHW output, with beta 0: the
+ * bias rides along as an extra K row of ones in col times a column of B
+ * next to W (a copy of W with that column, in the workspace). */
+static void batched_forward(const qfd_op_ctx *oc, const conv_cfg *cf, int64_t bc, const float *x, const float *w,
+                            const float *b, float *y)
+{
+    const qfd_conv_geom *g = &cf->g;
+    const int64_t p = g->col_size, m_n = cf->m, ximg = cf->c * g->img_size, kk = cf->cg * g->k_size;
+    const int64_t kb = kk + (b != NULL); /* K of the sgemm */
+    float *col = oc->ws, *wb = col + (kk + 1) * p * bc, *scratch = wb + m_n * (kk + 1);
+    const float *wa = w;
+    if (b) {
+        for (int64_t m = 0; m < m_n; m++) {
+            memcpy(wb + m * kb, w + m * kk, (size_t)kk * sizeof *wb);
+            wb[m * kb + kk] = b[m];
+        }
+        wa = wb;
+    }
+    for (int64_t n0 = 0; n0 < cf->n; n0 += bc) {
+        const int64_t nb = cf->n - n0 < bc ? cf->n - n0 : bc, ld = nb * p;
+        qfd_im2col_batch(x + n0 * ximg, nb, ximg, cf->cg, g, col, ld, scratch, oc->n_threads);
+        if (b)
+            for (int64_t o = 0; o < ld; o++)
+                col[kk * ld + o] = 1.0f;
+        for (int64_t i = 0; i < nb; i++)
+            qfd_sgemm(false, false, m_n, p, kb, 1.0f, wa, kb, col + i * p, ld, 0.0f, y + (n0 + i) * m_n * p, p);
+    }
+}
+
 static qfd_status forward(qfd_op_ctx *oc)
 {
     conv_cfg cf = {0};
@@ -223,8 +301,28 @@ static qfd_status forward(qfd_op_ctx *oc)
         depthwise(oc, &cf, x, w, b, y);
         return QFD_OK;
     }
-    const int64_t p = g->col_size, kk = cf.cg * g->k_size;
+    const int64_t p = g->col_size, kk = cf.cg * g->k_size, bc = batch_chunk(&cf);
     float *col = oc->ws;
+    if (cf.direct) {
+        const int64_t slots = direct_slots(oc, &cf), per = (cf.n + slots - 1) / slots;
+        const size_t sf = qfd_conv_direct_floats(g, cf.c, cf.m);
+        float *wt = col + slots * sf;
+        qfd_conv_direct_prepare(g, cf.c, w, cf.m, wt);
+#pragma omp parallel for num_threads(oc->n_threads) if (slots > 1) schedule(static, 1)
+        for (int64_t s = 0; s < slots; s++)
+            for (int64_t n = s * per; n < (s + 1) * per && n < cf.n; n++) {
+                const float *xn = x + n * cf.c * g->img_size;
+                const int last = n + 1 == (s + 1) * per || n + 1 == cf.n;
+                qfd_conv_direct(g, xn, cf.c, w, wt, b, cf.m, y + n * cf.m * p, col + s * sf,
+                                last ? NULL : xn + cf.c * g->img_size);
+            }
+        return QFD_OK;
+    }
+    if (bc > 1) {
+        batched_forward(oc, &cf, bc, x, w, b, y);
+        return QFD_OK;
+    }
+    float *scratch = cf.pointwise ? NULL : col + kk * p;
     for (int64_t n = 0; n < cf.n; n++)
         for (int64_t gi = 0; gi < cf.group; gi++) {
             const float *xg = x + (n * cf.c + gi * cf.cg) * g->img_size;
@@ -235,7 +333,7 @@ static qfd_status forward(qfd_op_ctx *oc)
                         yg[m * p + o] = b[gi * cf.mg + m];
             const float *src = xg;
             if (!cf.pointwise) {
-                qfd_im2col(xg, cf.cg, g, col, oc->n_threads);
+                qfd_im2col_batch(xg, 1, 0, cf.cg, g, col, p, scratch, oc->n_threads);
                 src = col;
             }
             qfd_sgemm(false, false, cf.mg, p, kk, 1.0f, w + gi * cf.mg * kk, kk, src, p, b ? 1.0f : 0.0f, yg, p);

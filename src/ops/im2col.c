@@ -181,7 +181,8 @@ static void kernel_offsets(const qfd_conv_geom *g, int64_t j, int64_t *kj)
     }
 }
 
-void qfd_im2col(const float *img, int64_t channels, const qfd_conv_geom *g, float *col, int n_threads)
+static void im2col_rows(const float *img, int64_t channels, const qfd_conv_geom *g, float *col, int64_t ldcol,
+                        int n_threads)
 {
     const int last = g->nsp - 1;
     const int64_t ow_n = g->col[last], rows = g->col_size / (ow_n ? ow_n : 1);
@@ -195,14 +196,14 @@ void qfd_im2col(const float *img, int64_t channels, const qfd_conv_geom *g, floa
         const int64_t c = cj / g->k_size, j = cj % g->k_size;
         const float *src = img + c * g->img_size;
         if (g->nsp == 2) {
-            im2col_block2d(g, src, j / g->k[1], j % g->k[1], col + cj * g->col_size);
+            im2col_block2d(g, src, j / g->k[1], j % g->k[1], col + cj * ldcol);
             continue;
         }
         int64_t kj[QFD_CONV_MAX_SP], lo, hi;
         kernel_offsets(g, j, kj);
         inner_range(g, kj[last], &lo, &hi);
         const int64_t shift = kj[last] * g->dil[last] - g->pad[last];
-        float *dst = col + (c * g->k_size + j) * g->col_size;
+        float *dst = col + (c * g->k_size + j) * ldcol;
         for (int64_t r = 0; r < rows; r++, dst += ow_n) {
             int64_t off = outer_offset(g, r, kj);
             if (off < 0) {
@@ -221,6 +222,131 @@ void qfd_im2col(const float *img, int64_t channels, const qfd_conv_geom *g, floa
             for (int64_t o = hi; o < ow_n; o++)
                 dst[o] = 0.0f;
         }
+    }
+}
+
+void qfd_im2col(const float *img, int64_t channels, const qfd_conv_geom *g, float *col, int n_threads)
+{
+    im2col_rows(img, channels, g, col, g->col_size, n_threads);
+}
+
+/* Forward im2col of several images side by side. 2-D images go through a
+ * zero-padded copy of each input plane (when the taps reach outside the
+ * image), so that every column row is a plain strided read with no border
+ * tests; with stride 1 a row is copied in 8-float chunks that may run past
+ * its end into the next row, which is written afterwards (the last row of a
+ * block is copied exactly, so nothing outside the block or the plane is
+ * touched). A short row (7, 14, 28 floats in a small ResNet) then costs a
+ * few vector moves instead of a memcpy call and the zero-fill branches. */
+typedef struct pad_geom {
+    int64_t ph, pw; /* rows and columns the taps read, padding included */
+    int padded;     /* 0: read the image planes themselves (row stride img[1]) */
+} pad_geom;
+
+static pad_geom pad_geom_of(const qfd_conv_geom *g)
+{
+    pad_geom pg = {0, 0, 0};
+    pg.ph = (g->col[0] - 1) * g->stride[0] + (g->k[0] - 1) * g->dil[0] + 1;
+    pg.pw = (g->col[1] - 1) * g->stride[1] + (g->k[1] - 1) * g->dil[1] + 1;
+    pg.padded = g->pad[0] > 0 || g->pad[1] > 0 || pg.ph > g->img[0] || pg.pw > g->img[1];
+    return pg;
+}
+
+size_t qfd_im2col_batch_scratch(const qfd_conv_geom *g, int64_t channels, int64_t n_img)
+{
+    if (g->nsp != 2 || g->col_size == 0)
+        return 0;
+    pad_geom pg = pad_geom_of(g);
+    return pg.padded ? (size_t)(n_img * channels * pg.ph * pg.pw) : 0;
+}
+
+IM2COL_CLONES
+static void pad_plane(const qfd_conv_geom *g, const pad_geom *pg, const float *src, float *dst)
+{
+    const int64_t ih_n = g->img[0], iw_n = g->img[1], p0 = g->pad[0], p1 = g->pad[1], pw = pg->pw;
+    /* columns [c0, c1) of a padded row come from the image */
+    int64_t c0 = p1 < pw ? p1 : pw, c1 = p1 + iw_n < pw ? p1 + iw_n : pw;
+    for (int64_t r = 0; r < pg->ph; r++) {
+        float *d = dst + r * pw;
+        const int64_t ir = r - p0;
+        if (ir < 0 || ir >= ih_n) {
+            for (int64_t q = 0; q < pw; q++)
+                d[q] = 0.0f;
+            continue;
+        }
+        const float *s = src + ir * iw_n - p1;
+        for (int64_t q = 0; q < c0; q++)
+            d[q] = 0.0f;
+        for (int64_t q = c0; q < c1; q++)
+            d[q] = s[q];
+        for (int64_t q = c1; q < pw; q++)
+            d[q] = 0.0f;
+    }
+}
+
+/* One block of column rows (image plane, kernel offset): dst[oh * ow + o] =
+ * src[oh * sh * ld + o * sw], src already at the kernel offset. */
+IM2COL_CLONES
+static void gather_block(const float *src, int64_t ld, int64_t oh_n, int64_t ow_n, int64_t sh, int64_t sw,
+                         float *dst)
+{
+    if (sw == 1) {
+        /* chunked copy: the overrun stays inside the next row (of dst, and
+         * of src since ld >= ow_n), see above */
+        const int64_t chunked = ow_n >= 4 ? oh_n - 1 : 0;
+        for (int64_t oh = 0; oh < chunked; oh++) {
+            const float *s = src + oh * sh * ld;
+            float *d = dst + oh * ow_n;
+            for (int64_t o = 0; o < ow_n; o += 8)
+                memcpy(d + o, s + o, 8 * sizeof *d);
+        }
+        for (int64_t oh = chunked; oh < oh_n; oh++) {
+            const float *s = src + oh * sh * ld;
+            float *d = dst + oh * ow_n;
+            for (int64_t o = 0; o < ow_n; o++)
+                d[o] = s[o];
+        }
+        return;
+    }
+    for (int64_t oh = 0; oh < oh_n; oh++) {
+        const float *s = src + oh * sh * ld;
+        float *d = dst + oh * ow_n;
+        for (int64_t o = 0; o < ow_n; o++)
+            d[o] = s[o * sw];
+    }
+}
+
+void qfd_im2col_batch(const float *img, int64_t n_img, int64_t img_step, int64_t channels, const qfd_conv_geom *g,
+                      float *col, int64_t ldcol, float *scratch, int n_threads)
+{
+    const int64_t ks = g->k_size, p = g->col_size;
+    (void)n_threads;
+    if (g->nsp != 2 || p == 0) {
+        for (int64_t i = 0; i < n_img; i++)
+            im2col_rows(img + i * img_step, channels, g, col + i * p, ldcol, n_threads);
+        return;
+    }
+    const pad_geom pg = pad_geom_of(g);
+    const int64_t planes = n_img * channels, psize = pg.ph * pg.pw;
+    const float *base = img;
+    int64_t ld = g->img[1], step = g->img_size;
+    if (pg.padded) {
+#pragma omp parallel for num_threads(n_threads) if (planes * psize > 65536)
+        for (int64_t t = 0; t < planes; t++)
+            pad_plane(g, &pg, img + (t / channels) * img_step + (t % channels) * g->img_size, scratch + t * psize);
+        base = scratch;
+        ld = pg.pw;
+        step = psize;
+    }
+    const int64_t oh_n = g->col[0], ow_n = g->col[1], sh = g->stride[0], sw = g->stride[1];
+#pragma omp parallel for num_threads(n_threads) if (planes * ks * p > 65536)
+    for (int64_t t = 0; t < planes * ks; t++) {
+        const int64_t pl = t / ks, j = t % ks, i = pl / channels, c = pl % channels;
+        const int64_t kh = j / g->k[1], kw = j % g->k[1];
+        /* unpadded planes are read in place at their own offsets */
+        const float *src = (pg.padded ? base + pl * step : base + i * img_step + c * step) + kh * g->dil[0] * ld +
+                           kw * g->dil[1];
+        gather_block(src, ld, oh_n, ow_n, sh, sw, col + (c * ks + j) * ldcol + i * p);
     }
 }
 

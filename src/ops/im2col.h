@@ -3,6 +3,7 @@
 #ifndef QFD_OPS_IM2COL_H
 #define QFD_OPS_IM2COL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ops/op.h"
@@ -40,6 +41,29 @@ void qfd_conv_geom_finish(qfd_conv_geom *g);
 /* col[(c * k_size + j) * col_size + o] = img[c][image position of (o, j)],
  * 0 in the padding; channels image planes of img_size floats each. */
 void qfd_im2col(const float *img, int64_t channels, const qfd_conv_geom *g, float *col, int n_threads);
+
+/* im2col of n_img images (image i at img + i * img_step) side by side:
+ * image i's columns start at column i * col_size of each row, rows are
+ * ldcol floats apart. scratch holds qfd_im2col_batch_scratch() floats (the
+ * zero-padded input planes of 2-D images; may be 0 floats). */
+size_t qfd_im2col_batch_scratch(const qfd_conv_geom *g, int64_t channels, int64_t n_img);
+void qfd_im2col_batch(const float *img, int64_t n_img, int64_t img_step, int64_t channels, const qfd_conv_geom *g,
+                      float *col, int64_t ldcol, float *scratch, int n_threads);
+
+/* Direct Conv forward (src/ops/conv_fast.c), for 2-D stride-1 convs with
+ * one group and a multiple of 4 output channels, on CPUs with AVX-512F:
+ * qfd_conv_direct_ok says whether it applies. One image: x [c][img],
+ * w [m][c * k_size], b [m] or NULL, y [m][col]; scratch holds
+ * qfd_conv_direct_floats() floats per image run at the same time; next
+ * (or NULL) is the input that call will read next, prefetched meanwhile. */
+int qfd_conv_direct_ok(const qfd_conv_geom *g, int64_t m, int64_t group);
+size_t qfd_conv_direct_floats(const qfd_conv_geom *g, int64_t c, int64_t m);
+/* Some shapes run on W rearranged once per call into wt, of
+ * qfd_conv_direct_wt_floats() floats (0: wt unused, may be NULL). */
+size_t qfd_conv_direct_wt_floats(const qfd_conv_geom *g, int64_t c, int64_t m);
+void qfd_conv_direct_prepare(const qfd_conv_geom *g, int64_t c, const float *w, int64_t m, float *wt);
+void qfd_conv_direct(const qfd_conv_geom *g, const float *x, int64_t c, const float *w, const float *wt,
+                     const float *b, int64_t m, float *y, float *scratch, const float *next);
 
 /* The adjoint: img[c][image position of (o, j)] += col[...] for every
  * position inside the image. */
