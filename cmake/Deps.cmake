@@ -30,9 +30,9 @@ endif()
 # pthreads (measured 10-20x slower convs on 2 busy cores). Linked by path,
 # with an rpath, whatever the system's libopenblas alternative points to.
 find_path(QFD_CBLAS_INCLUDE cblas.h PATH_SUFFIXES openblas-openmp openblas)
-find_library(QFD_OPENBLAS_LIB openblas PATHS /usr/lib/x86_64-linux-gnu/openblas-openmp
+find_library(QFD_OPENBLAS_OPENMP_LIB openblas PATHS /usr/lib/x86_64-linux-gnu/openblas-openmp
              /usr/lib/aarch64-linux-gnu/openblas-openmp NO_DEFAULT_PATH)
-if(NOT QFD_CBLAS_INCLUDE OR NOT QFD_OPENBLAS_LIB)
+if(NOT QFD_CBLAS_INCLUDE OR NOT QFD_OPENBLAS_OPENMP_LIB)
   qfd_require_debian("OpenBLAS (OpenMP build)" "libopenblas-dev libopenblas-openmp-dev")
 endif()
 

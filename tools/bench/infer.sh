@@ -19,15 +19,16 @@ while (($#)); do
 done
 ((${#models[@]})) || models=(models/*.onnx)
 tools/deps.sh
-[[ -x build/src/qfd-onnx ]] || { cmake -S . -B build >/dev/null && cmake --build build -j"$(nproc)" >/dev/null; }
+# always rebuild (incremental): a stale binary would measure old code
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build build -j"$(nproc)" >/dev/null
 
-field() { node -e 'const o=JSON.parse(require("fs").readFileSync(0,"utf8"));console.log(o[process.argv[1]])' "$1"; }
+field() { node -e 'const o=JSON.parse(require("fs").readFileSync(0,"utf8"));const v=o[process.argv[1]];console.log(process.argv[1]==="top1"?v.toFixed(4):v)' "$1"; }
 
 printf '%-28s %12s %12s %8s %8s %8s\n' model "qfd img/s" "ort img/s" ratio "qfd top1" "ort top1"
 for m in "${models[@]}"; do
   # one warm-up pass each, so that neither pays for first-touch costs
-  build/src/qfd-onnx eval "$m" --limit "$batch" --batch "$batch" --threads "$threads" --json >/dev/null
-  q=$(build/src/qfd-onnx eval "$m" --limit "$limit" --batch "$batch" --threads "$threads" --json)
+  build/src/qfd-onnx eval "$m" --limit "$batch" --batch "$batch" --threads "$threads" --json >/dev/null 2>&1
+  q=$(build/src/qfd-onnx eval "$m" --limit "$limit" --batch "$batch" --threads "$threads" --json 2>/dev/null)
   node tools/ort/eval.js "$m" --limit "$batch" --batch "$batch" --threads "$threads" >/dev/null
   o=$(node tools/ort/eval.js "$m" --limit "$limit" --batch "$batch" --threads "$threads")
   q_ips=$(field images_per_second <<<"$q")

@@ -21,7 +21,8 @@ while (($#)); do
   esac
 done
 tools/deps.sh
-[[ -x build/src/qfd-onnx ]] || { cmake -S . -B build >/dev/null && cmake --build build -j"$(nproc)" >/dev/null; }
+# always rebuild (incremental): a stale binary would measure old code
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build build -j"$(nproc)" >/dev/null
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
