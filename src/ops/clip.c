@@ -9,17 +9,7 @@
 
 #include "ops/op.h"
 
-#define CLIP_TYPES(X)                                                                                                \
-    X(FLOAT, float)                                                                                                  \
-    X(DOUBLE, double)                                                                                                \
-    X(INT8, int8_t)                                                                                                  \
-    X(INT16, int16_t)                                                                                                \
-    X(INT32, int32_t)                                                                                                \
-    X(INT64, int64_t)                                                                                                \
-    X(UINT8, uint8_t)                                                                                                \
-    X(UINT16, uint16_t)                                                                                              \
-    X(UINT32, uint32_t)                                                                                              \
-    X(UINT64, uint64_t)
+#define CLIP_TYPES(X) QFD_NUMERIC_TYPES(X)
 
 /* Bounds from inputs 1 and 2 of type T, or T's own range when omitted. */
 #define CLIP_KERNEL(C, T)                                                                                            \

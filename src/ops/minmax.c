@@ -8,17 +8,7 @@
 
 #include "ops/binary.h"
 
-#define MM_TYPES(X)                                                                                                  \
-    X(FLOAT, float)                                                                                                  \
-    X(DOUBLE, double)                                                                                                \
-    X(INT8, int8_t)                                                                                                  \
-    X(INT16, int16_t)                                                                                                \
-    X(INT32, int32_t)                                                                                                \
-    X(INT64, int64_t)                                                                                                \
-    X(UINT8, uint8_t)                                                                                                \
-    X(UINT16, uint16_t)                                                                                              \
-    X(UINT32, uint32_t)                                                                                              \
-    X(UINT64, uint64_t)
+#define MM_TYPES(X) QFD_NUMERIC_TYPES(X)
 
 #define MM_MIN(x, z) ((z) < (x) ? (z) : (x))
 #define MM_MAX(x, z) ((z) > (x) ? (z) : (x))

@@ -92,6 +92,20 @@ static inline const qfd_array *qfd_op_in(const qfd_op_ctx *oc, size_t i)
     return i < oc->n_in ? oc->in[i] : NULL;
 }
 
+/* X(code, C type) for the plain numeric element types, to instantiate a
+ * kernel per type: X(FLOAT, float) ... X(UINT64, uint64_t). */
+#define QFD_NUMERIC_TYPES(X)                                                                                         \
+    X(FLOAT, float)                                                                                                  \
+    X(DOUBLE, double)                                                                                                \
+    X(INT8, int8_t)                                                                                                  \
+    X(INT16, int16_t)                                                                                                \
+    X(INT32, int32_t)                                                                                                \
+    X(INT64, int64_t)                                                                                                \
+    X(UINT8, uint8_t)                                                                                                \
+    X(UINT16, uint16_t)                                                                                              \
+    X(UINT32, uint32_t)                                                                                              \
+    X(UINT64, uint64_t)
+
 /* ---- attributes (src/ops/attr.c) ---- */
 const qfd_attr *qfd_attr_get(const qfd_node *n, const char *name);
 int64_t qfd_attr_int(const qfd_node *n, const char *name, int64_t def);
