@@ -1,4 +1,4 @@
-#include "exec/exec.h"
+#include "exec/exec_impl.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,46 +8,6 @@
 #include "ir/model_info.h"
 #include "ops/blas.h"
 #include "ops/op.h"
-
-typedef struct exec_node {
-    const qfd_op_def *def;
-    void *state;
-    int64_t opset;
-    bool folded; /* computed at plan time: skipped by run */
-} exec_node;
-
-struct qfd_exec {
-    const qfd_model *m;
-    const qfd_graph *g;
-    qfd_array *vals; /* one per graph tensor */
-    uint8_t *known;  /* value known at plan time */
-    uint8_t *owned;  /* vals[t].data allocated by the executor */
-    exec_node *nodes;
-    size_t n_in, n_out;
-    int *in_t, *out_t;
-    qfd_array *planned; /* input shapes of the current plan, and values of shape-like inputs */
-    bool has_plan;
-    void *ws;
-    size_t ws_size;
-    const qfd_array **in_ptrs;
-    qfd_array **out_ptrs;
-    qfd_array *infer_in; /* infer's view of the inputs: data only where known */
-    int n_threads;
-
-    /* training */
-    uint8_t *trainable;  /* per tensor: a parameter that gets a gradient */
-    uint8_t *needs_grad; /* per tensor: on a path from a parameter */
-    qfd_array *grads;    /* per tensor, allocated at plan when needs_grad */
-    uint8_t *seeded;     /* per tensor: its gradient is written by the caller (a loss) */
-    int *grad_first;     /* per tensor: node whose backward first touches the gradient */
-    float *grad_pool;    /* intermediate gradients, sharing memory when not live together */
-    size_t grad_pool_bytes;
-    void **saved;        /* per node, forward -> backward */
-    const qfd_array **gout_ptrs;
-    qfd_array **gin_ptrs;
-    bool training;
-    uint64_t seed;
-};
 
 size_t qfd_exec_n_inputs(const qfd_exec *e) { return e->n_in; }
 size_t qfd_exec_n_outputs(const qfd_exec *e) { return e->n_out; }
@@ -115,7 +75,7 @@ void qfd_exec_free(qfd_exec *e)
     free(e);
 }
 
-static void op_ctx(qfd_exec *e, qfd_ctx *ctx, size_t i, qfd_op_ctx *oc)
+void qfd_exec_op_ctx(qfd_exec *e, qfd_ctx *ctx, size_t i, qfd_op_ctx *oc)
 {
     const qfd_node *n = &e->g->nodes[i];
     for (size_t k = 0; k < n->n_in; k++)
@@ -237,7 +197,7 @@ qfd_status qfd_exec_new(qfd_ctx *ctx, const qfd_model *m, int n_threads, qfd_exe
             goto fail;
         }
         qfd_op_ctx oc;
-        op_ctx(e, ctx, i, &oc);
+        qfd_exec_op_ctx(e, ctx, i, &oc);
         if ((st = d->parse(&oc, e->nodes[i].state)))
             goto fail;
     }
@@ -306,109 +266,6 @@ static bool shape_like(const qfd_exec *e, size_t i, const qfd_array *a)
     return false;
 }
 
-/* A float output of a node with a gradient-carrying input carries one too;
- * integer and bool outputs (Shape, Equal, Cast to int) never do, so their
- * ops need no backward. */
-static qfd_status mark_grads(qfd_ctx *ctx, qfd_exec *e, size_t i)
-{
-    const qfd_node *n = &e->g->nodes[i];
-    bool any = false, flows = false;
-    for (size_t k = 0; k < n->n_in; k++)
-        any |= n->in[k] >= 0 && e->needs_grad[n->in[k]];
-    for (size_t k = 0; k < n->n_out; k++) {
-        int t = n->out[k];
-        if (t < 0)
-            continue;
-        e->needs_grad[t] = any && e->vals[t].dtype == QFD_DT_FLOAT && !(e->nodes[i].def->flags & QFD_OP_SHAPE_ONLY);
-        flows |= e->needs_grad[t];
-    }
-    if (flows && !e->nodes[i].def->backward)
-        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "node '%s' (%s) lies on a training path but has no backward yet",
-                        n->name ? n->name : "?", n->op_type);
-    return QFD_OK;
-}
-
-/* Gradient buffers. A parameter's gradient lives through the whole step
- * (the optimizer reads it). An intermediate gradient lives, in the reverse
- * sweep, from the backward of its last consumer (which first adds into it)
- * down to the backward of its producer (which last reads it); gradients
- * whose lives do not overlap share memory, like activations in an inference
- * planner. Gradients the caller seeds (losses, outputs) live from the start. */
-static qfd_status plan_grads(qfd_ctx *ctx, qfd_exec *e)
-{
-    const qfd_graph *g = e->g;
-    size_t nt = g->n_tensors, nn = g->n_nodes, n_pool = 0;
-    int *order = malloc((nt + 1) * sizeof *order);
-    size_t *off = calloc(nt + 1, sizeof *off);
-    if (!order || !off) {
-        free(order);
-        free(off);
-        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory planning gradients");
-    }
-    for (size_t t = 0; t < nt; t++) {
-        e->grad_first[t] = -1;
-        if (!e->needs_grad[t])
-            continue;
-        qfd_array *gr = &e->grads[t];
-        qfd_array_like(gr, &e->vals[t]);
-        gr->nbytes = (size_t)qfd_array_numel(gr) * sizeof(float);
-        if (e->trainable[t]) {
-            if (!(gr->data = calloc(1, gr->nbytes ? gr->nbytes : 1))) {
-                free(order);
-                free(off);
-                return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for the gradient of '%s'", g->tensors[t].name);
-            }
-            continue;
-        }
-        int first = e->seeded[t] || (g->tensors[t].flags & QFD_T_OUTPUT) ? (int)nn : g->tensors[t].producer;
-        for (size_t i = 0; i < nn && first < (int)nn; i++)
-            for (size_t k = 0; k < g->nodes[i].n_in; k++)
-                if (g->nodes[i].in[k] == (int)t && (int)i > first)
-                    first = (int)i;
-        e->grad_first[t] = first;
-        order[n_pool++] = (int)t;
-    }
-    /* Largest first, each at the lowest offset clear of every placed gradient
-     * whose life overlaps its own. */
-    for (size_t a = 1; a < n_pool; a++)
-        for (size_t b = a; b > 0 && e->grads[order[b]].nbytes > e->grads[order[b - 1]].nbytes; b--) {
-            int tmp = order[b];
-            order[b] = order[b - 1];
-            order[b - 1] = tmp;
-        }
-    size_t total = 0;
-    for (size_t a = 0; a < n_pool; a++) {
-        int t = order[a];
-        int lo = g->tensors[t].producer, hi = e->grad_first[t];
-        size_t size = (e->grads[t].nbytes + 63) & ~(size_t)63, at = 0;
-        for (bool moved = true; moved;) {
-            moved = false;
-            for (size_t b = 0; b < a; b++) {
-                int u = order[b];
-                int ulo = g->tensors[u].producer, uhi = e->grad_first[u];
-                size_t usize = (e->grads[u].nbytes + 63) & ~(size_t)63;
-                if (ulo <= hi && lo <= uhi && at < off[u] + usize && off[u] < at + size) {
-                    at = off[u] + usize;
-                    moved = true;
-                }
-            }
-        }
-        off[t] = at;
-        total = at + size > total ? at + size : total;
-    }
-    if (total && !(e->grad_pool = aligned_alloc(64, total))) {
-        free(order);
-        free(off);
-        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for %zu bytes of gradients", total);
-    }
-    e->grad_pool_bytes = total;
-    for (size_t a = 0; a < n_pool; a++)
-        e->grads[order[a]].data = (char *)e->grad_pool + off[order[a]];
-    free(order);
-    free(off);
-    return QFD_OK;
-}
-
 static qfd_status plan(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs)
 {
     const qfd_graph *g = e->g;
@@ -439,7 +296,7 @@ static qfd_status plan(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs)
         const qfd_node *n = &g->nodes[i];
         exec_node *en = &e->nodes[i];
         qfd_op_ctx oc;
-        op_ctx(e, ctx, i, &oc);
+        qfd_exec_op_ctx(e, ctx, i, &oc);
         /* Buffers exist for every planned value, but only known ones hold
          * their value yet: infer must not read the others. */
         for (size_t k = 0; k < n->n_in; k++) {
@@ -453,7 +310,7 @@ static qfd_status plan(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs)
         qfd_status st = en->def->infer(&oc);
         if (st)
             return st;
-        if (e->needs_grad && (st = mark_grads(ctx, e, i)))
+        if (e->needs_grad && (st = qfd_exec_mark_grads(ctx, e, i)))
             return st;
         bool all_known = true;
         for (size_t k = 0; k < n->n_in; k++)
@@ -472,7 +329,7 @@ static qfd_status plan(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs)
             return st;
         en->folded = all_known || (en->def->flags & QFD_OP_SHAPE_ONLY);
         if (en->folded) {
-            op_ctx(e, ctx, i, &oc);
+            qfd_exec_op_ctx(e, ctx, i, &oc);
             if ((st = en->def->forward(&oc)))
                 return st;
             for (size_t k = 0; k < n->n_out; k++)
@@ -481,7 +338,7 @@ static qfd_status plan(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs)
         }
     }
     if (e->needs_grad) {
-        qfd_status st = plan_grads(ctx, e);
+        qfd_status st = qfd_exec_plan_grads(ctx, e);
         if (st)
             return st;
     }
@@ -559,7 +416,7 @@ static qfd_status run_graph(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs, 
         if (e->nodes[i].folded)
             continue;
         qfd_op_ctx oc;
-        op_ctx(e, ctx, i, &oc);
+        qfd_exec_op_ctx(e, ctx, i, &oc);
         if ((st = e->nodes[i].def->forward(&oc)))
             return st;
     }
@@ -572,93 +429,6 @@ qfd_status qfd_exec_run(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs, size
     if (st && e->m->path)
         qfd_ctx_prefix(ctx, e->m->path);
     return st;
-}
-
-/* ---- training ---------------------------------------------------------- */
-
-qfd_status qfd_exec_set_trainable(qfd_ctx *ctx, qfd_exec *e, const uint8_t *trainable)
-{
-    const qfd_graph *g = e->g;
-    size_t nt = g->n_tensors, nn = g->n_nodes, max_io = 1;
-    if (!e->trainable) {
-        for (size_t i = 0; i < nn; i++) {
-            max_io = g->nodes[i].n_in > max_io ? g->nodes[i].n_in : max_io;
-            max_io = g->nodes[i].n_out > max_io ? g->nodes[i].n_out : max_io;
-        }
-        e->trainable = calloc(nt + 1, 1);
-        e->needs_grad = calloc(nt + 1, 1);
-        e->grads = calloc(nt + 1, sizeof *e->grads);
-        e->seeded = calloc(nt + 1, 1);
-        e->grad_first = calloc(nt + 1, sizeof *e->grad_first);
-        e->saved = calloc(nn + 1, sizeof *e->saved);
-        e->gout_ptrs = calloc(max_io, sizeof *e->gout_ptrs);
-        e->gin_ptrs = calloc(max_io, sizeof *e->gin_ptrs);
-        if (!e->trainable || !e->needs_grad || !e->grads || !e->seeded || !e->grad_first || !e->saved ||
-            !e->gout_ptrs || !e->gin_ptrs)
-            return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
-    }
-    for (size_t t = 0; t < nt; t++) {
-        e->trainable[t] = trainable[t] && (g->tensors[t].flags & QFD_T_INITIALIZER) &&
-                          g->tensors[t].dtype == QFD_DT_FLOAT;
-        e->needs_grad[t] = e->trainable[t];
-    }
-    /* Which values get gradients depends on their types, known at plan time. */
-    e->has_plan = false;
-    return QFD_OK;
-}
-
-void qfd_exec_set_training(qfd_exec *e, bool training, uint64_t seed)
-{
-    e->training = training;
-    e->seed = seed;
-}
-
-qfd_array *qfd_exec_grad(qfd_exec *e, int tensor)
-{
-    return e->needs_grad && e->needs_grad[tensor] && e->grads[tensor].data ? &e->grads[tensor] : NULL;
-}
-
-void qfd_exec_zero_grads(qfd_exec *e)
-{
-    /* Pooled gradients are zeroed in the sweep when their life begins. */
-    for (size_t t = 0; e->grads && t < e->g->n_tensors; t++)
-        if (e->grads[t].data && (e->trainable[t] || e->grad_first[t] == (int)e->g->n_nodes))
-            memset(e->grads[t].data, 0, e->grads[t].nbytes);
-}
-
-void qfd_exec_seed_grad(qfd_exec *e, int tensor)
-{
-    if (e->seeded && !e->seeded[tensor]) {
-        e->seeded[tensor] = 1;
-        e->has_plan = false;
-    }
-}
-
-qfd_status qfd_exec_backward(qfd_ctx *ctx, qfd_exec *e)
-{
-    if (!e->needs_grad || !e->has_plan)
-        return qfd_fail(ctx, QFD_ERR_INTERNAL, "backward before a training forward");
-    for (size_t i = e->g->n_nodes; i-- > 0;) {
-        const qfd_node *n = &e->g->nodes[i];
-        if (e->nodes[i].folded)
-            continue;
-        bool any = false;
-        for (size_t k = 0; k < n->n_out; k++)
-            any |= n->out[k] >= 0 && e->needs_grad[n->out[k]];
-        if (!any)
-            continue;
-        for (size_t k = 0; k < n->n_in + n->n_out; k++) {
-            int t = k < n->n_in ? n->in[k] : n->out[k - n->n_in];
-            if (t >= 0 && e->grad_first[t] == (int)i && e->grads[t].data)
-                memset(e->grads[t].data, 0, e->grads[t].nbytes);
-        }
-        qfd_op_ctx oc;
-        op_ctx(e, ctx, i, &oc);
-        qfd_status st = e->nodes[i].def->backward(&oc);
-        if (st)
-            return st;
-    }
-    return QFD_OK;
 }
 
 size_t qfd_exec_memory(const qfd_exec *e)

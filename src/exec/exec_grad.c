@@ -1,0 +1,194 @@
+/* The executor's training side: which values carry gradients, where their
+ * buffers live, and the reverse sweep. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "exec/exec_impl.h"
+
+/* A float output of a node with a gradient-carrying input carries one too;
+ * integer and bool outputs (Shape, Equal, Cast to int) never do, so their
+ * ops need no backward. */
+qfd_status qfd_exec_mark_grads(qfd_ctx *ctx, qfd_exec *e, size_t i)
+{
+    const qfd_node *n = &e->g->nodes[i];
+    bool any = false, flows = false;
+    for (size_t k = 0; k < n->n_in; k++)
+        any |= n->in[k] >= 0 && e->needs_grad[n->in[k]];
+    for (size_t k = 0; k < n->n_out; k++) {
+        int t = n->out[k];
+        if (t < 0)
+            continue;
+        e->needs_grad[t] = any && e->vals[t].dtype == QFD_DT_FLOAT && !(e->nodes[i].def->flags & QFD_OP_SHAPE_ONLY);
+        flows |= e->needs_grad[t];
+    }
+    if (flows && !e->nodes[i].def->backward)
+        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "node '%s' (%s) lies on a training path but has no backward yet",
+                        n->name ? n->name : "?", n->op_type);
+    return QFD_OK;
+}
+
+/* Gradient buffers. A parameter's gradient lives through the whole step
+ * (the optimizer reads it). An intermediate gradient lives, in the reverse
+ * sweep, from the backward of its last consumer (which first adds into it)
+ * down to the backward of its producer (which last reads it); gradients
+ * whose lives do not overlap share memory, like activations in an inference
+ * planner. Gradients the caller seeds (losses, outputs) live from the start. */
+qfd_status qfd_exec_plan_grads(qfd_ctx *ctx, qfd_exec *e)
+{
+    const qfd_graph *g = e->g;
+    size_t nt = g->n_tensors, nn = g->n_nodes, n_pool = 0;
+    int *order = malloc((nt + 1) * sizeof *order);
+    size_t *off = calloc(nt + 1, sizeof *off);
+    if (!order || !off) {
+        free(order);
+        free(off);
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory planning gradients");
+    }
+    for (size_t t = 0; t < nt; t++) {
+        e->grad_first[t] = -1;
+        if (!e->needs_grad[t])
+            continue;
+        qfd_array *gr = &e->grads[t];
+        qfd_array_like(gr, &e->vals[t]);
+        gr->nbytes = (size_t)qfd_array_numel(gr) * sizeof(float);
+        if (e->trainable[t]) {
+            if (!(gr->data = calloc(1, gr->nbytes ? gr->nbytes : 1))) {
+                free(order);
+                free(off);
+                return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for the gradient of '%s'", g->tensors[t].name);
+            }
+            continue;
+        }
+        int first = e->seeded[t] || (g->tensors[t].flags & QFD_T_OUTPUT) ? (int)nn : g->tensors[t].producer;
+        for (size_t i = 0; i < nn && first < (int)nn; i++)
+            for (size_t k = 0; k < g->nodes[i].n_in; k++)
+                if (g->nodes[i].in[k] == (int)t && (int)i > first)
+                    first = (int)i;
+        e->grad_first[t] = first;
+        order[n_pool++] = (int)t;
+    }
+    /* Largest first, each at the lowest offset clear of every placed gradient
+     * whose life overlaps its own. */
+    for (size_t a = 1; a < n_pool; a++)
+        for (size_t b = a; b > 0 && e->grads[order[b]].nbytes > e->grads[order[b - 1]].nbytes; b--) {
+            int tmp = order[b];
+            order[b] = order[b - 1];
+            order[b - 1] = tmp;
+        }
+    size_t total = 0;
+    for (size_t a = 0; a < n_pool; a++) {
+        int t = order[a];
+        int lo = g->tensors[t].producer, hi = e->grad_first[t];
+        size_t size = (e->grads[t].nbytes + 63) & ~(size_t)63, at = 0;
+        for (bool moved = true; moved;) {
+            moved = false;
+            for (size_t b = 0; b < a; b++) {
+                int u = order[b];
+                int ulo = g->tensors[u].producer, uhi = e->grad_first[u];
+                size_t usize = (e->grads[u].nbytes + 63) & ~(size_t)63;
+                if (ulo <= hi && lo <= uhi && at < off[u] + usize && off[u] < at + size) {
+                    at = off[u] + usize;
+                    moved = true;
+                }
+            }
+        }
+        off[t] = at;
+        total = at + size > total ? at + size : total;
+    }
+    if (total && !(e->grad_pool = aligned_alloc(64, total))) {
+        free(order);
+        free(off);
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for %zu bytes of gradients", total);
+    }
+    e->grad_pool_bytes = total;
+    for (size_t a = 0; a < n_pool; a++)
+        e->grads[order[a]].data = (char *)e->grad_pool + off[order[a]];
+    free(order);
+    free(off);
+    return QFD_OK;
+}
+
+qfd_status qfd_exec_set_trainable(qfd_ctx *ctx, qfd_exec *e, const uint8_t *trainable)
+{
+    const qfd_graph *g = e->g;
+    size_t nt = g->n_tensors, nn = g->n_nodes, max_io = 1;
+    if (!e->trainable) {
+        for (size_t i = 0; i < nn; i++) {
+            max_io = g->nodes[i].n_in > max_io ? g->nodes[i].n_in : max_io;
+            max_io = g->nodes[i].n_out > max_io ? g->nodes[i].n_out : max_io;
+        }
+        e->trainable = calloc(nt + 1, 1);
+        e->needs_grad = calloc(nt + 1, 1);
+        e->grads = calloc(nt + 1, sizeof *e->grads);
+        e->seeded = calloc(nt + 1, 1);
+        e->grad_first = calloc(nt + 1, sizeof *e->grad_first);
+        e->saved = calloc(nn + 1, sizeof *e->saved);
+        e->gout_ptrs = calloc(max_io, sizeof *e->gout_ptrs);
+        e->gin_ptrs = calloc(max_io, sizeof *e->gin_ptrs);
+        if (!e->trainable || !e->needs_grad || !e->grads || !e->seeded || !e->grad_first || !e->saved ||
+            !e->gout_ptrs || !e->gin_ptrs)
+            return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    }
+    for (size_t t = 0; t < nt; t++) {
+        e->trainable[t] = trainable[t] && (g->tensors[t].flags & QFD_T_INITIALIZER) &&
+                          g->tensors[t].dtype == QFD_DT_FLOAT;
+        e->needs_grad[t] = e->trainable[t];
+    }
+    /* Which values get gradients depends on their types, known at plan time. */
+    e->has_plan = false;
+    return QFD_OK;
+}
+
+void qfd_exec_set_training(qfd_exec *e, bool training, uint64_t seed)
+{
+    e->training = training;
+    e->seed = seed;
+}
+
+qfd_array *qfd_exec_grad(qfd_exec *e, int tensor)
+{
+    return e->needs_grad && e->needs_grad[tensor] && e->grads[tensor].data ? &e->grads[tensor] : NULL;
+}
+
+void qfd_exec_zero_grads(qfd_exec *e)
+{
+    /* Pooled gradients are zeroed in the sweep when their life begins. */
+    for (size_t t = 0; e->grads && t < e->g->n_tensors; t++)
+        if (e->grads[t].data && (e->trainable[t] || e->grad_first[t] == (int)e->g->n_nodes))
+            memset(e->grads[t].data, 0, e->grads[t].nbytes);
+}
+
+void qfd_exec_seed_grad(qfd_exec *e, int tensor)
+{
+    if (e->seeded && !e->seeded[tensor]) {
+        e->seeded[tensor] = 1;
+        e->has_plan = false;
+    }
+}
+
+qfd_status qfd_exec_backward(qfd_ctx *ctx, qfd_exec *e)
+{
+    if (!e->needs_grad || !e->has_plan)
+        return qfd_fail(ctx, QFD_ERR_INTERNAL, "backward before a training forward");
+    for (size_t i = e->g->n_nodes; i-- > 0;) {
+        const qfd_node *n = &e->g->nodes[i];
+        if (e->nodes[i].folded)
+            continue;
+        bool any = false;
+        for (size_t k = 0; k < n->n_out; k++)
+            any |= n->out[k] >= 0 && e->needs_grad[n->out[k]];
+        if (!any)
+            continue;
+        for (size_t k = 0; k < n->n_in + n->n_out; k++) {
+            int t = k < n->n_in ? n->in[k] : n->out[k - n->n_in];
+            if (t >= 0 && e->grad_first[t] == (int)i && e->grads[t].data)
+                memset(e->grads[t].data, 0, e->grads[t].nbytes);
+        }
+        qfd_op_ctx oc;
+        qfd_exec_op_ctx(e, ctx, i, &oc);
+        qfd_status st = e->nodes[i].def->backward(&oc);
+        if (st)
+            return st;
+    }
+    return QFD_OK;
+}

@@ -1,0 +1,57 @@
+/* The executor's state, shared by exec.c (planning, forward) and
+ * exec_grad.c (gradients, backward). Not for use outside src/exec. */
+#ifndef QFD_EXEC_EXEC_IMPL_H
+#define QFD_EXEC_EXEC_IMPL_H
+
+#include "exec/exec.h"
+#include "ops/op.h"
+
+typedef struct exec_node {
+    const qfd_op_def *def;
+    void *state;
+    int64_t opset;
+    bool folded; /* computed at plan time: skipped by run */
+} exec_node;
+
+struct qfd_exec {
+    const qfd_model *m;
+    const qfd_graph *g;
+    qfd_array *vals; /* one per graph tensor */
+    uint8_t *known;  /* value known at plan time */
+    uint8_t *owned;  /* vals[t].data allocated by the executor */
+    exec_node *nodes;
+    size_t n_in, n_out;
+    int *in_t, *out_t;
+    qfd_array *planned; /* input shapes of the current plan, and values of shape-like inputs */
+    bool has_plan;
+    void *ws;
+    size_t ws_size;
+    const qfd_array **in_ptrs;
+    qfd_array **out_ptrs;
+    qfd_array *infer_in; /* infer's view of the inputs: data only where known */
+    int n_threads;
+
+    /* training */
+    uint8_t *trainable;  /* per tensor: a parameter that gets a gradient */
+    uint8_t *needs_grad; /* per tensor: on a path from a parameter */
+    qfd_array *grads;    /* per tensor, allocated at plan when needs_grad */
+    uint8_t *seeded;     /* per tensor: its gradient is written by the caller (a loss) */
+    int *grad_first;     /* per tensor: node whose backward first touches the gradient */
+    float *grad_pool;    /* intermediate gradients, sharing memory when not live together */
+    size_t grad_pool_bytes;
+    void **saved;        /* per node, forward -> backward */
+    const qfd_array **gout_ptrs;
+    qfd_array **gin_ptrs;
+    bool training;
+    uint64_t seed;
+};
+
+/* The op context of node i, pointing at the executor's values (and, when
+ * training, gradients and saved state). */
+void qfd_exec_op_ctx(qfd_exec *e, qfd_ctx *ctx, size_t i, qfd_op_ctx *oc);
+/* After node i's infer: which of its outputs carry gradients. */
+qfd_status qfd_exec_mark_grads(qfd_ctx *ctx, qfd_exec *e, size_t i);
+/* At the end of planning: gradient buffers, sharing memory by liveness. */
+qfd_status qfd_exec_plan_grads(qfd_ctx *ctx, qfd_exec *e);
+
+#endif
