@@ -515,6 +515,15 @@ static void depthwise_backward(const qfd_op_ctx *oc, const conv_cfg *cf, const f
             dw[i] += part[ch * mk + i];
 }
 
+/* Backward splits the batch over threads: per-image products are too small
+ * for OpenBLAS to split well (its threads mostly waited). Each thread has
+ * its own im2col buffer and dW partial, added up in thread order at the
+ * end, so results depend only on the thread count. */
+static int64_t backward_slots(const qfd_op_ctx *oc, const conv_cfg *cf)
+{
+    return oc->n_threads > 1 && cf->n >= oc->n_threads ? oc->n_threads : 1;
+}
+
 static size_t backward_workspace(const qfd_op_ctx *oc)
 {
     conv_cfg cf = {0};
@@ -525,7 +534,8 @@ static size_t backward_workspace(const qfd_op_ctx *oc)
             return 0;
         return (size_t)(dw_chunks(oc, &cf) * cf.m * cf.g.k_size) * sizeof(float);
     }
-    return (size_t)(cf.cg * cf.g.k_size * cf.g.col_size) * sizeof(float);
+    int64_t slots = backward_slots(oc, &cf), colf = cf.cg * cf.g.k_size * cf.g.col_size;
+    return (size_t)(slots * (colf + (slots > 1 ? cf.m * cf.cg * cf.g.k_size : 0))) * sizeof(float);
 }
 
 static qfd_status backward(qfd_op_ctx *oc)
@@ -561,28 +571,44 @@ static qfd_status backward(qfd_op_ctx *oc)
         depthwise_backward(oc, &cf, x, w, dy, dx, dw);
         return QFD_OK;
     }
-    float *col = oc->ws;
-    for (int64_t n = 0; n < cf.n; n++)
-        for (int64_t gi = 0; gi < cf.group; gi++) {
-            const float *xg = x + (n * cf.c + gi * cf.cg) * g->img_size, *wg = w + gi * cf.mg * kk;
-            const float *dyg = dy + (n * cf.m + gi * cf.mg) * p;
-            float *dxg = dx ? dx + (n * cf.c + gi * cf.cg) * g->img_size : NULL;
-            if (dw) {
-                const float *src = xg;
-                if (!cf.pointwise) {
-                    qfd_im2col(xg, cf.cg, g, col, oc->n_threads);
-                    src = col;
+    const int64_t slots = backward_slots(oc, &cf), colf = cf.cg * g->k_size * p, dwf = cf.m * kk;
+    float *ws = oc->ws;
+#pragma omp parallel for num_threads(slots) if (slots > 1) schedule(static, 1)
+    for (int64_t s = 0; s < slots; s++) {
+        float *col = ws + s * (colf + (slots > 1 ? dwf : 0));
+        float *dwp = slots > 1 ? col + colf : dw;
+        const int threads = slots > 1 ? 1 : oc->n_threads;
+        if (slots > 1 && dw)
+            memset(dwp, 0, (size_t)dwf * sizeof *dwp);
+        for (int64_t n = s; n < cf.n; n += slots)
+            for (int64_t gi = 0; gi < cf.group; gi++) {
+                const float *xg = x + (n * cf.c + gi * cf.cg) * g->img_size, *wg = w + gi * cf.mg * kk;
+                const float *dyg = dy + (n * cf.m + gi * cf.mg) * p;
+                float *dxg = dx ? dx + (n * cf.c + gi * cf.cg) * g->img_size : NULL;
+                if (dw) {
+                    const float *src = xg;
+                    if (!cf.pointwise) {
+                        qfd_im2col(xg, cf.cg, g, col, threads);
+                        src = col;
+                    }
+                    /* inside a parallel region OpenBLAS's OpenMP build runs on one thread */
+                    qfd_sgemm(false, true, cf.mg, kk, p, 1.0f, dyg, p, src, p, 1.0f, dwp + gi * cf.mg * kk, kk);
                 }
-                qfd_sgemm(false, true, cf.mg, kk, p, 1.0f, dyg, p, src, p, 1.0f, dw + gi * cf.mg * kk, kk);
+                if (!dxg)
+                    continue;
+                if (cf.pointwise) {
+                    qfd_sgemm(true, false, kk, p, cf.mg, 1.0f, wg, kk, dyg, p, 1.0f, dxg, p);
+                    continue;
+                }
+                qfd_sgemm(true, false, kk, p, cf.mg, 1.0f, wg, kk, dyg, p, 0.0f, col, p);
+                qfd_col2im(col, cf.cg, g, dxg, threads);
             }
-            if (!dxg)
-                continue;
-            if (cf.pointwise) {
-                qfd_sgemm(true, false, kk, p, cf.mg, 1.0f, wg, kk, dyg, p, 1.0f, dxg, p);
-                continue;
-            }
-            qfd_sgemm(true, false, kk, p, cf.mg, 1.0f, wg, kk, dyg, p, 0.0f, col, p);
-            qfd_col2im(col, cf.cg, g, dxg, oc->n_threads);
+    }
+    if (slots > 1 && dw)
+        for (int64_t s = 0; s < slots; s++) {
+            const float *part = ws + s * (colf + dwf) + colf;
+            for (int64_t i = 0; i < dwf; i++)
+                dw[i] += part[i];
         }
     return QFD_OK;
 }
