@@ -37,18 +37,11 @@ typedef struct conv_cfg {
 static qfd_status setup(const qfd_op_ctx *oc, conv_cfg *cf)
 {
     const qfd_array *x = qfd_op_in(oc, 0), *w = qfd_op_in(oc, 1), *b = qfd_op_in(oc, 2);
-    if (!x || !w)
-        return qfd_op_fail(oc, QFD_ERR_INVALID, "inputs X and W are required");
-    if (x->dtype != QFD_DT_FLOAT || w->dtype != QFD_DT_FLOAT || (b && b->dtype != QFD_DT_FLOAT))
-        return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "only float32 inputs are supported");
-    if (x->rank < 3 || w->rank != x->rank)
-        return qfd_op_fail(oc, QFD_ERR_INVALID, "X has rank %d and W rank %d; expected equal ranks of at least 3",
-                           x->rank, w->rank);
-    int nsp = x->rank - 2;
     qfd_conv_attrs a;
-    qfd_status st = qfd_conv_read_attrs(oc, nsp, w->dims + 2, &a);
+    qfd_status st = qfd_conv_check_inputs(oc, &a);
     if (st)
         return st;
+    int nsp = x->rank - 2;
     memset(cf, 0, sizeof *cf);
     cf->n = x->dims[0];
     cf->c = x->dims[1];

@@ -71,6 +71,19 @@ qfd_status qfd_conv_read_attrs(const qfd_op_ctx *oc, int nsp, const int64_t *k_f
     return QFD_OK;
 }
 
+qfd_status qfd_conv_check_inputs(const qfd_op_ctx *oc, qfd_conv_attrs *a)
+{
+    const qfd_array *x = qfd_op_in(oc, 0), *w = qfd_op_in(oc, 1), *b = qfd_op_in(oc, 2);
+    if (!x || !w)
+        return qfd_op_fail(oc, QFD_ERR_INVALID, "inputs X and W are required");
+    if (x->dtype != QFD_DT_FLOAT || w->dtype != QFD_DT_FLOAT || (b && b->dtype != QFD_DT_FLOAT))
+        return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "only float32 inputs are supported");
+    if (x->rank < 3 || w->rank != x->rank)
+        return qfd_op_fail(oc, QFD_ERR_INVALID, "X has rank %d and W rank %d; expected equal ranks of at least 3",
+                           x->rank, w->rank);
+    return qfd_conv_read_attrs(oc, x->rank - 2, w->dims + 2, a);
+}
+
 void qfd_conv_geom_finish(qfd_conv_geom *g)
 {
     g->img_size = g->col_size = g->k_size = 1;

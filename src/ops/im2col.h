@@ -34,6 +34,9 @@ typedef struct qfd_conv_attrs {
 } qfd_conv_attrs;
 
 qfd_status qfd_conv_read_attrs(const qfd_op_ctx *oc, int nsp, const int64_t *k_from_w, qfd_conv_attrs *a);
+/* Conv and ConvTranspose alike: X and W present, float32 (B too), equal
+ * ranks of at least 3; then their attributes, as qfd_conv_read_attrs. */
+qfd_status qfd_conv_check_inputs(const qfd_op_ctx *oc, qfd_conv_attrs *a);
 
 /* Fills the products img_size, col_size, k_size. */
 void qfd_conv_geom_finish(qfd_conv_geom *g);
