@@ -26,6 +26,7 @@
 #include <stdbool.h>
 
 #include "ops/op.h"
+#include "ops/simd.h"
 
 typedef struct bn_state {
     float epsilon, momentum;
@@ -113,6 +114,90 @@ static bool batch_stats(const qfd_op_ctx *oc)
     return oc->training || s->training_mode;
 }
 
+/* Per-plane kernels: the channel loops above them run over N planes of
+ * `inner` contiguous values each. */
+QFD_SIMD_CLONES
+static double plane_sum(const float *x, int64_t n)
+{
+    float acc[QFD_SIMD_LANES] = {0};
+    int64_t i = 0;
+    for (; i + QFD_SIMD_LANES <= n; i += QFD_SIMD_LANES)
+        for (int j = 0; j < QFD_SIMD_LANES; j++)
+            acc[j] += x[i + j];
+    double s = 0.0;
+    for (int j = 0; j < QFD_SIMD_LANES; j++)
+        s += acc[j];
+    for (; i < n; i++)
+        s += x[i];
+    return s;
+}
+
+QFD_SIMD_CLONES
+static double plane_sqdev(const float *x, int64_t n, float mu)
+{
+    float acc[QFD_SIMD_LANES] = {0};
+    int64_t i = 0;
+    for (; i + QFD_SIMD_LANES <= n; i += QFD_SIMD_LANES)
+        for (int j = 0; j < QFD_SIMD_LANES; j++) {
+            float d = x[i + j] - mu;
+            acc[j] += d * d;
+        }
+    double s = 0.0;
+    for (int j = 0; j < QFD_SIMD_LANES; j++)
+        s += acc[j];
+    for (; i < n; i++) {
+        double d = (double)x[i] - mu;
+        s += d * d;
+    }
+    return s;
+}
+
+QFD_SIMD_CLONES
+static void plane_affine(const float *x, int64_t n, float a, float b, float *y)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] * a + b;
+}
+
+/* sum g and sum g * (x - mu) over one plane */
+QFD_SIMD_CLONES
+static void plane_grad_sums(const float *g, const float *x, int64_t n, float mu, double *sg, double *sgd)
+{
+    float a1[QFD_SIMD_LANES] = {0}, a2[QFD_SIMD_LANES] = {0};
+    int64_t i = 0;
+    for (; i + QFD_SIMD_LANES <= n; i += QFD_SIMD_LANES)
+        for (int j = 0; j < QFD_SIMD_LANES; j++) {
+            a1[j] += g[i + j];
+            a2[j] += g[i + j] * (x[i + j] - mu);
+        }
+    double s1 = 0.0, s2 = 0.0;
+    for (int j = 0; j < QFD_SIMD_LANES; j++) {
+        s1 += a1[j];
+        s2 += a2[j];
+    }
+    for (; i < n; i++) {
+        s1 += g[i];
+        s2 += (double)g[i] * (x[i] - mu);
+    }
+    *sg += s1;
+    *sgd += s2;
+}
+
+/* dx += k * (g - m1 - (x - mu) * k2) + r1 + r2 * (x - mu), g = 0 without dy */
+QFD_SIMD_CLONES
+static void plane_batch_dx(const float *g, const float *x, int64_t n, float mu, float k, float m1, float k2, float r1,
+                           float r2, float *dx)
+{
+    if (g)
+        for (int64_t i = 0; i < n; i++) {
+            float d = x[i] - mu;
+            dx[i] += k * (g[i] - m1 - d * k2) + r1 + r2 * d;
+        }
+    else
+        for (int64_t i = 0; i < n; i++)
+            dx[i] += r1 + r2 * (x[i] - mu);
+}
+
 static qfd_status forward_batch(qfd_op_ctx *oc)
 {
     const bn_state *s = oc->state;
@@ -131,31 +216,19 @@ static qfd_status forward_batch(qfd_op_ctx *oc)
     bool update = oc->training;
 #pragma omp parallel for num_threads(oc->n_threads) if (M * C > 65536)
     for (int64_t c = 0; c < C; c++) {
-        /* Two passes in double: E[x^2] - E[x]^2 loses the variance of
-         * channels with a large mean. */
+        /* Two passes: E[x^2] - E[x]^2 loses the variance of channels with a
+         * large mean. Planes are summed in float lanes, planes in double. */
         double sum = 0.0, sq = 0.0;
-        for (int64_t n = 0; n < N; n++) {
-            const float *xp = x + (n * C + c) * inner;
-            for (int64_t i = 0; i < inner; i++)
-                sum += xp[i];
-        }
+        for (int64_t n = 0; n < N; n++)
+            sum += plane_sum(x + (n * C + c) * inner, inner);
         double mu = M > 0 ? sum / (double)M : 0.0;
-        for (int64_t n = 0; n < N; n++) {
-            const float *xp = x + (n * C + c) * inner;
-            for (int64_t i = 0; i < inner; i++) {
-                double d = (double)xp[i] - mu;
-                sq += d * d;
-            }
-        }
+        for (int64_t n = 0; n < N; n++)
+            sq += plane_sqdev(x + (n * C + c) * inner, inner, (float)mu);
         double var = M > 0 ? sq / (double)M : 0.0;
         float inv = (float)(1.0 / sqrt(var + (double)eps));
         float a = scale[c] * inv, b = bias[c] - (float)mu * a;
-        for (int64_t n = 0; n < N; n++) {
-            const float *xp = x + (n * C + c) * inner;
-            float *yp = y + (n * C + c) * inner;
-            for (int64_t i = 0; i < inner; i++)
-                yp[i] = xp[i] * a + b;
-        }
+        for (int64_t n = 0; n < N; n++)
+            plane_affine(x + (n * C + c) * inner, inner, a, b, y + (n * C + c) * inner);
         if (saved) {
             saved[c] = (float)mu;
             saved[C + c] = inv;
@@ -195,10 +268,7 @@ static qfd_status forward(qfd_op_ctx *oc)
         int64_t c = p % C;
         float a = scale[c] / sqrtf(var[c] + eps);
         float b = bias[c] - mean[c] * a;
-        const float *xp = x + p * inner;
-        float *yp = y + p * inner;
-        for (int64_t i = 0; i < inner; i++)
-            yp[i] = xp[i] * a + b;
+        plane_affine(x + p * inner, inner, a, b, y + p * inner);
     }
     return QFD_OK;
 }
@@ -236,14 +306,11 @@ static qfd_status backward(qfd_op_ctx *oc)
         float mu = batch ? saved[c] : ((const float *)oc->in[3]->data)[c];
         float inv = batch ? saved[C + c] : 1.0f / sqrtf(((const float *)oc->in[4]->data)[c] + eps);
         double sdy = 0.0, sdyxh = 0.0;
-        if (dy)
-            for (int64_t n = 0; n < N; n++) {
-                const float *xp = x + (n * C + c) * inner, *gp = dy + (n * C + c) * inner;
-                for (int64_t i = 0; i < inner; i++) {
-                    sdy += gp[i];
-                    sdyxh += (double)gp[i] * ((xp[i] - mu) * inv);
-                }
-            }
+        if (dy) {
+            for (int64_t n = 0; n < N; n++)
+                plane_grad_sums(dy + (n * C + c) * inner, x + (n * C + c) * inner, inner, mu, &sdy, &sdyxh);
+            sdyxh *= inv;
+        }
         if (dbias)
             dbias[c] += (float)sdy;
         if (dscale)
@@ -266,14 +333,9 @@ static qfd_status backward(qfd_op_ctx *oc)
             float m1 = (float)(sdy / (double)M), m2 = (float)(sdyxh / (double)M);
             float r1 = g1 ? (1.0f - mom) * g1[c] / (float)M : 0.0f;
             float r2 = g2 ? 2.0f * (1.0f - mom) * g2[c] / (float)M : 0.0f;
-            for (int64_t n = 0; n < N; n++) {
-                const float *xp = x + (n * C + c) * inner, *gp = dy ? dy + (n * C + c) * inner : NULL;
-                float *dp = dx + (n * C + c) * inner;
-                for (int64_t i = 0; i < inner; i++) {
-                    float d = xp[i] - mu, g = gp ? k * (gp[i] - m1 - d * inv * m2) : 0.0f;
-                    dp[i] += g + r1 + r2 * d;
-                }
-            }
+            for (int64_t n = 0; n < N; n++)
+                plane_batch_dx(dy ? dy + (n * C + c) * inner : NULL, x + (n * C + c) * inner, inner, mu, k, m1,
+                               inv * m2, r1, r2, dx + (n * C + c) * inner);
         } else if (dy) {
             for (int64_t n = 0; n < N; n++) {
                 const float *gp = dy + (n * C + c) * inner;

@@ -1,0 +1,18 @@
+/* Function multi-versioning for the few plain-C loops that carry a large
+ * share of the run time: the build targets baseline x86-64 (SSE2), so such
+ * a loop also gets an AVX2 clone, chosen once at load by the CPU. */
+#ifndef QFD_OPS_SIMD_H
+#define QFD_OPS_SIMD_H
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define QFD_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define QFD_SIMD_CLONES
+#endif
+
+/* Float sums are not reassociated by the compiler, so a loop that sums
+ * into one scalar runs one add at a time; lane-wise partial sums in an
+ * array of this width vectorise, and are combined at the end. */
+#define QFD_SIMD_LANES 16
+
+#endif
