@@ -307,7 +307,7 @@ static qfd_status forward(qfd_op_ctx *oc)
                 const float *xn = x + n * cf.c * g->img_size;
                 const int last = n + 1 == (s + 1) * per || n + 1 == cf.n;
                 qfd_conv_direct(g, xn, cf.c, w, wt, b, cf.m, y + n * cf.m * p, col + s * sf,
-                                last ? NULL : xn + cf.c * g->img_size);
+                                last ? NULL : xn + cf.c * g->img_size, 0);
             }
         return QFD_OK;
     }
@@ -517,6 +517,38 @@ static int64_t backward_slots(const qfd_op_ctx *oc, const conv_cfg *cf)
     return oc->n_threads > 1 && cf->n >= oc->n_threads ? oc->n_threads : 1;
 }
 
+/* dX of a stride-1 group-1 conv through the direct kernel, as the conv
+ * gt over dY (qfd_conv_adjoint_geom): no K-times-larger column matrix
+ * written by sgemm and scattered back by col2im. */
+static int adjoint_direct(const qfd_op_ctx *oc, const conv_cfg *cf, qfd_conv_geom *gt)
+{
+    return oc->gin[0] && cf->group == 1 && !cf->pointwise && !cf->depthwise && qfd_conv_adjoint_geom(&cf->g, gt) &&
+           qfd_conv_direct_ok(gt, cf->c, 1);
+}
+
+/* Backward workspace in floats: per slot the im2col columns, the dW
+ * partial (slots > 1) and the adjoint conv's padded planes; then the
+ * adjoint weights in both of the direct kernel's layouts. */
+typedef struct bwd_layout {
+    int adj;
+    qfd_conv_geom gt;
+    int64_t slots, colf, dwf, adjf, slot_f, waf, wtf;
+} bwd_layout;
+
+static bwd_layout bwd_layout_of(const qfd_op_ctx *oc, const conv_cfg *cf)
+{
+    bwd_layout l = {0};
+    l.adj = adjoint_direct(oc, cf, &l.gt);
+    l.slots = backward_slots(oc, cf);
+    l.colf = cf->cg * cf->g.k_size * cf->g.col_size;
+    l.dwf = cf->m * cf->cg * cf->g.k_size;
+    l.adjf = l.adj ? (int64_t)qfd_conv_direct_floats(&l.gt, cf->m, cf->c) : 0;
+    l.slot_f = l.colf + (l.slots > 1 ? l.dwf : 0) + l.adjf;
+    l.waf = l.adj ? l.dwf : 0;
+    l.wtf = l.adj ? (int64_t)qfd_conv_direct_wt_floats(&l.gt, cf->m, cf->c) : 0;
+    return l;
+}
+
 static size_t backward_workspace(const qfd_op_ctx *oc)
 {
     conv_cfg cf = {0};
@@ -527,8 +559,8 @@ static size_t backward_workspace(const qfd_op_ctx *oc)
             return 0;
         return (size_t)(dw_chunks(oc, &cf) * cf.m * cf.g.k_size) * sizeof(float);
     }
-    int64_t slots = backward_slots(oc, &cf), colf = cf.cg * cf.g.k_size * cf.g.col_size;
-    return (size_t)(slots * (colf + (slots > 1 ? cf.m * cf.cg * cf.g.k_size : 0))) * sizeof(float);
+    bwd_layout l = bwd_layout_of(oc, &cf);
+    return (size_t)(l.slots * l.slot_f + l.waf + l.wtf) * sizeof(float);
 }
 
 static qfd_status backward(qfd_op_ctx *oc)
@@ -564,12 +596,18 @@ static qfd_status backward(qfd_op_ctx *oc)
         depthwise_backward(oc, &cf, x, w, dy, dx, dw);
         return QFD_OK;
     }
-    const int64_t slots = backward_slots(oc, &cf), colf = cf.cg * g->k_size * p, dwf = cf.m * kk;
-    float *ws = oc->ws;
+    const bwd_layout l = bwd_layout_of(oc, &cf);
+    const int64_t slots = l.slots, colf = l.colf, dwf = l.dwf;
+    float *ws = oc->ws, *wa = ws + slots * l.slot_f, *wt = wa + l.waf;
+    if (l.adj && dx) {
+        qfd_conv_adjoint_weights(cf.m, cf.c, g->k_size, w, wa);
+        qfd_conv_direct_prepare(&l.gt, cf.m, wa, cf.c, wt);
+    }
 #pragma omp parallel for num_threads(slots) if (slots > 1) schedule(static, 1)
     for (int64_t s = 0; s < slots; s++) {
-        float *col = ws + s * (colf + (slots > 1 ? dwf : 0));
+        float *col = ws + s * l.slot_f;
         float *dwp = slots > 1 ? col + colf : dw;
+        float *adj_scratch = col + l.slot_f - l.adjf;
         const int threads = slots > 1 ? 1 : oc->n_threads;
         if (slots > 1 && dw)
             memset(dwp, 0, (size_t)dwf * sizeof *dwp);
@@ -593,13 +631,17 @@ static qfd_status backward(qfd_op_ctx *oc)
                     qfd_sgemm(true, false, kk, p, cf.mg, 1.0f, wg, kk, dyg, p, 1.0f, dxg, p);
                     continue;
                 }
+                if (l.adj) {
+                    qfd_conv_direct(&l.gt, dyg, cf.m, wa, wt, NULL, cf.c, dxg, adj_scratch, NULL, 1);
+                    continue;
+                }
                 qfd_sgemm(true, false, kk, p, cf.mg, 1.0f, wg, kk, dyg, p, 0.0f, col, p);
                 qfd_col2im(col, cf.cg, g, dxg, threads);
             }
     }
     if (slots > 1 && dw)
         for (int64_t s = 0; s < slots; s++) {
-            const float *part = ws + s * (colf + dwf) + colf;
+            const float *part = ws + s * l.slot_f + colf;
             for (int64_t i = 0; i < dwf; i++)
                 dw[i] += part[i];
         }

@@ -153,7 +153,12 @@ __attribute__((target("avx512f"))) static void pad_planes(const qfd_conv_geom *g
  * to y at yo[v] (its first such lane's index in the output plane), packed
  * together in a register: compress to memory is slow on some CPUs. */
 #define DC_PUT(i, v)                                                                                                 \
-    _mm512_mask_storeu_ps(yi + yo[v], sm[v], _mm512_maskz_compress_ps(vm[v], a##i##v))
+    do {                                                                                                             \
+        __m512 r_ = _mm512_maskz_compress_ps(vm[v], a##i##v);                                                        \
+        if (acc)                                                                                                     \
+            r_ = _mm512_add_ps(r_, _mm512_maskz_loadu_ps(sm[v], yi + yo[v]));                                        \
+        _mm512_mask_storeu_ps(yi + yo[v], sm[v], r_);                                                                \
+    } while (0)
 #define DC_STORE4(i)                                                                                                 \
     do {                                                                                                             \
         float *yi = y + i * col_size;                                                                                \
@@ -169,7 +174,7 @@ __attribute__((target("avx512f"))) static void pad_planes(const qfd_conv_geom *g
 __attribute__((target("avx512f"), always_inline)) static inline void
 dc_tile(const int nv, const float *p, int64_t ps, int64_t c_n, const int64_t *toff, int64_t kt, const float *w0,
         int64_t kk, const float *bb, float *y, int64_t col_size, const __mmask16 *mk, const __mmask16 *vm,
-        const __mmask16 *sm, const int64_t *yo)
+        const __mmask16 *sm, const int64_t *yo, int acc)
 {
     __m512 a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33;
     a00 = a01 = a02 = a03 = _mm512_set1_ps(bb ? bb[0] : 0.0f);
@@ -207,7 +212,7 @@ dc_tile(const int nv, const float *p, int64_t ps, int64_t c_n, const int64_t *to
 __attribute__((target("avx512f"))) static void dc_kernel(const float *p, int64_t ps, int64_t c_n,
                                                           const int64_t *toff, int64_t kt, const float *w,
                                                           const float *b, int64_t m_n, float *y, int64_t pw,
-                                                          int64_t ow_n, int64_t nq, int64_t col_size)
+                                                          int64_t ow_n, int64_t nq, int64_t col_size, int acc)
 {
     const int64_t kk = c_n * kt;
     for (int64_t q0 = 0; q0 < nq; q0 += 64) {
@@ -236,13 +241,13 @@ __attribute__((target("avx512f"))) static void dc_kernel(const float *p, int64_t
             const float *bb = b ? b + m0 : NULL, *wm = w + m0 * kk;
             float *ym = y + m0 * col_size;
             if (nv == 4)
-                dc_tile(4, p + q0, ps, c_n, toff, kt, wm, kk, bb, ym, col_size, mk, vm, sm, yo);
+                dc_tile(4, p + q0, ps, c_n, toff, kt, wm, kk, bb, ym, col_size, mk, vm, sm, yo, acc);
             else if (nv == 3)
-                dc_tile(3, p + q0, ps, c_n, toff, kt, wm, kk, bb, ym, col_size, mk, vm, sm, yo);
+                dc_tile(3, p + q0, ps, c_n, toff, kt, wm, kk, bb, ym, col_size, mk, vm, sm, yo, acc);
             else if (nv == 2)
-                dc_tile(2, p + q0, ps, c_n, toff, kt, wm, kk, bb, ym, col_size, mk, vm, sm, yo);
+                dc_tile(2, p + q0, ps, c_n, toff, kt, wm, kk, bb, ym, col_size, mk, vm, sm, yo, acc);
             else
-                dc_tile(1, p + q0, ps, c_n, toff, kt, wm, kk, bb, ym, col_size, mk, vm, sm, yo);
+                dc_tile(1, p + q0, ps, c_n, toff, kt, wm, kk, bb, ym, col_size, mk, vm, sm, yo, acc);
         }
     }
 }
@@ -255,7 +260,7 @@ __attribute__((target("avx512f"))) static void dc_kernel(const float *p, int64_t
  * stack. np is a constant where this is inlined. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 dm_tile(const int np, const int mv, const float *p, int64_t sw, int64_t ps, int64_t c_n, const int64_t *toff,
-        int64_t kt, const float *wt, int64_t m_n, const float *bb, float *y, int64_t col_size)
+        int64_t kt, const float *wt, int64_t m_n, const float *bb, float *y, int64_t col_size, int acc)
 {
     __m512 a[14][2];
     const __m512 b0 = bb ? _mm512_loadu_ps(bb) : _mm512_setzero_ps(),
@@ -288,14 +293,19 @@ dm_tile(const int np, const int mv, const float *p, int64_t sw, int64_t ps, int6
         if (mv > 1)
             _mm512_storeu_ps(tmp[i] + 16, a[i][1]);
     }
-    for (int m = 0; m < 16 * mv; m++)
-        for (int i = 0; i < np; i++)
-            y[m * col_size + i] = tmp[i][m];
+    if (acc)
+        for (int m = 0; m < 16 * mv; m++)
+            for (int i = 0; i < np; i++)
+                y[m * col_size + i] += tmp[i][m];
+    else
+        for (int m = 0; m < 16 * mv; m++)
+            for (int i = 0; i < np; i++)
+                y[m * col_size + i] = tmp[i][m];
 }
 
 #define DM_CASE(n, mv)                                                                                               \
     case n:                                                                                                          \
-        dm_tile(n, mv, pq, sw, ps, c_n, toff, kt, wt + m0, m_n, bb, ym, col_size);                                        \
+        dm_tile(n, mv, pq, sw, ps, c_n, toff, kt, wt + m0, m_n, bb, ym, col_size, acc);                                   \
         break
 
 /* mv = 2: tiles of 7 pixels x 32 channels; mv = 1: 14 pixels x 16. */
@@ -303,7 +313,7 @@ __attribute__((target("avx512f"))) static void dm_kernel(const float *p, int64_t
                                                          int64_t kt, const float *wt, const float *b, int64_t m_n,
                                                          float *y, int64_t pw, int64_t sh, int64_t sw,
                                                          int64_t oh_n, int64_t ow_n, int64_t col_size,
-                                                         const char *pf, int64_t pf_bytes)
+                                                         const char *pf, int64_t pf_bytes, int acc)
 {
     /* pf: the next image's input, fetched into the cache a slice per output
      * row while this one computes (its copy into Xpad otherwise waits on
@@ -354,7 +364,7 @@ __attribute__((target("avx512f"))) static void dm_kernel(const float *p, int64_t
 #endif
 
 void qfd_conv_direct(const qfd_conv_geom *g, const float *x, int64_t c_n, const float *w, const float *wt,
-                     const float *b, int64_t m_n, float *y, float *scratch, const float *next)
+                     const float *b, int64_t m_n, float *y, float *scratch, const float *next, int acc)
 {
 #ifdef DC_X86
     const dgeom d = dgeom_of(g);
@@ -365,10 +375,40 @@ void qfd_conv_direct(const qfd_conv_geom *g, const float *x, int64_t c_n, const 
     pad_planes(g, &d, x, c_n, p);
     if (use_mv(g, m_n))
         dm_kernel(p, d.ps, c_n, toff, g->k_size, wt, b, m_n, y, d.pw, g->stride[0], g->stride[1], g->col[0], g->col[1],
-                  g->col_size, (const char *)next, next ? c_n * g->img_size * (int64_t)sizeof *next : 0);
+                  g->col_size, (const char *)next, next ? c_n * g->img_size * (int64_t)sizeof *next : 0, acc);
     else
-        dc_kernel(p, d.ps, c_n, toff, g->k_size, w, b, m_n, y, d.pw, g->col[1], d.nq, g->col_size);
+        dc_kernel(p, d.ps, c_n, toff, g->k_size, w, b, m_n, y, d.pw, g->col[1], d.nq, g->col_size, acc);
 #else
-    (void)g, (void)x, (void)c_n, (void)w, (void)wt, (void)b, (void)m_n, (void)y, (void)scratch, (void)next;
+    (void)g, (void)x, (void)c_n, (void)w, (void)wt, (void)b, (void)m_n, (void)y, (void)scratch, (void)next, (void)acc;
 #endif
+}
+
+int qfd_conv_adjoint_geom(const qfd_conv_geom *g, qfd_conv_geom *gt)
+{
+    if (g->nsp != 2)
+        return 0;
+    *gt = *g;
+    for (int i = 0; i < 2; i++) {
+        if (g->stride[i] != 1)
+            return 0;
+        gt->img[i] = g->col[i];
+        gt->col[i] = g->img[i];
+        gt->pad[i] = (g->k[i] - 1) * g->dil[i] - g->pad[i];
+        /* a begin pad past the kernel's reach: dY's first rows feed no dX */
+        if (gt->pad[i] < 0)
+            return 0;
+    }
+    qfd_conv_geom_finish(gt);
+    return 1;
+}
+
+void qfd_conv_adjoint_weights(int64_t m, int64_t c, int64_t k_size, const float *w, float *wa)
+{
+    for (int64_t ci = 0; ci < c; ci++)
+        for (int64_t mi = 0; mi < m; mi++) {
+            const float *src = w + (mi * c + ci) * k_size;
+            float *dst = wa + (ci * m + mi) * k_size;
+            for (int64_t j = 0; j < k_size; j++)
+                dst[j] = src[k_size - 1 - j];
+        }
 }

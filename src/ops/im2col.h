@@ -56,9 +56,10 @@ void qfd_im2col_batch(const float *img, int64_t n_img, int64_t img_step, int64_t
 /* Direct Conv forward (src/ops/conv_fast.c), for 2-D stride-1 convs with
  * one group and a multiple of 4 output channels, on CPUs with AVX-512F:
  * qfd_conv_direct_ok says whether it applies. One image: x [c][img],
- * w [m][c * k_size], b [m] or NULL, y [m][col]; scratch holds
- * qfd_conv_direct_floats() floats per image run at the same time; next
- * (or NULL) is the input that call will read next, prefetched meanwhile. */
+ * w [m][c * k_size], b [m] or NULL, y [m][col] (acc: y += instead);
+ * scratch holds qfd_conv_direct_floats() floats per image run at the same
+ * time; next (or NULL) is the input that call will read next, prefetched
+ * meanwhile. */
 int qfd_conv_direct_ok(const qfd_conv_geom *g, int64_t m, int64_t group);
 size_t qfd_conv_direct_floats(const qfd_conv_geom *g, int64_t c, int64_t m);
 /* Some shapes run on W rearranged once per call into wt, of
@@ -66,7 +67,15 @@ size_t qfd_conv_direct_floats(const qfd_conv_geom *g, int64_t c, int64_t m);
 size_t qfd_conv_direct_wt_floats(const qfd_conv_geom *g, int64_t c, int64_t m);
 void qfd_conv_direct_prepare(const qfd_conv_geom *g, int64_t c, const float *w, int64_t m, float *wt);
 void qfd_conv_direct(const qfd_conv_geom *g, const float *x, int64_t c, const float *w, const float *wt,
-                     const float *b, int64_t m, float *y, float *scratch, const float *next);
+                     const float *b, int64_t m, float *y, float *scratch, const float *next, int acc);
+
+/* The input gradient of a stride-1 conv is itself a conv: over dY, with W
+ * transposed ([c][m]) and flipped in space, begin pads (k - 1) * dil - pad,
+ * producing dX's grid. qfd_conv_adjoint_geom fills gt with its geometry
+ * (0: not such a conv); qfd_conv_adjoint_weights writes W [m][c][k_size]
+ * as that conv's weights wa [c][m][k_size]. */
+int qfd_conv_adjoint_geom(const qfd_conv_geom *g, qfd_conv_geom *gt);
+void qfd_conv_adjoint_weights(int64_t m, int64_t c, int64_t k_size, const float *w, float *wa);
 
 /* The adjoint: img[c][image position of (o, j)] += col[...] for every
  * position inside the image. */

@@ -109,32 +109,35 @@ out:
     return rc;
 }
 
-/* The depthwise backward splits the batch into one chunk per thread, each
- * with its own partial dW: several threads must give one thread's result. */
-static int depthwise_threads(void)
+/* The backward splits the batch over threads (depthwise: one chunk per
+ * thread with its own partial dW; dense: images dealt round-robin, each
+ * thread with its own dW partial and, on the direct path, its own padded
+ * dY planes): several threads must give one thread's result. */
+static int threads_agree(const char *label, const int64_t *xd, const int64_t *wd, const conv_attrs *a)
 {
-    enum { N = 5, C = 6, H = 9, NX = N * C * H * H, NW = C * 9 };
-    const int64_t xd[] = {N, C, H, H}, wd[] = {C, 1, 3, 3}, p1[] = {1, 1, 1, 1}, s2[] = {2, 2};
-    static float gx1[NX], gw1[NW], gx3[NX], gw3[NW];
-    int fails = 0;
-    for (int stride = 1; stride <= 2; stride++) {
-        conv_attrs a = {.pads = p1, .strides = stride == 2 ? s2 : NULL, .group = C};
-        if (grads_at(conv_model("Conv", 4, xd, wd, 0, &a, 0), 1, gx1, gw1, NX, NW) ||
-            grads_at(conv_model("Conv", 4, xd, wd, 0, &a, 0), 3, gx3, gw3, NX, NW)) {
-            printf("FAIL depthwise stride %d: 1 vs 3 threads did not run\n", stride);
-            fails++;
-            continue;
-        }
-        double worst = 0;
-        for (int i = 0; i < NX; i++)
-            worst = fmax(worst, fabs(gx1[i] - gx3[i]) / fmax(1.0, fabs(gx1[i])));
-        for (int i = 0; i < NW; i++)
-            worst = fmax(worst, fabs(gw1[i] - gw3[i]) / fmax(1.0, fabs(gw1[i])));
-        int bad = worst > 1e-5;
-        printf("%s Conv depthwise 3x3 stride %d [5,6,9,9]: dX, dW at 3 threads vs 1: worst relative difference %.2g\n",
-               bad ? "FAIL" : "ok  ", stride, worst);
-        fails += bad;
+    const size_t nx = (size_t)(xd[0] * xd[1] * xd[2] * xd[3]), nw = (size_t)(wd[0] * wd[1] * wd[2] * wd[3]);
+    float *g = malloc(2 * (nx + nw) * sizeof *g);
+    if (!g) {
+        printf("FAIL %s: out of memory\n", label);
+        return 1;
     }
+    float *gx1 = g, *gw1 = gx1 + nx, *gx3 = gw1 + nw, *gw3 = gx3 + nx;
+    int fails = 0;
+    if (grads_at(conv_model("Conv", 4, xd, wd, 0, a, 0), 1, gx1, gw1, nx, nw) ||
+        grads_at(conv_model("Conv", 4, xd, wd, 0, a, 0), 3, gx3, gw3, nx, nw)) {
+        printf("FAIL %s: 1 vs 3 threads did not run\n", label);
+        fails++;
+    } else {
+        double worst = 0;
+        for (size_t i = 0; i < nx; i++)
+            worst = fmax(worst, fabs(gx1[i] - gx3[i]) / fmax(1.0, fabs(gx1[i])));
+        for (size_t i = 0; i < nw; i++)
+            worst = fmax(worst, fabs(gw1[i] - gw3[i]) / fmax(1.0, fabs(gw1[i])));
+        fails = worst > 1e-5;
+        printf("%s %s: dX, dW at 3 threads vs 1: worst relative difference %.2g\n", fails ? "FAIL" : "ok  ", label,
+               worst);
+    }
+    free(g);
     return fails;
 }
 
@@ -203,7 +206,28 @@ int main(void)
                                                                 .data = xin,
                                                                 .nbytes = 216 * sizeof(float)},
                                          .n_inputs = 1, .max_elems = 108});
-    fails += depthwise_threads();
+    const int64_t xdw[] = {5, 6, 9, 9}, wdw6[] = {6, 1, 3, 3};
+    fails += threads_agree("Conv depthwise 3x3 stride 1 [5,6,9,9]", xdw, wdw6, &(conv_attrs){.pads = p1, .group = 6});
+    fails += threads_agree("Conv depthwise 3x3 stride 2 [5,6,9,9]", xdw, wdw6,
+                           &(conv_attrs){.pads = p1, .strides = s2, .group = 6});
+    /* dX as a conv over dY (the direct kernel on CPUs with AVX-512F): its
+     * channel-vector form (16 input channels), its flat form (8), and
+     * pads that make the adjoint's begin and end pads differ */
+    const int64_t x16[] = {2, 16, 7, 7}, w16[] = {16, 16, 3, 3}, x8[] = {2, 8, 6, 7}, w48[] = {4, 8, 3, 3};
+    const int64_t p0[] = {0, 0, 0, 0};
+    fails += gradcheck("Conv 3x3 16 -> 16 pad 1 (dX by the adjoint conv, channel-vector)",
+                       conv_model("Conv", 4, x16, w16, 16, &(conv_attrs){.pads = p1}, 0),
+                       &(gradcheck_opts){.params = xwb, .max_elems = 160});
+    fails += gradcheck("Conv 3x3 16 -> 16 dilation 2 pad 2",
+                       conv_model("Conv", 4, x16, w16, 0, &(conv_attrs){.pads = p2, .dil = d2}, 0),
+                       &(gradcheck_opts){.params = xw, .max_elems = 160});
+    fails += gradcheck("Conv 3x3 8 -> 4 pads [0,2,1,0] (dX by the adjoint conv, flat)",
+                       conv_model("Conv", 4, x8, w48, 4, &(conv_attrs){.pads = pasym}, 0),
+                       &(gradcheck_opts){.params = xwb, .max_elems = 160});
+    fails += gradcheck("Conv 3x3 8 -> 4 no pad", conv_model("Conv", 4, x8, w48, 0, &(conv_attrs){.pads = p0}, 0),
+                       &(gradcheck_opts){.params = xw, .max_elems = 160});
+    const int64_t x16b[] = {5, 16, 7, 7};
+    fails += threads_agree("Conv 3x3 16 -> 16 pad 1 [5,16,7,7]", x16b, w16, &(conv_attrs){.pads = p1});
 
     /* ---- ConvTranspose ---- */
     const int64_t xt[] = {2, 3, 4, 4}, wt[] = {3, 2, 3, 3}, op1[] = {1, 1}, xtg[] = {2, 4, 3, 3}, wtg[] = {4, 3, 3, 3};
