@@ -526,24 +526,31 @@ static int adjoint_direct(const qfd_op_ctx *oc, const conv_cfg *cf, qfd_conv_geo
            qfd_conv_direct_ok(gt, cf->c, 1);
 }
 
-/* Backward workspace in floats: per slot the im2col columns, the dW
- * partial (slots > 1) and the adjoint conv's padded planes; then the
- * adjoint weights in both of the direct kernel's layouts. */
+/* Backward workspace in floats, per slot (thread): the im2col columns
+ * (where dW or dX still go through sgemm), a dW partial (more than one
+ * slot, or dW transposed from the direct kernel), the direct dW kernel's
+ * scratch, the adjoint conv's padded planes; after the slots, the adjoint
+ * weights in both of the direct kernel's layouts. */
 typedef struct bwd_layout {
-    int adj;
+    int adj, dwd; /* dX by the adjoint conv, dW by the direct kernel */
     qfd_conv_geom gt;
-    int64_t slots, colf, dwf, adjf, slot_f, waf, wtf;
+    int64_t slots, colf, dwf, partf, dwsf, adjf, slot_f, waf, wtf;
 } bwd_layout;
 
 static bwd_layout bwd_layout_of(const qfd_op_ctx *oc, const conv_cfg *cf)
 {
     bwd_layout l = {0};
+    const int want_dx = oc->gin[0] != NULL, want_dw = oc->gin[1] != NULL;
     l.adj = adjoint_direct(oc, cf, &l.gt);
+    l.dwd = want_dw && !cf->pointwise && !cf->depthwise && qfd_conv_direct_dw_ok(&cf->g, cf->m, cf->group);
     l.slots = backward_slots(oc, cf);
-    l.colf = cf->cg * cf->g.k_size * cf->g.col_size;
+    const int need_col = !cf->pointwise && ((want_dw && !l.dwd) || (want_dx && !l.adj));
+    l.colf = need_col ? cf->cg * cf->g.k_size * cf->g.col_size : 0;
     l.dwf = cf->m * cf->cg * cf->g.k_size;
+    l.partf = want_dw && (l.slots > 1 || l.dwd) ? l.dwf : 0;
+    l.dwsf = l.dwd ? (int64_t)qfd_conv_direct_dw_floats(&cf->g, cf->c, cf->m) : 0;
     l.adjf = l.adj ? (int64_t)qfd_conv_direct_floats(&l.gt, cf->m, cf->c) : 0;
-    l.slot_f = l.colf + (l.slots > 1 ? l.dwf : 0) + l.adjf;
+    l.slot_f = l.colf + l.partf + l.dwsf + l.adjf;
     l.waf = l.adj ? l.dwf : 0;
     l.wtf = l.adj ? (int64_t)qfd_conv_direct_wt_floats(&l.gt, cf->m, cf->c) : 0;
     return l;
@@ -552,7 +559,7 @@ static bwd_layout bwd_layout_of(const qfd_op_ctx *oc, const conv_cfg *cf)
 static size_t backward_workspace(const qfd_op_ctx *oc)
 {
     conv_cfg cf = {0};
-    if (setup(oc, &cf) || cf.pointwise)
+    if (setup(oc, &cf))
         return 0;
     if (cf.depthwise) {
         if (!oc->gin[1] || dw_chunks(oc, &cf) < 2)
@@ -597,7 +604,7 @@ static qfd_status backward(qfd_op_ctx *oc)
         return QFD_OK;
     }
     const bwd_layout l = bwd_layout_of(oc, &cf);
-    const int64_t slots = l.slots, colf = l.colf, dwf = l.dwf;
+    const int64_t slots = l.slots;
     float *ws = oc->ws, *wa = ws + slots * l.slot_f, *wt = wa + l.waf;
     if (l.adj && dx) {
         qfd_conv_adjoint_weights(cf.m, cf.c, g->k_size, w, wa);
@@ -605,18 +612,20 @@ static qfd_status backward(qfd_op_ctx *oc)
     }
 #pragma omp parallel for num_threads(slots) if (slots > 1) schedule(static, 1)
     for (int64_t s = 0; s < slots; s++) {
-        float *col = ws + s * l.slot_f;
-        float *dwp = slots > 1 ? col + colf : dw;
-        float *adj_scratch = col + l.slot_f - l.adjf;
+        float *col = ws + s * l.slot_f, *part = col + l.colf, *dw_scratch = part + l.partf,
+              *adj_scratch = dw_scratch + l.dwsf;
+        float *dwp = l.partf ? part : dw;
         const int threads = slots > 1 ? 1 : oc->n_threads;
-        if (slots > 1 && dw)
-            memset(dwp, 0, (size_t)dwf * sizeof *dwp);
+        if (l.partf)
+            memset(part, 0, (size_t)l.partf * sizeof *part);
         for (int64_t n = s; n < cf.n; n += slots)
             for (int64_t gi = 0; gi < cf.group; gi++) {
                 const float *xg = x + (n * cf.c + gi * cf.cg) * g->img_size, *wg = w + gi * cf.mg * kk;
                 const float *dyg = dy + (n * cf.m + gi * cf.mg) * p;
                 float *dxg = dx ? dx + (n * cf.c + gi * cf.cg) * g->img_size : NULL;
-                if (dw) {
+                if (dw && l.dwd) {
+                    qfd_conv_direct_dw(g, xg, cf.c, dyg, cf.m, part, dw_scratch);
+                } else if (dw) {
                     const float *src = xg;
                     if (!cf.pointwise) {
                         qfd_im2col(xg, cf.cg, g, col, threads);
@@ -639,12 +648,18 @@ static qfd_status backward(qfd_op_ctx *oc)
                 qfd_col2im(col, cf.cg, g, dxg, threads);
             }
     }
-    if (slots > 1 && dw)
-        for (int64_t s = 0; s < slots; s++) {
-            const float *part = ws + s * l.slot_f + colf;
-            for (int64_t i = 0; i < dwf; i++)
+    /* the slots' partials, in slot order: results depend on the thread
+     * count only */
+    for (int64_t s = 0; l.partf && s < slots; s++) {
+        const float *part = ws + s * l.slot_f + l.colf;
+        if (l.dwd) /* [c * k_size][m] */
+            for (int64_t r = 0; r < kk; r++)
+                for (int64_t m = 0; m < cf.m; m++)
+                    dw[m * kk + r] += part[r * cf.m + m];
+        else
+            for (int64_t i = 0; i < l.dwf; i++)
                 dw[i] += part[i];
-        }
+    }
     return QFD_OK;
 }
 

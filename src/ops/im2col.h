@@ -77,6 +77,16 @@ void qfd_conv_direct(const qfd_conv_geom *g, const float *x, int64_t c, const fl
 int qfd_conv_adjoint_geom(const qfd_conv_geom *g, qfd_conv_geom *gt);
 void qfd_conv_adjoint_weights(int64_t m, int64_t c, int64_t k_size, const float *w, float *wa);
 
+/* Direct Conv weight gradient (src/ops/conv_fast_dw.c), for 2-D group-1
+ * convs with a multiple of 16 output channels, any stride and dilation, on
+ * CPUs with AVX-512F: qfd_conv_direct_dw_ok says whether it applies. One
+ * image: x [c][img], dy [m][col]; adds dW transposed into dwt [c * k_size][m];
+ * scratch holds qfd_conv_direct_dw_floats() floats. */
+int qfd_conv_direct_dw_ok(const qfd_conv_geom *g, int64_t m, int64_t group);
+size_t qfd_conv_direct_dw_floats(const qfd_conv_geom *g, int64_t c, int64_t m);
+void qfd_conv_direct_dw(const qfd_conv_geom *g, const float *x, int64_t c, const float *dy, int64_t m, float *dwt,
+                        float *scratch);
+
 /* The adjoint: img[c][image position of (o, j)] += col[...] for every
  * position inside the image. */
 void qfd_col2im(const float *col, int64_t channels, const qfd_conv_geom *g, float *img, int n_threads);

@@ -226,6 +226,14 @@ int main(void)
                        &(gradcheck_opts){.params = xwb, .max_elems = 160});
     fails += gradcheck("Conv 3x3 8 -> 4 no pad", conv_model("Conv", 4, x8, w48, 0, &(conv_attrs){.pads = p0}, 0),
                        &(gradcheck_opts){.params = xw, .max_elems = 160});
+    /* dW by the direct kernel (16 or 32 output channels, any stride) */
+    const int64_t w32[] = {32, 8, 3, 3}, w1s[] = {16, 8, 1, 1};
+    fails += gradcheck("Conv 3x3 8 -> 32 stride 2 pad 1 (dW by the direct kernel, 32-channel tiles)",
+                       conv_model("Conv", 4, x8, w32, 32, &(conv_attrs){.pads = p1, .strides = s2}, 0),
+                       &(gradcheck_opts){.params = xwb, .max_elems = 160});
+    fails += gradcheck("Conv 1x1 stride 2 8 -> 16 (a ResNet shortcut)",
+                       conv_model("Conv", 4, x8, w1s, 0, &(conv_attrs){.strides = s2}, 0),
+                       &(gradcheck_opts){.params = xw, .max_elems = 160});
     const int64_t x16b[] = {5, 16, 7, 7};
     fails += threads_agree("Conv 3x3 16 -> 16 pad 1 [5,16,7,7]", x16b, w16, &(conv_attrs){.pads = p1});
 
