@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -165,6 +166,7 @@ typedef struct qfd_eval_opts {
     float mean[4], std[4];
     void (*progress)(void *user, int64_t done, int64_t total);
     void *user;
+    FILE *profile; /* non-NULL: the time per op type is written here at the end */
 } qfd_eval_opts;
 
 typedef struct qfd_eval_result {
@@ -217,6 +219,7 @@ typedef struct qfd_train_opts {
     volatile sig_atomic_t *stop; /* set non-zero (e.g. by a signal handler) to stop after the current step */
     void (*progress)(void *user, const qfd_train_progress *p);
     void *user;
+    FILE *profile; /* non-NULL: the time per op type (forward, backward) is written here at the end */
 } qfd_train_opts;
 
 typedef struct qfd_train_result {

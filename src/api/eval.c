@@ -28,7 +28,7 @@ qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_o
         return st;
     if ((st = qfd_dataset_load(ctx, o->data, QFD_SPLIT_TEST, o->limit, &ds)))
         return st;
-    if ((st = qfd_exec_new(ctx, m, o->n_threads, &e)))
+    if ((st = qfd_exec_new(ctx, m, o->n_threads, &e)) || (o->profile && (st = qfd_exec_profile_start(ctx, e))))
         goto out;
     if (qfd_exec_n_inputs(e) != 1 || qfd_exec_n_outputs(e) < 1) {
         st = qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "eval needs a model with one input and a logits output (it has %zu inputs)",
@@ -90,6 +90,8 @@ qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_o
     r->n = n;
     r->top1 = n ? (double)top1 / (double)n : 0;
     r->top5 = n ? (double)top5 / (double)n : 0;
+    if (o->profile)
+        qfd_exec_profile_write(e, o->profile);
 out:
     free(batch);
     qfd_exec_free(e);

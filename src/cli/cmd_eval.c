@@ -59,6 +59,8 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
             json = 1;
         } else if (!strcmp(a, "--no-fold")) {
             fold = 0;
+        } else if (!strcmp(a, "--profile")) {
+            o.profile = stderr;
         } else if (!strcmp(a, "--data")) {
             if (!val)
                 return qfd_cli_usage_error(&qfd_cmd_eval, "--data needs a PATH");
@@ -135,7 +137,7 @@ const qfd_cli_cmd qfd_cmd_eval = {
     "eval",
     "top-1/top-5 accuracy of a classifier on a labelled test set",
     "usage: qfd-onnx eval MODEL.onnx [--data PATH] [--limit N] [--batch B]\n"
-    "                     [--mean M --std S] [--threads T] [--json]\n"
+    "                     [--mean M --std S] [--threads T] [--json] [--profile]\n"
     "\n"
     "Runs MODEL on the test split of a labelled dataset and reports top-1 and\n"
     "top-5 accuracy. The model takes one image batch [N,C,H,W] and returns\n"
@@ -155,6 +157,7 @@ const qfd_cli_cmd qfd_cmd_eval = {
     "  --no-fold      keep BatchNormalization nodes (default: folded into the\n"
     "                 preceding Conv, as ONNX Runtime does)\n"
     "  --json         print one JSON object: top1, top5, n, seconds, ...\n"
+    "  --profile      print the time per op type to stderr at the end\n"
     "  -h, --help     show this help\n"
     "\n"
     "Progress goes to stderr for runs longer than two seconds.\n"

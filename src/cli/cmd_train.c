@@ -142,6 +142,8 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
             eval = 0;
         } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
             verbose = 1;
+        } else if (!strcmp(a, "--profile")) {
+            o.profile = stderr;
         } else if (!strcmp(a, "--mean") || !strcmp(a, "--std")) {
             float *dst = a[2] == 'm' ? o.mean : o.std;
             int n = qfd_parse_floats(val, dst, 4);
@@ -271,6 +273,7 @@ const qfd_cli_cmd qfd_cmd_train = {
     "  --threads T          CPU threads (default: all cores)\n"
     "  --no-eval            skip the final test-set evaluation\n"
     "  -v, --verbose        report parameters, training memory and peak RSS\n"
+    "  --profile            print the time per op type (forward, backward) to stderr\n"
     "  -h, --help           show this help\n"
     "\n"
     "Progress: one bar per epoch on stderr (plain lines when not a terminal).\n"

@@ -70,6 +70,7 @@ void qfd_exec_free(qfd_exec *e)
     free(e->seeded);
     free(e->grad_first);
     free(e->saved);
+    free(e->prof);
     free(e->gout_ptrs);
     free(e->gin_ptrs);
     free(e);
@@ -412,13 +413,17 @@ static qfd_status run_graph(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs, 
         e->vals[e->in_t[i]].data = inputs[i].data;
         e->vals[e->in_t[i]].nbytes = inputs[i].nbytes;
     }
+    e->prof_runs += e->prof != NULL;
     for (size_t i = 0; i < e->g->n_nodes; i++) {
         if (e->nodes[i].folded)
             continue;
         qfd_op_ctx oc;
         qfd_exec_op_ctx(e, ctx, i, &oc);
+        double t0 = e->prof ? qfd_exec_now() : 0.0;
         if ((st = e->nodes[i].def->forward(&oc)))
             return st;
+        if (e->prof)
+            e->prof[2 * i] += qfd_exec_now() - t0;
     }
     return QFD_OK;
 }

@@ -7,6 +7,8 @@
 #ifndef QFD_EXEC_EXEC_H
 #define QFD_EXEC_EXEC_H
 
+#include <stdio.h>
+
 #include "data/array.h"
 #include "ir/ir.h"
 
@@ -31,6 +33,12 @@ void qfd_exec_zero_grads(qfd_exec *e);
  * Graph outputs are always treated so. Call before the first run. */
 void qfd_exec_seed_grad(qfd_exec *e, int tensor);
 qfd_status qfd_exec_backward(qfd_ctx *ctx, qfd_exec *e);
+
+/* Profiling: from start on, every run and backward times each node;
+ * write prints the time per op type (per run, and its share of the total),
+ * most expensive first. */
+qfd_status qfd_exec_profile_start(qfd_ctx *ctx, qfd_exec *e);
+void qfd_exec_profile_write(const qfd_exec *e, FILE *f);
 
 /* Bytes the executor holds: values it computed, gradients, workspace. */
 size_t qfd_exec_memory(const qfd_exec *e);

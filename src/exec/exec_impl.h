@@ -44,7 +44,15 @@ struct qfd_exec {
     qfd_array **gin_ptrs;
     bool training;
     uint64_t seed;
+
+    /* profiling (qfd_exec_profile_start): per node, seconds in forward
+     * [2i] and backward [2i + 1]; NULL when off */
+    double *prof;
+    int64_t prof_runs, prof_backwards;
 };
+
+/* Monotonic seconds, for the profile. */
+double qfd_exec_now(void);
 
 /* The op context of node i, pointing at the executor's values (and, when
  * training, gradients and saved state). */

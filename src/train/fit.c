@@ -8,6 +8,7 @@
 #include "core/ctx.h"
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "exec/exec.h"
 #include "ir/model_info.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
@@ -88,6 +89,8 @@ qfd_status qfd_model_train(qfd_ctx *ctx, qfd_model *m, const qfd_train_opts *o, 
     if ((st = qfd_trainer_new(ctx, m, &to, &tr)))
         goto out;
     r->n_params = (int64_t)qfd_trainer_n_params(tr);
+    if (o->profile && (st = qfd_exec_profile_start(ctx, qfd_trainer_exec(tr))))
+        goto out;
 
     qfd_train_state state = {0, 0, 0, o->seed, lo.batch};
     if (o->resume_dir) {
@@ -161,6 +164,8 @@ qfd_status qfd_model_train(qfd_ctx *ctx, qfd_model *m, const qfd_train_opts *o, 
     r->seconds = now() - t0;
     r->images_per_second = r->seconds > 0 ? (double)images / r->seconds : 0;
     r->train_bytes = qfd_trainer_memory(tr);
+    if (o->profile)
+        qfd_exec_profile_write(qfd_trainer_exec(tr), o->profile);
 out:
     qfd_trainer_free(tr);
     qfd_loader_free(ld);

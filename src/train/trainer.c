@@ -230,6 +230,11 @@ qfd_optim *qfd_trainer_optim(qfd_trainer *t)
     return &t->opt;
 }
 
+qfd_exec *qfd_trainer_exec(qfd_trainer *t)
+{
+    return t->e;
+}
+
 size_t qfd_trainer_n_params(const qfd_trainer *t)
 {
     size_t n = 0;

@@ -66,6 +66,8 @@ qfd_status qfd_trainer_step(qfd_ctx *ctx, qfd_trainer *t, const qfd_array *x, co
                             uint64_t step_seed, qfd_step_stats *stats);
 qfd_optim *qfd_trainer_optim(qfd_trainer *t);
 size_t qfd_trainer_n_params(const qfd_trainer *t);
+/* The student's executor (for its profile). */
+qfd_exec *qfd_trainer_exec(qfd_trainer *t);
 /* Bytes of activations, gradients and optimizer state after the last step. */
 size_t qfd_trainer_memory(const qfd_trainer *t);
 
