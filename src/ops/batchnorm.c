@@ -116,47 +116,40 @@ static bool batch_stats(const qfd_op_ctx *oc)
 
 /* Per-plane kernels: the channel loops above them run over N planes of
  * `inner` contiguous values each. */
+/* sum (x - k) and sum (x - k)^2 over one plane */
 QFD_SIMD_CLONES
-static double plane_sum(const float *x, int64_t n)
+static void plane_moments(const float *x, int64_t n, float k, double *s1, double *s2)
 {
-    float acc[QFD_SIMD_LANES] = {0};
-    int64_t i = 0;
-    for (; i + QFD_SIMD_LANES <= n; i += QFD_SIMD_LANES)
-        for (int j = 0; j < QFD_SIMD_LANES; j++)
-            acc[j] += x[i + j];
-    double s = 0.0;
-    for (int j = 0; j < QFD_SIMD_LANES; j++)
-        s += acc[j];
-    for (; i < n; i++)
-        s += x[i];
-    return s;
-}
-
-QFD_SIMD_CLONES
-static double plane_sqdev(const float *x, int64_t n, float mu)
-{
-    float acc[QFD_SIMD_LANES] = {0};
+    float a1[QFD_SIMD_LANES] = {0}, a2[QFD_SIMD_LANES] = {0};
     int64_t i = 0;
     for (; i + QFD_SIMD_LANES <= n; i += QFD_SIMD_LANES)
         for (int j = 0; j < QFD_SIMD_LANES; j++) {
-            float d = x[i + j] - mu;
-            acc[j] += d * d;
+            float d = x[i + j] - k;
+            a1[j] += d;
+            a2[j] += d * d;
         }
-    double s = 0.0;
-    for (int j = 0; j < QFD_SIMD_LANES; j++)
-        s += acc[j];
-    for (; i < n; i++) {
-        double d = (double)x[i] - mu;
-        s += d * d;
+    double t1 = 0.0, t2 = 0.0;
+    for (int j = 0; j < QFD_SIMD_LANES; j++) {
+        t1 += a1[j];
+        t2 += a2[j];
     }
-    return s;
+    for (; i < n; i++) {
+        double d = (double)x[i] - k;
+        t1 += d;
+        t2 += d * d;
+    }
+    *s1 += t1;
+    *s2 += t2;
 }
 
 QFD_SIMD_CLONES
-static void plane_affine(const float *x, int64_t n, float a, float b, float *y)
+static void plane_affine(const float *x, int64_t n, float mu, float a, float b, float *y)
 {
+    /* (x - mu) * a + b, not x * a + (b - mu * a): with a mean large against
+     * the spread the latter cancels two large terms (training passes one of
+     * the channel's values as mu, exactly representable unlike the mean) */
     for (int64_t i = 0; i < n; i++)
-        y[i] = x[i] * a + b;
+        y[i] = (x[i] - mu) * a + b;
 }
 
 /* sum g and sum g * (x - mu) over one plane */
@@ -216,19 +209,22 @@ static qfd_status forward_batch(qfd_op_ctx *oc)
     bool update = oc->training;
 #pragma omp parallel for num_threads(oc->n_threads) if (M * C > 65536)
     for (int64_t c = 0; c < C; c++) {
-        /* Two passes: E[x^2] - E[x]^2 loses the variance of channels with a
-         * large mean. Planes are summed in float lanes, planes in double. */
-        double sum = 0.0, sq = 0.0;
+        /* One pass over x - k with k one of the channel's values: E[x^2] -
+         * E[x]^2 itself loses the variance of channels whose mean is large
+         * against their spread, and k is as close to the mean as the spread.
+         * Planes are summed in float lanes, planes in double. */
+        const float k = M > 0 ? x[c * inner] : 0.0f;
+        double s1 = 0.0, s2 = 0.0;
         for (int64_t n = 0; n < N; n++)
-            sum += plane_sum(x + (n * C + c) * inner, inner);
-        double mu = M > 0 ? sum / (double)M : 0.0;
-        for (int64_t n = 0; n < N; n++)
-            sq += plane_sqdev(x + (n * C + c) * inner, inner, (float)mu);
-        double var = M > 0 ? sq / (double)M : 0.0;
+            plane_moments(x + (n * C + c) * inner, inner, k, &s1, &s2);
+        double d1 = M > 0 ? s1 / (double)M : 0.0, mu = k + d1;
+        double var = M > 0 ? s2 / (double)M - d1 * d1 : 0.0;
+        var = var > 0.0 ? var : 0.0;
+        double sq = var * (double)M;
         float inv = (float)(1.0 / sqrt(var + (double)eps));
-        float a = scale[c] * inv, b = bias[c] - (float)mu * a;
+        const float a = scale[c] * inv;
         for (int64_t n = 0; n < N; n++)
-            plane_affine(x + (n * C + c) * inner, inner, a, b, y + (n * C + c) * inner);
+            plane_affine(x + (n * C + c) * inner, inner, k, a, bias[c] - (float)(d1 * a), y + (n * C + c) * inner);
         if (saved) {
             saved[c] = (float)mu;
             saved[C + c] = inv;
@@ -266,9 +262,8 @@ static qfd_status forward(qfd_op_ctx *oc)
 #pragma omp parallel for num_threads(oc->n_threads) if (planes * inner > 65536)
     for (int64_t p = 0; p < planes; p++) {
         int64_t c = p % C;
-        float a = scale[c] / sqrtf(var[c] + eps);
-        float b = bias[c] - mean[c] * a;
-        plane_affine(x + p * inner, inner, a, b, y + p * inner);
+        const float a = scale[c] / sqrtf(var[c] + eps);
+        plane_affine(x + p * inner, inner, mean[c], a, bias[c], y + p * inner);
     }
     return QFD_OK;
 }
