@@ -115,6 +115,46 @@ __attribute__((target("avx512f"))) static void dw_kernel(const qfd_conv_geom *g,
         r0 += rb;
     }
 }
+
+/* dyt [q][m] = dy [m][q] for m_n a multiple of 16: 16 x 16 blocks
+ * transposed in registers (q past pn masked off). */
+__attribute__((target("avx512f"))) static void transpose_dy(const float *dy, int64_t m_n, int64_t pn, float *dyt)
+{
+    for (int64_t q0 = 0; q0 < pn; q0 += 16) {
+        const int64_t nq = pn - q0 < 16 ? pn - q0 : 16;
+        const __mmask16 mk = (__mmask16)((1u << nq) - 1);
+        for (int64_t m0 = 0; m0 < m_n; m0 += 16) {
+            __m512 r[16], t[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = _mm512_maskz_loadu_ps(mk, dy + (m0 + i) * pn + q0);
+            /* 4 x 4 blocks of 4 x 4: within 128-bit lanes, then across */
+            for (int i = 0; i < 16; i += 2) {
+                t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+                t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+            }
+            for (int i = 0; i < 16; i += 4) {
+                r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+                r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+                r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+                r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+            }
+            for (int i = 0; i < 4; i++) {
+                t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+                t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
+                t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+                t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
+            }
+            for (int i = 0; i < 4; i++) {
+                r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+                r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+                r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
+                r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xDD);
+            }
+            for (int64_t i = 0; i < nq; i++)
+                _mm512_storeu_ps(dyt + (q0 + i) * m_n + m0, r[i]);
+        }
+    }
+}
 #endif
 
 void qfd_conv_direct_dw(const qfd_conv_geom *g, const float *x, int64_t c_n, const float *dy, int64_t m_n, float *dwt,
@@ -125,13 +165,7 @@ void qfd_conv_direct_dw(const qfd_conv_geom *g, const float *x, int64_t c_n, con
     float *p = scratch, *dyt = scratch + c_n * d.ps + d.slack;
     const int64_t pn = g->col_size;
     pad_planes(g, &d, x, c_n, p);
-    /* in blocks of 64 pixels, so that the rows read stay in the cache */
-    for (int64_t q0 = 0; q0 < pn; q0 += 64) {
-        const int64_t q1 = q0 + 64 < pn ? q0 + 64 : pn;
-        for (int64_t m = 0; m < m_n; m++)
-            for (int64_t q = q0; q < q1; q++)
-                dyt[q * m_n + m] = dy[m * pn + q];
-    }
+    transpose_dy(dy, m_n, pn, dyt);
     dw_kernel(g, &d, p, c_n, dyt, m_n, dwt);
 #else
     (void)g, (void)x, (void)c_n, (void)dy, (void)m_n, (void)dwt, (void)scratch;
