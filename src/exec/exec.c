@@ -84,7 +84,7 @@ void qfd_exec_op_ctx(qfd_exec *e, qfd_ctx *ctx, size_t i, qfd_op_ctx *oc)
     for (size_t k = 0; k < n->n_out; k++)
         e->out_ptrs[k] = n->out[k] >= 0 ? &e->vals[n->out[k]] : NULL;
     *oc = (qfd_op_ctx){ctx, n, e->nodes[i].opset, n->n_in, n->n_out, e->in_ptrs, e->out_ptrs,
-                       e->nodes[i].state, e->ws, e->n_threads, e->training, NULL, 0, NULL, NULL};
+                       e->nodes[i].state, e->ws, e->n_threads, e->training, NULL, 0, NULL, NULL, 0};
     if (!e->needs_grad)
         return;
     /* Distinct seeds per node and step (splitmix64 of both). */

@@ -195,14 +195,25 @@ qfd_status qfd_exec_backward(qfd_ctx *ctx, qfd_exec *e)
             continue;
         /* the zero fill of the gradients it starts counts as the node's */
         double t0 = e->prof ? qfd_exec_now() : 0.0;
-        for (size_t k = 0; k < n->n_in + n->n_out; k++) {
-            int t = k < n->n_in ? n->in[k] : n->out[k - n->n_in];
-            if (t >= 0 && e->grad_first[t] == (int)i && e->grads[t].data)
-                zero_bytes(e->grads[t].data, e->grads[t].nbytes, e->n_threads);
-        }
         qfd_op_ctx oc;
         qfd_exec_op_ctx(e, ctx, i, &oc);
-        qfd_status st = e->nodes[i].def->backward(&oc);
+        const qfd_op_def *def = e->nodes[i].def;
+        for (size_t k = 0; k < n->n_in + n->n_out; k++) {
+            int t = k < n->n_in ? n->in[k] : n->out[k - n->n_in];
+            if (t < 0 || e->grad_first[t] != (int)i || !e->grads[t].data)
+                continue;
+            /* A gradient whose life begins here is written, not added to,
+             * by an op that says it writes all of it (not when the tensor
+             * is also another input of the node: that slot adds). */
+            bool once = k < n->n_in && k < 32;
+            for (size_t j = 0; once && j < n->n_in; j++)
+                once = j == k || n->in[j] != t;
+            if (once && def->grad_writes && def->grad_writes(&oc, k))
+                oc.gin_fresh |= 1u << k;
+            else
+                zero_bytes(e->grads[t].data, e->grads[t].nbytes, e->n_threads);
+        }
+        qfd_status st = def->backward(&oc);
         if (st)
             return st;
         if (e->prof)

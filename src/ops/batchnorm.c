@@ -176,16 +176,25 @@ static void plane_grad_sums(const float *g, const float *x, int64_t n, float mu,
     *sgd += s2;
 }
 
-/* dx += k * (g - m1 - (x - mu) * k2) + r1 + r2 * (x - mu), g = 0 without dy */
+/* dx (+)= k * (g - m1 - (x - mu) * k2) + r1 + r2 * (x - mu), g = 0 without
+ * dy; written when `write` (a fresh gradient), else added */
 QFD_SIMD_CLONES
 static void plane_batch_dx(const float *g, const float *x, int64_t n, float mu, float k, float m1, float k2, float r1,
-                           float r2, float *dx)
+                           float r2, bool write, float *dx)
 {
-    if (g)
+    if (write && g)
+        for (int64_t i = 0; i < n; i++) {
+            float d = x[i] - mu;
+            dx[i] = k * (g[i] - m1 - d * k2) + r1 + r2 * d;
+        }
+    else if (g)
         for (int64_t i = 0; i < n; i++) {
             float d = x[i] - mu;
             dx[i] += k * (g[i] - m1 - d * k2) + r1 + r2 * d;
         }
+    else if (write)
+        for (int64_t i = 0; i < n; i++)
+            dx[i] = r1 + r2 * (x[i] - mu);
     else
         for (int64_t i = 0; i < n; i++)
             dx[i] += r1 + r2 * (x[i] - mu);
@@ -294,6 +303,7 @@ static qfd_status backward(qfd_op_ctx *oc)
     float *dmean = grad_of(oc, 3), *dvar = grad_of(oc, 4);
     const float *saved = oc->saved;
     float eps = s->epsilon, mom = s->momentum;
+    const bool write = oc->gin_fresh & 1u;
     if (M == 0)
         return QFD_OK;
 #pragma omp parallel for num_threads(oc->n_threads) if (M * C > 65536)
@@ -330,17 +340,28 @@ static qfd_status backward(qfd_op_ctx *oc)
             float r2 = g2 ? 2.0f * (1.0f - mom) * g2[c] / (float)M : 0.0f;
             for (int64_t n = 0; n < N; n++)
                 plane_batch_dx(dy ? dy + (n * C + c) * inner : NULL, x + (n * C + c) * inner, inner, mu, k, m1,
-                               inv * m2, r1, r2, dx + (n * C + c) * inner);
+                               inv * m2, r1, r2, write, dx + (n * C + c) * inner);
         } else if (dy) {
             for (int64_t n = 0; n < N; n++) {
                 const float *gp = dy + (n * C + c) * inner;
                 float *dp = dx + (n * C + c) * inner;
-                for (int64_t i = 0; i < inner; i++)
-                    dp[i] += k * gp[i];
+                if (write)
+                    for (int64_t i = 0; i < inner; i++)
+                        dp[i] = k * gp[i];
+                else
+                    for (int64_t i = 0; i < inner; i++)
+                        dp[i] += k * gp[i];
             }
         }
     }
     return QFD_OK;
+}
+
+/* dX is written outright (a fresh gradient) on every path that computes
+ * it: batch statistics, or inference form with an incoming dY. */
+static bool grad_writes(const qfd_op_ctx *oc, size_t k)
+{
+    return k == 0 && (batch_stats(oc) || oc->gout[0]);
 }
 
 const qfd_op_def qfd_op_batchnorm = {
@@ -354,4 +375,5 @@ const qfd_op_def qfd_op_batchnorm = {
     .forward = forward,
     .saved_size = saved_size,
     .backward = backward,
+    .grad_writes = grad_writes,
 };

@@ -663,6 +663,27 @@ static size_t backward_workspace(const qfd_op_ctx *oc)
     return wa > wb ? wa : wb;
 }
 
+/* Add and Sub write the gradient of an operand that is not broadcast (a
+ * residual branch) when its life begins here: dst = scale * dy. */
+static bool grad_writes(const qfd_op_ctx *oc, size_t k)
+{
+    const bin_state *s = oc->state;
+    if (k > 1 || (s->op != ADD && s->op != SUB) || !oc->gout[0] || oc->in[0]->dtype != QFD_DT_FLOAT)
+        return false;
+    qfd_array bv;
+    b_view(oc, &bv);
+    const qfd_array *v = k == 0 ? oc->in[0] : &bv;
+    return v->dtype == QFD_DT_FLOAT && qfd_array_numel(v) == qfd_array_numel(oc->out[0]);
+}
+
+static void write_scaled(const qfd_op_ctx *oc, const float *src, float scale, float *dst, int64_t n)
+{
+    const int nt = n > 65536 && oc->n_threads > 1 ? oc->n_threads : 1;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = scale * src[i];
+}
+
 /* Float32 operands only: an integer (or double) operand gets no gradient. */
 static qfd_status backward(qfd_op_ctx *oc)
 {
@@ -677,9 +698,13 @@ static qfd_status backward(qfd_op_ctx *oc)
     switch (s->op) {
     case ADD:
     case SUB:
-        if (ga)
+        if (ga && (oc->gin_fresh & 1u))
+            write_scaled(oc, dy->data, 1.0f, ga, qfd_array_numel(y));
+        else if (ga)
             qfd_bcast_reduce(oc, y, dy->data, a, 1.0f, ga, oc->ws);
-        if (gb)
+        if (gb && (oc->gin_fresh & 2u))
+            write_scaled(oc, dy->data, s->op == SUB ? -1.0f : 1.0f, gb, qfd_array_numel(y));
+        else if (gb)
             qfd_bcast_reduce(oc, y, dy->data, &bv, s->op == SUB ? -1.0f : 1.0f, gb, oc->ws);
         break;
     case MUL:
@@ -721,6 +746,7 @@ static qfd_status backward(qfd_op_ctx *oc)
                                      .infer = infer,                                                                 \
                                      .forward = forward,                                                             \
                                      .backward_workspace = backward_workspace,                                       \
+                                     .grad_writes = grad_writes,                                                     \
                                      .backward = backward};
 
 BIN_DEF(add, "Add", ADD)

@@ -605,6 +605,7 @@ static qfd_status backward(qfd_op_ctx *oc)
     }
     const bwd_layout l = bwd_layout_of(oc, &cf);
     const int64_t slots = l.slots;
+    const bool write = oc->gin_fresh & 1u; /* see grad_writes */
     float *ws = oc->ws, *wa = ws + slots * l.slot_f, *wt = wa + l.waf;
     if (l.adj && dx) {
         qfd_conv_adjoint_weights(cf.m, cf.c, g->k_size, w, wa);
@@ -637,11 +638,11 @@ static qfd_status backward(qfd_op_ctx *oc)
                 if (!dxg)
                     continue;
                 if (cf.pointwise) {
-                    qfd_sgemm(true, false, kk, p, cf.mg, 1.0f, wg, kk, dyg, p, 1.0f, dxg, p);
+                    qfd_sgemm(true, false, kk, p, cf.mg, 1.0f, wg, kk, dyg, p, write ? 0.0f : 1.0f, dxg, p);
                     continue;
                 }
                 if (l.adj) {
-                    qfd_conv_direct(&l.gt, dyg, cf.m, wa, wt, NULL, cf.c, dxg, adj_scratch, NULL, 1);
+                    qfd_conv_direct(&l.gt, dyg, cf.m, wa, wt, NULL, cf.c, dxg, adj_scratch, NULL, !write);
                     continue;
                 }
                 qfd_sgemm(true, false, kk, p, cf.mg, 1.0f, wg, kk, dyg, p, 0.0f, col, p);
@@ -663,6 +664,17 @@ static qfd_status backward(qfd_op_ctx *oc)
     return QFD_OK;
 }
 
+/* dX is written outright (a fresh gradient) where one product covers all
+ * of it: 1x1 convs (sgemm with beta 0) and the adjoint direct conv. */
+static bool grad_writes(const qfd_op_ctx *oc, size_t k)
+{
+    conv_cfg cf = {0};
+    qfd_conv_geom gt;
+    if (k != 0 || !oc->gout[0] || setup(oc, &cf))
+        return false;
+    return cf.pointwise || adjoint_direct(oc, &cf, &gt);
+}
+
 const qfd_op_def qfd_op_conv = {
     .name = "Conv",
     .domain = "",
@@ -672,4 +684,5 @@ const qfd_op_def qfd_op_conv = {
     .forward = forward,
     .backward_workspace = backward_workspace,
     .backward = backward,
+    .grad_writes = grad_writes,
 };

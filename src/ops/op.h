@@ -44,6 +44,7 @@ typedef struct qfd_op_ctx {
     uint64_t seed;              /* fresh per node and step, for random ops */
     const qfd_array *const *gout; /* backward: dL/d(output k), NULL where none flows */
     qfd_array *const *gin;      /* backward: dL/d(input k), ADDED into; NULL where not needed */
+    uint32_t gin_fresh;         /* backward, bit k: gin[k] is uncleared memory, to be WRITTEN (see grad_writes) */
 } qfd_op_ctx;
 
 enum qfd_op_flags {
@@ -77,6 +78,12 @@ typedef struct qfd_op_def {
     size_t (*saved_size)(const qfd_op_ctx *oc);
     size_t (*backward_workspace)(const qfd_op_ctx *oc);
     qfd_status (*backward)(qfd_op_ctx *oc);
+    /* Optional, asked in backward before backward runs: true if, given
+     * gin[k] as uncleared memory (bit k of gin_fresh), backward writes every
+     * element of it instead of adding. The executor then skips clearing
+     * that gradient, which starts its life at this node: one pass less
+     * over memory for each large activation gradient. */
+    bool (*grad_writes)(const qfd_op_ctx *oc, size_t k);
 } qfd_op_def;
 
 /* Finds the definition for op_type in domain at opset; NULL if unsupported. */

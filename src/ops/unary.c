@@ -424,15 +424,29 @@ static qfd_status backward(qfd_op_ctx *oc)
     int64_t n = qfd_array_numel(x);
     int cheap = s->kind != ERF && s->kind != GELU && s->kind != GELU_TANH;
     int nt = n > (cheap ? 65536 : 16384) && oc->n_threads > 1 ? oc->n_threads : 1;
+    const bool write = oc->gin_fresh & 1u;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (int t = 0; t < nt; t++) {
         int64_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
-        if (x->dtype == QFD_DT_FLOAT)
+        if (write) /* grad_writes: float Relu only */
+            for (int64_t i = i0; i < i1; i++) {
+                const float v = ((const float *)x->data)[i], g = dy[i];
+                dx[i] = v > 0 ? g : 0.0f;
+            }
+        else if (x->dtype == QFD_DT_FLOAT)
             grad_f32(s, (const float *)x->data + i0, (const float *)y->data + i0, dy + i0, dx + i0, i1 - i0);
         else
             grad_f64(s, (const double *)x->data + i0, (const double *)y->data + i0, dy + i0, dx + i0, i1 - i0);
     }
     return QFD_OK;
+}
+
+/* Relu's gradient, the one on every CNN's training path, is written
+ * outright into a gradient that starts its life here. */
+static bool grad_writes(const qfd_op_ctx *oc, size_t k)
+{
+    const un_state *s = oc->state;
+    return k == 0 && s->kind == RELU && oc->gout[0] && oc->in[0]->dtype == QFD_DT_FLOAT;
 }
 
 static qfd_status parse_common(qfd_op_ctx *oc, un_state *s, int kind)
@@ -463,7 +477,8 @@ static qfd_status parse_common(qfd_op_ctx *oc, un_state *s, int kind)
                                      .parse = parse_##sym,                                                           \
                                      .infer = infer,                                                                 \
                                      .forward = forward,                                                             \
-                                     .backward = backward};
+                                     .backward = backward,                                                           \
+                                     .grad_writes = grad_writes};
 
 UNARY_DEF(relu, "Relu", 1, RELU)
 UNARY_DEF(leakyrelu, "LeakyRelu", 1, LEAKY)

@@ -109,6 +109,79 @@ out:
     return rc;
 }
 
+/* x -> Relu -> Conv 3x3 -> y1 -> Relu -> Conv 1x1 -> y2 -> Add(y2, y1) ->
+ * Relu: on this chain Relu, Conv (adjoint and 1x1 paths) and Add write
+ * gradients whose life begins at them into uncleared pool memory
+ * (grad_writes). */
+static qfd_model *fresh_chain_model(void)
+{
+    const int64_t xd[] = {2, 16, 6, 6}, w3[] = {16, 16, 3, 3}, w1[] = {16, 16, 1, 1}, p1[] = {1, 1, 1, 1}, bd[] = {16};
+    /* x at least 0.1 from Relu's kink, and y1 mostly well above it (bias
+     * around 5): a central difference across a kink is no derivative */
+    float x[2 * 16 * 36];
+    for (int i = 0; i < 2 * 16 * 36; i++) {
+        int v = (i * 7) % 19 - 9;
+        x[i] = v ? 0.1f * (float)v : 0.5f;
+    }
+    qfd_model *m = mb_new(13);
+    mb_param(m, "x", 4, xd, x, 0.0f, 0.0f);
+    mb_param(m, "w", 4, w3, NULL, -0.3f, 0.3f);
+    mb_param(m, "b", 1, bd, NULL, 4.5f, 5.5f);
+    mb_param(m, "w1", 4, w1, NULL, -0.1f, 0.1f);
+    mb_node(m, "Relu", 1, (const char *[]){"x"}, 1, (const char *[]){"r0"});
+    qfd_node *c = mb_node(m, "Conv", 3, (const char *[]){"r0", "w", "b"}, 1, (const char *[]){"y1"});
+    mb_attr_ints(c, "pads", 4, p1);
+    mb_node(m, "Relu", 1, (const char *[]){"y1"}, 1, (const char *[]){"r1"});
+    mb_node(m, "Conv", 2, (const char *[]){"r1", "w1"}, 1, (const char *[]){"y2"});
+    mb_node(m, "Add", 2, (const char *[]){"y2", "y1"}, 1, (const char *[]){"s"});
+    mb_node(m, "Relu", 1, (const char *[]){"s"}, 1, (const char *[]){"y"});
+    mb_output(m, "y");
+    return m;
+}
+
+/* Backward three times on one executor, with dY = A, B, A: the third runs
+ * on pool memory the second left full of other gradients, which written
+ * (not added) gradients must ignore: it must give the first one's dX, dW. */
+static int fresh_gradients_repeat(void)
+{
+    enum { NX = 2 * 16 * 36, NW = 16 * 16 * 9 };
+    static float gx[3][NX], gw[3][NW];
+    qfd_model *m = fresh_chain_model();
+    qfd_ctx *ctx = qfd_ctx_new();
+    qfd_exec *e = NULL;
+    uint8_t *train = calloc(m->graph.n_tensors + 1, 1);
+    int tx = qfd_graph_find(&m->graph, "x"), tw = qfd_graph_find(&m->graph, "w"), fails = 0;
+    if (!train || qfd_exec_new(ctx, m, 1, &e))
+        goto broken;
+    train[tx] = train[tw] = train[qfd_graph_find(&m->graph, "w1")] = 1;
+    if (qfd_exec_set_trainable(ctx, e, train))
+        goto broken;
+    for (int r = 0; r < 3; r++) {
+        if (qfd_exec_run(ctx, e, NULL, 0))
+            goto broken;
+        qfd_exec_zero_grads(e);
+        qfd_array *gy = qfd_exec_grad(e, qfd_exec_output_tensor(e, 0));
+        for (int64_t i = 0; gy && i < qfd_array_numel(gy); i++)
+            ((float *)gy->data)[i] = r == 1 ? 3.0f : (float)((i * 37) % 11) * 0.1f - 0.5f;
+        if (!gy || qfd_exec_backward(ctx, e))
+            goto broken;
+        memcpy(gx[r], qfd_exec_grad(e, tx)->data, sizeof gx[r]);
+        memcpy(gw[r], qfd_exec_grad(e, tw)->data, sizeof gw[r]);
+    }
+    fails = memcmp(gx[0], gx[2], sizeof gx[0]) || memcmp(gw[0], gw[2], sizeof gw[0]);
+    printf("%s fresh gradients: the same dY gives the same dX, dW after another backward\n", fails ? "FAIL" : "ok  ");
+    goto out;
+broken:
+    printf("FAIL fresh gradients: did not run: %s\n", qfd_ctx_error(ctx));
+    fails = 1;
+out:
+    free(train);
+    qfd_exec_free(e);
+    qfd_ctx_free(ctx);
+    qfd_model_free(m);
+    return fails;
+}
+
 /* The backward splits the batch over threads (depthwise: one chunk per
  * thread with its own partial dW; dense: images dealt round-robin, each
  * thread with its own dW partial and, on the direct path, its own padded
@@ -236,6 +309,9 @@ int main(void)
                        &(gradcheck_opts){.params = xw, .max_elems = 160});
     const int64_t x16b[] = {5, 16, 7, 7};
     fails += threads_agree("Conv 3x3 16 -> 16 pad 1 [5,16,7,7]", x16b, w16, &(conv_attrs){.pads = p1});
+    fails += gradcheck("Relu, Conv 3x3, Relu, Conv 1x1, Add, Relu (gradients written, not added)",
+                       fresh_chain_model(), &(gradcheck_opts){.params = PARAMS("x", "w", "w1"), .max_elems = 120});
+    fails += fresh_gradients_repeat();
 
     /* ---- ConvTranspose ---- */
     const int64_t xt[] = {2, 3, 4, 4}, wt[] = {3, 2, 3, 3}, op1[] = {1, 1}, xtg[] = {2, 4, 3, 3}, wtg[] = {4, 3, 3, 3};
