@@ -116,16 +116,20 @@ static bool batch_stats(const qfd_op_ctx *oc)
 
 /* Per-plane kernels: the channel loops above them run over N planes of
  * `inner` contiguous values each. */
-/* sum (x - k) and sum (x - k)^2 over one plane */
+/* sum (x - k) and sum (x - k)^2 over one plane: two loops of one lane
+ * array each (one loop with two arrays vectorised badly), the second
+ * reading the plane from L1 */
 QFD_SIMD_CLONES
 static void plane_moments(const float *x, int64_t n, float k, double *s1, double *s2)
 {
     float a1[QFD_SIMD_LANES] = {0}, a2[QFD_SIMD_LANES] = {0};
-    int64_t i = 0;
-    for (; i + QFD_SIMD_LANES <= n; i += QFD_SIMD_LANES)
+    const int64_t nv = n - n % QFD_SIMD_LANES;
+    for (int64_t i = 0; i < nv; i += QFD_SIMD_LANES)
+        for (int j = 0; j < QFD_SIMD_LANES; j++)
+            a1[j] += x[i + j] - k;
+    for (int64_t i = 0; i < nv; i += QFD_SIMD_LANES)
         for (int j = 0; j < QFD_SIMD_LANES; j++) {
             float d = x[i + j] - k;
-            a1[j] += d;
             a2[j] += d * d;
         }
     double t1 = 0.0, t2 = 0.0;
@@ -133,7 +137,7 @@ static void plane_moments(const float *x, int64_t n, float k, double *s1, double
         t1 += a1[j];
         t2 += a2[j];
     }
-    for (; i < n; i++) {
+    for (int64_t i = nv; i < n; i++) {
         double d = (double)x[i] - k;
         t1 += d;
         t2 += d * d;
@@ -156,19 +160,21 @@ static void plane_affine(const float *x, int64_t n, float mu, float a, float b, 
 QFD_SIMD_CLONES
 static void plane_grad_sums(const float *g, const float *x, int64_t n, float mu, double *sg, double *sgd)
 {
+    /* two loops of one lane array each, as in plane_moments */
     float a1[QFD_SIMD_LANES] = {0}, a2[QFD_SIMD_LANES] = {0};
-    int64_t i = 0;
-    for (; i + QFD_SIMD_LANES <= n; i += QFD_SIMD_LANES)
-        for (int j = 0; j < QFD_SIMD_LANES; j++) {
+    const int64_t nv = n - n % QFD_SIMD_LANES;
+    for (int64_t i = 0; i < nv; i += QFD_SIMD_LANES)
+        for (int j = 0; j < QFD_SIMD_LANES; j++)
             a1[j] += g[i + j];
+    for (int64_t i = 0; i < nv; i += QFD_SIMD_LANES)
+        for (int j = 0; j < QFD_SIMD_LANES; j++)
             a2[j] += g[i + j] * (x[i + j] - mu);
-        }
     double s1 = 0.0, s2 = 0.0;
     for (int j = 0; j < QFD_SIMD_LANES; j++) {
         s1 += a1[j];
         s2 += a2[j];
     }
-    for (; i < n; i++) {
+    for (int64_t i = nv; i < n; i++) {
         s1 += g[i];
         s2 += (double)g[i] * (x[i] - mu);
     }
