@@ -27,9 +27,6 @@ static int use_mv(const qfd_conv_geom *g, int64_t m);
 
 int qfd_conv_direct_ok(const qfd_conv_geom *g, int64_t m, int64_t group)
 {
-    /* -DQFD_CONV_NO_DIRECT: the im2col + sgemm path everywhere (to test it
-     * on a CPU that has AVX-512) */
-#if defined(DC_X86) && !defined(QFD_CONV_NO_DIRECT)
     if (g->nsp != 2 || group != 1 || g->k_size > DC_TAPS_MAX || g->col_size == 0)
         return 0;
     if (!use_mv(g, m)) {
@@ -40,12 +37,7 @@ int qfd_conv_direct_ok(const qfd_conv_geom *g, int64_t m, int64_t group)
         if (d.pw > 2 * g->col[1])
             return 0;
     }
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
-#else
-    (void)g, (void)m, (void)group;
-    return 0;
-#endif
+    return qfd_conv_direct_cpu();
 }
 
 /* The channel-vector kernel whenever the output channels come in 16s: it

@@ -13,15 +13,7 @@
 
 int qfd_conv_direct_dw_ok(const qfd_conv_geom *g, int64_t m, int64_t group)
 {
-#if defined(DC_X86) && !defined(QFD_CONV_NO_DIRECT)
-    if (g->nsp != 2 || group != 1 || m % 16 || g->col_size == 0)
-        return 0;
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
-#else
-    (void)g, (void)m, (void)group;
-    return 0;
-#endif
+    return g->nsp == 2 && group == 1 && m % 16 == 0 && g->col_size > 0 && qfd_conv_direct_cpu();
 }
 
 size_t qfd_conv_direct_dw_floats(const qfd_conv_geom *g, int64_t c, int64_t m)
