@@ -9,7 +9,8 @@
  * batch item and group: im2col into the workspace, then one sgemm per item
  * W_g [M/group x C/group*K] * col [C/group*K x P]. A 1x1 conv with stride 1
  * and no padding multiplies X directly; depthwise 2-D convs (one input
- * channel per group) run a direct loop, cheaper than a K-deep sgemm.
+ * channel per group) run direct kernels, cheaper than a K-deep sgemm
+ * (src/ops/conv_depthwise.c).
  * Backward, per batch item and group (col = im2col(X_g)):
  *   dW_g += dY_g [M/group x P] * col^T            (sgemm, beta 1)
  *   dX_g += col2im(W_g^T * dY_g)                   (sgemm into the workspace)
@@ -22,11 +23,12 @@
 #include <string.h>
 
 #include "ops/blas.h"
+#include "ops/conv_depthwise.h"
 #include "ops/im2col.h"
 #include "ops/op.h"
 
-/* Widest kernel the direct depthwise loop takes (its per-column table). */
-#define DW_MAX_KW 32
+/* Widest kernel the direct depthwise loops take (their per-column tables). */
+#define DW_MAX_KW QFD_CONV_DW_MAX_KW
 
 typedef struct conv_cfg {
     qfd_conv_geom g;
@@ -145,8 +147,10 @@ static int64_t direct_slots(const qfd_op_ctx *oc, const conv_cfg *cf)
 static size_t workspace(const qfd_op_ctx *oc)
 {
     conv_cfg cf = {0};
-    if (setup(oc, &cf) || cf.pointwise || cf.depthwise)
+    if (setup(oc, &cf) || cf.pointwise)
         return 0;
+    if (cf.depthwise)
+        return qfd_conv_dw_floats(&cf.g, cf.n, cf.m, oc->n_threads, qfd_conv_dw_simd_ok(&cf.g)) * sizeof(float);
     if (cf.direct)
         return ((size_t)direct_slots(oc, &cf) * qfd_conv_direct_floats(&cf.g, cf.c, cf.m) +
                 qfd_conv_direct_wt_floats(&cf.g, cf.c, cf.m)) *
@@ -172,82 +176,6 @@ static void tap_range(int64_t n, int64_t s, int64_t shift, int64_t cols, int64_t
 #else
 #define QFD_SIMD_CLONES
 #endif
-
-/* One output plane yp of a depthwise conv from its input plane xp. */
-QFD_SIMD_CLONES
-static void dw_plane(const qfd_conv_geom *g, const float *xp, const float *wp, float bias, float *yp)
-{
-    const int64_t ih_n = g->img[0], iw_n = g->img[1], oh_n = g->col[0], ow_n = g->col[1];
-    const int64_t kh_n = g->k[0], kw_n = g->k[1], sh = g->stride[0], sw = g->stride[1];
-    /* The in-image column range of each kernel column is the same for
-     * every output row: its divisions would otherwise dominate. */
-    int64_t lo[DW_MAX_KW], hi[DW_MAX_KW], sft[DW_MAX_KW];
-    for (int64_t kw = 0; kw < kw_n; kw++) {
-        sft[kw] = kw * g->dil[1] - g->pad[1];
-        tap_range(iw_n, sw, sft[kw], ow_n, &lo[kw], &hi[kw]);
-    }
-    for (int64_t oh = 0; oh < oh_n; oh++) {
-        float *yr = yp + oh * ow_n;
-        for (int64_t o = 0; o < ow_n; o++)
-            yr[o] = bias;
-        for (int64_t kh = 0; kh < kh_n; kh++) {
-            int64_t ih = oh * sh - g->pad[0] + kh * g->dil[0];
-            if (ih < 0 || ih >= ih_n)
-                continue;
-            const float *xr = xp + ih * iw_n;
-            const float *wr = wp + kh * kw_n;
-            int64_t il = 0, ih3 = 0; /* columns where all three taps are inside */
-            if (kw_n == 3) {
-                il = lo[0] > lo[1] ? lo[0] : lo[1];
-                il = il > lo[2] ? il : lo[2];
-                ih3 = hi[0] < hi[1] ? hi[0] : hi[1];
-                ih3 = ih3 < hi[2] ? ih3 : hi[2];
-                ih3 = ih3 < il ? il : ih3;
-                /* One pass over the row for the three taps of the
-                 * interior, instead of three. */
-                const float w0 = wr[0], w1 = wr[1], w2 = wr[2];
-                const int64_t s0 = sft[0], s1 = sft[1], s2 = sft[2];
-                if (sw == 1)
-                    for (int64_t o = il; o < ih3; o++)
-                        yr[o] += w0 * xr[o + s0] + w1 * xr[o + s1] + w2 * xr[o + s2];
-                else
-                    for (int64_t o = il; o < ih3; o++)
-                        yr[o] += w0 * xr[o * sw + s0] + w1 * xr[o * sw + s1] + w2 * xr[o * sw + s2];
-            }
-            for (int64_t kw = 0; kw < kw_n; kw++) {
-                const int64_t shift = sft[kw], l = lo[kw], h = hi[kw];
-                const float wv = wr[kw];
-                if (kw_n == 3) {
-                    /* the edges left over by the fused interior */
-                    for (int64_t o = l; o < h && o < il; o++)
-                        yr[o] += wv * xr[o * sw + shift];
-                    for (int64_t o = l > ih3 ? l : ih3; o < h; o++)
-                        yr[o] += wv * xr[o * sw + shift];
-                    continue;
-                }
-                if (sw == 1)
-                    for (int64_t o = l; o < h; o++)
-                        yr[o] += wv * xr[o + shift];
-                else
-                    for (int64_t o = l; o < h; o++)
-                        yr[o] += wv * xr[o * sw + shift];
-            }
-        }
-    }
-}
-
-static void depthwise(const qfd_op_ctx *oc, const conv_cfg *cf, const float *x, const float *w, const float *b,
-                      float *y)
-{
-    const qfd_conv_geom *g = &cf->g;
-    const int64_t planes = cf->n * cf->m;
-    (void)oc; /* read by the OpenMP clause only */
-#pragma omp parallel for num_threads(oc->n_threads) if (planes * g->col_size * g->k_size > 65536)
-    for (int64_t p = 0; p < planes; p++) {
-        int64_t n = p / cf->m, m = p % cf->m, c = m / cf->mg;
-        dw_plane(g, x + (n * cf->c + c) * g->img_size, w + m * g->k_size, b ? b[m] : 0.0f, y + p * g->col_size);
-    }
-}
 
 /* Chunks of bc images (one group): im2col side by side into col [K, bc*P]
  * (one pass over the chunk's planes, whose padded copies stay in cache),
@@ -291,7 +219,7 @@ static qfd_status forward(qfd_op_ctx *oc)
     float *y = oc->out[0]->data;
     const qfd_conv_geom *g = &cf.g;
     if (cf.depthwise) {
-        depthwise(oc, &cf, x, w, b, y);
+        qfd_conv_dw_forward(g, cf.n, cf.c, cf.m, x, w, b, NULL, y, oc->ws, oc->n_threads, qfd_conv_dw_simd_ok(g));
         return QFD_OK;
     }
     const int64_t p = g->col_size, kk = cf.cg * g->k_size, bc = batch_chunk(&cf);

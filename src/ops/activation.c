@@ -1,0 +1,54 @@
+/* Fused activations: parsing (ONNX Runtime's FusedConv attributes) and the
+ * plain-C epilogue. */
+#include "ops/activation.h"
+
+#include <math.h>
+#include <string.h>
+
+qfd_status qfd_act_parse(const qfd_op_ctx *oc, qfd_act *a)
+{
+    memset(a, 0, sizeof *a);
+    const char *name = qfd_attr_str(oc->node, "activation", NULL);
+    const float *p;
+    size_t np = qfd_attr_floats(oc->node, "activation_params", &p);
+    if (!name)
+        return QFD_OK;
+    if (!strcmp(name, "Relu") && np == 0) {
+        *a = (qfd_act){QFD_ACT_CLIP, 0.0f, INFINITY, 0.0f};
+    } else if (!strcmp(name, "Clip") && np == 2) {
+        *a = (qfd_act){QFD_ACT_CLIP, p[0], p[1], 0.0f};
+    } else if (!strcmp(name, "LeakyRelu") && np == 1) {
+        *a = (qfd_act){QFD_ACT_LEAKY_RELU, 0.0f, 0.0f, p[0]};
+    } else {
+        return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "activation '%s' with %zu parameters is not supported", name,
+                           np);
+    }
+    return QFD_OK;
+}
+
+void qfd_act_apply(const qfd_act *a, const float *b, float *y, int64_t n)
+{
+    const float bias = b ? *b : 0.0f;
+    if (!a || a->kind == QFD_ACT_NONE) {
+        if (b)
+            for (int64_t i = 0; i < n; i++)
+                y[i] += bias;
+        return;
+    }
+    /* one loop per kind, so that each vectorises; without a bias nothing
+     * is added (-0 + 0 would be +0) */
+    if (a->kind == QFD_ACT_CLIP) {
+        const float lo = a->lo, hi = a->hi;
+        for (int64_t i = 0; i < n; i++) {
+            float v = b ? y[i] + bias : y[i];
+            v = v < lo ? lo : v;
+            y[i] = v > hi ? hi : v;
+        }
+    } else {
+        const float al = a->alpha;
+        for (int64_t i = 0; i < n; i++) {
+            const float v = b ? y[i] + bias : y[i];
+            y[i] = v < 0 ? al * v : v;
+        }
+    }
+}
