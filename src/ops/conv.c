@@ -183,7 +183,7 @@ static void tap_range(int64_t n, int64_t s, int64_t shift, int64_t cols, int64_t
  * bias rides along as an extra K row of ones in col times a column of B
  * next to W (a copy of W with that column, in the workspace). */
 static void batched_forward(const qfd_op_ctx *oc, const conv_cfg *cf, int64_t bc, const float *x, const float *w,
-                            const float *b, float *y)
+                            const float *b, const qfd_act *act, float *y)
 {
     const qfd_conv_geom *g = &cf->g;
     const int64_t p = g->col_size, m_n = cf->m, ximg = cf->c * g->img_size, kk = cf->cg * g->k_size;
@@ -203,8 +203,12 @@ static void batched_forward(const qfd_op_ctx *oc, const conv_cfg *cf, int64_t bc
         if (b)
             for (int64_t o = 0; o < ld; o++)
                 col[kk * ld + o] = 1.0f;
-        for (int64_t i = 0; i < nb; i++)
-            qfd_sgemm(false, false, m_n, p, kb, 1.0f, wa, kb, col + i * p, ld, 0.0f, y + (n0 + i) * m_n * p, p);
+        for (int64_t i = 0; i < nb; i++) {
+            float *yi = y + (n0 + i) * m_n * p;
+            qfd_sgemm(false, false, m_n, p, kb, 1.0f, wa, kb, col + i * p, ld, 0.0f, yi, p);
+            if (act)
+                qfd_act_apply(act, NULL, yi, m_n * p);
+        }
     }
 }
 
@@ -218,8 +222,9 @@ static qfd_status forward(qfd_op_ctx *oc)
     const float *x = oc->in[0]->data, *w = oc->in[1]->data, *b = bx ? bx->data : NULL;
     float *y = oc->out[0]->data;
     const qfd_conv_geom *g = &cf.g;
+    const qfd_act *act = oc->state; /* FusedConv's; NULL for Conv */
     if (cf.depthwise) {
-        qfd_conv_dw_forward(g, cf.n, cf.c, cf.m, x, w, b, NULL, y, oc->ws, oc->n_threads, qfd_conv_dw_simd_ok(g));
+        qfd_conv_dw_forward(g, cf.n, cf.c, cf.m, x, w, b, act, y, oc->ws, oc->n_threads, qfd_conv_dw_simd_ok(g));
         return QFD_OK;
     }
     const int64_t p = g->col_size, kk = cf.cg * g->k_size, bc = batch_chunk(&cf);
@@ -236,11 +241,13 @@ static qfd_status forward(qfd_op_ctx *oc)
                 const int last = n + 1 == (s + 1) * per || n + 1 == cf.n;
                 qfd_conv_direct(g, xn, cf.c, w, wt, b, cf.m, y + n * cf.m * p, col + s * sf,
                                 last ? NULL : xn + cf.c * g->img_size);
+                if (act)
+                    qfd_act_apply(act, NULL, y + n * cf.m * p, cf.m * p);
             }
         return QFD_OK;
     }
     if (bc > 1) {
-        batched_forward(oc, &cf, bc, x, w, b, y);
+        batched_forward(oc, &cf, bc, x, w, b, act, y);
         return QFD_OK;
     }
     float *scratch = cf.pointwise ? NULL : col + kk * p;
@@ -248,16 +255,15 @@ static qfd_status forward(qfd_op_ctx *oc)
         for (int64_t gi = 0; gi < cf.group; gi++) {
             const float *xg = x + (n * cf.c + gi * cf.cg) * g->img_size;
             float *yg = y + (n * cf.m + gi * cf.mg) * p;
-            if (b)
-                for (int64_t m = 0; m < cf.mg; m++)
-                    for (int64_t o = 0; o < p; o++)
-                        yg[m * p + o] = b[gi * cf.mg + m];
             const float *src = xg;
             if (!cf.pointwise) {
                 qfd_im2col_batch(xg, 1, 0, cf.cg, g, col, p, scratch, oc->n_threads);
                 src = col;
             }
-            qfd_sgemm(false, false, cf.mg, p, kk, 1.0f, w + gi * cf.mg * kk, kk, src, p, b ? 1.0f : 0.0f, yg, p);
+            qfd_sgemm(false, false, cf.mg, p, kk, 1.0f, w + gi * cf.mg * kk, kk, src, p, 0.0f, yg, p);
+            /* bias and activation while the image's output is in cache */
+            for (int64_t m = 0; (b || act) && m < cf.mg; m++)
+                qfd_act_apply(act, b ? b + gi * cf.mg + m : NULL, yg + m * p, p);
         }
     return QFD_OK;
 }
@@ -543,4 +549,27 @@ const qfd_op_def qfd_op_conv = {
     .forward = forward,
     .backward_workspace = backward_workspace,
     .backward = backward,
+};
+
+/* com.microsoft FusedConv (ONNX Runtime's contrib op), made of a Conv and the
+ * activation after it by the inference pass src/passes/fuse_act.c: Conv,
+ * then the activation of attributes activation / activation_params
+ * (src/ops/activation.h) on each output block while it is in cache.
+ * Inference only: no backward. */
+static qfd_status parse_fused(qfd_op_ctx *oc, void *state)
+{
+    if (qfd_op_in(oc, 3))
+        return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "input Z (a sum before the activation) is not supported");
+    return qfd_act_parse(oc, state);
+}
+
+const qfd_op_def qfd_op_fused_conv = {
+    .name = "FusedConv",
+    .domain = "com.microsoft",
+    .since = 1,
+    .state_size = sizeof(qfd_act),
+    .parse = parse_fused,
+    .infer = infer,
+    .workspace = workspace,
+    .forward = forward,
 };
