@@ -136,8 +136,8 @@ static size_t forward_floats(const conv_cfg *cf, int64_t bc)
     return n + qfd_im2col_batch_scratch(&cf->g, cf->cg, bc);
 }
 
-/* Images of the direct path run in parallel, each thread on its own slice
- * of the workspace. */
+/* Images of the direct and the per-image sgemm paths run in parallel, each
+ * thread on its own slice of the workspace. */
 static int64_t direct_slots(const qfd_op_ctx *oc, const conv_cfg *cf)
 {
     int64_t t = oc->n_threads > 1 ? oc->n_threads : 1;
@@ -155,7 +155,8 @@ static size_t workspace(const qfd_op_ctx *oc)
         return ((size_t)direct_slots(oc, &cf) * qfd_conv_direct_floats(&cf.g, cf.c, cf.m) +
                 qfd_conv_direct_wt_floats(&cf.g, cf.c, cf.m)) *
                sizeof(float);
-    return forward_floats(&cf, batch_chunk(&cf)) * sizeof(float);
+    const int64_t bc = batch_chunk(&cf);
+    return forward_floats(&cf, bc) * (size_t)(bc > 1 ? 1 : direct_slots(oc, &cf)) * sizeof(float);
 }
 
 /* Columns o of one output row whose tap o*s + shift lies in [0, n). */
@@ -250,21 +251,31 @@ static qfd_status forward(qfd_op_ctx *oc)
         batched_forward(oc, &cf, bc, x, w, b, act, y);
         return QFD_OK;
     }
-    float *scratch = cf.pointwise ? NULL : col + kk * p;
-    for (int64_t n = 0; n < cf.n; n++)
-        for (int64_t gi = 0; gi < cf.group; gi++) {
-            const float *xg = x + (n * cf.c + gi * cf.cg) * g->img_size;
-            float *yg = y + (n * cf.m + gi * cf.mg) * p;
-            const float *src = xg;
-            if (!cf.pointwise) {
-                qfd_im2col_batch(xg, 1, 0, cf.cg, g, col, p, scratch, oc->n_threads);
-                src = col;
+    /* Threads split the batch: one image's product (a MobileNet 1x1 conv:
+     * 16-384 channels, 49-784 pixels) is too small for OpenBLAS to split
+     * well, its threads mostly wait. Inside the parallel region OpenBLAS's
+     * OpenMP build runs each product on one thread. */
+    const int64_t slots = direct_slots(oc, &cf), per = (cf.n + slots - 1) / slots;
+    const size_t sf = forward_floats(&cf, 1);
+#pragma omp parallel for num_threads(oc->n_threads) if (slots > 1) schedule(static, 1)
+    for (int64_t s = 0; s < slots; s++) {
+        float *cs = col + (size_t)s * sf, *scratch = cf.pointwise ? NULL : cs + kk * p;
+        const int threads = slots > 1 ? 1 : oc->n_threads;
+        for (int64_t n = s * per; n < (s + 1) * per && n < cf.n; n++)
+            for (int64_t gi = 0; gi < cf.group; gi++) {
+                const float *xg = x + (n * cf.c + gi * cf.cg) * g->img_size;
+                float *yg = y + (n * cf.m + gi * cf.mg) * p;
+                const float *src = xg;
+                if (!cf.pointwise) {
+                    qfd_im2col_batch(xg, 1, 0, cf.cg, g, cs, p, scratch, threads);
+                    src = cs;
+                }
+                qfd_sgemm(false, false, cf.mg, p, kk, 1.0f, w + gi * cf.mg * kk, kk, src, p, 0.0f, yg, p);
+                /* bias and activation while the image's output is in cache */
+                for (int64_t m = 0; (b || act) && m < cf.mg; m++)
+                    qfd_act_apply(act, b ? b + gi * cf.mg + m : NULL, yg + m * p, p);
             }
-            qfd_sgemm(false, false, cf.mg, p, kk, 1.0f, w + gi * cf.mg * kk, kk, src, p, 0.0f, yg, p);
-            /* bias and activation while the image's output is in cache */
-            for (int64_t m = 0; (b || act) && m < cf.mg; m++)
-                qfd_act_apply(act, b ? b + gi * cf.mg + m : NULL, yg + m * p, p);
-        }
+    }
     return QFD_OK;
 }
 
