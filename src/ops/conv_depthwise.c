@@ -48,9 +48,23 @@ typedef struct dw_geom {
     int64_t qr, qw; /* rows and columns of each phase plane */
     int64_t ps;     /* floats per phase plane, with the slack the last vectors read */
     int64_t nq;     /* flat outputs computed: up to the last row's last kept column */
-    int64_t nqv;    /* nq rounded up to whole vectors: the staging floats */
+    int64_t nqv;    /* nq rounded up to whole vectors */
     int64_t phases; /* sh * sw */
 } dw_geom;
+
+/* Where vector v of the flat outputs goes: its lanes keep (those inside the
+ * output width) packed together, to yo in the output plane. The same for
+ * every plane of a call: computed once, in the workspace. */
+typedef struct dw_out {
+    int64_t yo;
+    uint16_t keep, first; /* kept lanes; as many leading lanes */
+} dw_out;
+
+/* Workspace floats of the dw_out table, ahead of the phase planes. */
+static int64_t dw_out_floats(const dw_geom *d)
+{
+    return (int64_t)((size_t)(d->nqv / 16) * sizeof(dw_out) / sizeof(float));
+}
 
 static dw_geom dw_geom_of(const qfd_conv_geom *g)
 {
@@ -92,7 +106,7 @@ size_t qfd_conv_dw_floats(const qfd_conv_geom *g, int64_t n, int64_t m, int n_th
     if (!simd)
         return 0;
     const dw_geom d = dw_geom_of(g);
-    return (size_t)(dw_slots(g, n * m, n_threads) * (d.phases * d.ps + d.nqv));
+    return (size_t)(dw_out_floats(&d) + dw_slots(g, n * m, n_threads) * d.phases * d.ps);
 }
 
 /* Columns o of one output row whose tap o*s + shift lies in [0, n). */
@@ -187,7 +201,8 @@ __attribute__((target("avx512f"))) static void dw_pad(const qfd_conv_geom *g, co
 {
     const int64_t sh = g->stride[0], sw = g->stride[1], iw_n = g->img[1], qw = d->qw, p1 = g->pad[1];
     const __m512 z = _mm512_setzero_ps();
-    for (int64_t i = 0; i < d->phases * d->ps; i += 16)
+    const int64_t nz = d->phases * d->ps; /* a local: the stores below may alias d */
+    for (int64_t i = 0; i < nz; i += 16)
         _mm512_storeu_ps(p + i, z);
     /* input rows that land in a phase plane */
     int64_t r0 = -g->pad[0], r1 = d->qr * sh - g->pad[0];
@@ -232,11 +247,15 @@ __attribute__((target("avx512f"))) static void dw_pad(const qfd_conv_geom *g, co
 }
 
 /* nv vectors of outputs from flat index p (the phase planes at q), kt taps
- * at offsets toff with broadcast weights wv; the activation, then into st.
- * nv and kt are constants where this is inlined. */
+ * at offsets toff with broadcast weights wv; the activation, then their
+ * kept lanes into the output plane y as the table o says. The lanes are
+ * packed in a register: compress to memory is slow on some CPUs. nv and kt
+ * are constants where this is inlined. */
+#define DW_PUT(i)                                                                                                    \
+    _mm512_mask_storeu_ps(y + o[i].yo, o[i].first, _mm512_maskz_compress_ps(o[i].keep, a##i))
 __attribute__((target("avx512f"), always_inline)) static inline void
 dw_vecs(const int nv, const int64_t kt, const float *p, const int64_t *toff, const __m512 *wv, float bias,
-        const qfd_act *act, float *st)
+        const qfd_act *act, const dw_out *o, float *y)
 {
     __m512 a0 = _mm512_set1_ps(bias), a1 = a0, a2 = a0, a3 = a0;
     for (int64_t j = 0; j < kt; j++) {
@@ -263,37 +282,37 @@ dw_vecs(const int nv, const int64_t kt, const float *p, const int64_t *toff, con
         a2 = _mm512_mask_mul_ps(a2, _mm512_cmp_ps_mask(a2, z, _CMP_LT_OQ), a2, al);
         a3 = _mm512_mask_mul_ps(a3, _mm512_cmp_ps_mask(a3, z, _CMP_LT_OQ), a3, al);
     }
-    _mm512_storeu_ps(st, a0);
+    DW_PUT(0);
     if (nv > 1)
-        _mm512_storeu_ps(st + 16, a1);
+        DW_PUT(1);
     if (nv > 2)
-        _mm512_storeu_ps(st + 32, a2);
+        DW_PUT(2);
     if (nv > 3)
-        _mm512_storeu_ps(st + 48, a3);
+        DW_PUT(3);
 }
 
-/* All nqv staged outputs of one plane, four vectors at a time; the
+/* All nqv flat outputs of one plane, four vectors at a time; the
  * broadcast weights in a local array, which no store can alias: for a
  * constant kt they stay in registers. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 dw_run(const int64_t kt, const dw_geom *d, const float *p, const int64_t *toff, const float *w, float bias,
-       const qfd_act *act, float *st)
+       const qfd_act *act, const dw_out *o, float *y)
 {
     __m512 wv[DW_TAPS_MAX];
     for (int64_t j = 0; j < kt; j++)
         wv[j] = _mm512_set1_ps(w[j]);
     int64_t q = 0;
     for (; q + 64 <= d->nqv; q += 64)
-        dw_vecs(4, kt, p + q, toff, wv, bias, act, st + q);
+        dw_vecs(4, kt, p + q, toff, wv, bias, act, o + q / 16, y);
     switch ((d->nqv - q) / 16) {
     case 3:
-        dw_vecs(3, kt, p + q, toff, wv, bias, act, st + q);
+        dw_vecs(3, kt, p + q, toff, wv, bias, act, o + q / 16, y);
         break;
     case 2:
-        dw_vecs(2, kt, p + q, toff, wv, bias, act, st + q);
+        dw_vecs(2, kt, p + q, toff, wv, bias, act, o + q / 16, y);
         break;
     case 1:
-        dw_vecs(1, kt, p + q, toff, wv, bias, act, st + q);
+        dw_vecs(1, kt, p + q, toff, wv, bias, act, o + q / 16, y);
         break;
     default:
         break;
@@ -301,21 +320,35 @@ dw_run(const int64_t kt, const dw_geom *d, const float *p, const int64_t *toff, 
 }
 
 __attribute__((target("avx512f"))) static void dw_plane_simd(const qfd_conv_geom *g, const dw_geom *d,
-                                                             const int64_t *toff, const float *xp, const float *wp,
-                                                             float bias, const qfd_act *act, float *ws, float *yp)
+                                                             const int64_t *toff, const dw_out *o, const float *xp,
+                                                             const float *wp, float bias, const qfd_act *act,
+                                                             float *p, float *yp)
 {
-    float *p = ws, *st = ws + d->phases * d->ps;
-    const int64_t ow_n = g->col[1];
     dw_pad(g, d, xp, p);
     if (g->k_size == 9) /* 3x3, the common case: taps unrolled, weights in registers */
-        dw_run(9, d, p, toff, wp, bias, act, st);
+        dw_run(9, d, p, toff, wp, bias, act, o, yp);
     else
-        dw_run(g->k_size, d, p, toff, wp, bias, act, st);
-    for (int64_t oh = 0; oh < g->col[0]; oh++)
-        for (int64_t o = 0; o < ow_n; o += 16) {
-            const __mmask16 k = lanes(0, ow_n - o);
-            _mm512_mask_storeu_ps(yp + oh * ow_n + o, k, _mm512_maskz_loadu_ps(k, st + oh * d->qw + o));
-        }
+        dw_run(g->k_size, d, p, toff, wp, bias, act, o, yp);
+}
+
+/* The dw_out table of geometry g into o. */
+static void dw_out_table(const qfd_conv_geom *g, const dw_geom *d, dw_out *o)
+{
+    const int64_t ow_n = g->col[1];
+    for (int64_t v = 0; v < d->nqv / 16; v++) {
+        unsigned keep = 0;
+        int cnt = 0;
+        int64_t first = -1;
+        for (int64_t l = 0, q = 16 * v, r = q % d->qw; l < 16 && q < d->nq; l++, q++, r = r + 1 == d->qw ? 0 : r + 1)
+            if (r < ow_n) {
+                keep |= 1u << l;
+                cnt++;
+                first = first < 0 ? q / d->qw * ow_n + r : first;
+            }
+        o[v].yo = first < 0 ? 0 : first;
+        o[v].keep = (uint16_t)keep;
+        o[v].first = (uint16_t)((1u << cnt) - 1);
+    }
 }
 #endif
 
@@ -324,11 +357,19 @@ void qfd_conv_dw_forward(const qfd_conv_geom *g, int64_t n, int64_t c, int64_t m
 {
     const int64_t planes = n * m, mg = m / c, slots = dw_slots(g, planes, n_threads);
     const int64_t per = (planes + slots - 1) / slots;
-    const size_t slot_floats = slots > 0 ? qfd_conv_dw_floats(g, n, m, n_threads, simd) / (size_t)slots : 0;
     if (act && act->kind == QFD_ACT_NONE)
         act = NULL;
 #ifdef DW_X86
     const dw_geom d = dw_geom_of(g);
+    dw_out *tab = NULL;
+    float *planes_ws = ws;
+    int64_t slot_floats = 0;
+    if (simd) {
+        tab = (dw_out *)(void *)ws; /* the workspace is malloc'd: aligned for it */
+        dw_out_table(g, &d, tab);
+        planes_ws = ws + dw_out_floats(&d);
+        slot_floats = d.phases * d.ps;
+    }
     int64_t toff[DW_TAPS_MAX];
     for (int64_t j = 0; simd && j < g->k_size; j++) {
         const int64_t rh = (j / g->k[1]) * g->dil[0], rw = (j % g->k[1]) * g->dil[1];
@@ -336,6 +377,7 @@ void qfd_conv_dw_forward(const qfd_conv_geom *g, int64_t n, int64_t c, int64_t m
                   rw / g->stride[1];
     }
 #else
+    (void)ws;
     simd = false;
 #endif
 #pragma omp parallel for num_threads(n_threads) if (slots > 1) schedule(static, 1)
@@ -347,7 +389,7 @@ void qfd_conv_dw_forward(const qfd_conv_geom *g, int64_t n, int64_t c, int64_t m
             const float bias = b ? b[mm] : 0.0f;
 #ifdef DW_X86
             if (simd) {
-                dw_plane_simd(g, &d, toff, xp, wp, bias, act, ws + (size_t)s * slot_floats, yp);
+                dw_plane_simd(g, &d, toff, tab, xp, wp, bias, act, planes_ws + s * slot_floats, yp);
                 continue;
             }
 #endif
