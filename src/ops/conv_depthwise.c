@@ -5,17 +5,19 @@
  * are narrow (7 to 28 columns), so a loop per output row spends most of its
  * time on the row's edges.
  *
- * AVX-512 kernel (CPUs with AVX-512F, chosen at run time; strides 1 and 2):
- * the input plane is first copied into zero-padded "phase" planes, one per
- * (row, column) stride phase, phase (pr, pc)[i][j] = Xpad[i*sh + pr][j*sw + pc],
- * all qw columns wide. On the flat output index q = oh * qw + ow, tap
- * (kh, kw) then reads phase ((kh*dh) % sh, (kw*dw) % sw) at
- * q + (kh*dh / sh) * qw + (kw*dw / sw): a constant offset, so 16 consecutive
- * q are one vector load per tap whatever the plane width, and a stride-2
- * conv reads contiguous memory like a stride-1 one. Vectors whose lanes run
- * past a row's end compute the qw - ow dropped columns; the results go to a
- * staging row in the workspace, from which the ow kept columns of each row
- * are copied out. Bias and activation are applied in registers.
+ * AVX-512 kernels (CPUs with AVX-512F, chosen at run time; strides 1, 2):
+ * - in place, for stride 1 with as many output as input columns (see
+ *   dw_inplace): taps read the input plane itself, masked at its edges;
+ * - otherwise the input plane is first copied into zero-padded "phase"
+ *   planes, one per (row, column) stride phase, phase (pr, pc)[i][j] =
+ *   Xpad[i*sh + pr][j*sw + pc], all qw columns wide. On the flat output
+ *   index q = oh * qw + ow, tap (kh, kw) then reads phase ((kh*dh) % sh,
+ *   (kw*dw) % sw) at q + (kh*dh / sh) * qw + (kw*dw / sw): a constant offset,
+ *   so 16 consecutive q are one vector load per tap whatever the plane
+ *   width, and a stride-2 conv reads contiguous memory like a stride-1 one.
+ *   Vectors whose lanes run past a row's end compute the qw - ow dropped
+ *   columns; the kept lanes are packed in the register and stored.
+ * Both apply bias and activation in registers.
  *
  * Portable kernel: a loop per output row, the in-image column range of each
  * kernel column computed once per plane (an AVX2 clone where the build
@@ -101,10 +103,30 @@ static int64_t dw_slots(const qfd_conv_geom *g, int64_t planes, int n_threads)
     return planes < n_threads ? (planes > 0 ? planes : 1) : n_threads;
 }
 
+/* Stride 1 with as many output as input columns (a MobileNet's stride-1
+ * layers): output q = oh * W + ow, and tap (kh, kw) reads X at q +
+ * (kh*dh - ph) * W + kw*dw - pw, in the input plane itself. No padded copy
+ * is made: the lanes whose tap falls outside the image (a row above or
+ * below, or across a row's edge) are masked off the load, by a table of one
+ * mask per (vector, tap), the same for every plane. Outputs are contiguous
+ * (no dropped columns), stored as whole vectors. */
+static bool dw_inplace(const qfd_conv_geom *g)
+{
+    return g->stride[0] == 1 && g->stride[1] == 1 && g->col[1] == g->img[1];
+}
+
+/* Workspace floats of the in-place kernel's mask table. */
+static int64_t dw_mask_floats(const qfd_conv_geom *g)
+{
+    return ((g->col_size + 15) / 16 * g->k_size * (int64_t)sizeof(uint16_t) + 3) / 4;
+}
+
 size_t qfd_conv_dw_floats(const qfd_conv_geom *g, int64_t n, int64_t m, int n_threads, bool simd)
 {
     if (!simd)
         return 0;
+    if (dw_inplace(g))
+        return (size_t)dw_mask_floats(g);
     const dw_geom d = dw_geom_of(g);
     return (size_t)(dw_out_floats(&d) + dw_slots(g, n * m, n_threads) * d.phases * d.ps);
 }
@@ -350,6 +372,109 @@ static void dw_out_table(const qfd_conv_geom *g, const dw_geom *d, dw_out *o)
         o[v].first = (uint16_t)((1u << cnt) - 1);
     }
 }
+
+/* The in-place kernel's masks: mk[v * k_size + j], lanes of vector v whose
+ * tap j lies inside the image; tap j's offset off[j]. */
+static void dw_mask_table(const qfd_conv_geom *g, uint16_t *mk, int64_t *off)
+{
+    const int64_t w_n = g->img[1], kt = g->k_size;
+    for (int64_t j = 0; j < kt; j++) {
+        const int64_t dh = j / g->k[1] * g->dil[0] - g->pad[0], dw = j % g->k[1] * g->dil[1] - g->pad[1];
+        off[j] = dh * w_n + dw;
+        for (int64_t v = 0; v < (g->col_size + 15) / 16; v++) {
+            unsigned bits = 0;
+            for (int64_t l = 0, q = 16 * v; l < 16 && q < g->col_size; l++, q++) {
+                const int64_t ih = q / w_n + dh, iw = q % w_n + dw;
+                bits |= (unsigned)(ih >= 0 && ih < g->img[0] && iw >= 0 && iw < w_n) << l;
+            }
+            mk[v * kt + j] = (uint16_t)bits;
+        }
+    }
+}
+
+/* xp + i as an address, in integer arithmetic: i may point outside the
+ * plane, where only masked-off lanes would read. */
+static inline const float *dw_at(const float *xp, int64_t i)
+{
+    return (const float *)(uintptr_t)((uintptr_t)xp + (uintptr_t)i * sizeof(float));
+}
+
+/* nv vectors at flat index q of one plane: as dw_vecs, reading the input
+ * plane xp through the masks mk (k_size per vector) and storing whole
+ * vectors (the lanes before cs) to y + q. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+dw_in_vecs(const int nv, const int64_t kt, const float *xp, int64_t q, int64_t cs, const int64_t *off,
+           const uint16_t *mk, const __m512 *wv, float bias, const qfd_act *act, float *y)
+{
+    __m512 a0 = _mm512_set1_ps(bias), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t j = 0; j < kt; j++) {
+        const int64_t i = q + off[j];
+        a0 = _mm512_fmadd_ps(wv[j], _mm512_maskz_loadu_ps(mk[j], dw_at(xp, i)), a0);
+        if (nv > 1)
+            a1 = _mm512_fmadd_ps(wv[j], _mm512_maskz_loadu_ps(mk[kt + j], dw_at(xp, i + 16)), a1);
+        if (nv > 2)
+            a2 = _mm512_fmadd_ps(wv[j], _mm512_maskz_loadu_ps(mk[2 * kt + j], dw_at(xp, i + 32)), a2);
+        if (nv > 3)
+            a3 = _mm512_fmadd_ps(wv[j], _mm512_maskz_loadu_ps(mk[3 * kt + j], dw_at(xp, i + 48)), a3);
+    }
+    if (act && act->kind == QFD_ACT_CLIP) {
+        const __m512 lo = _mm512_set1_ps(act->lo), hi = _mm512_set1_ps(act->hi);
+        a0 = _mm512_min_ps(hi, _mm512_max_ps(lo, a0));
+        a1 = _mm512_min_ps(hi, _mm512_max_ps(lo, a1));
+        a2 = _mm512_min_ps(hi, _mm512_max_ps(lo, a2));
+        a3 = _mm512_min_ps(hi, _mm512_max_ps(lo, a3));
+    } else if (act && act->kind == QFD_ACT_LEAKY_RELU) {
+        const __m512 al = _mm512_set1_ps(act->alpha), z = _mm512_setzero_ps();
+        a0 = _mm512_mask_mul_ps(a0, _mm512_cmp_ps_mask(a0, z, _CMP_LT_OQ), a0, al);
+        a1 = _mm512_mask_mul_ps(a1, _mm512_cmp_ps_mask(a1, z, _CMP_LT_OQ), a1, al);
+        a2 = _mm512_mask_mul_ps(a2, _mm512_cmp_ps_mask(a2, z, _CMP_LT_OQ), a2, al);
+        a3 = _mm512_mask_mul_ps(a3, _mm512_cmp_ps_mask(a3, z, _CMP_LT_OQ), a3, al);
+    }
+    _mm512_mask_storeu_ps(y + q, lanes(0, cs - q), a0);
+    if (nv > 1)
+        _mm512_mask_storeu_ps(y + q + 16, lanes(0, cs - q - 16), a1);
+    if (nv > 2)
+        _mm512_mask_storeu_ps(y + q + 32, lanes(0, cs - q - 32), a2);
+    if (nv > 3)
+        _mm512_mask_storeu_ps(y + q + 48, lanes(0, cs - q - 48), a3);
+}
+
+__attribute__((target("avx512f"), always_inline)) static inline void
+dw_in_run(const int64_t kt, const qfd_conv_geom *g, const int64_t *off, const uint16_t *mk, const float *xp,
+          const float *w, float bias, const qfd_act *act, float *yp)
+{
+    __m512 wv[DW_TAPS_MAX];
+    for (int64_t j = 0; j < kt; j++)
+        wv[j] = _mm512_set1_ps(w[j]);
+    const int64_t cs = g->col_size, nqv = (cs + 15) / 16 * 16;
+    int64_t q = 0;
+    for (; q + 64 <= nqv; q += 64)
+        dw_in_vecs(4, kt, xp, q, cs, off, mk + q / 16 * kt, wv, bias, act, yp);
+    switch ((nqv - q) / 16) {
+    case 3:
+        dw_in_vecs(3, kt, xp, q, cs, off, mk + q / 16 * kt, wv, bias, act, yp);
+        break;
+    case 2:
+        dw_in_vecs(2, kt, xp, q, cs, off, mk + q / 16 * kt, wv, bias, act, yp);
+        break;
+    case 1:
+        dw_in_vecs(1, kt, xp, q, cs, off, mk + q / 16 * kt, wv, bias, act, yp);
+        break;
+    default:
+        break;
+    }
+}
+
+__attribute__((target("avx512f"))) static void dw_plane_inplace(const qfd_conv_geom *g, const int64_t *off,
+                                                                const uint16_t *mk, const float *xp,
+                                                                const float *wp, float bias, const qfd_act *act,
+                                                                float *yp)
+{
+    if (g->k_size == 9)
+        dw_in_run(9, g, off, mk, xp, wp, bias, act, yp);
+    else
+        dw_in_run(g->k_size, g, off, mk, xp, wp, bias, act, yp);
+}
 #endif
 
 void qfd_conv_dw_forward(const qfd_conv_geom *g, int64_t n, int64_t c, int64_t m, const float *x, const float *w,
@@ -364,7 +489,13 @@ void qfd_conv_dw_forward(const qfd_conv_geom *g, int64_t n, int64_t c, int64_t m
     dw_out *tab = NULL;
     float *planes_ws = ws;
     int64_t slot_floats = 0;
-    if (simd) {
+    const bool inplace = simd && dw_inplace(g);
+    uint16_t *mk = NULL;
+    int64_t ioff[DW_TAPS_MAX];
+    if (inplace) {
+        mk = (uint16_t *)(void *)ws;
+        dw_mask_table(g, mk, ioff);
+    } else if (simd) {
         tab = (dw_out *)(void *)ws; /* the workspace is malloc'd: aligned for it */
         dw_out_table(g, &d, tab);
         planes_ws = ws + dw_out_floats(&d);
@@ -388,6 +519,10 @@ void qfd_conv_dw_forward(const qfd_conv_geom *g, int64_t n, int64_t c, int64_t m
             float *yp = y + pl * g->col_size;
             const float bias = b ? b[mm] : 0.0f;
 #ifdef DW_X86
+            if (inplace) {
+                dw_plane_inplace(g, ioff, mk, xp, wp, bias, act, yp);
+                continue;
+            }
             if (simd) {
                 dw_plane_simd(g, &d, toff, tab, xp, wp, bias, act, planes_ws + s * slot_floats, yp);
                 continue;

@@ -137,6 +137,27 @@ int main(void)
             if (!simd || qfd_conv_dw_simd_ok(&g))
                 check_case(&g, 4, 32, 32, 1, &acts[1], 2, simd, &failures);
     }
+    /* "same" convs (as many output as input columns, stride 1): the AVX-512
+     * kernel reads them in place, masking the taps outside the image */
+    const int64_t same[][6] = {/* h, w, k, dil, pad begin, pad end */
+                               {1, 1, 3, 1, 1, 1},  {5, 17, 3, 1, 1, 1}, {9, 33, 3, 1, 0, 2}, {6, 16, 5, 1, 2, 2},
+                               {7, 7, 3, 2, 2, 2},  {3, 40, 5, 2, 3, 5}, {11, 15, 1, 1, 0, 0}, {2, 3, 7, 1, 3, 3}};
+    for (size_t s = 0; s < sizeof same / sizeof *same; s++) {
+        qfd_conv_geom g = {.nsp = 2};
+        for (int a = 0; a < 2; a++) {
+            g.img[a] = same[s][a];
+            g.k[a] = same[s][2];
+            g.stride[a] = 1;
+            g.dil[a] = same[s][3];
+            g.pad[a] = same[s][4];
+            g.col[a] = g.img[a] + same[s][4] + same[s][5] - (g.k[a] - 1) * g.dil[a];
+        }
+        qfd_conv_geom_finish(&g);
+        CHECK(g.col[1] == g.img[1]);
+        for (int simd = 0; simd < 2; simd++)
+            if (!simd || qfd_conv_dw_simd_ok(&g))
+                check_case(&g, 3, 5, 10, 1, &acts[(s + 1) % 4], 1 + (int)(s % 2), simd, &failures);
+    }
     printf("%d random geometries, %d of them also on the AVX-512 kernel\n", cases, simd_cases);
     return TEST_DONE();
 }
