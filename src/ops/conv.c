@@ -213,6 +213,27 @@ static void batched_forward(const qfd_op_ctx *oc, const conv_cfg *cf, int64_t bc
     }
 }
 
+/* Image n, group by group: im2col into cs (unless 1x1), one sgemm, then
+ * bias and activation while the image's output is in cache. */
+static void image_forward(const conv_cfg *cf, int64_t n, const float *x, const float *w, const float *b,
+                          const qfd_act *act, float *y, float *cs, int threads)
+{
+    const qfd_conv_geom *g = &cf->g;
+    const int64_t p = g->col_size, kk = cf->cg * g->k_size;
+    for (int64_t gi = 0; gi < cf->group; gi++) {
+        const float *xg = x + (n * cf->c + gi * cf->cg) * g->img_size;
+        float *yg = y + (n * cf->m + gi * cf->mg) * p;
+        const float *src = xg;
+        if (!cf->pointwise) {
+            qfd_im2col_batch(xg, 1, 0, cf->cg, g, cs, p, cs + kk * p, threads);
+            src = cs;
+        }
+        qfd_sgemm(false, false, cf->mg, p, kk, 1.0f, w + gi * cf->mg * kk, kk, src, p, 0.0f, yg, p);
+        for (int64_t m = 0; (b || act) && m < cf->mg; m++)
+            qfd_act_apply(act, b ? b + gi * cf->mg + m : NULL, yg + m * p, p);
+    }
+}
+
 static qfd_status forward(qfd_op_ctx *oc)
 {
     conv_cfg cf = {0};
@@ -228,7 +249,7 @@ static qfd_status forward(qfd_op_ctx *oc)
         qfd_conv_dw_forward(g, cf.n, cf.c, cf.m, x, w, b, act, y, oc->ws, oc->n_threads, qfd_conv_dw_simd_ok(g));
         return QFD_OK;
     }
-    const int64_t p = g->col_size, kk = cf.cg * g->k_size, bc = batch_chunk(&cf);
+    const int64_t p = g->col_size, bc = batch_chunk(&cf);
     float *col = oc->ws;
     if (cf.direct) {
         const int64_t slots = direct_slots(oc, &cf), per = (cf.n + slots - 1) / slots;
@@ -254,28 +275,22 @@ static qfd_status forward(qfd_op_ctx *oc)
     /* Threads split the batch: one image's product (a MobileNet 1x1 conv:
      * 16-384 channels, 49-784 pixels) is too small for OpenBLAS to split
      * well, its threads mostly wait. Inside the parallel region OpenBLAS's
-     * OpenMP build runs each product on one thread. */
+     * OpenMP build runs each product on one thread. A 1x1 conv needs no
+     * workspace: its images are handed out one at a time, so that a thread
+     * the OS holds back (other processes on the cores) leaves its share to
+     * the others instead of keeping them at the barrier. */
     const int64_t slots = direct_slots(oc, &cf), per = (cf.n + slots - 1) / slots;
+    if (cf.pointwise) {
+#pragma omp parallel for num_threads(oc->n_threads) if (slots > 1) schedule(dynamic, 1)
+        for (int64_t n = 0; n < cf.n; n++)
+            image_forward(&cf, n, x, w, b, act, y, NULL, slots > 1 ? 1 : oc->n_threads);
+        return QFD_OK;
+    }
     const size_t sf = forward_floats(&cf, 1);
 #pragma omp parallel for num_threads(oc->n_threads) if (slots > 1) schedule(static, 1)
-    for (int64_t s = 0; s < slots; s++) {
-        float *cs = col + (size_t)s * sf, *scratch = cf.pointwise ? NULL : cs + kk * p;
-        const int threads = slots > 1 ? 1 : oc->n_threads;
+    for (int64_t s = 0; s < slots; s++)
         for (int64_t n = s * per; n < (s + 1) * per && n < cf.n; n++)
-            for (int64_t gi = 0; gi < cf.group; gi++) {
-                const float *xg = x + (n * cf.c + gi * cf.cg) * g->img_size;
-                float *yg = y + (n * cf.m + gi * cf.mg) * p;
-                const float *src = xg;
-                if (!cf.pointwise) {
-                    qfd_im2col_batch(xg, 1, 0, cf.cg, g, cs, p, scratch, threads);
-                    src = cs;
-                }
-                qfd_sgemm(false, false, cf.mg, p, kk, 1.0f, w + gi * cf.mg * kk, kk, src, p, 0.0f, yg, p);
-                /* bias and activation while the image's output is in cache */
-                for (int64_t m = 0; (b || act) && m < cf.mg; m++)
-                    qfd_act_apply(act, b ? b + gi * cf.mg + m : NULL, yg + m * p, p);
-            }
-    }
+            image_forward(&cf, n, x, w, b, act, y, col + (size_t)s * sf, slots > 1 ? 1 : oc->n_threads);
     return QFD_OK;
 }
 

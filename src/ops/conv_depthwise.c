@@ -37,6 +37,9 @@
 /* Fewer output-tap products than this run on one thread: the fork costs more. */
 #define DW_PARALLEL_MIN 65536
 
+/* Planes per task where threads take them as they go. */
+#define DW_CHUNK 16
+
 /* The build targets baseline x86-64: the portable loop gets an AVX2 clone
  * chosen at load. */
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
@@ -481,7 +484,7 @@ void qfd_conv_dw_forward(const qfd_conv_geom *g, int64_t n, int64_t c, int64_t m
                          const float *b, const qfd_act *act, float *y, float *ws, int n_threads, bool simd)
 {
     const int64_t planes = n * m, mg = m / c, slots = dw_slots(g, planes, n_threads);
-    const int64_t per = (planes + slots - 1) / slots;
+    bool inplace = false, padded = false;
     if (act && act->kind == QFD_ACT_NONE)
         act = NULL;
 #ifdef DW_X86
@@ -489,7 +492,8 @@ void qfd_conv_dw_forward(const qfd_conv_geom *g, int64_t n, int64_t c, int64_t m
     dw_out *tab = NULL;
     float *planes_ws = ws;
     int64_t slot_floats = 0;
-    const bool inplace = simd && dw_inplace(g);
+    inplace = simd && dw_inplace(g);
+    padded = simd && !inplace;
     uint16_t *mk = NULL;
     int64_t ioff[DW_TAPS_MAX];
     if (inplace) {
@@ -508,28 +512,36 @@ void qfd_conv_dw_forward(const qfd_conv_geom *g, int64_t n, int64_t c, int64_t m
                   rw / g->stride[1];
     }
 #else
-    (void)ws;
-    simd = false;
+    (void)ws, (void)simd, (void)inplace;
 #endif
-#pragma omp parallel for num_threads(n_threads) if (slots > 1) schedule(static, 1)
-    for (int64_t s = 0; s < slots; s++)
+    /* Without a per-thread workspace (in place, portable), planes are handed
+     * out in small chunks, so that a thread the OS holds back (other
+     * processes on the cores) leaves its share to the others instead of
+     * keeping them at the barrier. */
+#pragma omp parallel for num_threads(n_threads) if (slots > 1 && !padded) schedule(dynamic, DW_CHUNK)
+    for (int64_t pl = 0; pl < (padded ? 0 : planes); pl++) {
+        const int64_t mm = pl % m;
+        const float *xp = x + (pl / m * c + mm / mg) * g->img_size, *wp = w + mm * g->k_size;
+        float *yp = y + pl * g->col_size;
+        const float bias = b ? b[mm] : 0.0f;
+#ifdef DW_X86
+        if (inplace) {
+            dw_plane_inplace(g, ioff, mk, xp, wp, bias, act, yp);
+            continue;
+        }
+#endif
+        dw_plane(g, xp, wp, bias, yp);
+        if (act)
+            qfd_act_apply(act, NULL, yp, g->col_size);
+    }
+#ifdef DW_X86
+    const int64_t per = (planes + slots - 1) / slots;
+#pragma omp parallel for num_threads(n_threads) if (slots > 1 && padded) schedule(static, 1)
+    for (int64_t s = 0; s < (padded ? slots : 0); s++)
         for (int64_t pl = s * per; pl < (s + 1) * per && pl < planes; pl++) {
             const int64_t mm = pl % m;
-            const float *xp = x + (pl / m * c + mm / mg) * g->img_size, *wp = w + mm * g->k_size;
-            float *yp = y + pl * g->col_size;
-            const float bias = b ? b[mm] : 0.0f;
-#ifdef DW_X86
-            if (inplace) {
-                dw_plane_inplace(g, ioff, mk, xp, wp, bias, act, yp);
-                continue;
-            }
-            if (simd) {
-                dw_plane_simd(g, &d, toff, tab, xp, wp, bias, act, planes_ws + s * slot_floats, yp);
-                continue;
-            }
-#endif
-            dw_plane(g, xp, wp, bias, yp);
-            if (act)
-                qfd_act_apply(act, NULL, yp, g->col_size);
+            dw_plane_simd(g, &d, toff, tab, x + (pl / m * c + mm / mg) * g->img_size, w + mm * g->k_size,
+                          b ? b[mm] : 0.0f, act, planes_ws + s * slot_floats, y + pl * g->col_size);
         }
+#endif
 }
