@@ -37,8 +37,9 @@
 /* Fewer output-tap products than this run on one thread: the fork costs more. */
 #define DW_PARALLEL_MIN 65536
 
-/* Planes per task where threads take them as they go. */
-#define DW_CHUNK 16
+/* Outputs per task where threads take planes as they go: a few
+ * microseconds of work, against a shared counter's update per task. */
+#define DW_TASK_OUTPUTS 4096
 
 /* The build targets baseline x86-64: the portable loop gets an AVX2 clone
  * chosen at load. */
@@ -258,7 +259,8 @@ __attribute__((target("avx512f"))) static void dw_pad(const qfd_conv_geom *g, co
         float *row = p + pr * sw * d->ps + i * qw;
         for (int64_t c = 0; c < iw_n; c += 32) {
             const __mmask16 k0 = lanes(0, iw_n - c), k1 = lanes(0, iw_n - c - 16);
-            const __m512 lo = _mm512_maskz_loadu_ps(k0, src + c), hi = _mm512_maskz_loadu_ps(k1, k1 ? src + c + 16 : src);
+            const __m512 lo = _mm512_maskz_loadu_ps(k0, src + c);
+            const __m512 hi = _mm512_maskz_loadu_ps(k1, k1 ? src + c + 16 : src);
             /* input column c + 2l + e sits in phase (c + e + p1) % 2 at (c + e + p1) / 2 + l */
             for (int64_t e = 0; e < 2; e++) {
                 const int64_t pos = (c + e + p1) / 2, n = (iw_n - c - e + 1) / 2;
@@ -518,7 +520,8 @@ void qfd_conv_dw_forward(const qfd_conv_geom *g, int64_t n, int64_t c, int64_t m
      * out in small chunks, so that a thread the OS holds back (other
      * processes on the cores) leaves its share to the others instead of
      * keeping them at the barrier. */
-#pragma omp parallel for num_threads(n_threads) if (slots > 1 && !padded) schedule(dynamic, DW_CHUNK)
+    const int64_t chunk = g->col_size > 0 && g->col_size < DW_TASK_OUTPUTS ? DW_TASK_OUTPUTS / g->col_size : 1;
+#pragma omp parallel for num_threads(n_threads) if (slots > 1 && !padded) schedule(dynamic, chunk)
     for (int64_t pl = 0; pl < (padded ? 0 : planes); pl++) {
         const int64_t mm = pl % m;
         const float *xp = x + (pl / m * c + mm / mg) * g->img_size, *wp = w + mm * g->k_size;
