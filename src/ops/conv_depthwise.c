@@ -24,6 +24,7 @@
  * allows it), then the activation over the plane while it is in cache. */
 #include "ops/conv_depthwise.h"
 
+#include <omp.h>
 #include <string.h>
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -514,37 +515,37 @@ void qfd_conv_dw_forward(const qfd_conv_geom *g, int64_t n, int64_t c, int64_t m
                   rw / g->stride[1];
     }
 #else
-    (void)ws, (void)simd, (void)inplace;
+    (void)ws, (void)simd, (void)inplace, (void)padded;
 #endif
-    /* Without a per-thread workspace (in place, portable), planes are handed
-     * out in small chunks, so that a thread the OS holds back (other
-     * processes on the cores) leaves its share to the others instead of
-     * keeping them at the barrier. */
+    /* Planes are handed out in tasks of a few thousand outputs, so that a
+     * thread the OS holds back (other processes on the cores) leaves its
+     * share to the others instead of keeping them at the barrier; each
+     * thread pads into its own slot of the workspace. */
     const int64_t chunk = g->col_size > 0 && g->col_size < DW_TASK_OUTPUTS ? DW_TASK_OUTPUTS / g->col_size : 1;
-#pragma omp parallel for num_threads(n_threads) if (slots > 1 && !padded) schedule(dynamic, chunk)
-    for (int64_t pl = 0; pl < (padded ? 0 : planes); pl++) {
-        const int64_t mm = pl % m;
-        const float *xp = x + (pl / m * c + mm / mg) * g->img_size, *wp = w + mm * g->k_size;
-        float *yp = y + pl * g->col_size;
-        const float bias = b ? b[mm] : 0.0f;
+#pragma omp parallel num_threads((int)slots) if (slots > 1)
+    {
 #ifdef DW_X86
-        if (inplace) {
-            dw_plane_inplace(g, ioff, mk, xp, wp, bias, act, yp);
-            continue;
-        }
+        float *mine = padded ? planes_ws + omp_get_thread_num() * slot_floats : NULL;
 #endif
-        dw_plane(g, xp, wp, bias, yp);
-        if (act)
-            qfd_act_apply(act, NULL, yp, g->col_size);
-    }
-#ifdef DW_X86
-    const int64_t per = (planes + slots - 1) / slots;
-#pragma omp parallel for num_threads(n_threads) if (slots > 1 && padded) schedule(static, 1)
-    for (int64_t s = 0; s < (padded ? slots : 0); s++)
-        for (int64_t pl = s * per; pl < (s + 1) * per && pl < planes; pl++) {
+#pragma omp for schedule(dynamic, chunk)
+        for (int64_t pl = 0; pl < planes; pl++) {
             const int64_t mm = pl % m;
-            dw_plane_simd(g, &d, toff, tab, x + (pl / m * c + mm / mg) * g->img_size, w + mm * g->k_size,
-                          b ? b[mm] : 0.0f, act, planes_ws + s * slot_floats, y + pl * g->col_size);
-        }
+            const float *xp = x + (pl / m * c + mm / mg) * g->img_size, *wp = w + mm * g->k_size;
+            float *yp = y + pl * g->col_size;
+            const float bias = b ? b[mm] : 0.0f;
+#ifdef DW_X86
+            if (inplace) {
+                dw_plane_inplace(g, ioff, mk, xp, wp, bias, act, yp);
+                continue;
+            }
+            if (padded) {
+                dw_plane_simd(g, &d, toff, tab, xp, wp, bias, act, mine, yp);
+                continue;
+            }
 #endif
+            dw_plane(g, xp, wp, bias, yp);
+            if (act)
+                qfd_act_apply(act, NULL, yp, g->col_size);
+        }
+    }
 }
