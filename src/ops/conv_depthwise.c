@@ -38,6 +38,11 @@
 /* Fewer output-tap products than this run on one thread: the fork costs more. */
 #define DW_PARALLEL_MIN 65536
 
+/* The in-place kernel's table (one mask per vector and tap, made at every
+ * call) costs about as much as 16 planes' work: calls with fewer planes
+ * than this take the padded kernel, whose table is k_size times smaller. */
+#define DW_INPLACE_PLANES 256
+
 /* Outputs per task where threads take planes as they go: a few
  * microseconds of work, against a shared counter's update per task. */
 #define DW_TASK_OUTPUTS 4096
@@ -115,9 +120,9 @@ static int64_t dw_slots(const qfd_conv_geom *g, int64_t planes, int n_threads)
  * below, or across a row's edge) are masked off the load, by a table of one
  * mask per (vector, tap), the same for every plane. Outputs are contiguous
  * (no dropped columns), stored as whole vectors. */
-static bool dw_inplace(const qfd_conv_geom *g)
+static bool dw_inplace(const qfd_conv_geom *g, int64_t planes)
 {
-    return g->stride[0] == 1 && g->stride[1] == 1 && g->col[1] == g->img[1];
+    return g->stride[0] == 1 && g->stride[1] == 1 && g->col[1] == g->img[1] && planes >= DW_INPLACE_PLANES;
 }
 
 /* Workspace floats of the in-place kernel's mask table. */
@@ -130,7 +135,7 @@ size_t qfd_conv_dw_floats(const qfd_conv_geom *g, int64_t n, int64_t m, int n_th
 {
     if (!simd)
         return 0;
-    if (dw_inplace(g))
+    if (dw_inplace(g, n * m))
         return (size_t)dw_mask_floats(g);
     const dw_geom d = dw_geom_of(g);
     return (size_t)(dw_out_floats(&d) + dw_slots(g, n * m, n_threads) * d.phases * d.ps);
@@ -380,18 +385,22 @@ static void dw_out_table(const qfd_conv_geom *g, const dw_geom *d, dw_out *o)
 }
 
 /* The in-place kernel's masks: mk[v * k_size + j], lanes of vector v whose
- * tap j lies inside the image; tap j's offset off[j]. */
+ * tap j lies inside the image; tap j's offset off[j]. Row and column are
+ * stepped along the lanes, not divided: the table is made at every call. */
 static void dw_mask_table(const qfd_conv_geom *g, uint16_t *mk, int64_t *off)
 {
-    const int64_t w_n = g->img[1], kt = g->k_size;
+    const int64_t w_n = g->img[1], h_n = g->img[0], kt = g->k_size, nv = (g->col_size + 15) / 16;
     for (int64_t j = 0; j < kt; j++) {
         const int64_t dh = j / g->k[1] * g->dil[0] - g->pad[0], dw = j % g->k[1] * g->dil[1] - g->pad[1];
         off[j] = dh * w_n + dw;
-        for (int64_t v = 0; v < (g->col_size + 15) / 16; v++) {
+        int64_t oh = 0, ow = 0;
+        for (int64_t v = 0; v < nv; v++) {
             unsigned bits = 0;
-            for (int64_t l = 0, q = 16 * v; l < 16 && q < g->col_size; l++, q++) {
-                const int64_t ih = q / w_n + dh, iw = q % w_n + dw;
-                bits |= (unsigned)(ih >= 0 && ih < g->img[0] && iw >= 0 && iw < w_n) << l;
+            for (int64_t l = 0; l < 16 && 16 * v + l < g->col_size; l++) {
+                const int64_t ih = oh + dh, iw = ow + dw;
+                bits |= (unsigned)(ih >= 0 && ih < h_n && iw >= 0 && iw < w_n) << l;
+                oh += ow + 1 == w_n;
+                ow = ow + 1 == w_n ? 0 : ow + 1;
             }
             mk[v * kt + j] = (uint16_t)bits;
         }
@@ -495,7 +504,7 @@ void qfd_conv_dw_forward(const qfd_conv_geom *g, int64_t n, int64_t c, int64_t m
     dw_out *tab = NULL;
     float *planes_ws = ws;
     int64_t slot_floats = 0;
-    inplace = simd && dw_inplace(g);
+    inplace = simd && dw_inplace(g, planes);
     padded = simd && !inplace;
     uint16_t *mk = NULL;
     int64_t ioff[DW_TAPS_MAX];

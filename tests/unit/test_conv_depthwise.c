@@ -120,7 +120,8 @@ int main(void)
             simd_cases++;
         }
     }
-    /* MobileNet's shapes, on enough planes to take two threads */
+    /* MobileNet's shapes, on enough planes to take two threads (and, for
+     * stride 1, the in-place kernel) */
     const int64_t sizes[][2] = {{28, 1}, {28, 2}, {14, 1}, {14, 2}, {7, 1}};
     for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
         qfd_conv_geom g = {.nsp = 2};
@@ -135,10 +136,11 @@ int main(void)
         qfd_conv_geom_finish(&g);
         for (int simd = 0; simd < 2; simd++)
             if (!simd || qfd_conv_dw_simd_ok(&g))
-                check_case(&g, 4, 32, 32, 1, &acts[1], 2, simd, &failures);
+                check_case(&g, 4, 64, 64, 1, &acts[1], 2, simd, &failures);
     }
-    /* "same" convs (as many output as input columns, stride 1): the AVX-512
-     * kernel reads them in place, masking the taps outside the image */
+    /* "same" convs (as many output as input columns, stride 1) on 256
+     * planes: the AVX-512 kernel reads them in place, masking the taps
+     * outside the image */
     const int64_t same[][6] = {/* h, w, k, dil, pad begin, pad end */
                                {1, 1, 3, 1, 1, 1},  {5, 17, 3, 1, 1, 1}, {9, 33, 3, 1, 0, 2}, {6, 16, 5, 1, 2, 2},
                                {7, 7, 3, 2, 2, 2},  {3, 40, 5, 2, 3, 5}, {11, 15, 1, 1, 0, 0}, {2, 3, 7, 1, 3, 3}};
@@ -156,7 +158,7 @@ int main(void)
         CHECK(g.col[1] == g.img[1]);
         for (int simd = 0; simd < 2; simd++)
             if (!simd || qfd_conv_dw_simd_ok(&g))
-                check_case(&g, 3, 5, 10, 1, &acts[(s + 1) % 4], 1 + (int)(s % 2), simd, &failures);
+                check_case(&g, 4, 32, 64, 1, &acts[(s + 1) % 4], 1 + (int)(s % 2), simd, &failures);
     }
     printf("%d random geometries, %d of them also on the AVX-512 kernel\n", cases, simd_cases);
     return TEST_DONE();
