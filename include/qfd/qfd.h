@@ -109,6 +109,12 @@ void qfd_model_summary_free(qfd_model_summary *summary);
  * float rounding. Not for a model that will be trained. */
 qfd_status qfd_model_fold_batchnorm(qfd_ctx *ctx, qfd_model *model, int *folded);
 
+/* Inference-time rewrite, after qfd_model_fold_batchnorm: each Relu,
+ * LeakyRelu or constant-bound Clip that alone follows a Conv is applied by
+ * that Conv, which becomes ONNX Runtime's com.microsoft FusedConv; outputs do
+ * not change. Not for a model that will be trained or written. */
+qfd_status qfd_model_fuse_activations(qfd_ctx *ctx, qfd_model *model, int *fused);
+
 /* ---- Arrays and tensor files ----------------------------------------- */
 
 #define QFD_ARRAY_MAX_RANK 8

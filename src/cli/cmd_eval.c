@@ -103,8 +103,10 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     if (st)
         return qfd_cli_fail(ctx, st);
     qfd_eval_result r;
-    int folded;
+    int folded, fused;
     st = fold ? qfd_model_fold_batchnorm(ctx, m, &folded) : QFD_OK;
+    if (!st && fold)
+        st = qfd_model_fuse_activations(ctx, m, &fused);
     if (!st)
         st = qfd_model_evaluate(ctx, m, &o, &r);
     qfd_model_free(m);
@@ -154,8 +156,9 @@ const qfd_cli_cmd qfd_cmd_eval = {
     "                 (comma-separated). Default: the model's metadata qfd.mean /\n"
     "                 qfd.std, else none.\n"
     "  --threads T    CPU threads (default: all cores)\n"
-    "  --no-fold      keep BatchNormalization nodes (default: folded into the\n"
-    "                 preceding Conv, as ONNX Runtime does)\n"
+    "  --no-fold      run the graph as written (default: BatchNormalization\n"
+    "                 folded into the preceding Conv and Relu/Clip fused with\n"
+    "                 it, as ONNX Runtime does)\n"
     "  --json         print one JSON object: top1, top5, n, seconds, ...\n"
     "  --profile      print the time per op type to stderr at the end\n"
     "  -h, --help     show this help\n"

@@ -66,10 +66,12 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         free(inputs);
         return qfd_cli_oom();
     }
-    int folded;
+    int folded, fused;
     qfd_status st = qfd_model_load(ctx, path, &m);
     if (!st && fold)
         st = qfd_model_fold_batchnorm(ctx, m, &folded);
+    if (!st && fold)
+        st = qfd_model_fuse_activations(ctx, m, &fused);
     if (!st)
         st = qfd_exec_new(ctx, m, n_threads, &e);
     if (!st && (size_t)n_inputs != qfd_exec_n_inputs(e)) {
@@ -130,8 +132,9 @@ const qfd_cli_cmd qfd_cmd_run = {
     "  -i, --input FILE       an input tensor (.npy or .pb); repeat per input\n"
     "  -o, --output-dir DIR   where to write output_<i>.npy (default: .; created if missing)\n"
     "  --threads T            CPU threads (default: all cores)\n"
-    "  --no-fold              keep BatchNormalization nodes (default: folded into\n"
-    "                         the preceding Conv, as ONNX Runtime does)\n"
+    "  --no-fold              run the graph as written (default: BatchNormalization\n"
+    "                         folded into the preceding Conv and Relu/Clip fused\n"
+    "                         with it, as ONNX Runtime does)\n"
     "  -h, --help             show this help\n"
     "\n"
     "Exit status: 0 on success, 2 on a bad model, input file or flag.\n",

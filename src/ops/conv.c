@@ -9,7 +9,8 @@
  * batch item and group: im2col into the workspace, then one sgemm per item
  * W_g [M/group x C/group*K] * col [C/group*K x P]. A 1x1 conv with stride 1
  * and no padding multiplies X directly; depthwise 2-D convs (one input
- * channel per group) run a direct loop, cheaper than a K-deep sgemm.
+ * channel per group) run direct kernels, cheaper than a K-deep sgemm
+ * (src/ops/conv_depthwise.c).
  * Backward, per batch item and group (col = im2col(X_g)):
  *   dW_g += dY_g [M/group x P] * col^T            (sgemm, beta 1)
  *   dX_g += col2im(W_g^T * dY_g)                   (sgemm into the workspace)
@@ -22,11 +23,12 @@
 #include <string.h>
 
 #include "ops/blas.h"
+#include "ops/conv_depthwise.h"
 #include "ops/im2col.h"
 #include "ops/op.h"
 
-/* Widest kernel the direct depthwise loop takes (its per-column table). */
-#define DW_MAX_KW 32
+/* Widest kernel the direct depthwise loops take (their per-column tables). */
+#define DW_MAX_KW QFD_CONV_DW_MAX_KW
 
 typedef struct conv_cfg {
     qfd_conv_geom g;
@@ -134,8 +136,8 @@ static size_t forward_floats(const conv_cfg *cf, int64_t bc)
     return n + qfd_im2col_batch_scratch(&cf->g, cf->cg, bc);
 }
 
-/* Images of the direct path run in parallel, each thread on its own slice
- * of the workspace. */
+/* Images of the direct and the per-image sgemm paths run in parallel, each
+ * thread on its own slice of the workspace. */
 static int64_t direct_slots(const qfd_op_ctx *oc, const conv_cfg *cf)
 {
     int64_t t = oc->n_threads > 1 ? oc->n_threads : 1;
@@ -145,13 +147,16 @@ static int64_t direct_slots(const qfd_op_ctx *oc, const conv_cfg *cf)
 static size_t workspace(const qfd_op_ctx *oc)
 {
     conv_cfg cf = {0};
-    if (setup(oc, &cf) || cf.pointwise || cf.depthwise)
+    if (setup(oc, &cf) || cf.pointwise)
         return 0;
+    if (cf.depthwise)
+        return qfd_conv_dw_floats(&cf.g, cf.n, cf.m, oc->n_threads, qfd_conv_dw_simd_ok(&cf.g)) * sizeof(float);
     if (cf.direct)
         return ((size_t)direct_slots(oc, &cf) * qfd_conv_direct_floats(&cf.g, cf.c, cf.m) +
                 qfd_conv_direct_wt_floats(&cf.g, cf.c, cf.m)) *
                sizeof(float);
-    return forward_floats(&cf, batch_chunk(&cf)) * sizeof(float);
+    const int64_t bc = batch_chunk(&cf);
+    return forward_floats(&cf, bc) * (size_t)(bc > 1 ? 1 : direct_slots(oc, &cf)) * sizeof(float);
 }
 
 /* Columns o of one output row whose tap o*s + shift lies in [0, n). */
@@ -173,89 +178,13 @@ static void tap_range(int64_t n, int64_t s, int64_t shift, int64_t cols, int64_t
 #define QFD_SIMD_CLONES
 #endif
 
-/* One output plane yp of a depthwise conv from its input plane xp. */
-QFD_SIMD_CLONES
-static void dw_plane(const qfd_conv_geom *g, const float *xp, const float *wp, float bias, float *yp)
-{
-    const int64_t ih_n = g->img[0], iw_n = g->img[1], oh_n = g->col[0], ow_n = g->col[1];
-    const int64_t kh_n = g->k[0], kw_n = g->k[1], sh = g->stride[0], sw = g->stride[1];
-    /* The in-image column range of each kernel column is the same for
-     * every output row: its divisions would otherwise dominate. */
-    int64_t lo[DW_MAX_KW], hi[DW_MAX_KW], sft[DW_MAX_KW];
-    for (int64_t kw = 0; kw < kw_n; kw++) {
-        sft[kw] = kw * g->dil[1] - g->pad[1];
-        tap_range(iw_n, sw, sft[kw], ow_n, &lo[kw], &hi[kw]);
-    }
-    for (int64_t oh = 0; oh < oh_n; oh++) {
-        float *yr = yp + oh * ow_n;
-        for (int64_t o = 0; o < ow_n; o++)
-            yr[o] = bias;
-        for (int64_t kh = 0; kh < kh_n; kh++) {
-            int64_t ih = oh * sh - g->pad[0] + kh * g->dil[0];
-            if (ih < 0 || ih >= ih_n)
-                continue;
-            const float *xr = xp + ih * iw_n;
-            const float *wr = wp + kh * kw_n;
-            int64_t il = 0, ih3 = 0; /* columns where all three taps are inside */
-            if (kw_n == 3) {
-                il = lo[0] > lo[1] ? lo[0] : lo[1];
-                il = il > lo[2] ? il : lo[2];
-                ih3 = hi[0] < hi[1] ? hi[0] : hi[1];
-                ih3 = ih3 < hi[2] ? ih3 : hi[2];
-                ih3 = ih3 < il ? il : ih3;
-                /* One pass over the row for the three taps of the
-                 * interior, instead of three. */
-                const float w0 = wr[0], w1 = wr[1], w2 = wr[2];
-                const int64_t s0 = sft[0], s1 = sft[1], s2 = sft[2];
-                if (sw == 1)
-                    for (int64_t o = il; o < ih3; o++)
-                        yr[o] += w0 * xr[o + s0] + w1 * xr[o + s1] + w2 * xr[o + s2];
-                else
-                    for (int64_t o = il; o < ih3; o++)
-                        yr[o] += w0 * xr[o * sw + s0] + w1 * xr[o * sw + s1] + w2 * xr[o * sw + s2];
-            }
-            for (int64_t kw = 0; kw < kw_n; kw++) {
-                const int64_t shift = sft[kw], l = lo[kw], h = hi[kw];
-                const float wv = wr[kw];
-                if (kw_n == 3) {
-                    /* the edges left over by the fused interior */
-                    for (int64_t o = l; o < h && o < il; o++)
-                        yr[o] += wv * xr[o * sw + shift];
-                    for (int64_t o = l > ih3 ? l : ih3; o < h; o++)
-                        yr[o] += wv * xr[o * sw + shift];
-                    continue;
-                }
-                if (sw == 1)
-                    for (int64_t o = l; o < h; o++)
-                        yr[o] += wv * xr[o + shift];
-                else
-                    for (int64_t o = l; o < h; o++)
-                        yr[o] += wv * xr[o * sw + shift];
-            }
-        }
-    }
-}
-
-static void depthwise(const qfd_op_ctx *oc, const conv_cfg *cf, const float *x, const float *w, const float *b,
-                      float *y)
-{
-    const qfd_conv_geom *g = &cf->g;
-    const int64_t planes = cf->n * cf->m;
-    (void)oc; /* read by the OpenMP clause only */
-#pragma omp parallel for num_threads(oc->n_threads) if (planes * g->col_size * g->k_size > 65536)
-    for (int64_t p = 0; p < planes; p++) {
-        int64_t n = p / cf->m, m = p % cf->m, c = m / cf->mg;
-        dw_plane(g, x + (n * cf->c + c) * g->img_size, w + m * g->k_size, b ? b[m] : 0.0f, y + p * g->col_size);
-    }
-}
-
 /* Chunks of bc images (one group): im2col side by side into col [K, bc*P]
  * (one pass over the chunk's planes, whose padded copies stay in cache),
  * then one sgemm per image straight into its NCHW output, with beta 0: the
  * bias rides along as an extra K row of ones in col times a column of B
  * next to W (a copy of W with that column, in the workspace). */
 static void batched_forward(const qfd_op_ctx *oc, const conv_cfg *cf, int64_t bc, const float *x, const float *w,
-                            const float *b, float *y)
+                            const float *b, const qfd_act *act, float *y)
 {
     const qfd_conv_geom *g = &cf->g;
     const int64_t p = g->col_size, m_n = cf->m, ximg = cf->c * g->img_size, kk = cf->cg * g->k_size;
@@ -275,8 +204,33 @@ static void batched_forward(const qfd_op_ctx *oc, const conv_cfg *cf, int64_t bc
         if (b)
             for (int64_t o = 0; o < ld; o++)
                 col[kk * ld + o] = 1.0f;
-        for (int64_t i = 0; i < nb; i++)
-            qfd_sgemm(false, false, m_n, p, kb, 1.0f, wa, kb, col + i * p, ld, 0.0f, y + (n0 + i) * m_n * p, p);
+        for (int64_t i = 0; i < nb; i++) {
+            float *yi = y + (n0 + i) * m_n * p;
+            qfd_sgemm(false, false, m_n, p, kb, 1.0f, wa, kb, col + i * p, ld, 0.0f, yi, p);
+            if (act)
+                qfd_act_apply(act, NULL, yi, m_n * p);
+        }
+    }
+}
+
+/* Image n, group by group: im2col into cs (unless 1x1), one sgemm, then
+ * bias and activation while the image's output is in cache. */
+static void image_forward(const conv_cfg *cf, int64_t n, const float *x, const float *w, const float *b,
+                          const qfd_act *act, float *y, float *cs, int threads)
+{
+    const qfd_conv_geom *g = &cf->g;
+    const int64_t p = g->col_size, kk = cf->cg * g->k_size;
+    for (int64_t gi = 0; gi < cf->group; gi++) {
+        const float *xg = x + (n * cf->c + gi * cf->cg) * g->img_size;
+        float *yg = y + (n * cf->m + gi * cf->mg) * p;
+        const float *src = xg;
+        if (!cf->pointwise) {
+            qfd_im2col_batch(xg, 1, 0, cf->cg, g, cs, p, cs + kk * p, threads);
+            src = cs;
+        }
+        qfd_sgemm(false, false, cf->mg, p, kk, 1.0f, w + gi * cf->mg * kk, kk, src, p, 0.0f, yg, p);
+        for (int64_t m = 0; (b || act) && m < cf->mg; m++)
+            qfd_act_apply(act, b ? b + gi * cf->mg + m : NULL, yg + m * p, p);
     }
 }
 
@@ -290,11 +244,12 @@ static qfd_status forward(qfd_op_ctx *oc)
     const float *x = oc->in[0]->data, *w = oc->in[1]->data, *b = bx ? bx->data : NULL;
     float *y = oc->out[0]->data;
     const qfd_conv_geom *g = &cf.g;
+    const qfd_act *act = oc->state; /* FusedConv's; NULL for Conv */
     if (cf.depthwise) {
-        depthwise(oc, &cf, x, w, b, y);
+        qfd_conv_dw_forward(g, cf.n, cf.c, cf.m, x, w, b, act, y, oc->ws, oc->n_threads, qfd_conv_dw_simd_ok(g));
         return QFD_OK;
     }
-    const int64_t p = g->col_size, kk = cf.cg * g->k_size, bc = batch_chunk(&cf);
+    const int64_t p = g->col_size, bc = batch_chunk(&cf);
     float *col = oc->ws;
     if (cf.direct) {
         const int64_t slots = direct_slots(oc, &cf), per = (cf.n + slots - 1) / slots;
@@ -308,29 +263,34 @@ static qfd_status forward(qfd_op_ctx *oc)
                 const int last = n + 1 == (s + 1) * per || n + 1 == cf.n;
                 qfd_conv_direct(g, xn, cf.c, w, wt, b, cf.m, y + n * cf.m * p, col + s * sf,
                                 last ? NULL : xn + cf.c * g->img_size, 0);
+                if (act)
+                    qfd_act_apply(act, NULL, y + n * cf.m * p, cf.m * p);
             }
         return QFD_OK;
     }
     if (bc > 1) {
-        batched_forward(oc, &cf, bc, x, w, b, y);
+        batched_forward(oc, &cf, bc, x, w, b, act, y);
         return QFD_OK;
     }
-    float *scratch = cf.pointwise ? NULL : col + kk * p;
-    for (int64_t n = 0; n < cf.n; n++)
-        for (int64_t gi = 0; gi < cf.group; gi++) {
-            const float *xg = x + (n * cf.c + gi * cf.cg) * g->img_size;
-            float *yg = y + (n * cf.m + gi * cf.mg) * p;
-            if (b)
-                for (int64_t m = 0; m < cf.mg; m++)
-                    for (int64_t o = 0; o < p; o++)
-                        yg[m * p + o] = b[gi * cf.mg + m];
-            const float *src = xg;
-            if (!cf.pointwise) {
-                qfd_im2col_batch(xg, 1, 0, cf.cg, g, col, p, scratch, oc->n_threads);
-                src = col;
-            }
-            qfd_sgemm(false, false, cf.mg, p, kk, 1.0f, w + gi * cf.mg * kk, kk, src, p, b ? 1.0f : 0.0f, yg, p);
-        }
+    /* Threads split the batch: one image's product (a MobileNet 1x1 conv:
+     * 16-384 channels, 49-784 pixels) is too small for OpenBLAS to split
+     * well, its threads mostly wait. Inside the parallel region OpenBLAS's
+     * OpenMP build runs each product on one thread. A 1x1 conv needs no
+     * workspace: its images are handed out one at a time, so that a thread
+     * the OS holds back (other processes on the cores) leaves its share to
+     * the others instead of keeping them at the barrier. */
+    const int64_t slots = direct_slots(oc, &cf), per = (cf.n + slots - 1) / slots;
+    if (cf.pointwise) {
+#pragma omp parallel for num_threads(oc->n_threads) if (slots > 1) schedule(dynamic, 1)
+        for (int64_t n = 0; n < cf.n; n++)
+            image_forward(&cf, n, x, w, b, act, y, NULL, slots > 1 ? 1 : oc->n_threads);
+        return QFD_OK;
+    }
+    const size_t sf = forward_floats(&cf, 1);
+#pragma omp parallel for num_threads(oc->n_threads) if (slots > 1) schedule(static, 1)
+    for (int64_t s = 0; s < slots; s++)
+        for (int64_t n = s * per; n < (s + 1) * per && n < cf.n; n++)
+            image_forward(&cf, n, x, w, b, act, y, col + (size_t)s * sf, slots > 1 ? 1 : oc->n_threads);
     return QFD_OK;
 }
 
@@ -685,4 +645,27 @@ const qfd_op_def qfd_op_conv = {
     .backward_workspace = backward_workspace,
     .backward = backward,
     .grad_writes = grad_writes,
+};
+
+/* com.microsoft FusedConv (ONNX Runtime's contrib op), made of a Conv and the
+ * activation after it by the inference pass src/passes/fuse_act.c: Conv,
+ * then the activation of attributes activation / activation_params
+ * (src/ops/activation.h) on each output block while it is in cache.
+ * Inference only: no backward. */
+static qfd_status parse_fused(qfd_op_ctx *oc, void *state)
+{
+    if (qfd_op_in(oc, 3))
+        return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "input Z (a sum before the activation) is not supported");
+    return qfd_act_parse(oc, state);
+}
+
+const qfd_op_def qfd_op_fused_conv = {
+    .name = "FusedConv",
+    .domain = "com.microsoft",
+    .since = 1,
+    .state_size = sizeof(qfd_act),
+    .parse = parse_fused,
+    .infer = infer,
+    .workspace = workspace,
+    .forward = forward,
 };

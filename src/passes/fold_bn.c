@@ -4,18 +4,8 @@
 #include <string.h>
 
 #include "core/ctx.h"
+#include "passes/pass_util.h"
 #include "passes/passes.h"
-
-static int consumers(const qfd_graph *g, int t)
-{
-    int n = 0;
-    for (size_t i = 0; i < g->n_nodes; i++)
-        for (size_t k = 0; k < g->nodes[i].n_in; k++)
-            n += g->nodes[i].in[k] == t;
-    for (size_t i = 0; i < g->n_outputs; i++)
-        n += g->outputs[i].tensor == t;
-    return n;
-}
 
 static const float *float_init(const qfd_graph *g, int t, int64_t numel)
 {
@@ -25,11 +15,6 @@ static const float *float_init(const qfd_graph *g, int t, int64_t numel)
     if (!(tt->flags & QFD_T_INITIALIZER) || tt->dtype != QFD_DT_FLOAT || !tt->data || qfd_tensor_numel(tt) != numel)
         return NULL;
     return tt->data;
-}
-
-static bool is_default_op(const qfd_node *n, const char *op)
-{
-    return !strcmp(n->op_type, op) && (!n->domain || !*n->domain || !strcmp(n->domain, "ai.onnx"));
 }
 
 static float attr_f(const qfd_node *n, const char *name, float def)
@@ -84,7 +69,7 @@ static void prune_inits(qfd_graph *g)
     size_t w = 0;
     for (size_t i = 0; i < g->n_inits; i++) {
         int t = g->inits[i];
-        if (consumers(g, t) || (g->tensors[t].flags & QFD_T_INPUT)) {
+        if (qfd_pass_consumers(g, t) || (g->tensors[t].flags & QFD_T_INPUT)) {
             g->inits[w++] = t;
         } else {
             qfd_tensor *tt = &g->tensors[t];
@@ -170,10 +155,11 @@ qfd_status qfd_pass_fold_bn(qfd_ctx *ctx, qfd_model *m, int *folded)
     qfd_status st = QFD_OK;
     for (size_t bi = 0; bi < g->n_nodes && !st; bi++) {
         qfd_node *bn = &g->nodes[bi];
-        if (!is_default_op(bn, "BatchNormalization") || bn->n_in < 1 || bn->in[0] < 0)
+        if (!qfd_pass_is_default_op(bn, "BatchNormalization") || bn->n_in < 1 || bn->in[0] < 0)
             continue;
         int x = bn->in[0], ci = g->tensors[x].producer;
-        if (ci < 0 || !is_default_op(&g->nodes[ci], "Conv") || g->nodes[ci].out[0] != x || consumers(g, x) != 1)
+        if (ci < 0 || !qfd_pass_is_default_op(&g->nodes[ci], "Conv") || g->nodes[ci].out[0] != x ||
+            qfd_pass_consumers(g, x) != 1)
             continue;
         bool done;
         if ((st = fold_one(ctx, g, (size_t)ci, bi, &done)))
@@ -184,21 +170,7 @@ qfd_status qfd_pass_fold_bn(qfd_ctx *ctx, qfd_model *m, int *folded)
         }
     }
     if (!st && *folded) {
-        size_t w = 0;
-        for (size_t i = 0; i < g->n_nodes; i++) {
-            if (drop[i]) {
-                qfd_node *n = &g->nodes[i];
-                /* the node's strings and attributes are freed with it */
-                free(n->name), free(n->op_type), free(n->domain), free(n->doc), free(n->in), free(n->out);
-                for (size_t k = 0; k < n->n_attrs; k++)
-                    qfd_attr_clear(&n->attrs[k]);
-                free(n->attrs);
-                qfd_extra_clear(&n->extra);
-                continue;
-            }
-            g->nodes[w++] = g->nodes[i];
-        }
-        g->n_nodes = w;
+        qfd_pass_drop_nodes(g, drop);
         prune_inits(g);
         st = qfd_graph_validate(ctx, g);
     }

@@ -13,4 +13,11 @@
  * the exported ones). *folded receives the count. */
 qfd_status qfd_pass_fold_bn(qfd_ctx *ctx, qfd_model *m, int *folded);
 
+/* Fuses each Relu, LeakyRelu or Clip with known bounds that alone reads a
+ * Conv's output into that Conv, which becomes a com.microsoft FusedConv
+ * (ONNX Runtime's contrib op): the activation is applied while the output is
+ * in cache. Inference only, like fold_bn: FusedConv has no backward and is
+ * not an ai.onnx op. *fused receives the count. */
+qfd_status qfd_pass_fuse_act(qfd_ctx *ctx, qfd_model *m, int *fused);
+
 #endif

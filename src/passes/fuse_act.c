@@ -1,0 +1,242 @@
+/* Inference-only fusion of a Conv and the activation after it:
+ *   Conv -> Relu | LeakyRelu | Clip (bounds known: attributes, initializers
+ *   or Constant nodes)
+ * becomes one com.microsoft FusedConv node: ONNX Runtime's contrib op, the
+ * Conv's inputs and attributes plus activation / activation_params. The
+ * Conv kernels apply the activation to each output block while it is still
+ * in cache, instead of a separate node reading and writing the whole
+ * tensor again. The Conv's output must feed only the activation.
+ *
+ * The result is a model for the executor's forward only: FusedConv has no
+ * backward, so a trainer refuses it, and a writer would give ONNX Runtime's
+ * op, not the ONNX one; eval and run apply the pass, convert and train
+ * never do. */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ctx.h"
+#include "ir/model_info.h"
+#include "passes/pass_util.h"
+#include "passes/passes.h"
+
+#define FUSED_DOMAIN "com.microsoft"
+
+typedef struct act_spec {
+    const char *name;
+    size_t n_params;
+    float params[2];
+    int bound_nodes[2]; /* Constant nodes giving Clip's bounds, -1 if none */
+} act_spec;
+
+/* A float scalar known when the model is loaded: an initializer that is not
+ * also a graph input, or a Constant node's value; *node set to that
+ * Constant node (-1 for an initializer). */
+static bool known_scalar(const qfd_graph *g, int t, float *v, int *node)
+{
+    *node = -1;
+    const qfd_tensor *tt = &g->tensors[t];
+    const qfd_tensor *val = NULL;
+    if (tt->flags & QFD_T_INPUT)
+        return false; /* a caller may feed another value */
+    if (tt->flags & QFD_T_INITIALIZER) {
+        val = tt;
+    } else if (tt->producer >= 0 && qfd_pass_is_default_op(&g->nodes[tt->producer], "Constant")) {
+        const qfd_node *c = &g->nodes[tt->producer];
+        for (size_t i = 0; i < c->n_attrs; i++) {
+            const qfd_attr *a = &c->attrs[i];
+            if (a->name && !strcmp(a->name, "value") && a->t)
+                val = a->t;
+            else if (a->name && !strcmp(a->name, "value_float") && a->has_f) {
+                *v = a->f;
+                *node = tt->producer;
+                return true;
+            }
+        }
+        *node = tt->producer;
+    }
+    if (!val || val->dtype != QFD_DT_FLOAT || qfd_tensor_numel(val) != 1 || val->nbytes != sizeof(float) ||
+        !val->data)
+        return false;
+    memcpy(v, val->data, sizeof *v);
+    return true;
+}
+
+static float attr_float(const qfd_node *n, const char *name, float def)
+{
+    for (size_t i = 0; i < n->n_attrs; i++)
+        if (n->attrs[i].name && !strcmp(n->attrs[i].name, name) && n->attrs[i].has_f)
+            return n->attrs[i].f;
+    return def;
+}
+
+/* The activation node n as FusedConv attributes, or false when it is not
+ * one the Conv kernels apply. Omitted Clip bounds are the float range, as
+ * the Clip op takes them. */
+static bool act_of(const qfd_model *m, const qfd_graph *g, const qfd_node *n, act_spec *a)
+{
+    memset(a, 0, sizeof *a);
+    a->bound_nodes[0] = a->bound_nodes[1] = -1;
+    if (n->n_out != 1 || n->n_in < 1)
+        return false;
+    if (qfd_pass_is_default_op(n, "Relu")) {
+        a->name = "Relu";
+        return n->n_in == 1;
+    }
+    if (qfd_pass_is_default_op(n, "LeakyRelu")) {
+        a->name = "LeakyRelu";
+        a->n_params = 1;
+        a->params[0] = attr_float(n, "alpha", 0.01f);
+        return n->n_in == 1;
+    }
+    if (!qfd_pass_is_default_op(n, "Clip") || n->n_in > 3)
+        return false;
+    a->name = "Clip";
+    a->n_params = 2;
+    a->params[0] = -FLT_MAX;
+    a->params[1] = FLT_MAX;
+    if (qfd_model_opset(m, "") < 11) {
+        a->params[0] = attr_float(n, "min", -FLT_MAX);
+        a->params[1] = attr_float(n, "max", FLT_MAX);
+        return n->n_in == 1;
+    }
+    for (size_t k = 1; k < n->n_in; k++)
+        if (n->in[k] >= 0 && !known_scalar(g, n->in[k], &a->params[k - 1], &a->bound_nodes[k - 1]))
+            return false;
+    return true;
+}
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    return d ? memcpy(d, s, n) : NULL;
+}
+
+/* Makes the Conv node ci a FusedConv writing what the activation wrote.
+ * Everything is allocated before anything changes. */
+static bool rewrite(qfd_node *conv, const qfd_node *act, const act_spec *a)
+{
+    char *op = dup_str("FusedConv"), *dom = dup_str(FUSED_DOMAIN), *an = dup_str("activation"),
+         *pn = a->n_params ? dup_str("activation_params") : NULL, *av = dup_str(a->name);
+    float *pv = a->n_params ? malloc(a->n_params * sizeof *pv) : NULL;
+    qfd_attr *attrs = realloc(conv->attrs, (conv->n_attrs + 2) * sizeof *attrs);
+    if (attrs)
+        conv->attrs = attrs;
+    if (!op || !dom || !an || !av || !attrs || (a->n_params && (!pn || !pv))) {
+        free(op), free(dom), free(an), free(pn), free(av), free(pv);
+        return false;
+    }
+    qfd_attr *s = &conv->attrs[conv->n_attrs++];
+    memset(s, 0, sizeof *s);
+    s->name = an;
+    s->has_type = true;
+    s->type = 3; /* STRING */
+    s->s = (qfd_blob){true, strlen(av), (uint8_t *)av};
+    if (a->n_params) {
+        qfd_attr *f = &conv->attrs[conv->n_attrs++];
+        memset(f, 0, sizeof *f);
+        f->name = pn;
+        f->has_type = true;
+        f->type = 6; /* FLOATS */
+        memcpy(pv, a->params, a->n_params * sizeof *pv);
+        f->floats = pv;
+        f->n_floats = a->n_params;
+    }
+    free(conv->op_type);
+    free(conv->domain);
+    conv->op_type = op;
+    conv->domain = dom;
+    conv->out[0] = act->out[0];
+    return true;
+}
+
+/* The model imports FusedConv's domain, which the op lookup goes by. */
+static bool import_domain(qfd_model *m)
+{
+    if (qfd_model_opset(m, FUSED_DOMAIN) >= 1)
+        return true;
+    for (size_t i = 0; i < m->n_opsets; i++)
+        if (m->opsets[i].domain && !strcmp(m->opsets[i].domain, FUSED_DOMAIN)) {
+            m->opsets[i].has_version = true;
+            m->opsets[i].version = 1;
+            return true;
+        }
+    char *d = dup_str(FUSED_DOMAIN);
+    qfd_opset *o = d ? realloc(m->opsets, (m->n_opsets + 1) * sizeof *o) : NULL;
+    if (!o) {
+        free(d);
+        return false;
+    }
+    m->opsets = o;
+    memset(&o[m->n_opsets], 0, sizeof *o);
+    o[m->n_opsets].domain = d;
+    o[m->n_opsets].has_version = true;
+    o[m->n_opsets].version = 1;
+    m->n_opsets++;
+    return true;
+}
+
+/* Reads of tensor t by nodes other than the dropped ones, and by graph outputs. */
+static int kept_consumers(const qfd_graph *g, const bool *drop, int t)
+{
+    int n = qfd_pass_consumers(g, t);
+    for (size_t i = 0; i < g->n_nodes; i++)
+        for (size_t k = 0; drop[i] && k < g->nodes[i].n_in; k++)
+            n -= g->nodes[i].in[k] == t;
+    return n;
+}
+
+qfd_status qfd_pass_fuse_act(qfd_ctx *ctx, qfd_model *m, int *fused)
+{
+    qfd_graph *g = &m->graph;
+    *fused = 0;
+    bool *drop = calloc(g->n_nodes + 1, sizeof *drop), *bounds = calloc(g->n_nodes + 1, sizeof *bounds);
+    if (!drop || !bounds) {
+        free(drop), free(bounds);
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    }
+    qfd_status st = QFD_OK;
+    for (size_t ai = 0; ai < g->n_nodes; ai++) {
+        const qfd_node *act = &g->nodes[ai];
+        if (act->n_in < 1 || act->in[0] < 0)
+            continue;
+        const int x = act->in[0], ci = g->tensors[x].producer;
+        if (ci < 0 || drop[ci] || !qfd_pass_is_default_op(&g->nodes[ci], "Conv") || g->nodes[ci].n_out != 1 ||
+            qfd_pass_consumers(g, x) != 1)
+            continue;
+        act_spec a;
+        if (!act_of(m, g, act, &a))
+            continue;
+        if ((!*fused && !import_domain(m)) || !rewrite(&g->nodes[ci], act, &a)) {
+            st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory fusing activations");
+            break;
+        }
+        drop[ai] = true;
+        for (int k = 0; k < 2; k++)
+            if (a.bound_nodes[k] >= 0)
+                bounds[a.bound_nodes[k]] = true;
+        ++*fused;
+    }
+    if (*fused) {
+        /* The Constant nodes that only gave Clip its bounds go too. */
+        for (size_t i = 0; i < g->n_nodes; i++)
+            if (bounds[i] && g->nodes[i].n_out == 1 && g->nodes[i].out[0] >= 0)
+                drop[i] = kept_consumers(g, drop, g->nodes[i].out[0]) == 0;
+        qfd_pass_drop_nodes(g, drop);
+        qfd_status vs = qfd_graph_validate(ctx, g);
+        st = st ? st : vs;
+    }
+    free(drop);
+    free(bounds);
+    return st;
+}
+
+qfd_status qfd_model_fuse_activations(qfd_ctx *ctx, qfd_model *m, int *fused)
+{
+    qfd_status st = qfd_pass_fuse_act(ctx, m, fused);
+    if (st && m->path)
+        qfd_ctx_prefix(ctx, m->path);
+    return st;
+}
