@@ -1,0 +1,198 @@
+/* Forward kernels that have fast paths (AVX-512 when the CPU has it, row
+ * tails, thread splits) against naive double-precision references, at
+ * sizes around the 16-lane vector width and on 1 and 2 threads:
+ * Softmax, LogSoftmax, LayerNormalization, Erf. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../support/check.h"
+#include "../support/model_builder.h"
+#include "core/ctx.h"
+#include "exec/exec.h"
+
+/* Deterministic values in [lo, hi). */
+static void fill(float *v, int64_t n, float lo, float hi, unsigned seed)
+{
+    for (int64_t i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        v[i] = lo + (hi - lo) * (float)((seed >> 8) & 0xFFFFu) / 65536.0f;
+    }
+}
+
+/* Runs m on x (shape dims) with nt threads; copies output 0 into y. */
+static void run(qfd_ctx *ctx, qfd_model *m, int nt, const float *x, int rank, const int64_t *dims, float *y,
+                int64_t ny)
+{
+    qfd_array in = {QFD_DT_FLOAT, rank, {0}, (void *)x, 0};
+    int64_t n = 1;
+    for (int i = 0; i < rank; i++)
+        n *= in.dims[i] = dims[i];
+    in.nbytes = (size_t)n * sizeof(float);
+    qfd_exec *e = NULL;
+    CHECK_OK(ctx, qfd_exec_new(ctx, m, nt, &e));
+    if (!e)
+        return;
+    CHECK_OK(ctx, qfd_exec_run(ctx, e, &in, 1));
+    const qfd_array *out = qfd_exec_output(e, 0);
+    CHECK(qfd_array_numel(out) == ny);
+    if (qfd_array_numel(out) == ny)
+        memcpy(y, out->data, (size_t)ny * sizeof *y);
+    qfd_exec_free(e);
+}
+
+/* |got - want| within rtol relative (atol absolute near 0); NaN must match. */
+static int close_to(float got, double want, double rtol, double atol)
+{
+    if (isnan(want))
+        return isnan(got);
+    if (isinf(want))
+        return got == want;
+    return fabs(got - want) <= atol + rtol * fabs(want);
+}
+
+static void check_all(const char *what, int64_t n, int nt, const float *got, const double *want, double rtol,
+                      double atol)
+{
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (!close_to(got[i], want[i], rtol, atol) && bad++ < 3)
+            fprintf(stderr, "%s (%d threads) [%lld]: got %.9g, want %.9g\n", what, nt, (long long)i,
+                    (double)got[i], want[i]);
+    CHECK(bad == 0);
+}
+
+/* Softmax / LogSoftmax over the last axis of [rows, n]. */
+static void softmax_case(qfd_ctx *ctx, int log_form, int64_t rows, int64_t n, float spread)
+{
+    int64_t dims[2] = {rows, n}, total = rows * n;
+    float *x = malloc((size_t)total * sizeof *x), *y = malloc((size_t)total * sizeof *y);
+    double *want = malloc((size_t)total * sizeof *want);
+    if (!x || !y || !want)
+        abort();
+    fill(x, total, -spread, spread, (unsigned)(rows * 31 + n));
+    if (rows > 2 && n > 3) {
+        x[n + 2] = -INFINITY; /* a zero probability */
+        x[2 * n] = 80.0f;     /* far above the rest: exp(x) alone would overflow */
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * n;
+        double m = -INFINITY, s = 0;
+        for (int64_t i = 0; i < n; i++)
+            m = fmax(m, xr[i]);
+        for (int64_t i = 0; i < n; i++)
+            s += exp((double)xr[i] - m);
+        for (int64_t i = 0; i < n; i++)
+            want[r * n + i] = log_form ? (double)xr[i] - m - log(s) : exp((double)xr[i] - m) / s;
+    }
+    qfd_model *m = mb_new(13);
+    mb_input(m, "x", 2, dims);
+    mb_node(m, log_form ? "LogSoftmax" : "Softmax", 1, (const char *[]){"x"}, 1, (const char *[]){"y"});
+    mb_output(m, "y");
+    for (int nt = 1; nt <= 2; nt++) {
+        run(ctx, m, nt, x, 2, dims, y, total);
+        char what[64];
+        snprintf(what, sizeof what, "%s n=%lld", log_form ? "LogSoftmax" : "Softmax", (long long)n);
+        check_all(what, total, nt, y, want, 1e-5, log_form ? 1e-5 : 1e-7);
+    }
+    qfd_model_free(m);
+    free(x);
+    free(y);
+    free(want);
+}
+
+/* LayerNormalization over the last axis of [rows, n], with Scale and B. */
+static void layernorm_case(qfd_ctx *ctx, int64_t rows, int64_t n, float offset)
+{
+    int64_t dims[2] = {rows, n}, pd[1] = {n}, total = rows * n;
+    float *x = malloc((size_t)total * sizeof *x), *y = malloc((size_t)total * sizeof *y);
+    float *sc = malloc((size_t)n * sizeof *sc), *b = malloc((size_t)n * sizeof *b);
+    double *want = malloc((size_t)total * sizeof *want);
+    if (!x || !y || !sc || !b || !want)
+        abort();
+    fill(x, total, offset - 2.0f, offset + 2.0f, (unsigned)(rows + 7 * n));
+    fill(sc, n, 0.5f, 1.5f, 3);
+    fill(b, n, -0.5f, 0.5f, 5);
+    const float eps = 1e-5f;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * n;
+        double mean = 0, var = 0;
+        for (int64_t i = 0; i < n; i++)
+            mean += xr[i];
+        mean /= (double)n;
+        for (int64_t i = 0; i < n; i++)
+            var += ((double)xr[i] - mean) * ((double)xr[i] - mean);
+        double inv = 1.0 / sqrt(var / (double)n + eps);
+        for (int64_t i = 0; i < n; i++)
+            want[r * n + i] = ((double)xr[i] - mean) * inv * sc[i] + b[i];
+    }
+    qfd_model *m = mb_new(17);
+    mb_input(m, "x", 2, dims);
+    mb_param(m, "s", 1, pd, sc, 0, 0);
+    mb_param(m, "b", 1, pd, b, 0, 0);
+    qfd_node *node = mb_node(m, "LayerNormalization", 3, (const char *[]){"x", "s", "b"}, 1, (const char *[]){"y"});
+    mb_attr_float(node, "epsilon", eps);
+    mb_output(m, "y");
+    for (int nt = 1; nt <= 2; nt++) {
+        run(ctx, m, nt, x, 2, dims, y, total);
+        char what[64];
+        snprintf(what, sizeof what, "LayerNormalization n=%lld offset %g", (long long)n, (double)offset);
+        /* the mean is rounded to float, as ONNX's float stash_type says */
+        check_all(what, total, nt, y, want, 1e-5, 1e-5 * (1.0 + fabs(offset)));
+    }
+    qfd_model_free(m);
+    free(x);
+    free(y);
+    free(sc);
+    free(b);
+    free(want);
+}
+
+static void erf_case(qfd_ctx *ctx, int64_t n)
+{
+    int64_t dims[1] = {n};
+    float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
+    double *want = malloc((size_t)n * sizeof *want);
+    if (!x || !y || !want)
+        abort();
+    fill(x, n, -5.0f, 5.0f, (unsigned)n);
+    const float special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e-30f, -0.9277f, 0.93f, 3.9f, -12.0f};
+    for (int i = 0; i < 10 && i < n; i++)
+        x[i] = special[i];
+    for (int64_t i = 0; i < n; i++)
+        want[i] = erf((double)x[i]);
+    qfd_model *m = mb_new(13);
+    mb_input(m, "x", 1, dims);
+    mb_node(m, "Erf", 1, (const char *[]){"x"}, 1, (const char *[]){"y"});
+    mb_output(m, "y");
+    for (int nt = 1; nt <= 2; nt++) {
+        run(ctx, m, nt, x, 1, dims, y, n);
+        check_all("Erf", n, nt, y, want, 1e-6, 1e-7);
+    }
+    qfd_model_free(m);
+    free(x);
+    free(y);
+    free(want);
+}
+
+int main(void)
+{
+    qfd_ctx *ctx = qfd_ctx_new();
+    const int64_t sizes[] = {1, 3, 15, 16, 17, 49, 64, 100};
+    for (int i = 0; i < 8; i++) {
+        softmax_case(ctx, 0, 5, sizes[i], 10.0f);
+        softmax_case(ctx, 1, 5, sizes[i], 10.0f);
+        layernorm_case(ctx, 4, sizes[i], 0.0f);
+    }
+    /* enough rows for the threaded paths */
+    softmax_case(ctx, 0, 2000, 49, 30.0f);
+    softmax_case(ctx, 1, 1500, 64, 30.0f);
+    layernorm_case(ctx, 3000, 64, 0.0f);
+    layernorm_case(ctx, 50, 64, 100.0f); /* a large mean: the variance must not cancel */
+    erf_case(ctx, 10);
+    erf_case(ctx, 33);
+    erf_case(ctx, 70001);
+    qfd_ctx_free(ctx);
+    return TEST_DONE();
+}
