@@ -2,8 +2,8 @@
  * guards them. The library is built for the baseline x86-64 ISA (SSE2), so
  * a kernel that wants AVX-512 is a separate function marked
  * QFD_AVX512_FN, called only when qfd_cpu_avx512() says the CPU has it;
- * the portable code stays the fallback. Everything here is static inline
- * with the same target, so it inlines into those kernels.
+ * the portable code stays the fallback. The helpers here have the same
+ * target and are always inlined into those kernels.
  *
  * On other compilers or architectures QFD_HAVE_AVX512 is 0 and
  * qfd_cpu_avx512() is false: callers need no #if around the dispatch, only
@@ -19,6 +19,11 @@
 #include <immintrin.h>
 
 #define QFD_AVX512_FN __attribute__((target("avx512f")))
+/* The helpers below are always inlined: a plain inline function may be
+ * left out of line when the caller's file changes its optimisation options
+ * (#pragma GCC optimize), and a call per vector would cost more than the
+ * math. */
+#define QFD_AVX512_INLINE static inline __attribute__((always_inline, target("avx512f")))
 
 /* __builtin_cpu_supports reads what libgcc's constructor found once: cheap
  * enough to ask per call, and no state of ours. */
@@ -28,7 +33,7 @@ static inline bool qfd_cpu_avx512(void)
 }
 
 /* Lanes [0, n) of a 16-lane vector, for loop tails (n in 0..16). */
-static inline QFD_AVX512_FN __mmask16 qfd_mask16(int64_t n)
+QFD_AVX512_INLINE __mmask16 qfd_mask16(int64_t n)
 {
     return (__mmask16)(n >= 16 ? 0xFFFFu : (1u << n) - 1u);
 }
@@ -40,7 +45,7 @@ static inline QFD_AVX512_FN __mmask16 qfd_mask16(int64_t n)
  * results once and overflows to inf by itself. The clamp keeps n finite
  * (-inf would make r NaN) and lets NaN through: max/min return their second
  * operand when either is NaN. */
-static inline QFD_AVX512_FN __m512 qfd_exp512(__m512 x)
+QFD_AVX512_INLINE __m512 qfd_exp512(__m512 x)
 {
     x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x); /* e^-104 < half the smallest subnormal */
     x = _mm512_min_ps(_mm512_set1_ps(89.0f), x);   /* e^89 > FLT_MAX */
@@ -66,7 +71,7 @@ static inline QFD_AVX512_FN __m512 qfd_exp512(__m512 x)
  * x P(x^2); above, erf(|x|) = 1 - exp(Q(|x|)) with Q ~ log erfc, whose
  * exp never cancels against the 1. NaN goes through the first branch
  * unchanged; +-inf give +-1. */
-static inline QFD_AVX512_FN __m512 qfd_erf512(__m512 a)
+QFD_AVX512_INLINE __m512 qfd_erf512(__m512 a)
 {
     __m512 t = _mm512_abs_ps(a), s = _mm512_mul_ps(a, a);
     __m512 lo = _mm512_set1_ps(-5.96761703e-4f);

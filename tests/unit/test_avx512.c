@@ -110,7 +110,7 @@ static void specials(void)
 }
 
 /* qfd_mask16 selects exactly the first n lanes. */
-static void masks(void)
+static QFD_AVX512_FN void masks(void)
 {
     for (int n = 0; n <= 16; n++)
         CHECK(qfd_mask16(n) == (n == 16 ? 0xFFFFu : (1u << n) - 1u));
