@@ -231,6 +231,45 @@ static qfd_status alloc_value(qfd_ctx *ctx, qfd_exec *e, int t)
     return QFD_OK;
 }
 
+/* True when tensor t's buffer was allocated for this plan, directly or as
+ * a view into such a buffer (made by a node before `before`). */
+static bool planned_buffer(const qfd_exec *e, int t, size_t before)
+{
+    if (e->owned[t])
+        return true;
+    for (size_t j = 0; j < before; j++)
+        if (e->nodes[j].view && e->g->nodes[j].out[0] == t)
+            return true;
+    return false;
+}
+
+/* Inference only: when the op says output 0 of node i is a run of input
+ * 0's bytes, points it there instead of giving it a buffer, and the node is
+ * not run. Only into a buffer the executor allocated for this plan (stable
+ * across runs, not the caller's input), and never for a graph output, which
+ * the caller may keep. */
+static bool try_view(qfd_exec *e, size_t i, qfd_op_ctx *oc)
+{
+    const qfd_node *n = &e->g->nodes[i];
+    const exec_node *en = &e->nodes[i];
+    size_t off = 0;
+    if (e->needs_grad || !en->def->view || n->n_in < 1 || n->n_out < 1 || n->in[0] < 0 || n->out[0] < 0 ||
+        !planned_buffer(e, n->in[0], i))
+        return false;
+    for (size_t k = 0; k < e->g->n_outputs; k++)
+        if (e->g->outputs[k].tensor == n->out[0])
+            return false;
+    const qfd_array *x = &e->vals[n->in[0]];
+    qfd_array *y = &e->vals[n->out[0]];
+    int ok = 0;
+    size_t nbytes = qfd_dtype_nbytes(y->dtype, qfd_array_numel(y), &ok);
+    if (!ok || !en->def->view(oc, &off) || off > x->nbytes || nbytes > x->nbytes - off)
+        return false;
+    y->data = (char *)x->data + off;
+    y->nbytes = nbytes;
+    return true;
+}
+
 static qfd_status ensure_ws(qfd_ctx *ctx, qfd_exec *e, size_t need)
 {
     if (need <= e->ws_size)
@@ -315,7 +354,8 @@ static qfd_status plan(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs)
         bool all_known = true;
         for (size_t k = 0; k < n->n_in; k++)
             all_known &= n->in[k] < 0 || e->known[n->in[k]];
-        for (size_t k = 0; k < n->n_out; k++)
+        en->view = !all_known && try_view(e, i, &oc);
+        for (size_t k = en->view ? 1 : 0; k < n->n_out; k++)
             if (n->out[k] >= 0 && (st = alloc_value(ctx, e, n->out[k])))
                 return st;
         size_t ws = en->def->workspace ? en->def->workspace(&oc) : 0;
@@ -413,7 +453,7 @@ static qfd_status run_graph(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs, 
         e->vals[e->in_t[i]].nbytes = inputs[i].nbytes;
     }
     for (size_t i = 0; i < e->g->n_nodes; i++) {
-        if (e->nodes[i].folded)
+        if (e->nodes[i].folded || e->nodes[i].view)
             continue;
         qfd_op_ctx oc;
         qfd_exec_op_ctx(e, ctx, i, &oc);

@@ -11,6 +11,7 @@ typedef struct exec_node {
     void *state;
     int64_t opset;
     bool folded; /* computed at plan time: skipped by run */
+    bool view;   /* output 0 points into input 0's buffer: skipped by run */
 } exec_node;
 
 struct qfd_exec {

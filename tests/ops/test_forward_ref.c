@@ -1,7 +1,8 @@
 /* Forward kernels that have fast paths (AVX-512 when the CPU has it, row
  * tails, thread splits) against naive double-precision references, at
  * sizes around the 16-lane vector width and on 1 and 2 threads:
- * Softmax, LogSoftmax, LayerNormalization, Erf. */
+ * Softmax, LogSoftmax, LayerNormalization, Erf; and the outputs that
+ * inference shares with their input (Reshape, Gather of one index). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,6 +177,59 @@ static void erf_case(qfd_ctx *ctx, int64_t n)
     free(want);
 }
 
+/* x [2,3,4] -> Relu -> Reshape [3,2,4] -> Gather index k (axis 0) -> Add 1,
+ * plus a second Reshape of the Relu output that is itself a graph output,
+ * a Gather with a one-element index list, and a Reshape straight from the
+ * graph input: every value must be what copying gives. */
+static void views_case(qfd_ctx *ctx, int64_t k)
+{
+    const int64_t dx[] = {2, 3, 4}, shape[] = {3, 2, 4}, flat[] = {24}, sd[] = {3}, fd[] = {1}, one[] = {1};
+    qfd_model *m = mb_new(13);
+    mb_input(m, "x", 3, dx);
+    mb_const(m, "shape", QFD_DT_INT64, 1, sd, shape);
+    mb_const(m, "flat", QFD_DT_INT64, 1, fd, flat);
+    mb_const(m, "k", QFD_DT_INT64, 0, NULL, &k);
+    mb_const(m, "k1", QFD_DT_INT64, 1, one, &k);
+    mb_param(m, "one", 1, one, (const float[]){1.0f}, 0, 0);
+    mb_node(m, "Relu", 1, (const char *[]){"x"}, 1, (const char *[]){"r"});
+    mb_node(m, "Reshape", 2, (const char *[]){"r", "shape"}, 1, (const char *[]){"rs"});
+    mb_node(m, "Gather", 2, (const char *[]){"rs", "k"}, 1, (const char *[]){"g"});
+    mb_node(m, "Add", 2, (const char *[]){"g", "one"}, 1, (const char *[]){"y"});
+    mb_node(m, "Reshape", 2, (const char *[]){"r", "flat"}, 1, (const char *[]){"rflat"});
+    mb_node(m, "Gather", 2, (const char *[]){"rs", "k1"}, 1, (const char *[]){"g1"});
+    mb_node(m, "Reshape", 2, (const char *[]){"x", "flat"}, 1, (const char *[]){"xflat"});
+    mb_output(m, "y");
+    mb_output(m, "rflat");
+    mb_output(m, "g1");
+    mb_output(m, "xflat");
+    float x[24];
+    fill(x, 24, -1.0f, 1.0f, 11);
+    int64_t kk = k < 0 ? k + 3 : k;
+    qfd_array in = {QFD_DT_FLOAT, 3, {2, 3, 4}, x, sizeof x};
+    qfd_exec *e = NULL;
+    CHECK_OK(ctx, qfd_exec_new(ctx, m, 1, &e));
+    for (int pass = 0; e && pass < 2; pass++) { /* a second run reuses the plan */
+        CHECK_OK(ctx, qfd_exec_run(ctx, e, &in, 1));
+        const float *y = qfd_exec_output(e, 0)->data, *rflat = qfd_exec_output(e, 1)->data;
+        const float *g1 = qfd_exec_output(e, 2)->data, *xflat = qfd_exec_output(e, 3)->data;
+        CHECK(qfd_exec_output(e, 0)->rank == 2 && qfd_exec_output(e, 2)->rank == 3);
+        for (int i = 0; i < 8; i++) {
+            float r = fmaxf(x[kk * 8 + i], 0.0f);
+            CHECK(y[i] == r + 1.0f);
+            CHECK(g1[i] == r);
+        }
+        for (int i = 0; i < 24; i++) {
+            CHECK(rflat[i] == fmaxf(x[i], 0.0f));
+            CHECK(xflat[i] == x[i]);
+        }
+        /* outputs are the executor's own buffers, not the caller's input */
+        CHECK(qfd_exec_output(e, 3)->data != (void *)x);
+        x[0] += 0.5f; /* new values, same plan */
+    }
+    qfd_exec_free(e);
+    qfd_model_free(m);
+}
+
 int main(void)
 {
     qfd_ctx *ctx = qfd_ctx_new();
@@ -193,6 +247,8 @@ int main(void)
     erf_case(ctx, 10);
     erf_case(ctx, 33);
     erf_case(ctx, 70001);
+    views_case(ctx, 1);
+    views_case(ctx, -1);
     qfd_ctx_free(ctx);
     return TEST_DONE();
 }
