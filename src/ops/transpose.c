@@ -139,14 +139,19 @@ TILED(uint32_t, uint32_t, =)
 TILED(uint64_t, uint64_t, =)
 TILED(add_float, float, +=)
 
-/* Copies row `row` (all output axes but the last) of the general case. */
-static void copy_row(const plan *p, const uint8_t *x, uint8_t *y, int64_t row, size_t es)
+/* Copies row `row` (all output axes but the last) of the general case,
+ * from input offset off (elements). */
+static void copy_row(const plan *p, const uint8_t *x, uint8_t *y, int64_t row, int64_t off, size_t es)
 {
     int r = p->rank;
-    int64_t off = row_offset(p, row);
     int64_t n = p->dims[r - 1], s = p->strides[r - 1];
     uint8_t *yr = y + (size_t)(row * n) * es;
     const uint8_t *xr = x + (size_t)off * es;
+    if (s == 1 && es == 4 && n <= 64) { /* short run: a call to memcpy costs more */
+        for (int64_t i = 0; i < n; i++)
+            ((uint32_t *)(void *)yr)[i] = ((const uint32_t *)(const void *)xr)[i];
+        return;
+    }
     if (s == 1) {
         memcpy(yr, xr, (size_t)n * es);
         return;
@@ -208,10 +213,35 @@ static qfd_status forward(qfd_op_ctx *oc)
         return QFD_OK;
     }
     int64_t rows = numel / p.dims[p.rank - 1];
-    int nt = oc->n_threads;
-#pragma omp parallel for num_threads(nt) if (numel > 65536)
-    for (int64_t row = 0; row < rows; row++)
-        copy_row(&p, x->data, y->data, row, es);
+    int nt = numel > 65536 && oc->n_threads > 1 ? oc->n_threads : 1;
+    if (nt > rows)
+        nt = (int)rows;
+    /* Each thread walks its rows with an odometer over the outer axes:
+     * rows are often short (ViT's heads: 16 floats), and dividing out the
+     * coordinates of every row cost more than the copy. */
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (int t = 0; t < nt; t++) {
+        int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt, coord[QFD_ARRAY_MAX_RANK] = {0};
+        if (r0 >= r1)
+            continue;
+        int64_t off = row_offset(&p, r0), rem = r0;
+        for (int k = p.rank - 2; k >= 0; k--) {
+            coord[k] = rem % p.dims[k];
+            rem /= p.dims[k];
+        }
+        for (int64_t row = r0;;) {
+            copy_row(&p, x->data, y->data, row, off, es);
+            if (++row >= r1)
+                break;
+            for (int k = p.rank - 2; k >= 0; k--) {
+                off += p.strides[k];
+                if (++coord[k] < p.dims[k])
+                    break;
+                off -= p.strides[k] * p.dims[k];
+                coord[k] = 0;
+            }
+        }
+    }
     return QFD_OK;
 }
 

@@ -1,8 +1,8 @@
 /* Forward kernels that have fast paths (AVX-512 when the CPU has it, row
  * tails, thread splits) against naive double-precision references, at
  * sizes around the 16-lane vector width and on 1 and 2 threads:
- * Softmax, LogSoftmax, LayerNormalization, Erf; and the outputs that
- * inference shares with their input (Reshape, Gather of one index). */
+ * Softmax, LogSoftmax, LayerNormalization, Erf, Transpose; and the outputs
+ * that inference shares with their input (Reshape, Gather of one index). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,6 +177,46 @@ static void erf_case(qfd_ctx *ctx, int64_t n)
     free(want);
 }
 
+/* Transpose of a rank-5 x by perm, against the index arithmetic. */
+static void transpose_case(qfd_ctx *ctx, const int64_t *dx, const int64_t *perm)
+{
+    int64_t total = 1, xs[5], dy[5];
+    for (int i = 4; i >= 0; i--) {
+        xs[i] = total;
+        total *= dx[i];
+    }
+    for (int i = 0; i < 5; i++)
+        dy[i] = dx[perm[i]];
+    float *x = malloc((size_t)total * sizeof *x), *y = malloc((size_t)total * sizeof *y);
+    double *want = malloc((size_t)total * sizeof *want);
+    if (!x || !y || !want)
+        abort();
+    for (int64_t i = 0; i < total; i++)
+        x[i] = (float)i;
+    int64_t c[5] = {0};
+    for (int64_t o = 0; o < total; o++) { /* c: output coordinates, row-major */
+        int64_t src = 0;
+        for (int i = 0; i < 5; i++)
+            src += c[i] * xs[perm[i]];
+        want[o] = x[src];
+        for (int i = 4; i >= 0 && ++c[i] == dy[i]; i--)
+            c[i] = 0;
+    }
+    qfd_model *m = mb_new(13);
+    mb_input(m, "x", 5, dx);
+    qfd_node *n = mb_node(m, "Transpose", 1, (const char *[]){"x"}, 1, (const char *[]){"y"});
+    mb_attr_ints(n, "perm", 5, perm);
+    mb_output(m, "y");
+    for (int nt = 1; nt <= 2; nt++) {
+        run(ctx, m, nt, x, 5, dx, y, total);
+        check_all("Transpose", total, nt, y, want, 0, 0);
+    }
+    qfd_model_free(m);
+    free(x);
+    free(y);
+    free(want);
+}
+
 /* x [2,3,4] -> Relu -> Reshape [3,2,4] -> Gather index k (axis 0) -> Add 1,
  * plus a second Reshape of the Relu output that is itself a graph output,
  * a Gather with a one-element index list, and a Reshape straight from the
@@ -247,6 +287,13 @@ int main(void)
     erf_case(ctx, 10);
     erf_case(ctx, 33);
     erf_case(ctx, 70001);
+    /* ViT's qkv split [B, T, 3, H, D] -> [3, B, H, T, D], its head merge, a
+     * batched 2-D transpose, and a strided last axis */
+    transpose_case(ctx, (const int64_t[]){8, 49, 3, 4, 16}, (const int64_t[]){2, 0, 3, 1, 4});
+    transpose_case(ctx, (const int64_t[]){2, 5, 3, 4, 7}, (const int64_t[]){2, 0, 3, 1, 4});
+    transpose_case(ctx, (const int64_t[]){1, 64, 4, 49, 16}, (const int64_t[]){0, 1, 3, 2, 4});
+    transpose_case(ctx, (const int64_t[]){16, 4, 49, 16, 1}, (const int64_t[]){0, 2, 1, 3, 4});
+    transpose_case(ctx, (const int64_t[]){3, 4, 5, 6, 7}, (const int64_t[]){4, 3, 2, 1, 0});
     views_case(ctx, 1);
     views_case(ctx, -1);
     qfd_ctx_free(ctx);
