@@ -91,16 +91,22 @@ static qfd_status forward(qfd_op_ctx *oc)
         qfd_sgemm(false, false, g.nbatch * g.m, g.n, g.k, 1.0f, a, g.k, b, g.n, 0.0f, y, g.n);
         return QFD_OK;
     }
-    int64_t idx[QFD_ARRAY_MAX_RANK] = {0};
-    for (int64_t t = 0; t < g.nbatch; t++) {
-        int64_t oa = 0, ob = 0;
-        for (int i = 0; i < g.br; i++) {
-            oa += idx[i] * g.sa[i];
-            ob += idx[i] * g.sb[i];
+    /* Many small matrices (attention heads): threads split the batch and
+     * each sgemm runs on one (OpenBLAS does inside a parallel region),
+     * rather than every tiny sgemm paying for a threaded start. */
+    int nt = oc->n_threads > 1 && g.nbatch >= oc->n_threads && g.m * g.n * g.k <= 262144 ? oc->n_threads : 1;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (int th = 0; th < nt; th++) {
+        int64_t t0 = g.nbatch * th / nt, t1 = g.nbatch * (th + 1) / nt;
+        for (int64_t t = t0; t < t1; t++) {
+            int64_t oa = 0, ob = 0, rem = t;
+            for (int i = g.br - 1; i >= 0; i--) {
+                oa += rem % g.bd[i] * g.sa[i];
+                ob += rem % g.bd[i] * g.sb[i];
+                rem /= g.bd[i];
+            }
+            qfd_sgemm(false, false, g.m, g.n, g.k, 1.0f, a + oa, g.k, b + ob, g.n, 0.0f, y + t * g.m * g.n, g.n);
         }
-        qfd_sgemm(false, false, g.m, g.n, g.k, 1.0f, a + oa, g.k, b + ob, g.n, 0.0f, y + t * g.m * g.n, g.n);
-        for (int i = g.br - 1; i >= 0 && ++idx[i] == g.bd[i]; i--)
-            idx[i] = 0;
     }
     return QFD_OK;
 }

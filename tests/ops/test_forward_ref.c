@@ -1,7 +1,8 @@
 /* Forward kernels that have fast paths (AVX-512 when the CPU has it, row
  * tails, thread splits) against naive double-precision references, at
  * sizes around the 16-lane vector width and on 1 and 2 threads:
- * Softmax, LogSoftmax, LayerNormalization, Erf, Transpose; and the outputs
+ * Softmax, LogSoftmax, LayerNormalization, Erf, Transpose, batched MatMul;
+ * and the outputs
  * that inference shares with their input (Reshape, Gather of one index). */
 #include <math.h>
 #include <stdio.h>
@@ -217,6 +218,47 @@ static void transpose_case(qfd_ctx *ctx, const int64_t *dx, const int64_t *perm)
     free(want);
 }
 
+/* MatMul of A [ba0, ba1, m, k] (graph input) by B [bb0, bb1, k, n]
+ * (initializer), batch axes broadcast. */
+static void matmul_case(qfd_ctx *ctx, const int64_t *da, const int64_t *db)
+{
+    int64_t m = da[2], k = da[3], n = db[3], b0 = da[0] > db[0] ? da[0] : db[0], b1 = da[1] > db[1] ? da[1] : db[1];
+    int64_t na = da[0] * da[1] * m * k, nb = db[0] * db[1] * k * n, ny = b0 * b1 * m * n;
+    float *a = malloc((size_t)na * sizeof *a), *b = malloc((size_t)nb * sizeof *b), *y = malloc((size_t)ny * sizeof *y);
+    double *want = malloc((size_t)ny * sizeof *want);
+    if (!a || !b || !y || !want)
+        abort();
+    fill(a, na, -1.0f, 1.0f, 21);
+    fill(b, nb, -1.0f, 1.0f, 22);
+    for (int64_t i0 = 0; i0 < b0; i0++)
+        for (int64_t i1 = 0; i1 < b1; i1++) {
+            const float *am = a + ((da[0] > 1 ? i0 : 0) * da[1] + (da[1] > 1 ? i1 : 0)) * m * k;
+            const float *bm = b + ((db[0] > 1 ? i0 : 0) * db[1] + (db[1] > 1 ? i1 : 0)) * k * n;
+            double *ym = want + (i0 * b1 + i1) * m * n;
+            for (int64_t i = 0; i < m; i++)
+                for (int64_t j = 0; j < n; j++) {
+                    double acc = 0;
+                    for (int64_t p = 0; p < k; p++)
+                        acc += (double)am[i * k + p] * bm[p * n + j];
+                    ym[i * n + j] = acc;
+                }
+        }
+    qfd_model *mod = mb_new(13);
+    mb_input(mod, "a", 4, da);
+    mb_param(mod, "b", 4, db, b, 0, 0);
+    mb_node(mod, "MatMul", 2, (const char *[]){"a", "b"}, 1, (const char *[]){"y"});
+    mb_output(mod, "y");
+    for (int nt = 1; nt <= 2; nt++) {
+        run(ctx, mod, nt, a, 4, da, y, ny);
+        check_all("MatMul", ny, nt, y, want, 1e-5, 1e-5);
+    }
+    qfd_model_free(mod);
+    free(a);
+    free(b);
+    free(y);
+    free(want);
+}
+
 /* x [2,3,4] -> Relu -> Reshape [3,2,4] -> Gather index k (axis 0) -> Add 1,
  * plus a second Reshape of the Relu output that is itself a graph output,
  * a Gather with a one-element index list, and a Reshape straight from the
@@ -294,6 +336,10 @@ int main(void)
     transpose_case(ctx, (const int64_t[]){1, 64, 4, 49, 16}, (const int64_t[]){0, 1, 3, 2, 4});
     transpose_case(ctx, (const int64_t[]){16, 4, 49, 16, 1}, (const int64_t[]){0, 2, 1, 3, 4});
     transpose_case(ctx, (const int64_t[]){3, 4, 5, 6, 7}, (const int64_t[]){4, 3, 2, 1, 0});
+    /* attention's per-head products, and broadcast batch axes */
+    matmul_case(ctx, (const int64_t[]){8, 4, 49, 16}, (const int64_t[]){8, 4, 16, 49});
+    matmul_case(ctx, (const int64_t[]){3, 1, 5, 7}, (const int64_t[]){1, 4, 7, 6});
+    matmul_case(ctx, (const int64_t[]){1, 1, 70, 65}, (const int64_t[]){2, 3, 65, 66});
     views_case(ctx, 1);
     views_case(ctx, -1);
     qfd_ctx_free(ctx);
