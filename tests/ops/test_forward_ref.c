@@ -259,6 +259,41 @@ static void matmul_case(qfd_ctx *ctx, const int64_t *da, const int64_t *db)
     free(want);
 }
 
+/* MatMul of A [b, m, k] by a 2-D B [k, n] (a Linear on tokens: the
+ * batch folds into A's rows). */
+static void linear_case(qfd_ctx *ctx, int64_t bt, int64_t m, int64_t k, int64_t n)
+{
+    int64_t da[3] = {bt, m, k}, db[2] = {k, n}, na = bt * m * k, ny = bt * m * n;
+    float *a = malloc((size_t)na * sizeof *a), *b = malloc((size_t)(k * n) * sizeof *b);
+    float *y = malloc((size_t)ny * sizeof *y);
+    double *want = malloc((size_t)ny * sizeof *want);
+    if (!a || !b || !y || !want)
+        abort();
+    fill(a, na, -1.0f, 1.0f, 31);
+    fill(b, k * n, -1.0f, 1.0f, 32);
+    for (int64_t i = 0; i < bt * m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double acc = 0;
+            for (int64_t p = 0; p < k; p++)
+                acc += (double)a[i * k + p] * b[p * n + j];
+            want[i * n + j] = acc;
+        }
+    qfd_model *mod = mb_new(13);
+    mb_input(mod, "a", 3, da);
+    mb_param(mod, "b", 2, db, b, 0, 0);
+    mb_node(mod, "MatMul", 2, (const char *[]){"a", "b"}, 1, (const char *[]){"y"});
+    mb_output(mod, "y");
+    for (int nt = 1; nt <= 2; nt++) {
+        run(ctx, mod, nt, a, 3, da, y, ny);
+        check_all("MatMul (2-D B)", ny, nt, y, want, 1e-5, 1e-5);
+    }
+    qfd_model_free(mod);
+    free(a);
+    free(b);
+    free(y);
+    free(want);
+}
+
 /* x [2,3,4] -> Relu -> Reshape [3,2,4] -> Gather index k (axis 0) -> Add 1,
  * plus a second Reshape of the Relu output that is itself a graph output,
  * a Gather with a one-element index list, and a Reshape straight from the
@@ -340,6 +375,9 @@ int main(void)
     matmul_case(ctx, (const int64_t[]){8, 4, 49, 16}, (const int64_t[]){8, 4, 16, 49});
     matmul_case(ctx, (const int64_t[]){3, 1, 5, 7}, (const int64_t[]){1, 4, 7, 6});
     matmul_case(ctx, (const int64_t[]){1, 1, 70, 65}, (const int64_t[]){2, 3, 65, 66});
+    linear_case(ctx, 4, 49, 64, 192);
+    linear_case(ctx, 3, 7, 5, 37);
+    linear_case(ctx, 2, 25, 130, 70); /* deeper than the AVX-512 kernel takes: OpenBLAS */
     views_case(ctx, 1);
     views_case(ctx, -1);
     qfd_ctx_free(ctx);

@@ -1,14 +1,18 @@
 /* The AVX-512 math of src/ops/avx512.h against libm in double: exp and erf
  * over a sweep of the float range (every 127th bit pattern, both signs) and
- * at the special values. Skipped, and passing, on CPUs without AVX-512. */
+ * at the special values; the sgemm of gemm_avx512.c against a naive
+ * product over tile edges. Skipped, and passing, on CPUs without AVX-512. */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../support/check.h"
 #include "ops/avx512.h"
+#include "ops/gemm_avx512.h"
 
 /* Distance from y to the exact value ref in units of the last place of the
  * float nearest ref (subnormal spacing below FLT_MIN). */
@@ -118,6 +122,55 @@ static QFD_AVX512_FN void masks(void)
 }
 #endif
 
+/* C = A B (or C += A B) for an m x n x k product with padded strides,
+ * against double sums; the padding around C must stay untouched. */
+static void gemm_case(int64_t m, int64_t n, int64_t k, bool accumulate)
+{
+    int64_t lda = k + 3, ldb = n + 5, ldc = n + 2;
+    float *a = malloc((size_t)(m * lda + 1) * sizeof *a), *b = malloc((size_t)(k * ldb + 1) * sizeof *b);
+    float *c = malloc((size_t)(m * ldc + 1) * sizeof *c);
+    if (!a || !b || !c) {
+        CHECK(!"out of memory");
+        free(a), free(b), free(c);
+        return;
+    }
+    for (int64_t i = 0; i < m * lda; i++)
+        a[i] = (float)((i * 7919) % 13) * 0.125f - 0.75f;
+    for (int64_t i = 0; i < k * ldb; i++)
+        b[i] = (float)((i * 104729) % 11) * 0.25f - 1.25f;
+    for (int64_t i = 0; i < m * ldc; i++)
+        c[i] = (float)(i % 3) - 1.0f;
+    qfd_gemm_avx512(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    int bad = 0;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < ldc; j++) {
+            double want = (double)((i * ldc + j) % 3) - 1.0;
+            if (j < n) {
+                double s = accumulate ? want : 0.0;
+                for (int64_t p = 0; p < k; p++)
+                    s += (double)a[i * lda + p] * b[p * ldb + j];
+                want = s;
+            }
+            bad += fabs(c[i * ldc + j] - want) > 1e-4 * (1.0 + fabs(want));
+        }
+    if (bad)
+        fprintf(stderr, "gemm %lldx%lldx%lld%s: %d wrong\n", (long long)m, (long long)n, (long long)k,
+                accumulate ? " (accumulate)" : "", bad);
+    CHECK(bad == 0);
+    free(a);
+    free(b);
+    free(c);
+}
+
+static void gemms(void)
+{
+    const int64_t ms[] = {1, 5, 6, 7, 13, 49}, ns[] = {1, 15, 16, 17, 49, 64, 65, 130, 192}, ks[] = {0, 1, 16, 64};
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 9; j++)
+            for (int p = 0; p < 4; p++)
+                gemm_case(ms[i], ns[j], ks[p], (i + j + p) % 2);
+}
+
 int main(void)
 {
 #if QFD_HAVE_AVX512
@@ -131,6 +184,7 @@ int main(void)
     CHECK(f <= 2.0);
     specials();
     masks();
+    gemms();
 #else
     printf("not an x86-64 GCC/Clang build: nothing to check\n");
 #endif
