@@ -32,6 +32,13 @@ void qfd_exec_zero_grads(qfd_exec *e);
 void qfd_exec_seed_grad(qfd_exec *e, int tensor);
 qfd_status qfd_exec_backward(qfd_ctx *ctx, qfd_exec *e);
 
+/* Inference: the caller reads only the graph outputs after a run, so that
+ * intermediate values whose lives do not overlap may share memory (a
+ * working set that stays in cache); qfd_exec_value of other tensors is then
+ * undefined after a run. Takes effect at the next plan; no effect once
+ * trainable parameters are set. */
+void qfd_exec_share_values(qfd_exec *e);
+
 /* Bytes the executor holds: values it computed, gradients, workspace. */
 size_t qfd_exec_memory(const qfd_exec *e);
 

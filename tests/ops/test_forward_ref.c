@@ -2,8 +2,8 @@
  * tails, thread splits) against naive double-precision references, at
  * sizes around the 16-lane vector width and on 1 and 2 threads:
  * Softmax, LogSoftmax, LayerNormalization, Erf, Transpose, batched MatMul;
- * and the outputs
- * that inference shares with their input (Reshape, Gather of one index). */
+ * and the executor's memory plan: outputs that inference shares with their
+ * input (Reshape, Gather of one index), values sharing one pool. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -347,6 +347,75 @@ static void views_case(qfd_ctx *ctx, int64_t k)
     qfd_model_free(m);
 }
 
+/* Runs m with separate buffers and with shared values on the same inputs,
+ * three times: the n_out outputs must agree bit for bit. */
+static void compare_shared(qfd_ctx *ctx, qfd_model *m, size_t n_out)
+{
+    qfd_exec *sep = NULL, *shared = NULL;
+    CHECK_OK(ctx, qfd_exec_new(ctx, m, 2, &sep));
+    CHECK_OK(ctx, qfd_exec_new(ctx, m, 2, &shared));
+    if (shared)
+        qfd_exec_share_values(shared);
+    float x[24];
+    for (int pass = 0; sep && shared && pass < 3; pass++) {
+        fill(x, 24, -2.0f, 2.0f, (unsigned)(41 + pass));
+        qfd_array in = {QFD_DT_FLOAT, 3, {2, 3, 4}, x, sizeof x};
+        CHECK_OK(ctx, qfd_exec_run(ctx, sep, &in, 1));
+        CHECK_OK(ctx, qfd_exec_run(ctx, shared, &in, 1));
+        for (size_t o = 0; o < n_out; o++) {
+            const qfd_array *a = qfd_exec_output(sep, o), *b = qfd_exec_output(shared, o);
+            CHECK(a->nbytes == b->nbytes && !memcmp(a->data, b->data, a->nbytes));
+        }
+    }
+    /* the values share memory: less of it than one buffer each */
+    if (sep && shared)
+        CHECK(qfd_exec_memory(shared) < qfd_exec_memory(sep));
+    qfd_exec_free(sep);
+    qfd_exec_free(shared);
+}
+
+/* Graphs with long-lived values, views of views, a value read only
+ * through a view long after, and a graph output that is read again. */
+static void shared_values_case(qfd_ctx *ctx)
+{
+    const int64_t dx[] = {2, 3, 4}, shape[] = {3, 2, 4}, sd[] = {3}, flat[] = {24}, fd[] = {1}, k = 1;
+    qfd_model *m = mb_new(13);
+    mb_input(m, "x", 3, dx);
+    mb_const(m, "shape", QFD_DT_INT64, 1, sd, shape);
+    mb_const(m, "flat", QFD_DT_INT64, 1, fd, flat);
+    mb_const(m, "k", QFD_DT_INT64, 0, NULL, &k);
+    mb_node(m, "Relu", 1, (const char *[]){"x"}, 1, (const char *[]){"a"});
+    mb_node(m, "Mul", 2, (const char *[]){"a", "a"}, 1, (const char *[]){"b"});
+    mb_node(m, "Reshape", 2, (const char *[]){"b", "shape"}, 1, (const char *[]){"c"});
+    mb_node(m, "Gather", 2, (const char *[]){"c", "k"}, 1, (const char *[]){"d"});
+    mb_node(m, "Exp", 1, (const char *[]){"d"}, 1, (const char *[]){"e"});
+    mb_node(m, "Sigmoid", 1, (const char *[]){"b"}, 1, (const char *[]){"f"});
+    mb_node(m, "Add", 2, (const char *[]){"f", "a"}, 1, (const char *[]){"g"});
+    mb_node(m, "Reshape", 2, (const char *[]){"g", "flat"}, 1, (const char *[]){"h"});
+    mb_node(m, "Neg", 1, (const char *[]){"h"}, 1, (const char *[]){"i"});
+    mb_node(m, "Sub", 2, (const char *[]){"i", "h"}, 1, (const char *[]){"j"});
+    mb_output(m, "j");
+    mb_output(m, "f");
+    mb_output(m, "e");
+    compare_shared(ctx, m, 3);
+    qfd_model_free(m);
+
+    /* a is read only through its view h, five nodes later */
+    m = mb_new(13);
+    mb_input(m, "x", 3, dx);
+    mb_const(m, "same", QFD_DT_INT64, 1, sd, dx);
+    mb_node(m, "Relu", 1, (const char *[]){"x"}, 1, (const char *[]){"a"});
+    mb_node(m, "Reshape", 2, (const char *[]){"a", "same"}, 1, (const char *[]){"h"});
+    mb_node(m, "Neg", 1, (const char *[]){"x"}, 1, (const char *[]){"t1"});
+    mb_node(m, "Neg", 1, (const char *[]){"t1"}, 1, (const char *[]){"t2"});
+    mb_node(m, "Neg", 1, (const char *[]){"t2"}, 1, (const char *[]){"t3"});
+    mb_node(m, "Neg", 1, (const char *[]){"t3"}, 1, (const char *[]){"t4"});
+    mb_node(m, "Add", 2, (const char *[]){"t4", "h"}, 1, (const char *[]){"y"});
+    mb_output(m, "y");
+    compare_shared(ctx, m, 1);
+    qfd_model_free(m);
+}
+
 int main(void)
 {
     qfd_ctx *ctx = qfd_ctx_new();
@@ -380,6 +449,7 @@ int main(void)
     linear_case(ctx, 2, 25, 130, 70); /* deeper than the AVX-512 kernel takes: OpenBLAS */
     views_case(ctx, 1);
     views_case(ctx, -1);
+    shared_values_case(ctx);
     qfd_ctx_free(ctx);
     return TEST_DONE();
 }
