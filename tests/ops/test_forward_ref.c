@@ -1,7 +1,8 @@
 /* Forward kernels that have fast paths (AVX-512 when the CPU has it, row
  * tails, thread splits) against naive double-precision references, at
  * sizes around the 16-lane vector width and on 1 and 2 threads:
- * Softmax, LogSoftmax, LayerNormalization, Erf, Transpose, batched MatMul;
+ * Softmax, LogSoftmax, LayerNormalization, Erf, Transpose, batched MatMul,
+ * Add/Sub/Mul/Div broadcasts;
  * and the executor's memory plan: outputs that inference shares with their
  * input (Reshape, Gather of one index), values sharing one pool. */
 #include <math.h>
@@ -294,6 +295,41 @@ static void linear_case(qfd_ctx *ctx, int64_t bt, int64_t m, int64_t k, int64_t 
     free(want);
 }
 
+/* a OP b for a [5,3,n] (graph input) and b of shape db (initializer),
+ * against the same float operation per element: exact. */
+static void binary_case(qfd_ctx *ctx, const char *op, int64_t n, int rb, const int64_t *db)
+{
+    int64_t da[3] = {5, 3, n}, na = 5 * 3 * n, nb = 1;
+    for (int i = 0; i < rb; i++)
+        nb *= db[i];
+    float *a = malloc((size_t)na * sizeof *a), *b = malloc((size_t)nb * sizeof *b), *y = malloc((size_t)na * sizeof *y);
+    double *want = malloc((size_t)na * sizeof *want);
+    if (!a || !b || !y || !want)
+        abort();
+    fill(a, na, -2.0f, 2.0f, 51);
+    fill(b, nb, 0.5f, 2.0f, 52);
+    for (int64_t i = 0; i < na; i++) {
+        /* b is [n], [1] or [5,3,n]: broadcast along the trailing axis */
+        float x = a[i], z = b[nb == 1 ? 0 : nb == n ? i % n : i];
+        float r = op[0] == 'A' ? x + z : op[0] == 'S' ? x - z : op[0] == 'M' ? x * z : x / z;
+        want[i] = r;
+    }
+    qfd_model *m = mb_new(13);
+    mb_input(m, "a", 3, da);
+    mb_param(m, "b", rb, db, b, 0, 0);
+    mb_node(m, op, 2, (const char *[]){"a", "b"}, 1, (const char *[]){"y"});
+    mb_output(m, "y");
+    for (int nt = 1; nt <= 2; nt++) {
+        run(ctx, m, nt, a, 3, da, y, na);
+        check_all(op, na, nt, y, want, 0, 0);
+    }
+    qfd_model_free(m);
+    free(a);
+    free(b);
+    free(y);
+    free(want);
+}
+
 /* x [2,3,4] -> Relu -> Reshape [3,2,4] -> Gather index k (axis 0) -> Add 1,
  * plus a second Reshape of the Relu output that is itself a graph output,
  * a Gather with a one-element index list, and a Reshape straight from the
@@ -444,6 +480,14 @@ int main(void)
     matmul_case(ctx, (const int64_t[]){8, 4, 49, 16}, (const int64_t[]){8, 4, 16, 49});
     matmul_case(ctx, (const int64_t[]){3, 1, 5, 7}, (const int64_t[]){1, 4, 7, 6});
     matmul_case(ctx, (const int64_t[]){1, 1, 70, 65}, (const int64_t[]){2, 3, 65, 66});
+    const char *ops[] = {"Add", "Sub", "Mul", "Div"};
+    for (int o = 0; o < 4; o++)
+        for (int i = 0; i < 8; i++) {
+            int64_t n = sizes[i] * 97; /* long rows too, for the threads */
+            binary_case(ctx, ops[o], sizes[i], 1, (const int64_t[]){sizes[i]});
+            binary_case(ctx, ops[o], n, 1, (const int64_t[]){1});
+            binary_case(ctx, ops[o], sizes[i], 3, (const int64_t[]){5, 3, sizes[i]});
+        }
     linear_case(ctx, 4, 49, 64, 192);
     linear_case(ctx, 3, 7, 5, 37);
     linear_case(ctx, 2, 25, 130, 70); /* deeper than the AVX-512 kernel takes: OpenBLAS */
