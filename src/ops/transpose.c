@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "ops/avx512.h"
 #include "ops/op.h"
 
 typedef struct plan {
@@ -139,6 +140,62 @@ TILED(uint32_t, uint32_t, =)
 TILED(uint64_t, uint64_t, =)
 TILED(add_float, float, +=)
 
+#if QFD_HAVE_AVX512
+/* One block of up to 16 x 16 4-byte elements, x rows of stride ldx to y
+ * rows of stride ldy: rows x cols read, cols x rows written, the rest
+ * masked. In registers: pairs of rows interleaved by 32, 64 and 128 bits,
+ * then the 128-bit lanes gathered, the usual 16 x 16 sequence. */
+QFD_AVX512_INLINE void block16(const float *x, int64_t ldx, float *y, int64_t ldy, int rows, int cols)
+{
+    __m512 r[16], t[16];
+    __mmask16 cm = qfd_mask16(cols), rm = qfd_mask16(rows);
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++)
+        r[i] = i < rows ? _mm512_maskz_loadu_ps(cm, x + i * ldx) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    }
+    /* r[4q + c] holds columns c, c + 4, c + 8, c + 12 of rows 4q..4q+3 */
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        t[c] = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88);
+        t[4 + c] = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xdd);
+        t[8 + c] = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
+        t[12 + c] = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xdd);
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+        r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
+    }
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++)
+        if (j < cols)
+            _mm512_mask_storeu_ps(y + j * ldy, rm, r[j]);
+}
+
+/* tiled_uint32_t in 16 x 16 register blocks. */
+static QFD_AVX512_FN void tiled_avx512(const float *x, float *y, int64_t nb, int64_t m, int64_t nn, int nt)
+{
+    int64_t bi = (m + 15) / 16, bj = (nn + 15) / 16, total = nb * bi * bj;
+#pragma omp parallel for num_threads(nt) if (nb * m * nn > 65536) schedule(static)
+    for (int64_t t = 0; t < total; t++) {
+        int64_t b = t / (bi * bj), r = t % (bi * bj), i0 = r / bj * 16, j0 = r % bj * 16;
+        int rows = (int)(m - i0 < 16 ? m - i0 : 16), cols = (int)(nn - j0 < 16 ? nn - j0 : 16);
+        block16(x + b * m * nn + i0 * nn + j0, nn, y + b * m * nn + j0 * m + i0, m, rows, cols);
+    }
+}
+#endif
+
 /* Copies row `row` (all output axes but the last) of the general case,
  * from input offset off (elements). */
 static void copy_row(const plan *p, const uint8_t *x, uint8_t *y, int64_t row, int64_t off, size_t es)
@@ -207,7 +264,15 @@ static qfd_status forward(qfd_op_ctx *oc)
         switch (es) {
         case 1: tiled_uint8_t(x->data, y->data, nb, m, nn, oc->n_threads); break;
         case 2: tiled_uint16_t(x->data, y->data, nb, m, nn, oc->n_threads); break;
-        case 4: tiled_uint32_t(x->data, y->data, nb, m, nn, oc->n_threads); break;
+        case 4:
+#if QFD_HAVE_AVX512
+            if (qfd_cpu_avx512()) {
+                tiled_avx512(x->data, y->data, nb, m, nn, oc->n_threads);
+                break;
+            }
+#endif
+            tiled_uint32_t(x->data, y->data, nb, m, nn, oc->n_threads);
+            break;
         default: tiled_uint64_t(x->data, y->data, nb, m, nn, oc->n_threads); break;
         }
         return QFD_OK;

@@ -476,6 +476,12 @@ int main(void)
     transpose_case(ctx, (const int64_t[]){1, 64, 4, 49, 16}, (const int64_t[]){0, 1, 3, 2, 4});
     transpose_case(ctx, (const int64_t[]){16, 4, 49, 16, 1}, (const int64_t[]){0, 2, 1, 3, 4});
     transpose_case(ctx, (const int64_t[]){3, 4, 5, 6, 7}, (const int64_t[]){4, 3, 2, 1, 0});
+    /* batched 2-D transposes around the 16 x 16 blocks */
+    transpose_case(ctx, (const int64_t[]){1, 1, 64, 64, 49}, (const int64_t[]){0, 1, 2, 4, 3});
+    transpose_case(ctx, (const int64_t[]){1, 1, 3, 17, 33}, (const int64_t[]){0, 1, 2, 4, 3});
+    transpose_case(ctx, (const int64_t[]){1, 1, 2, 16, 5}, (const int64_t[]){0, 1, 2, 4, 3});
+    transpose_case(ctx, (const int64_t[]){1, 1, 1, 1, 300}, (const int64_t[]){0, 1, 4, 2, 3});
+    transpose_case(ctx, (const int64_t[]){1, 1, 1, 40, 7}, (const int64_t[]){0, 1, 2, 4, 3});
     /* attention's per-head products, and broadcast batch axes */
     matmul_case(ctx, (const int64_t[]){8, 4, 49, 16}, (const int64_t[]){8, 4, 16, 49});
     matmul_case(ctx, (const int64_t[]){3, 1, 5, 7}, (const int64_t[]){1, 4, 7, 6});
