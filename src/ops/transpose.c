@@ -196,6 +196,42 @@ static QFD_AVX512_FN void tiled_avx512(const float *x, float *y, int64_t nb, int
 }
 #endif
 
+/* The input offset of the row after the one at off, coord its outer
+ * coordinates (advanced). */
+static inline int64_t next_row(const plan *p, int64_t *coord, int64_t off)
+{
+    for (int k = p->rank - 2; k >= 0; k--) {
+        off += p->strides[k];
+        if (++coord[k] < p->dims[k])
+            break;
+        off -= p->strides[k] * p->dims[k];
+        coord[k] = 0;
+    }
+    return off;
+}
+
+#if QFD_HAVE_AVX512
+/* Rows [r0, r1) of the general case when they are contiguous runs of
+ * 4-byte elements, 16 at a time (the last masked), from input offset off
+ * and outer coordinates coord. */
+static QFD_AVX512_FN void rows_avx512(const plan *p, const float *x, float *y, int64_t r0, int64_t r1,
+                                      int64_t *coord, int64_t off)
+{
+    int64_t n = p->dims[p->rank - 1];
+    for (int64_t row = r0;;) {
+        const float *xr = x + off;
+        float *yr = y + row * n;
+        for (int64_t i = 0; i < n; i += 16) {
+            __mmask16 k = qfd_mask16(n - i);
+            _mm512_mask_storeu_ps(yr + i, k, _mm512_maskz_loadu_ps(k, xr + i));
+        }
+        if (++row >= r1)
+            break;
+        off = next_row(p, coord, off);
+    }
+}
+#endif
+
 /* Copies row `row` (all output axes but the last) of the general case,
  * from input offset off (elements). */
 static void copy_row(const plan *p, const uint8_t *x, uint8_t *y, int64_t row, int64_t off, size_t es)
@@ -281,6 +317,8 @@ static qfd_status forward(qfd_op_ctx *oc)
     int nt = numel > 65536 && oc->n_threads > 1 ? oc->n_threads : 1;
     if (nt > rows)
         nt = (int)rows;
+    bool avx512_rows = es == 4 && p.strides[p.rank - 1] == 1 && qfd_cpu_avx512();
+    (void)avx512_rows; /* unused without AVX-512 kernels */
     /* Each thread walks its rows with an odometer over the outer axes:
      * rows are often short (ViT's heads: 16 floats), and dividing out the
      * coordinates of every row cost more than the copy. */
@@ -294,17 +332,17 @@ static qfd_status forward(qfd_op_ctx *oc)
             coord[k] = rem % p.dims[k];
             rem /= p.dims[k];
         }
+#if QFD_HAVE_AVX512
+        if (avx512_rows) {
+            rows_avx512(&p, x->data, y->data, r0, r1, coord, off);
+            continue;
+        }
+#endif
         for (int64_t row = r0;;) {
             copy_row(&p, x->data, y->data, row, off, es);
             if (++row >= r1)
                 break;
-            for (int k = p.rank - 2; k >= 0; k--) {
-                off += p.strides[k];
-                if (++coord[k] < p.dims[k])
-                    break;
-                off -= p.strides[k] * p.dims[k];
-                coord[k] = 0;
-            }
+            off = next_row(&p, coord, off);
         }
     }
     return QFD_OK;

@@ -476,6 +476,7 @@ int main(void)
     transpose_case(ctx, (const int64_t[]){1, 64, 4, 49, 16}, (const int64_t[]){0, 1, 3, 2, 4});
     transpose_case(ctx, (const int64_t[]){16, 4, 49, 16, 1}, (const int64_t[]){0, 2, 1, 3, 4});
     transpose_case(ctx, (const int64_t[]){3, 4, 5, 6, 7}, (const int64_t[]){4, 3, 2, 1, 0});
+    transpose_case(ctx, (const int64_t[]){4, 3, 5, 37, 1}, (const int64_t[]){1, 0, 2, 3, 4}); /* rows of 185 */
     /* batched 2-D transposes around the 16 x 16 blocks */
     transpose_case(ctx, (const int64_t[]){1, 1, 64, 64, 49}, (const int64_t[]){0, 1, 2, 4, 3});
     transpose_case(ctx, (const int64_t[]){1, 1, 3, 17, 33}, (const int64_t[]){0, 1, 2, 4, 3});
