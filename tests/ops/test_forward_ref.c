@@ -1,10 +1,11 @@
 /* Forward kernels that have fast paths (AVX-512 when the CPU has it, row
  * tails, thread splits) against naive double-precision references, at
  * sizes around the 16-lane vector width and on 1 and 2 threads:
- * Softmax, LogSoftmax, LayerNormalization, Erf, Transpose, batched MatMul,
+ * Softmax, LogSoftmax, LayerNormalization, Erf, Exp, Transpose, batched MatMul,
  * Add/Sub/Mul/Div broadcasts;
  * and the executor's memory plan: outputs that inference shares with their
  * input (Reshape, Gather of one index), values sharing one pool. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,26 +153,29 @@ static void layernorm_case(qfd_ctx *ctx, int64_t rows, int64_t n, float offset)
     free(want);
 }
 
-static void erf_case(qfd_ctx *ctx, int64_t n)
+/* Erf or Exp of n values spanning their interesting range plus specials. */
+static void unary_case(qfd_ctx *ctx, const char *op, int64_t n)
 {
+    int is_exp = !strcmp(op, "Exp");
     int64_t dims[1] = {n};
     float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
     double *want = malloc((size_t)n * sizeof *want);
     if (!x || !y || !want)
         abort();
-    fill(x, n, -5.0f, 5.0f, (unsigned)n);
+    fill(x, n, is_exp ? -90.0f : -5.0f, is_exp ? 90.0f : 5.0f, (unsigned)n);
     const float special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e-30f, -0.9277f, 0.93f, 3.9f, -12.0f};
     for (int i = 0; i < 10 && i < n; i++)
         x[i] = special[i];
     for (int64_t i = 0; i < n; i++)
-        want[i] = erf((double)x[i]);
+        want[i] = is_exp ? (exp((double)x[i]) > FLT_MAX ? INFINITY : exp((double)x[i])) : erf((double)x[i]);
     qfd_model *m = mb_new(13);
     mb_input(m, "x", 1, dims);
-    mb_node(m, "Erf", 1, (const char *[]){"x"}, 1, (const char *[]){"y"});
+    mb_node(m, op, 1, (const char *[]){"x"}, 1, (const char *[]){"y"});
     mb_output(m, "y");
     for (int nt = 1; nt <= 2; nt++) {
         run(ctx, m, nt, x, 1, dims, y, n);
-        check_all("Erf", n, nt, y, want, 1e-6, 1e-7);
+        /* exp's results below FLT_MIN may flush to 0 on the portable path */
+        check_all(op, n, nt, y, want, 1e-6, is_exp ? 1.2e-38 : 1e-7);
     }
     qfd_model_free(m);
     free(x);
@@ -466,9 +470,11 @@ int main(void)
     softmax_case(ctx, 1, 1500, 64, 30.0f);
     layernorm_case(ctx, 3000, 64, 0.0f);
     layernorm_case(ctx, 50, 64, 100.0f); /* a large mean: the variance must not cancel */
-    erf_case(ctx, 10);
-    erf_case(ctx, 33);
-    erf_case(ctx, 70001);
+    for (int e = 0; e < 2; e++) {
+        unary_case(ctx, e ? "Exp" : "Erf", 10);
+        unary_case(ctx, e ? "Exp" : "Erf", 33);
+        unary_case(ctx, e ? "Exp" : "Erf", 70001);
+    }
     /* ViT's qkv split [B, T, 3, H, D] -> [3, B, H, T, D], its head merge, a
      * batched 2-D transpose, and a strided last axis */
     transpose_case(ctx, (const int64_t[]){8, 49, 3, 4, 16}, (const int64_t[]){2, 0, 3, 1, 4});
