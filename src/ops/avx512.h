@@ -5,16 +5,17 @@
  * the portable code stays the fallback. The helpers here have the same
  * target and are always inlined into those kernels.
  *
- * On other compilers or architectures QFD_HAVE_AVX512 is 0 and
- * qfd_cpu_avx512() is false: callers need no #if around the dispatch, only
- * around the AVX-512 kernels themselves. */
+ * On other compilers or architectures, or when built with -DQFD_NO_AVX512
+ * (to test the portable paths on an AVX-512 machine), QFD_HAVE_AVX512 is 0
+ * and qfd_cpu_avx512() is false: callers need no #if around the dispatch,
+ * only around the AVX-512 kernels themselves. */
 #ifndef QFD_OPS_AVX512_H
 #define QFD_OPS_AVX512_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(QFD_NO_AVX512)
 #define QFD_HAVE_AVX512 1
 #include <immintrin.h>
 
