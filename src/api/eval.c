@@ -30,6 +30,7 @@ qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_o
         return st;
     if ((st = qfd_exec_new(ctx, m, o->n_threads, &e)) || (o->profile && (st = qfd_exec_profile_start(ctx, e))))
         goto out;
+    qfd_exec_share_values(e); /* only the logits are read */
     if (qfd_exec_n_inputs(e) != 1 || qfd_exec_n_outputs(e) < 1) {
         st = qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "eval needs a model with one input and a logits output (it has %zu inputs)",
                       qfd_exec_n_inputs(e));

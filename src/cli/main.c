@@ -38,14 +38,18 @@ static void usage(FILE *f)
  * process holds a core: ResNet-20 eval on 2 threads fell to 5 images/s while
  * a PyTorch job ran beside it. Passive waiting fixes that but costs a futex
  * wake-up per parallel region (training 349 -> 229 img/s on an idle
- * machine). A short spin keeps the idle speed (356 img/s) and degrades
- * gracefully under load, so unless the user chose a policy, run again
- * with it. */
+ * machine). A short spin keeps the idle speed and degrades gracefully under
+ * load, so unless the user chose a policy, run again with it. 30000 spins
+ * (~0.5 ms of PAUSEs) was still too long once kernels got fast: with one
+ * other busy process on the 2 cores, 2-thread eval fell to ViT 377,
+ * ResNet-20 545, MobileNetV2 164-278 img/s, against 2500, 1365, 860 with
+ * 1000 spins; idle, 1000 and 30000 give the same ViT (~7300) and ResNet-20
+ * (~2800) eval, MobileNetV2 within noise, ResNet-20 training no slower. */
 static void set_omp_wait_policy(char **argv)
 {
     if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT"))
         return;
-    setenv("GOMP_SPINCOUNT", "30000", 1);
+    setenv("GOMP_SPINCOUNT", "1000", 1);
     execv("/proc/self/exe", argv);
     /* not re-executed (no /proc): carry on with the default policy */
 }

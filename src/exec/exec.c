@@ -33,7 +33,7 @@ static void release_values(qfd_exec *e)
         e->saved[i] = NULL;
     }
     for (size_t t = 0; t < e->g->n_tensors; t++) {
-        if (e->owned[t])
+        if (e->owned[t] == 1)
             free(e->vals[t].data);
         if (!(e->g->tensors[t].flags & QFD_T_INITIALIZER) || e->owned[t]) {
             memset(&e->vals[t], 0, sizeof e->vals[t]);
@@ -41,6 +41,9 @@ static void release_values(qfd_exec *e)
         }
         e->owned[t] = 0;
     }
+    free(e->value_pool);
+    e->value_pool = NULL;
+    e->value_pool_bytes = 0;
 }
 
 void qfd_exec_free(qfd_exec *e)
@@ -211,7 +214,9 @@ fail:
     return st;
 }
 
-static qfd_status alloc_value(qfd_ctx *ctx, qfd_exec *e, int t)
+/* Gives tensor t a buffer of its inferred size, or only the size when
+ * pooled (placed by qfd_exec_place_values at the end of planning). */
+static qfd_status alloc_value(qfd_ctx *ctx, qfd_exec *e, int t, bool pooled)
 {
     qfd_array *v = &e->vals[t];
     int ok = 0;
@@ -223,6 +228,12 @@ static qfd_status alloc_value(qfd_ctx *ctx, qfd_exec *e, int t)
     if (!ok)
         return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "tensor '%s': cannot hold %lld elements of type %d",
                         e->g->tensors[t].name, (long long)numel, v->dtype);
+    if (pooled) {
+        v->data = NULL;
+        v->nbytes = nbytes;
+        e->owned[t] = 2;
+        return QFD_OK;
+    }
     v->data = calloc(1, nbytes ? nbytes : 1);
     if (!v->data)
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for tensor '%s' (%zu bytes)", e->g->tensors[t].name,
@@ -230,6 +241,42 @@ static qfd_status alloc_value(qfd_ctx *ctx, qfd_exec *e, int t)
     v->nbytes = nbytes;
     e->owned[t] = 1;
     return QFD_OK;
+}
+
+/* True when tensor t's buffer is allocated for this plan, directly or as a
+ * view into such a buffer. */
+static bool planned_buffer(const qfd_exec *e, int t)
+{
+    int p = e->g->tensors[t].producer;
+    return e->owned[t] || (p >= 0 && e->nodes[p].view);
+}
+
+/* Inference only: when the op says output 0 of node i is a run of input
+ * 0's bytes, makes it a view there (pointed at the end of planning) instead
+ * of giving it a buffer, and the node is not run. Only into a buffer the
+ * executor allocated for this plan (stable across runs, not the caller's
+ * input), and never for a graph output, which the caller may keep. */
+static bool try_view(qfd_exec *e, size_t i, qfd_op_ctx *oc)
+{
+    const qfd_node *n = &e->g->nodes[i];
+    exec_node *en = &e->nodes[i];
+    size_t off = 0;
+    if (e->needs_grad || !en->def->view || n->n_in < 1 || n->n_out < 1 || n->in[0] < 0 || n->out[0] < 0 ||
+        !planned_buffer(e, n->in[0]))
+        return false;
+    for (size_t k = 0; k < e->g->n_outputs; k++)
+        if (e->g->outputs[k].tensor == n->out[0])
+            return false;
+    const qfd_array *x = &e->vals[n->in[0]];
+    qfd_array *y = &e->vals[n->out[0]];
+    int ok = 0;
+    size_t nbytes = qfd_dtype_nbytes(y->dtype, qfd_array_numel(y), &ok);
+    if (!ok || !en->def->view(oc, &off) || off > x->nbytes || nbytes > x->nbytes - off)
+        return false;
+    y->data = NULL;
+    y->nbytes = nbytes;
+    en->view_off = off;
+    return true;
 }
 
 static qfd_status ensure_ws(qfd_ctx *ctx, qfd_exec *e, size_t need)
@@ -316,8 +363,12 @@ static qfd_status plan(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs)
         bool all_known = true;
         for (size_t k = 0; k < n->n_in; k++)
             all_known &= n->in[k] < 0 || e->known[n->in[k]];
-        for (size_t k = 0; k < n->n_out; k++)
-            if (n->out[k] >= 0 && (st = alloc_value(ctx, e, n->out[k])))
+        en->folded = all_known || (en->def->flags & QFD_OP_SHAPE_ONLY);
+        en->view = !all_known && try_view(e, i, &oc);
+        /* values computed here (folded) keep their own buffers */
+        bool pooled = e->share_values && !e->needs_grad && !en->folded;
+        for (size_t k = en->view ? 1 : 0; k < n->n_out; k++)
+            if (n->out[k] >= 0 && (st = alloc_value(ctx, e, n->out[k], pooled)))
                 return st;
         size_t ws = en->def->workspace ? en->def->workspace(&oc) : 0;
         if (e->needs_grad && en->def->backward_workspace) {
@@ -328,7 +379,6 @@ static qfd_status plan(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs)
             return st;
         if (e->needs_grad && (st = alloc_training(ctx, e, i, &oc)))
             return st;
-        en->folded = all_known || (en->def->flags & QFD_OP_SHAPE_ONLY);
         if (en->folded) {
             qfd_exec_op_ctx(e, ctx, i, &oc);
             if ((st = en->def->forward(&oc)))
@@ -338,11 +388,11 @@ static qfd_status plan(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs)
                     e->known[n->out[k]] = 1;
         }
     }
-    if (e->needs_grad) {
-        qfd_status st = qfd_exec_plan_grads(ctx, e);
-        if (st)
-            return st;
-    }
+    qfd_status st = qfd_exec_place_values(ctx, e);
+    if (st)
+        return st;
+    if (e->needs_grad && (st = qfd_exec_plan_grads(ctx, e)))
+        return st;
     e->has_plan = true;
     return QFD_OK;
 }
@@ -415,7 +465,7 @@ static qfd_status run_graph(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs, 
     }
     e->prof_runs += e->prof != NULL;
     for (size_t i = 0; i < e->g->n_nodes; i++) {
-        if (e->nodes[i].folded)
+        if (e->nodes[i].folded || e->nodes[i].view)
             continue;
         qfd_op_ctx oc;
         qfd_exec_op_ctx(e, ctx, i, &oc);
@@ -436,11 +486,19 @@ qfd_status qfd_exec_run(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs, size
     return st;
 }
 
+void qfd_exec_share_values(qfd_exec *e)
+{
+    if (!e->share_values) {
+        e->share_values = true;
+        e->has_plan = false;
+    }
+}
+
 size_t qfd_exec_memory(const qfd_exec *e)
 {
-    size_t total = e->ws_size + e->grad_pool_bytes;
+    size_t total = e->ws_size + e->grad_pool_bytes + e->value_pool_bytes;
     for (size_t t = 0; t < e->g->n_tensors; t++) {
-        total += e->owned[t] ? e->vals[t].nbytes : 0;
+        total += e->owned[t] == 1 ? e->vals[t].nbytes : 0;
         total += e->grads && e->trainable[t] ? e->grads[t].nbytes : 0;
     }
     return total;

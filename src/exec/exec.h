@@ -40,6 +40,13 @@ qfd_status qfd_exec_backward(qfd_ctx *ctx, qfd_exec *e);
 qfd_status qfd_exec_profile_start(qfd_ctx *ctx, qfd_exec *e);
 void qfd_exec_profile_write(const qfd_exec *e, FILE *f);
 
+/* Inference: the caller reads only the graph outputs after a run, so that
+ * intermediate values whose lives do not overlap may share memory (a
+ * working set that stays in cache); qfd_exec_value of other tensors is then
+ * undefined after a run. Takes effect at the next plan; no effect once
+ * trainable parameters are set. */
+void qfd_exec_share_values(qfd_exec *e);
+
 /* Bytes the executor holds: values it computed, gradients, workspace. */
 size_t qfd_exec_memory(const qfd_exec *e);
 

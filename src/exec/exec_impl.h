@@ -11,6 +11,8 @@ typedef struct exec_node {
     void *state;
     int64_t opset;
     bool folded; /* computed at plan time: skipped by run */
+    bool view;   /* output 0 points into input 0's buffer: skipped by run */
+    size_t view_off; /* where, in bytes */
 } exec_node;
 
 struct qfd_exec {
@@ -18,7 +20,7 @@ struct qfd_exec {
     const qfd_graph *g;
     qfd_array *vals; /* one per graph tensor */
     uint8_t *known;  /* value known at plan time */
-    uint8_t *owned;  /* vals[t].data allocated by the executor */
+    uint8_t *owned;  /* vals[t].data allocated by the executor: 1 on its own, 2 in value_pool */
     exec_node *nodes;
     size_t n_in, n_out;
     int *in_t, *out_t;
@@ -30,6 +32,9 @@ struct qfd_exec {
     qfd_array **out_ptrs;
     qfd_array *infer_in; /* infer's view of the inputs: data only where known */
     int n_threads;
+    bool share_values;  /* inference: intermediate values may share memory */
+    void *value_pool;   /* the shared values (owned == 2) */
+    size_t value_pool_bytes;
 
     /* training */
     uint8_t *trainable;  /* per tensor: a parameter that gets a gradient */
@@ -59,6 +64,10 @@ double qfd_exec_now(void);
 void qfd_exec_op_ctx(qfd_exec *e, qfd_ctx *ctx, size_t i, qfd_op_ctx *oc);
 /* After node i's infer: which of its outputs carry gradients. */
 qfd_status qfd_exec_mark_grads(qfd_ctx *ctx, qfd_exec *e, size_t i);
+/* At the end of planning: places the values marked owned == 2 in one pool,
+ * sharing memory by liveness, and points every view into its buffer
+ * (exec_values.c). */
+qfd_status qfd_exec_place_values(qfd_ctx *ctx, qfd_exec *e);
 /* At the end of planning: gradient buffers, sharing memory by liveness. */
 qfd_status qfd_exec_plan_grads(qfd_ctx *ctx, qfd_exec *e);
 

@@ -2,7 +2,9 @@
  * (default 0, negative from 11); a negative index counts from the end.
  * y.dims = x.dims[:axis] ++ idx.dims ++ x.dims[axis+1:]. Indices are int32
  * or int64; data of any whole-byte type is moved by bytes. An index out of
- * range fails (in infer when the indices are known, else in forward).
+ * range fails (in infer when the indices are known, else in forward). One
+ * known index on an outermost axis selects a contiguous run, which
+ * inference shares instead of copying (view()).
  * Backward: dx[a.., idx[j..], b..] += dy[a.., j.., b..], a scatter-ADD:
  * a repeated index accumulates every dy it picked. The indices get no
  * gradient. Threads split dx by outer index and by column blocks of the
@@ -100,6 +102,28 @@ static qfd_status forward(qfd_op_ctx *oc)
     return QFD_OK;
 }
 
+/* One known index with nothing outside the axis (ViT's q, k, v = qkv[0],
+ * qkv[1], qkv[2]): y is a contiguous run of x. */
+static bool view(const qfd_op_ctx *oc, size_t *offset)
+{
+    const qfd_array *x = oc->in[0], *idx = oc->in[1];
+    int axis = get_axis(oc, x->rank);
+    if (axis < 0 || !idx->data || qfd_array_numel(idx) != 1)
+        return false;
+    size_t inner = (size_t)qfd_dtype_bits(x->dtype) / 8;
+    for (int i = 0; i < x->rank; i++) {
+        if (i < axis && x->dims[i] != 1)
+            return false;
+        if (i > axis)
+            inner *= (size_t)x->dims[i];
+    }
+    int64_t d = x->dims[axis], v = index_at(idx, 0);
+    if (v < -d || v >= d)
+        return false; /* forward reports it */
+    *offset = (size_t)(v < 0 ? v + d : v) * inner;
+    return true;
+}
+
 #define COL_BLOCK 256 /* inner floats per backward task */
 
 static qfd_status backward(qfd_op_ctx *oc)
@@ -144,5 +168,6 @@ const qfd_op_def qfd_op_gather = {
     .since = 1,
     .infer = infer,
     .forward = forward,
+    .view = view,
     .backward = backward,
 };

@@ -16,6 +16,14 @@ static qfd_status forward(qfd_op_ctx *oc)
     return QFD_OK;
 }
 
+/* Inference may share x's buffer instead of copying. */
+static bool view(const qfd_op_ctx *oc, size_t *offset)
+{
+    (void)oc;
+    *offset = 0;
+    return true;
+}
+
 static qfd_status backward(qfd_op_ctx *oc)
 {
     if (!oc->gin[0] || !oc->gout[0])
@@ -33,5 +41,6 @@ const qfd_op_def qfd_op_identity = {
     .since = 1,
     .infer = infer,
     .forward = forward,
+    .view = view,
     .backward = backward,
 };

@@ -15,6 +15,7 @@
  *                     shared by all nodes, is sized to the largest need.
  *   forward(oc)       compute outputs; their buffers are allocated by the
  *                     executor from the inferred shapes. No allocation here.
+ *   view(oc, &off)    output 0 may share input 0's buffer (see below).
  *   backward(oc)      training only: gradients of the inputs from those of
  *                     the outputs (see the fields below).
  * A node whose inputs are all known at plan time is run once then, and its
@@ -70,6 +71,13 @@ typedef struct qfd_op_def {
     qfd_status (*infer)(qfd_op_ctx *oc);
     size_t (*workspace)(const qfd_op_ctx *oc);
     qfd_status (*forward)(qfd_op_ctx *oc);
+    /* Optional, for ops whose output 0 is a run of input 0's bytes,
+     * unchanged (Reshape, Gather of one index along the outermost axis):
+     * true with *offset, in bytes, when it is so for the inferred shapes and
+     * known values of this node. The executor may then point output 0 into
+     * input 0's buffer instead of allocating it and running forward, which
+     * must still work for when it does not. */
+    bool (*view)(const qfd_op_ctx *oc, size_t *offset);
 
     /* Training. backward adds each input's gradient into gin[k] (when non-
      * NULL) from gout and from the forward values in/out (and saved). In

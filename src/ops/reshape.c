@@ -1,5 +1,6 @@
 /* The "view" ops: they change only the shape, y has x's bytes in the same
- * order (copied with memcpy because every output owns its buffer).
+ * order. Inference shares x's buffer when the executor allows (view());
+ * otherwise, and when training, forward copies them.
  *   Reshape   (opsets 1-21): y.shape = shape (attribute before 5, input
  *             from 5); 0 copies x's dim unless allowzero=1 (opset 14);
  *             one -1 is inferred from the element count.
@@ -34,6 +35,14 @@ static qfd_status copy_forward(qfd_op_ctx *oc)
     if (y->data != x->data && y->nbytes)
         memcpy(y->data, x->data, y->nbytes < x->nbytes ? y->nbytes : x->nbytes);
     return QFD_OK;
+}
+
+/* The output is the input's bytes from the start. */
+static bool whole_view(const qfd_op_ctx *oc, size_t *offset)
+{
+    (void)oc;
+    *offset = 0;
+    return true;
 }
 
 static qfd_status view_backward(qfd_op_ctx *oc)
@@ -219,6 +228,7 @@ const qfd_op_def qfd_op_reshape = {
     .value_inputs = 1u << 1,
     .infer = reshape_infer,
     .forward = copy_forward,
+    .view = whole_view,
     .backward = view_backward,
 };
 
@@ -228,6 +238,7 @@ const qfd_op_def qfd_op_flatten = {
     .since = 1,
     .infer = flatten_infer,
     .forward = copy_forward,
+    .view = whole_view,
     .backward = view_backward,
 };
 
@@ -238,6 +249,7 @@ const qfd_op_def qfd_op_squeeze = {
     .value_inputs = 1u << 1,
     .infer = squeeze_infer,
     .forward = copy_forward,
+    .view = whole_view,
     .backward = view_backward,
 };
 
@@ -248,5 +260,6 @@ const qfd_op_def qfd_op_unsqueeze = {
     .value_inputs = 1u << 1,
     .infer = unsqueeze_infer,
     .forward = copy_forward,
+    .view = whole_view,
     .backward = view_backward,
 };

@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "ops/avx512.h"
 #include "ops/op.h"
 
 typedef struct sm_shape {
@@ -93,6 +94,53 @@ static void row(const float *x, float *y, int64_t n, int log_form)
     }
 }
 
+#if QFD_HAVE_AVX512
+/* row() in 16-lane passes: max, then exp(x - max) summed (and stored for
+ * softmax), then the scaling; the tail runs masked. Sums in another order
+ * than row(), so results differ from it in the last bits. */
+static QFD_AVX512_FN void row_avx512(const float *x, float *y, int64_t n, int log_form)
+{
+    __m512 vm = _mm512_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        vm = _mm512_max_ps(vm, _mm512_loadu_ps(x + i));
+    __mmask16 tail = qfd_mask16(n - i);
+    vm = _mm512_mask_max_ps(vm, tail, vm, _mm512_maskz_loadu_ps(tail, x + i));
+    float m = _mm512_reduce_max_ps(vm);
+    vm = _mm512_set1_ps(m);
+    __m512 vs = _mm512_setzero_ps();
+    for (i = 0; i + 16 <= n; i += 16) {
+        __m512 e = qfd_exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm));
+        if (!log_form)
+            _mm512_storeu_ps(y + i, e);
+        vs = _mm512_add_ps(vs, e);
+    }
+    __m512 e = qfd_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + i), vm));
+    if (!log_form)
+        _mm512_mask_storeu_ps(y + i, tail, e);
+    vs = _mm512_mask_add_ps(vs, tail, vs, e);
+    float sum = _mm512_reduce_add_ps(vs);
+    if (log_form) {
+        __m512 off = _mm512_set1_ps(m + logf(sum));
+        for (i = 0; i + 16 <= n; i += 16)
+            _mm512_storeu_ps(y + i, _mm512_sub_ps(_mm512_loadu_ps(x + i), off));
+        _mm512_mask_storeu_ps(y + i, tail, _mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + i), off));
+    } else {
+        __m512 inv = _mm512_set1_ps(1.0f / sum);
+        for (i = 0; i + 16 <= n; i += 16)
+            _mm512_storeu_ps(y + i, _mm512_mul_ps(_mm512_loadu_ps(y + i), inv));
+        _mm512_mask_storeu_ps(y + i, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, y + i), inv));
+    }
+}
+
+/* Rows [o0, o1) of n values each. */
+static QFD_AVX512_FN void rows_avx512(const float *x, float *y, int64_t o0, int64_t o1, int64_t n, int log_form)
+{
+    for (int64_t o = o0; o < o1; o++)
+        row_avx512(x + o * n, y + o * n, n, log_form);
+}
+#endif
+
 /* x is [n, inner] with inner > 1: columns normalised, rows walked contiguously. */
 static void block(const float *x, float *y, int64_t n, int64_t inner, float *mx, float *sum, int log_form)
 {
@@ -137,9 +185,23 @@ static qfd_status forward_form(qfd_op_ctx *oc, int log_form)
         return QFD_OK;
     if (s.inner == 1) {
         int64_t outer = s.outer, n = s.n;
-#pragma omp parallel for num_threads(oc->n_threads) if (outer * n > 65536)
-        for (int64_t o = 0; o < outer; o++)
-            row(x + o * n, y + o * n, n, log_form);
+        bool avx512 = qfd_cpu_avx512();
+        (void)avx512; /* unused without AVX-512 kernels */
+        int nt = outer * n > 65536 && oc->n_threads > 1 ? oc->n_threads : 1;
+        if (nt > outer)
+            nt = (int)outer;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+        for (int t = 0; t < nt; t++) {
+            int64_t o0 = outer * t / nt, o1 = outer * (t + 1) / nt;
+#if QFD_HAVE_AVX512
+            if (avx512) {
+                rows_avx512(x, y, o0, o1, n, log_form);
+                continue;
+            }
+#endif
+            for (int64_t o = o0; o < o1; o++)
+                row(x + o * n, y + o * n, n, log_form);
+        }
     } else {
         float *mx = oc->ws, *sum = mx + s.inner;
         for (int64_t o = 0; o < s.outer; o++)

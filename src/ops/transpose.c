@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "ops/avx512.h"
 #include "ops/op.h"
 
 typedef struct plan {
@@ -139,14 +140,111 @@ TILED(uint32_t, uint32_t, =)
 TILED(uint64_t, uint64_t, =)
 TILED(add_float, float, +=)
 
-/* Copies row `row` (all output axes but the last) of the general case. */
-static void copy_row(const plan *p, const uint8_t *x, uint8_t *y, int64_t row, size_t es)
+#if QFD_HAVE_AVX512
+/* One block of up to 16 x 16 4-byte elements, x rows of stride ldx to y
+ * rows of stride ldy: rows x cols read, cols x rows written, the rest
+ * masked. In registers: pairs of rows interleaved by 32, 64 and 128 bits,
+ * then the 128-bit lanes gathered, the usual 16 x 16 sequence. */
+QFD_AVX512_INLINE void block16(const float *x, int64_t ldx, float *y, int64_t ldy, int rows, int cols)
+{
+    __m512 r[16], t[16];
+    __mmask16 cm = qfd_mask16(cols), rm = qfd_mask16(rows);
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++)
+        r[i] = i < rows ? _mm512_maskz_loadu_ps(cm, x + i * ldx) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    }
+    /* r[4q + c] holds columns c, c + 4, c + 8, c + 12 of rows 4q..4q+3 */
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        t[c] = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88);
+        t[4 + c] = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xdd);
+        t[8 + c] = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
+        t[12 + c] = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xdd);
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+        r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
+    }
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++)
+        if (j < cols)
+            _mm512_mask_storeu_ps(y + j * ldy, rm, r[j]);
+}
+
+/* tiled_uint32_t in 16 x 16 register blocks. */
+static QFD_AVX512_FN void tiled_avx512(const float *x, float *y, int64_t nb, int64_t m, int64_t nn, int nt)
+{
+    int64_t bi = (m + 15) / 16, bj = (nn + 15) / 16, total = nb * bi * bj;
+#pragma omp parallel for num_threads(nt) if (nb * m * nn > 65536) schedule(static)
+    for (int64_t t = 0; t < total; t++) {
+        int64_t b = t / (bi * bj), r = t % (bi * bj), i0 = r / bj * 16, j0 = r % bj * 16;
+        int rows = (int)(m - i0 < 16 ? m - i0 : 16), cols = (int)(nn - j0 < 16 ? nn - j0 : 16);
+        block16(x + b * m * nn + i0 * nn + j0, nn, y + b * m * nn + j0 * m + i0, m, rows, cols);
+    }
+}
+#endif
+
+/* The input offset of the row after the one at off, coord its outer
+ * coordinates (advanced). */
+static inline int64_t next_row(const plan *p, int64_t *coord, int64_t off)
+{
+    for (int k = p->rank - 2; k >= 0; k--) {
+        off += p->strides[k];
+        if (++coord[k] < p->dims[k])
+            break;
+        off -= p->strides[k] * p->dims[k];
+        coord[k] = 0;
+    }
+    return off;
+}
+
+#if QFD_HAVE_AVX512
+/* Rows [r0, r1) of the general case when they are contiguous runs of
+ * 4-byte elements, 16 at a time (the last masked), from input offset off
+ * and outer coordinates coord. */
+static QFD_AVX512_FN void rows_avx512(const plan *p, const float *x, float *y, int64_t r0, int64_t r1,
+                                      int64_t *coord, int64_t off)
+{
+    int64_t n = p->dims[p->rank - 1];
+    for (int64_t row = r0;;) {
+        const float *xr = x + off;
+        float *yr = y + row * n;
+        for (int64_t i = 0; i < n; i += 16) {
+            __mmask16 k = qfd_mask16(n - i);
+            _mm512_mask_storeu_ps(yr + i, k, _mm512_maskz_loadu_ps(k, xr + i));
+        }
+        if (++row >= r1)
+            break;
+        off = next_row(p, coord, off);
+    }
+}
+#endif
+
+/* Copies row `row` (all output axes but the last) of the general case,
+ * from input offset off (elements). */
+static void copy_row(const plan *p, const uint8_t *x, uint8_t *y, int64_t row, int64_t off, size_t es)
 {
     int r = p->rank;
-    int64_t off = row_offset(p, row);
     int64_t n = p->dims[r - 1], s = p->strides[r - 1];
     uint8_t *yr = y + (size_t)(row * n) * es;
     const uint8_t *xr = x + (size_t)off * es;
+    if (s == 1 && es == 4 && n <= 64) { /* short run: a call to memcpy costs more */
+        for (int64_t i = 0; i < n; i++)
+            ((uint32_t *)(void *)yr)[i] = ((const uint32_t *)(const void *)xr)[i];
+        return;
+    }
     if (s == 1) {
         memcpy(yr, xr, (size_t)n * es);
         return;
@@ -202,16 +300,51 @@ static qfd_status forward(qfd_op_ctx *oc)
         switch (es) {
         case 1: tiled_uint8_t(x->data, y->data, nb, m, nn, oc->n_threads); break;
         case 2: tiled_uint16_t(x->data, y->data, nb, m, nn, oc->n_threads); break;
-        case 4: tiled_uint32_t(x->data, y->data, nb, m, nn, oc->n_threads); break;
+        case 4:
+#if QFD_HAVE_AVX512
+            if (qfd_cpu_avx512()) {
+                tiled_avx512(x->data, y->data, nb, m, nn, oc->n_threads);
+                break;
+            }
+#endif
+            tiled_uint32_t(x->data, y->data, nb, m, nn, oc->n_threads);
+            break;
         default: tiled_uint64_t(x->data, y->data, nb, m, nn, oc->n_threads); break;
         }
         return QFD_OK;
     }
     int64_t rows = numel / p.dims[p.rank - 1];
-    int nt = oc->n_threads;
-#pragma omp parallel for num_threads(nt) if (numel > 65536)
-    for (int64_t row = 0; row < rows; row++)
-        copy_row(&p, x->data, y->data, row, es);
+    int nt = numel > 65536 && oc->n_threads > 1 ? oc->n_threads : 1;
+    if (nt > rows)
+        nt = (int)rows;
+    bool avx512_rows = es == 4 && p.strides[p.rank - 1] == 1 && qfd_cpu_avx512();
+    (void)avx512_rows; /* unused without AVX-512 kernels */
+    /* Each thread walks its rows with an odometer over the outer axes:
+     * rows are often short (ViT's heads: 16 floats), and dividing out the
+     * coordinates of every row cost more than the copy. */
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (int t = 0; t < nt; t++) {
+        int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt, coord[QFD_ARRAY_MAX_RANK] = {0};
+        if (r0 >= r1)
+            continue;
+        int64_t off = row_offset(&p, r0), rem = r0;
+        for (int k = p.rank - 2; k >= 0; k--) {
+            coord[k] = rem % p.dims[k];
+            rem /= p.dims[k];
+        }
+#if QFD_HAVE_AVX512
+        if (avx512_rows) {
+            rows_avx512(&p, x->data, y->data, r0, r1, coord, off);
+            continue;
+        }
+#endif
+        for (int64_t row = r0;;) {
+            copy_row(&p, x->data, y->data, row, off, es);
+            if (++row >= r1)
+                break;
+            off = next_row(&p, coord, off);
+        }
+    }
     return QFD_OK;
 }
 

@@ -24,6 +24,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ops/avx512.h"
 #include "ops/op.h"
 
 /* Lets gcc if-convert and vectorise the float loops (a select needs both
@@ -366,8 +367,27 @@ UNARY_INT(int16_t, uint32_t)
 UNARY_INT(int32_t, uint32_t)
 UNARY_INT(int64_t, uint64_t)
 
+#if QFD_HAVE_AVX512
+/* Float32 Erf and Exp with the AVX-512 functions of avx512.h (about 1 ulp,
+ * tighter than ferf and fexp above), 16 lanes at a time, the tail masked. */
+static QFD_AVX512_FN void apply_f32_avx512(int kind, const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = qfd_mask16(n - i);
+        __m512 v = _mm512_maskz_loadu_ps(k, x + i);
+        _mm512_mask_storeu_ps(y + i, k, kind == ERF ? qfd_erf512(v) : qfd_exp512(v));
+    }
+}
+#endif
+
 static void apply(const un_state *s, int32_t dt, const void *x, void *y, int64_t i0, int64_t n)
 {
+#if QFD_HAVE_AVX512
+    if (dt == QFD_DT_FLOAT && (s->kind == ERF || s->kind == EXP) && qfd_cpu_avx512()) {
+        apply_f32_avx512(s->kind, (const float *)x + i0, (float *)y + i0, n);
+        return;
+    }
+#endif
     switch (dt) {
     case QFD_DT_FLOAT: apply_f32(s, (const float *)x + i0, (float *)y + i0, n); break;
     case QFD_DT_DOUBLE: apply_f64(s, (const double *)x + i0, (double *)y + i0, n); break;
