@@ -26,6 +26,7 @@
 #include "ops/conv_depthwise.h"
 #include "ops/im2col.h"
 #include "ops/op.h"
+#include "ops/simd.h"
 
 /* Widest kernel the direct depthwise loops take (their per-column tables). */
 #define DW_MAX_KW QFD_CONV_DW_MAX_KW
@@ -158,25 +159,6 @@ static size_t workspace(const qfd_op_ctx *oc)
     const int64_t bc = batch_chunk(&cf);
     return forward_floats(&cf, bc) * (size_t)(bc > 1 ? 1 : direct_slots(oc, &cf)) * sizeof(float);
 }
-
-/* Columns o of one output row whose tap o*s + shift lies in [0, n). */
-static void tap_range(int64_t n, int64_t s, int64_t shift, int64_t cols, int64_t *lo, int64_t *hi)
-{
-    int64_t t = -shift, u = n - shift;
-    int64_t l = t <= 0 ? 0 : (t + s - 1) / s, h = u <= 0 ? 0 : (u + s - 1) / s;
-    l = l > cols ? cols : l;
-    h = h > cols ? cols : h;
-    *lo = l;
-    *hi = h < l ? l : h;
-}
-
-/* The build targets baseline x86-64; these few loops carry most of a
- * MobileNet's non-sgemm time, so they also get an AVX2 clone chosen at load. */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-#define QFD_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define QFD_SIMD_CLONES
-#endif
 
 /* Chunks of bc images (one group): im2col side by side into col [K, bc*P]
  * (one pass over the chunk's planes, whose padded copies stay in cache),
@@ -319,11 +301,11 @@ static void dw_plane_flat(const qfd_conv_geom *g, const float *xp, const float *
     for (int64_t kh = 0; kh < kh_n; kh++) {
         const int64_t sv = kh * g->dil[0] - g->pad[0];
         int64_t rl, rh;
-        tap_range(ih_n, 1, sv, oh_n, &rl, &rh);
+        qfd_conv_tap_range(ih_n, 1, sv, oh_n, &rl, &rh);
         for (int64_t kw = 0; kw < kw_n; kw++) {
             const int64_t s = kw * g->dil[1] - g->pad[1], d = sv * w_n + s;
             int64_t lo, hi;
-            tap_range(w_n, 1, s, w_n, &lo, &hi);
+            qfd_conv_tap_range(w_n, 1, s, w_n, &lo, &hi);
             if (rh <= rl || hi <= lo)
                 continue;
             const int64_t f0 = rl * w_n + lo, f1 = (rh - 1) * w_n + hi;
@@ -379,7 +361,7 @@ static void dw_plane_backward(const qfd_conv_geom *g, const float *xp, const flo
     int64_t lo[DW_MAX_KW], hi[DW_MAX_KW], sft[DW_MAX_KW];
     for (int64_t kw = 0; kw < kw_n; kw++) {
         sft[kw] = kw * g->dil[1] - g->pad[1];
-        tap_range(iw_n, sw, sft[kw], ow_n, &lo[kw], &hi[kw]);
+        qfd_conv_tap_range(iw_n, sw, sft[kw], ow_n, &lo[kw], &hi[kw]);
     }
     for (int64_t oh = 0; oh < oh_n; oh++) {
         const float *gr = gp + oh * ow_n;

@@ -23,6 +23,7 @@
  * kernel column computed once per plane (an AVX2 clone where the build
  * allows it), then the activation over the plane while it is in cache. */
 #include "ops/conv_depthwise.h"
+#include "ops/simd.h"
 
 #include <omp.h>
 #include <string.h>
@@ -46,14 +47,6 @@
 /* Outputs per task where threads take planes as they go: a few
  * microseconds of work, against a shared counter's update per task. */
 #define DW_TASK_OUTPUTS 4096
-
-/* The build targets baseline x86-64: the portable loop gets an AVX2 clone
- * chosen at load. */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-#define DW_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define DW_CLONES
-#endif
 
 /* The AVX-512 kernel's layout of one plane's workspace. */
 typedef struct dw_geom {
@@ -141,19 +134,8 @@ size_t qfd_conv_dw_floats(const qfd_conv_geom *g, int64_t n, int64_t m, int n_th
     return (size_t)(dw_out_floats(&d) + dw_slots(g, n * m, n_threads) * d.phases * d.ps);
 }
 
-/* Columns o of one output row whose tap o*s + shift lies in [0, n). */
-static void tap_range(int64_t n, int64_t s, int64_t shift, int64_t cols, int64_t *lo, int64_t *hi)
-{
-    int64_t t = -shift, u = n - shift;
-    int64_t l = t <= 0 ? 0 : (t + s - 1) / s, h = u <= 0 ? 0 : (u + s - 1) / s;
-    l = l > cols ? cols : l;
-    h = h > cols ? cols : h;
-    *lo = l;
-    *hi = h < l ? l : h;
-}
-
 /* One output plane yp of a depthwise conv from its input plane xp. */
-DW_CLONES
+QFD_SIMD_CLONES
 static void dw_plane(const qfd_conv_geom *g, const float *xp, const float *wp, float bias, float *yp)
 {
     const int64_t ih_n = g->img[0], iw_n = g->img[1], oh_n = g->col[0], ow_n = g->col[1];
@@ -163,7 +145,7 @@ static void dw_plane(const qfd_conv_geom *g, const float *xp, const float *wp, f
     int64_t lo[QFD_CONV_DW_MAX_KW], hi[QFD_CONV_DW_MAX_KW], sft[QFD_CONV_DW_MAX_KW];
     for (int64_t kw = 0; kw < kw_n; kw++) {
         sft[kw] = kw * g->dil[1] - g->pad[1];
-        tap_range(iw_n, sw, sft[kw], ow_n, &lo[kw], &hi[kw]);
+        qfd_conv_tap_range(iw_n, sw, sft[kw], ow_n, &lo[kw], &hi[kw]);
     }
     for (int64_t oh = 0; oh < oh_n; oh++) {
         float *yr = yp + oh * ow_n;
@@ -228,6 +210,27 @@ static __mmask16 lanes(int64_t lo, int64_t hi)
  * zero, then each input row written at its padded place. Writing at an
  * offset, rather than loading at one, needs no lane shifts and no branch
  * per vector; the zeroing is a few full-vector stores into L1. */
+/* The fused activation on four accumulators, in registers (Relu is a
+ * Clip to [0, inf)). */
+__attribute__((target("avx512f"), always_inline)) static inline void dw_act4(const qfd_act *act, __m512 *a0,
+                                                                             __m512 *a1, __m512 *a2, __m512 *a3)
+{
+    if (act && act->kind == QFD_ACT_CLIP) {
+        /* operands in this order return a NaN a as it is, like Clip */
+        const __m512 lo = _mm512_set1_ps(act->lo), hi = _mm512_set1_ps(act->hi);
+        *a0 = _mm512_min_ps(hi, _mm512_max_ps(lo, *a0));
+        *a1 = _mm512_min_ps(hi, _mm512_max_ps(lo, *a1));
+        *a2 = _mm512_min_ps(hi, _mm512_max_ps(lo, *a2));
+        *a3 = _mm512_min_ps(hi, _mm512_max_ps(lo, *a3));
+    } else if (act && act->kind == QFD_ACT_LEAKY_RELU) {
+        const __m512 al = _mm512_set1_ps(act->alpha), z = _mm512_setzero_ps();
+        *a0 = _mm512_mask_mul_ps(*a0, _mm512_cmp_ps_mask(*a0, z, _CMP_LT_OQ), *a0, al);
+        *a1 = _mm512_mask_mul_ps(*a1, _mm512_cmp_ps_mask(*a1, z, _CMP_LT_OQ), *a1, al);
+        *a2 = _mm512_mask_mul_ps(*a2, _mm512_cmp_ps_mask(*a2, z, _CMP_LT_OQ), *a2, al);
+        *a3 = _mm512_mask_mul_ps(*a3, _mm512_cmp_ps_mask(*a3, z, _CMP_LT_OQ), *a3, al);
+    }
+}
+
 __attribute__((target("avx512f"))) static void dw_pad(const qfd_conv_geom *g, const dw_geom *d, const float *xp,
                                                       float *p)
 {
@@ -301,20 +304,7 @@ dw_vecs(const int nv, const int64_t kt, const float *p, const int64_t *toff, con
         if (nv > 3)
             a3 = _mm512_fmadd_ps(wv[j], _mm512_loadu_ps(s + 48), a3);
     }
-    if (act && act->kind == QFD_ACT_CLIP) {
-        /* operands in this order return a NaN a as it is, like Clip */
-        const __m512 lo = _mm512_set1_ps(act->lo), hi = _mm512_set1_ps(act->hi);
-        a0 = _mm512_min_ps(hi, _mm512_max_ps(lo, a0));
-        a1 = _mm512_min_ps(hi, _mm512_max_ps(lo, a1));
-        a2 = _mm512_min_ps(hi, _mm512_max_ps(lo, a2));
-        a3 = _mm512_min_ps(hi, _mm512_max_ps(lo, a3));
-    } else if (act && act->kind == QFD_ACT_LEAKY_RELU) {
-        const __m512 al = _mm512_set1_ps(act->alpha), z = _mm512_setzero_ps();
-        a0 = _mm512_mask_mul_ps(a0, _mm512_cmp_ps_mask(a0, z, _CMP_LT_OQ), a0, al);
-        a1 = _mm512_mask_mul_ps(a1, _mm512_cmp_ps_mask(a1, z, _CMP_LT_OQ), a1, al);
-        a2 = _mm512_mask_mul_ps(a2, _mm512_cmp_ps_mask(a2, z, _CMP_LT_OQ), a2, al);
-        a3 = _mm512_mask_mul_ps(a3, _mm512_cmp_ps_mask(a3, z, _CMP_LT_OQ), a3, al);
-    }
+    dw_act4(act, &a0, &a1, &a2, &a3);
     DW_PUT(0);
     if (nv > 1)
         DW_PUT(1);
@@ -432,19 +422,7 @@ dw_in_vecs(const int nv, const int64_t kt, const float *xp, int64_t q, int64_t c
         if (nv > 3)
             a3 = _mm512_fmadd_ps(wv[j], _mm512_maskz_loadu_ps(mk[3 * kt + j], dw_at(xp, i + 48)), a3);
     }
-    if (act && act->kind == QFD_ACT_CLIP) {
-        const __m512 lo = _mm512_set1_ps(act->lo), hi = _mm512_set1_ps(act->hi);
-        a0 = _mm512_min_ps(hi, _mm512_max_ps(lo, a0));
-        a1 = _mm512_min_ps(hi, _mm512_max_ps(lo, a1));
-        a2 = _mm512_min_ps(hi, _mm512_max_ps(lo, a2));
-        a3 = _mm512_min_ps(hi, _mm512_max_ps(lo, a3));
-    } else if (act && act->kind == QFD_ACT_LEAKY_RELU) {
-        const __m512 al = _mm512_set1_ps(act->alpha), z = _mm512_setzero_ps();
-        a0 = _mm512_mask_mul_ps(a0, _mm512_cmp_ps_mask(a0, z, _CMP_LT_OQ), a0, al);
-        a1 = _mm512_mask_mul_ps(a1, _mm512_cmp_ps_mask(a1, z, _CMP_LT_OQ), a1, al);
-        a2 = _mm512_mask_mul_ps(a2, _mm512_cmp_ps_mask(a2, z, _CMP_LT_OQ), a2, al);
-        a3 = _mm512_mask_mul_ps(a3, _mm512_cmp_ps_mask(a3, z, _CMP_LT_OQ), a3, al);
-    }
+    dw_act4(act, &a0, &a1, &a2, &a3);
     _mm512_mask_storeu_ps(y + q, lanes(0, cs - q), a0);
     if (nv > 1)
         _mm512_mask_storeu_ps(y + q + 16, lanes(0, cs - q - 16), a1);

@@ -5,6 +5,7 @@
  * 2-D images, the common case and the training hot path (im2col of X for dW,
  * col2im for dX), take block loops without the per-row index division. */
 #include "ops/im2col.h"
+#include "ops/simd.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -113,18 +114,10 @@ static void inner_range(const qfd_conv_geom *g, int64_t j, int64_t *lo, int64_t 
     axis_range(g, g->nsp - 1, j, lo, hi);
 }
 
-/* The build targets baseline x86-64; the 2-D row loops below carry all of a
- * conv's non-sgemm time in training, so they get an AVX2 clone too. */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-#define IM2COL_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define IM2COL_CLONES
-#endif
-
 /* 2-D images get their own block loops: the row range of a kernel offset is
  * computed once, where the generic path divides per row (which costs more
  * than copying a 14-wide row). One block = the rows of (channel, kh, kw). */
-IM2COL_CLONES
+QFD_SIMD_CLONES
 static void im2col_block2d(const qfd_conv_geom *g, const float *src, int64_t kh, int64_t kw, float *dst)
 {
     const int64_t oh_n = g->col[0], ow_n = g->col[1], iw_n = g->img[1], sw = g->stride[1];
@@ -149,7 +142,7 @@ static void im2col_block2d(const qfd_conv_geom *g, const float *src, int64_t kh,
     memset(dst + rh * ow_n, 0, (size_t)((oh_n - rh) * ow_n) * sizeof *dst);
 }
 
-IM2COL_CLONES
+QFD_SIMD_CLONES
 static void col2im_block2d(const qfd_conv_geom *g, const float *src, int64_t kh, int64_t kw, float *dst)
 {
     const int64_t ow_n = g->col[1], iw_n = g->img[1], sw = g->stride[1];
@@ -273,7 +266,7 @@ size_t qfd_im2col_batch_scratch(const qfd_conv_geom *g, int64_t channels, int64_
     return pg.padded ? (size_t)(n_img * channels * pg.ph * pg.pw) : 0;
 }
 
-IM2COL_CLONES
+QFD_SIMD_CLONES
 static void pad_plane(const qfd_conv_geom *g, const pad_geom *pg, const float *src, float *dst)
 {
     const int64_t ih_n = g->img[0], iw_n = g->img[1], p0 = g->pad[0], p1 = g->pad[1], pw = pg->pw;
@@ -299,7 +292,7 @@ static void pad_plane(const qfd_conv_geom *g, const pad_geom *pg, const float *s
 
 /* One block of column rows (image plane, kernel offset): dst[oh * ow + o] =
  * src[oh * sh * ld + o * sw], src already at the kernel offset. */
-IM2COL_CLONES
+QFD_SIMD_CLONES
 static void gather_block(const float *src, int64_t ld, int64_t oh_n, int64_t ow_n, int64_t sh, int64_t sw,
                          float *dst)
 {

@@ -38,6 +38,17 @@ qfd_status qfd_conv_read_attrs(const qfd_op_ctx *oc, int nsp, const int64_t *k_f
  * ranks of at least 3; then their attributes, as qfd_conv_read_attrs. */
 qfd_status qfd_conv_check_inputs(const qfd_op_ctx *oc, qfd_conv_attrs *a);
 
+/* Columns o of one output row whose tap o*s + shift lies in [0, n): [*lo, *hi). */
+static inline void qfd_conv_tap_range(int64_t n, int64_t s, int64_t shift, int64_t cols, int64_t *lo, int64_t *hi)
+{
+    int64_t t = -shift, u = n - shift;
+    int64_t l = t <= 0 ? 0 : (t + s - 1) / s, h = u <= 0 ? 0 : (u + s - 1) / s;
+    l = l > cols ? cols : l;
+    h = h > cols ? cols : h;
+    *lo = l;
+    *hi = h < l ? l : h;
+}
+
 /* Fills the products img_size, col_size, k_size. */
 void qfd_conv_geom_finish(qfd_conv_geom *g);
 
