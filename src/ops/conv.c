@@ -20,6 +20,7 @@
  * over (batch chunk, channel), each chunk adding into its own partial dW;
  * with stride 1 and same-width rows each tap is one long dot product (dW) and
  * axpy (dX) over the whole plane, corrected at the row edges. */
+#include <omp.h>
 #include <string.h>
 
 #include "ops/blas.h"
@@ -234,20 +235,26 @@ static qfd_status forward(qfd_op_ctx *oc)
     const int64_t p = g->col_size, bc = batch_chunk(&cf);
     float *col = oc->ws;
     if (cf.direct) {
-        const int64_t slots = direct_slots(oc, &cf), per = (cf.n + slots - 1) / slots;
+        const int64_t slots = direct_slots(oc, &cf);
         const size_t sf = qfd_conv_direct_floats(g, cf.c, cf.m);
         float *wt = col + slots * sf;
         qfd_conv_direct_prepare(g, cf.c, w, cf.m, wt);
-#pragma omp parallel for num_threads(oc->n_threads) if (slots > 1) schedule(static, 1)
-        for (int64_t s = 0; s < slots; s++)
-            for (int64_t n = s * per; n < (s + 1) * per && n < cf.n; n++) {
+        /* Images are handed out one at a time, each thread padding into its
+         * own slice: a thread the OS holds back (other processes on the
+         * cores) leaves its share to the others instead of keeping them at
+         * the barrier. An image's result does not depend on its thread. */
+#pragma omp parallel num_threads((int)slots) if (slots > 1)
+        {
+            float *scratch = col + (size_t)omp_get_thread_num() * sf;
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t n = 0; n < cf.n; n++) {
                 const float *xn = x + n * cf.c * g->img_size;
-                const int last = n + 1 == (s + 1) * per || n + 1 == cf.n;
-                qfd_conv_direct(g, xn, cf.c, w, wt, b, cf.m, y + n * cf.m * p, col + s * sf,
-                                last ? NULL : xn + cf.c * g->img_size, 0);
+                qfd_conv_direct(g, xn, cf.c, w, wt, b, cf.m, y + n * cf.m * p, scratch,
+                                n + 1 < cf.n ? xn + cf.c * g->img_size : NULL, 0);
                 if (act)
                     qfd_act_apply(act, NULL, y + n * cf.m * p, cf.m * p);
             }
+        }
         return QFD_OK;
     }
     if (bc > 1) {
