@@ -21,9 +21,9 @@
 
 #define QFD_AVX512_FN __attribute__((target("avx512f")))
 /* The helpers below are always inlined: a plain inline function may be
- * left out of line when the caller's file changes its optimisation options
- * (#pragma GCC optimize), and a call per vector would cost more than the
- * math. */
+ * left out of line when the caller's optimisation options differ (a
+ * `#pragma GCC optimize` did that once), and a call per vector would cost
+ * more than the math. */
 #define QFD_AVX512_INLINE static inline __attribute__((always_inline, target("avx512f")))
 
 /* __builtin_cpu_supports reads what libgcc's constructor found once: cheap

@@ -17,13 +17,6 @@
 
 #include "ops/op.h"
 
-/* Lets gcc if-convert and vectorise the select loops (a select needs both
- * sides computed, which trapping-math forbids); FP exceptions and errno are
- * never read here. */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math", "no-math-errno")
-#endif
-
 /* Opsets 12+: 1 when training_mode is given and true, 0 when false or
  * omitted, -1 when its value is not known yet. */
 static int training_input(const qfd_op_ctx *oc)

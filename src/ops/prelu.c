@@ -8,12 +8,6 @@
 
 #include "ops/binary.h"
 
-/* Lets gcc if-convert and vectorise the float loops (a select needs both
- * sides computed, which trapping-math forbids); FP exceptions and errno are
- * never read here. */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math", "no-math-errno")
-#endif
 
 static void k_prelu(void *yv, const void *av, const void *bv, const void *cv, int64_t n, unsigned adv,
                     const void *param)

@@ -27,12 +27,6 @@
 #include "ops/avx512.h"
 #include "ops/op.h"
 
-/* Lets gcc if-convert and vectorise the float loops (a select needs both
- * sides computed, which trapping-math forbids); FP exceptions and errno are
- * never read here. */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math", "no-math-errno")
-#endif
 /* exp(x) in float, branch-free so that loops over it vectorise (libm's
  * expf does not without -ffast-math): Cephes' range reduction and degree-5
  * polynomial, about 2 ulp; 2^n is applied in two halves so that n = 128
