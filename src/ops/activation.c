@@ -65,3 +65,25 @@ void qfd_act_apply(const qfd_act *a, const float *b, float *y, int64_t n)
             y[i] = y[i] < 0 ? al * y[i] : y[i];
     }
 }
+
+ACT_CLONES
+void qfd_act_apply_sum(const qfd_act *a, const float *z, float *y, int64_t n)
+{
+    const int kind = a ? a->kind : QFD_ACT_NONE;
+    const float lo = a ? a->lo : 0.0f, hi = a ? a->hi : 0.0f, al = a ? a->alpha : 0.0f;
+    if (kind == QFD_ACT_NONE) {
+        for (int64_t i = 0; i < n; i++)
+            y[i] += z[i];
+    } else if (kind == QFD_ACT_CLIP) {
+        for (int64_t i = 0; i < n; i++) {
+            float v = y[i] + z[i];
+            v = v < lo ? lo : v;
+            y[i] = v > hi ? hi : v;
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++) {
+            const float v = y[i] + z[i];
+            y[i] = v < 0 ? al * v : v;
+        }
+    }
+}

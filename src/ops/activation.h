@@ -44,4 +44,8 @@ static inline float qfd_act_one(const qfd_act *a, float v)
  * of one output plane. a may be NULL (no activation). */
 void qfd_act_apply(const qfd_act *a, const float *b, float *y, int64_t n);
 
+/* y[i] = act(y[i] + z[i]) for i < n: FusedConv's sum input Z (a residual
+ * branch) and activation in one pass. a may be NULL. */
+void qfd_act_apply_sum(const qfd_act *a, const float *z, float *y, int64_t n);
+
 #endif

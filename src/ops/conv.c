@@ -23,6 +23,7 @@
 #include <omp.h>
 #include <string.h>
 
+#include "ops/binary.h"
 #include "ops/blas.h"
 #include "ops/conv_depthwise.h"
 #include "ops/im2col.h"
@@ -217,6 +218,50 @@ static void image_forward(const conv_cfg *cf, int64_t n, const float *x, const f
     }
 }
 
+static qfd_status forward_paths(const qfd_op_ctx *oc, const conv_cfg *pcf, const float *x, const float *w,
+                                const float *b, const qfd_act *act, const float *z, float *y);
+
+/* FusedConv's sum: y = act(c + z), c the conv's result and z = Z, both
+ * broadcast to Y (numpy rules, as the Add it replaces); adv bit 0: c
+ * advances per element, bit 1: z does. */
+static void k_sum_act(void *y, const void *c, const void *z, const void *unused, int64_t n, unsigned adv,
+                      const void *param)
+{
+    (void)unused;
+    const qfd_act *act = param;
+    float *o = y;
+    const float *p = c, *q = z;
+    if (adv == 3 && p == o) {
+        qfd_act_apply_sum(act, q, o, n);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const float v = p[adv & 1u ? i : 0] + q[adv & 2u ? i : 0];
+        o[i] = qfd_act_one(act, v);
+    }
+}
+
+/* The conv's own output array: X's batch, W's channels, the column grid. */
+static qfd_array conv_result(const qfd_op_ctx *oc, const conv_cfg *cf, float *data)
+{
+    qfd_array c = *oc->out[0];
+    c.rank = cf->g.nsp + 2;
+    c.dims[0] = cf->n;
+    c.dims[1] = cf->m;
+    for (int i = 0; i < cf->g.nsp; i++)
+        c.dims[2 + i] = cf->g.col[i];
+    c.data = data;
+    c.nbytes = (size_t)qfd_array_numel(&c) * sizeof(float);
+    return c;
+}
+
+/* FusedConv with Z: the conv's kernels' workspace, then (when Y is larger
+ * than the conv's result, which Z broadcasts) that result. */
+static size_t conv_ws_bytes(const qfd_op_ctx *oc)
+{
+    return (workspace(oc) + 63) & ~(size_t)63;
+}
+
 static qfd_status forward(qfd_op_ctx *oc)
 {
     conv_cfg cf = {0};
@@ -226,8 +271,34 @@ static qfd_status forward(qfd_op_ctx *oc)
     const qfd_array *bx = qfd_op_in(oc, 2);
     const float *x = oc->in[0]->data, *w = oc->in[1]->data, *b = bx ? bx->data : NULL;
     float *y = oc->out[0]->data;
+    /* FusedConv's activation (state), and its sum input Z: added per image
+     * with the activation on the direct path when Z has Y's shape, else
+     * after the conv, the paths then applying no activation themselves */
+    const qfd_act *act = oc->state; /* NULL for Conv */
+    const qfd_array *za = act ? qfd_op_in(oc, 3) : NULL;
+    if (!za)
+        return forward_paths(oc, &cf, x, w, b, act, NULL, y);
+    const int64_t yn = qfd_array_numel(oc->out[0]);
+    qfd_array c = conv_result(oc, &cf, y);
+    const bool same = qfd_array_numel(&c) == yn;
+    if (same && cf.direct && qfd_array_numel(za) == yn)
+        return forward_paths(oc, &cf, x, w, b, act, za->data, y);
+    if (!same) /* Y is Z's shape: the conv's result goes to the workspace */
+        c.data = (char *)oc->ws + conv_ws_bytes(oc);
+    if ((st = forward_paths(oc, &cf, x, w, b, NULL, NULL, c.data)))
+        return st;
+    qfd_bcast_run(oc, oc->out[0], 2, (const qfd_array *[]){&c, za}, k_sum_act, act);
+    return QFD_OK;
+}
+
+/* The conv on one of its kernels, with the activation act (or NULL) applied
+ * as each output block is written, and z (or NULL, Y's shape, direct path
+ * only) added before it. */
+static qfd_status forward_paths(const qfd_op_ctx *oc, const conv_cfg *pcf, const float *x, const float *w,
+                                const float *b, const qfd_act *act, const float *z, float *y)
+{
+    const conv_cfg cf = *pcf;
     const qfd_conv_geom *g = &cf.g;
-    const qfd_act *act = oc->state; /* FusedConv's; NULL for Conv */
     if (cf.depthwise) {
         qfd_conv_dw_forward(g, cf.n, cf.c, cf.m, x, w, b, act, y, oc->ws, oc->n_threads, qfd_conv_dw_simd_ok(g));
         return QFD_OK;
@@ -251,7 +322,9 @@ static qfd_status forward(qfd_op_ctx *oc)
                 const float *xn = x + n * cf.c * g->img_size;
                 qfd_conv_direct(g, xn, cf.c, w, wt, b, cf.m, y + n * cf.m * p, scratch,
                                 n + 1 < cf.n ? xn + cf.c * g->img_size : NULL, 0);
-                if (act)
+                if (z)
+                    qfd_act_apply_sum(act, z + n * cf.m * p, y + n * cf.m * p, cf.m * p);
+                else if (act)
                     qfd_act_apply(act, NULL, y + n * cf.m * p, cf.m * p);
             }
         }
@@ -638,14 +711,50 @@ const qfd_op_def qfd_op_conv = {
 
 /* com.microsoft FusedConv (ONNX Runtime's contrib op), made of a Conv and the
  * activation after it by the inference pass src/passes/fuse_act.c: Conv,
- * then the activation of attributes activation / activation_params
- * (src/ops/activation.h) on each output block while it is in cache.
- * Inference only: no backward. */
+ * plus the optional sum input Z (a residual branch, as ONNX Runtime's
+ * Conv + Add fusion makes), then the activation of attributes activation /
+ * activation_params (src/ops/activation.h) on each output block while it is
+ * in cache. Inference only: no backward. */
 static qfd_status parse_fused(qfd_op_ctx *oc, void *state)
 {
-    if (qfd_op_in(oc, 3))
-        return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "input Z (a sum before the activation) is not supported");
+    if (oc->n_in > 4)
+        return qfd_op_fail(oc, QFD_ERR_INVALID, "expects at most 4 inputs (X, W, B, Z), got %zu", oc->n_in);
     return qfd_act_parse(oc, state);
+}
+
+/* Conv's shape rule; with Z, Y is the numpy broadcast of the conv's result
+ * and Z, as the Add it replaces gave. */
+static qfd_status infer_fused(qfd_op_ctx *oc)
+{
+    qfd_status st = infer(oc);
+    const qfd_array *z = qfd_op_in(oc, 3);
+    qfd_array *y = oc->out[0];
+    if (st || !z)
+        return st;
+    if (z->dtype != QFD_DT_FLOAT)
+        return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "input Z must be float32");
+    const int r = y->rank > z->rank ? y->rank : z->rank;
+    int64_t dims[QFD_ARRAY_MAX_RANK];
+    for (int d = 0; d < r; d++) {
+        const int64_t cd = d >= r - y->rank ? y->dims[d - (r - y->rank)] : 1;
+        const int64_t zd = d >= r - z->rank ? z->dims[d - (r - z->rank)] : 1;
+        if (cd != zd && cd != 1 && zd != 1)
+            return qfd_op_fail(oc, QFD_ERR_INVALID, "input Z does not broadcast with the convolution's output");
+        dims[d] = cd == 1 ? zd : cd;
+    }
+    y->rank = r;
+    memcpy(y->dims, dims, (size_t)r * sizeof *dims);
+    return QFD_OK;
+}
+
+static size_t workspace_fused(const qfd_op_ctx *oc)
+{
+    conv_cfg cf = {0};
+    if (!qfd_op_in(oc, 3) || setup(oc, &cf))
+        return workspace(oc);
+    qfd_array c = conv_result(oc, &cf, NULL);
+    const bool same = qfd_array_numel(&c) == qfd_array_numel(oc->out[0]);
+    return conv_ws_bytes(oc) + (same ? 0 : c.nbytes);
 }
 
 const qfd_op_def qfd_op_fused_conv = {
@@ -654,7 +763,7 @@ const qfd_op_def qfd_op_fused_conv = {
     .since = 1,
     .state_size = sizeof(qfd_act),
     .parse = parse_fused,
-    .infer = infer,
-    .workspace = workspace,
+    .infer = infer_fused,
+    .workspace = workspace_fused,
     .forward = forward,
 };

@@ -1,11 +1,13 @@
-/* Inference-only fusion of a Conv and the activation after it:
- *   Conv -> Relu | LeakyRelu | Clip (bounds known: attributes, initializers
- *   or Constant nodes)
+/* Inference-only fusion of a Conv and the elementwise nodes after it:
+ *   Conv [-> Add(., Z)] -> Relu | LeakyRelu | Clip (bounds known:
+ *   attributes, initializers or Constant nodes)
  * becomes one com.microsoft FusedConv node: ONNX Runtime's contrib op, the
- * Conv's inputs and attributes plus activation / activation_params. The
- * Conv kernels apply the activation to each output block while it is still
- * in cache, instead of a separate node reading and writing the whole
- * tensor again. The Conv's output must feed only the activation.
+ * Conv's inputs and attributes plus the sum input Z (a residual branch) and
+ * activation / activation_params. The Conv kernels add Z and apply the
+ * activation to each output block while it is still in cache, instead of
+ * separate nodes reading and writing the whole tensor again. The Conv's
+ * output must feed only the Add (or the activation), and Z must be computed
+ * by the graph: a constant Z is a bias, often broadcast, left to the Add.
  *
  * The result is a model for the executor's forward only: FusedConv has no
  * backward, so a trainer refuses it, and a writer would give ONNX Runtime's
@@ -188,10 +190,99 @@ static int kept_consumers(const qfd_graph *g, const bool *drop, int t)
     return n;
 }
 
+/* A FusedConv made by fuse_sums, which an activation may still join. */
+static bool is_fusable_conv(const qfd_node *n)
+{
+    if (qfd_pass_is_default_op(n, "Conv"))
+        return true;
+    if (strcmp(n->op_type, "FusedConv") || !n->domain || strcmp(n->domain, FUSED_DOMAIN))
+        return false;
+    for (size_t i = 0; i < n->n_attrs; i++)
+        if (n->attrs[i].name && !strcmp(n->attrs[i].name, "activation"))
+            return false;
+    return true;
+}
+
+/* Conv -> Add(., z): the Conv node becomes FusedConv(X, W, B, Z) writing
+ * the Add's output (the graph is sorted again afterwards: z may come later). */
+static bool rewrite_sum(qfd_node *conv, const qfd_node *add, int z)
+{
+    char *op = dup_str("FusedConv"), *dom = dup_str(FUSED_DOMAIN);
+    int *in = malloc(4 * sizeof *in);
+    if (!op || !dom || !in) {
+        free(op), free(dom), free(in);
+        return false;
+    }
+    for (size_t k = 0; k < 3; k++)
+        in[k] = k < conv->n_in ? conv->in[k] : -1;
+    in[3] = z;
+    free(conv->in);
+    conv->in = in;
+    conv->n_in = 4;
+    free(conv->op_type);
+    free(conv->domain);
+    conv->op_type = op;
+    conv->domain = dom;
+    conv->out[0] = add->out[0];
+    return true;
+}
+
+static bool computed_by_graph(const qfd_graph *g, int t)
+{
+    const qfd_tensor *tt = &g->tensors[t];
+    if (tt->flags & QFD_T_INPUT)
+        return true;
+    return !(tt->flags & QFD_T_INITIALIZER) && tt->producer >= 0 &&
+           !qfd_pass_is_default_op(&g->nodes[tt->producer], "Constant");
+}
+
+static qfd_status fuse_sums(qfd_ctx *ctx, qfd_model *m, int *fused)
+{
+    qfd_graph *g = &m->graph;
+    bool *drop = calloc(g->n_nodes + 1, sizeof *drop);
+    if (!drop)
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    int n = 0;
+    qfd_status st = QFD_OK;
+    for (size_t ai = 0; ai < g->n_nodes; ai++) {
+        const qfd_node *add = &g->nodes[ai];
+        if (!qfd_pass_is_default_op(add, "Add") || add->n_in != 2 || add->n_out != 1 || add->in[0] < 0 ||
+            add->in[1] < 0 || add->in[0] == add->in[1] || add->out[0] < 0)
+            continue;
+        /* the later input first: its Conv ran last, the other is ready */
+        for (int k = 1; k >= 0; k--) {
+            const int t = add->in[k], z = add->in[1 - k], ci = g->tensors[t].producer;
+            if (ci < 0 || drop[ci] || !qfd_pass_is_default_op(&g->nodes[ci], "Conv") || g->nodes[ci].n_out != 1 ||
+                g->nodes[ci].n_in > 3 || qfd_pass_consumers(g, t) != 1 || !computed_by_graph(g, z))
+                continue;
+            if ((!*fused && !n && !import_domain(m)) || !rewrite_sum(&g->nodes[ci], add, z)) {
+                st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory fusing sums");
+                goto out;
+            }
+            drop[ai] = true;
+            n++;
+            break;
+        }
+    }
+out:
+    if (n) {
+        qfd_pass_drop_nodes(g, drop);
+        qfd_status vs = qfd_graph_validate(ctx, g);
+        st = st ? st : vs;
+    }
+    *fused += n;
+    free(drop);
+    return st;
+}
+
 qfd_status qfd_pass_fuse_act(qfd_ctx *ctx, qfd_model *m, int *fused)
 {
     qfd_graph *g = &m->graph;
     *fused = 0;
+    qfd_status fs = fuse_sums(ctx, m, fused);
+    if (fs)
+        return fs;
+    const int sums = *fused;
     bool *drop = calloc(g->n_nodes + 1, sizeof *drop), *bounds = calloc(g->n_nodes + 1, sizeof *bounds);
     if (!drop || !bounds) {
         free(drop), free(bounds);
@@ -203,7 +294,7 @@ qfd_status qfd_pass_fuse_act(qfd_ctx *ctx, qfd_model *m, int *fused)
         if (act->n_in < 1 || act->in[0] < 0)
             continue;
         const int x = act->in[0], ci = g->tensors[x].producer;
-        if (ci < 0 || drop[ci] || !qfd_pass_is_default_op(&g->nodes[ci], "Conv") || g->nodes[ci].n_out != 1 ||
+        if (ci < 0 || drop[ci] || !is_fusable_conv(&g->nodes[ci]) || g->nodes[ci].n_out != 1 ||
             qfd_pass_consumers(g, x) != 1)
             continue;
         act_spec a;
@@ -219,7 +310,7 @@ qfd_status qfd_pass_fuse_act(qfd_ctx *ctx, qfd_model *m, int *fused)
                 bounds[a.bound_nodes[k]] = true;
         ++*fused;
     }
-    if (*fused) {
+    if (*fused > sums) {
         /* The Constant nodes that only gave Clip its bounds go too. */
         for (size_t i = 0; i < g->n_nodes; i++)
             if (bounds[i] && g->nodes[i].n_out == 1 && g->nodes[i].out[0] >= 0)

@@ -1,7 +1,7 @@
-/* Activation fusion: each Conv -> Relu / LeakyRelu / Clip it may fuse
- * becomes one com.microsoft FusedConv whose outputs equal the two nodes'
- * bit for bit, on every Conv kernel (direct, depthwise, 1x1 sgemm, im2col);
- * what it must not fuse stays as it is. */
+/* Activation fusion: each Conv [-> Add] -> Relu / LeakyRelu / Clip it may
+ * fuse becomes one com.microsoft FusedConv whose outputs equal the nodes'
+ * bit for bit, on every Conv kernel (direct, depthwise, 1x1 sgemm, im2col)
+ * and every shape of the sum input Z; what it must not fuse stays as it is. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -114,6 +114,68 @@ static void check_fused(qfd_ctx *ctx, const conv_case *cc)
     printf("fuse_act %s: outputs unchanged\n", cc->name);
 }
 
+/* Conv -> Add(., z) -> Relu, ResNet's block end, with z computed by the
+ * graph from x: "same" Relu(x) (Z of Y's shape: direct path, or im2col for
+ * a grouped conv), "channel" a per-channel mean [N,C,1,1] (Z broadcast),
+ * "wide" the conv's output [N,C,1,1] broadcast into Relu(x) (Y is Z's
+ * shape), "const" an initializer (a bias: not fused). */
+static qfd_model *build_sum(const char *zkind, int group, int swap)
+{
+    qfd_model *m = mb_new(13);
+    const bool wide = !strcmp(zkind, "wide");
+    const int64_t k = wide ? H : 3, p = wide ? 0 : 1;
+    const int64_t x[] = {N, C, H, H}, w[] = {C, C / group, k, k}, zc[] = {1, C, 1, 1};
+    mb_input(m, "x", 4, x);
+    mb_param(m, "w", 4, w, NULL, -0.3f, 0.3f);
+    qfd_node *n = mb_node(m, "Conv", 2, (const char *[]){"x", "w"}, 1, (const char *[]){"c"});
+    mb_attr_ints(n, "pads", 4, (const int64_t[]){p, p, p, p});
+    mb_attr_int(n, "group", group);
+    if (!strcmp(zkind, "channel")) {
+        n = mb_node(m, "ReduceMean", 1, (const char *[]){"x"}, 1, (const char *[]){"z"});
+        mb_attr_ints(n, "axes", 2, (const int64_t[]){2, 3});
+    } else if (!strcmp(zkind, "const")) {
+        mb_param(m, "z", 4, zc, NULL, -1, 1);
+    } else {
+        mb_node(m, "Relu", 1, (const char *[]){"x"}, 1, (const char *[]){"z"});
+    }
+    mb_node(m, "Add", 2, swap ? (const char *[]){"z", "c"} : (const char *[]){"c", "z"}, 1, (const char *[]){"s"});
+    mb_node(m, "Relu", 1, (const char *[]){"s"}, 1, (const char *[]){"y"});
+    mb_output(m, "y");
+    return m;
+}
+
+static void check_sum(qfd_ctx *ctx, const char *zkind, int group, int swap)
+{
+    enum { CAP = N * C * H * H };
+    static float before[CAP], after[CAP];
+    for (int threads = 1; threads <= 2; threads++) {
+        qfd_model *m = build_sum(zkind, group, swap);
+        const int64_t n = run(ctx, m, threads, before, CAP);
+        int fused = 0;
+        CHECK_OK(ctx, qfd_pass_fuse_act(ctx, m, &fused));
+        const bool want = strcmp(zkind, "const") != 0;
+        /* the sum, then the Relu; a constant Z leaves Conv, Add and Relu */
+        CHECK(fused == (want ? 2 : 0));
+        CHECK(count_op(m, "Add") == !want && count_op(m, "FusedConv") == want);
+        for (size_t i = 0; i < m->graph.n_nodes; i++)
+            if (!strcmp(m->graph.nodes[i].op_type, "FusedConv"))
+                CHECK(m->graph.nodes[i].n_in == 4);
+        CHECK(run(ctx, m, threads, after, CAP) == n && n == CAP);
+        int same = 1, zeros = 0;
+        for (int64_t i = 0; i < n; i++) {
+            same &= before[i] == after[i];
+            zeros += before[i] == 0.0f;
+        }
+        if (!same)
+            fprintf(stderr, "sum %s group %d swap %d (%d threads): fused outputs differ\n", zkind, group, swap,
+                    threads);
+        CHECK(same && zeros > 0 && zeros < n);
+        qfd_model_free(m);
+    }
+    printf("fuse_act Conv + Add(%s%s%s) + Relu: outputs unchanged\n", zkind, group > 1 ? ", grouped" : "",
+           swap ? ", Z first" : "");
+}
+
 int main(void)
 {
     qfd_ctx *ctx = qfd_ctx_new();
@@ -128,6 +190,12 @@ int main(void)
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         check_fused(ctx, &cases[i]);
+    check_sum(ctx, "same", 1, 0);
+    check_sum(ctx, "same", 1, 1);
+    check_sum(ctx, "same", 2, 0);
+    check_sum(ctx, "channel", 1, 0);
+    check_sum(ctx, "wide", 1, 1);
+    check_sum(ctx, "const", 1, 0);
 
     /* The Conv's output is read elsewhere too: fusing would change it. */
     qfd_model *m = build(&cases[0], true);
