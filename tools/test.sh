@@ -6,6 +6,8 @@
 #   tools/test.sh --sanitize   AddressSanitizer + UBSan build in build-asan/, every
 #                              test but the end-to-end ones (label e2e: whole
 #                              models trained and evaluated, too slow under ASan)
+#   tools/test.sh --portable   build in build-portable/ without the AVX-512 kernels
+#                              (what a CPU without AVX-512 runs), every test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,8 +16,9 @@ flags=(-DQFD_WERROR=ON)
 select=()
 case "${1:-}" in
   --sanitize) build=build-asan; flags+=(-DQFD_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo); select=(-LE e2e) ;;
+  --portable) build=build-portable; flags+=(-DQFD_NO_AVX512=ON) ;;
   "") ;;
-  *) echo "usage: tools/test.sh [--sanitize]" >&2; exit 2 ;;
+  *) echo "usage: tools/test.sh [--sanitize | --portable]" >&2; exit 2 ;;
 esac
 
 tools/deps.sh

@@ -88,7 +88,7 @@ static dw_geom dw_geom_of(const qfd_conv_geom *g)
 
 bool qfd_conv_dw_simd_ok(const qfd_conv_geom *g)
 {
-#ifdef DW_X86
+#if defined(DW_X86) && !defined(QFD_NO_AVX512)
     if (g->nsp != 2 || g->stride[0] > 2 || g->stride[1] > 2 || g->k_size > DW_TAPS_MAX || g->col_size == 0)
         return false;
     __builtin_cpu_init();

@@ -13,11 +13,12 @@
 #define DC_X86 1
 #endif
 
-/* The direct kernels run where the CPU has AVX-512F; -DQFD_CONV_NO_DIRECT
- * turns them off (to test the im2col + sgemm paths on such a CPU). */
+/* The direct kernels run where the CPU has AVX-512F; QFD_NO_AVX512 (a
+ * CMake option) turns them off, to test the im2col + sgemm paths on such a
+ * CPU. */
 static inline int qfd_conv_direct_cpu(void)
 {
-#if defined(DC_X86) && !defined(QFD_CONV_NO_DIRECT)
+#if defined(DC_X86) && !defined(QFD_NO_AVX512)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f");
 #else
