@@ -37,14 +37,15 @@ qfd_status qfd_exec_plan_grads(qfd_ctx *ctx, qfd_exec *e)
 {
     const qfd_graph *g = e->g;
     size_t nt = g->n_tensors, nn = g->n_nodes, n_pool = 0;
-    int *order = malloc((nt + 1) * sizeof *order);
+    int *order = malloc((nt + 1) * sizeof *order), *producer = calloc(nt + 1, sizeof *producer);
     size_t *off = calloc(nt + 1, sizeof *off);
-    if (!order || !off) {
-        free(order);
-        free(off);
-        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory planning gradients");
+    qfd_status st = QFD_OK;
+    if (!order || !producer || !off) {
+        st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory planning gradients");
+        goto out;
     }
     for (size_t t = 0; t < nt; t++) {
+        producer[t] = g->tensors[t].producer;
         e->grad_first[t] = -1;
         if (!e->needs_grad[t])
             continue;
@@ -53,9 +54,8 @@ qfd_status qfd_exec_plan_grads(qfd_ctx *ctx, qfd_exec *e)
         gr->nbytes = (size_t)qfd_array_numel(gr) * sizeof(float);
         if (e->trainable[t]) {
             if (!(gr->data = calloc(1, gr->nbytes ? gr->nbytes : 1))) {
-                free(order);
-                free(off);
-                return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for the gradient of '%s'", g->tensors[t].name);
+                st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for the gradient of '%s'", g->tensors[t].name);
+                goto out;
             }
             continue;
         }
@@ -67,45 +67,20 @@ qfd_status qfd_exec_plan_grads(qfd_ctx *ctx, qfd_exec *e)
         e->grad_first[t] = first;
         order[n_pool++] = (int)t;
     }
-    /* Largest first, each at the lowest offset clear of every placed gradient
-     * whose life overlaps its own. */
-    for (size_t a = 1; a < n_pool; a++)
-        for (size_t b = a; b > 0 && e->grads[order[b]].nbytes > e->grads[order[b - 1]].nbytes; b--) {
-            int tmp = order[b];
-            order[b] = order[b - 1];
-            order[b - 1] = tmp;
-        }
-    size_t total = 0;
-    for (size_t a = 0; a < n_pool; a++) {
-        int t = order[a];
-        int lo = g->tensors[t].producer, hi = e->grad_first[t];
-        size_t size = (e->grads[t].nbytes + 63) & ~(size_t)63, at = 0;
-        for (bool moved = true; moved;) {
-            moved = false;
-            for (size_t b = 0; b < a; b++) {
-                int u = order[b];
-                int ulo = g->tensors[u].producer, uhi = e->grad_first[u];
-                size_t usize = (e->grads[u].nbytes + 63) & ~(size_t)63;
-                if (ulo <= hi && lo <= uhi && at < off[u] + usize && off[u] < at + size) {
-                    at = off[u] + usize;
-                    moved = true;
-                }
-            }
-        }
-        off[t] = at;
-        total = at + size > total ? at + size : total;
-    }
+    /* in node indices, a gradient lives from its producer to grad_first */
+    size_t total = qfd_exec_pack(e->grads, order, n_pool, producer, e->grad_first, off);
     if (total && !(e->grad_pool = aligned_alloc(64, total))) {
-        free(order);
-        free(off);
-        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for %zu bytes of gradients", total);
+        st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for %zu bytes of gradients", total);
+        goto out;
     }
     e->grad_pool_bytes = total;
     for (size_t a = 0; a < n_pool; a++)
         e->grads[order[a]].data = (char *)e->grad_pool + off[order[a]];
+out:
     free(order);
+    free(producer);
     free(off);
-    return QFD_OK;
+    return st;
 }
 
 qfd_status qfd_exec_set_trainable(qfd_ctx *ctx, qfd_exec *e, const uint8_t *trainable)

@@ -68,6 +68,12 @@ qfd_status qfd_exec_mark_grads(qfd_ctx *ctx, qfd_exec *e, size_t i);
  * sharing memory by liveness, and points every view into its buffer
  * (exec_values.c). */
 qfd_status qfd_exec_place_values(qfd_ctx *ctx, qfd_exec *e);
+/* Packs n buffers (tensors order[0..n), of arr[t].nbytes each, alive from
+ * node first[t] to node last[t]) into one pool: largest first, each at the
+ * lowest 64-byte aligned offset clear of every placed buffer whose life
+ * overlaps its own. Reorders order, writes off[t], returns the pool's size.
+ * Values (exec_values.c) and gradients (exec_grad.c) are packed alike. */
+size_t qfd_exec_pack(const qfd_array *arr, int *order, size_t n, const int *first, const int *last, size_t *off);
 /* At the end of planning: gradient buffers, sharing memory by liveness. */
 qfd_status qfd_exec_plan_grads(qfd_ctx *ctx, qfd_exec *e);
 

@@ -26,19 +26,23 @@ static size_t padded(size_t nbytes)
     return (nbytes + 63) & ~(size_t)63;
 }
 
-/* Largest first, each at the lowest offset clear of every placed value
- * whose life overlaps its own (the gradient pool's rule, exec_grad.c). */
-static size_t place(const qfd_exec *e, const int *order, size_t n, const int *first, const int *last, size_t *off)
+size_t qfd_exec_pack(const qfd_array *arr, int *order, size_t n, const int *first, const int *last, size_t *off)
 {
+    for (size_t a = 1; a < n; a++)
+        for (size_t b = a; b > 0 && arr[order[b]].nbytes > arr[order[b - 1]].nbytes; b--) {
+            int tmp = order[b];
+            order[b] = order[b - 1];
+            order[b - 1] = tmp;
+        }
     size_t total = 0;
     for (size_t a = 0; a < n; a++) {
         int t = order[a];
-        size_t size = padded(e->vals[t].nbytes), at = 0;
+        size_t size = padded(arr[t].nbytes), at = 0;
         for (bool moved = true; moved;) {
             moved = false;
             for (size_t b = 0; b < a; b++) {
                 int u = order[b];
-                size_t usize = padded(e->vals[u].nbytes);
+                size_t usize = padded(arr[u].nbytes);
                 if (first[u] <= last[t] && first[t] <= last[u] && at < off[u] + usize && off[u] < at + size) {
                     at = off[u] + usize;
                     moved = true;
@@ -84,13 +88,7 @@ static qfd_status place_pool(qfd_ctx *ctx, qfd_exec *e)
     for (size_t t = 0; t < nt; t++)
         if (e->owned[t] == 2)
             order[k++] = (int)t;
-    for (size_t a = 1; a < n; a++)
-        for (size_t b = a; b > 0 && e->vals[order[b]].nbytes > e->vals[order[b - 1]].nbytes; b--) {
-            int tmp = order[b];
-            order[b] = order[b - 1];
-            order[b - 1] = tmp;
-        }
-    size_t total = place(e, order, n, first, last, off);
+    size_t total = qfd_exec_pack(e->vals, order, n, first, last, off);
     if (!(e->value_pool = aligned_alloc(64, total ? total : 64))) {
         st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for %zu bytes of values", total);
         goto out;
