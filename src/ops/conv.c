@@ -337,22 +337,18 @@ static qfd_status forward_paths(const qfd_op_ctx *oc, const conv_cfg *pcf, const
     /* Threads split the batch: one image's product (a MobileNet 1x1 conv:
      * 16-384 channels, 49-784 pixels) is too small for OpenBLAS to split
      * well, its threads mostly wait. Inside the parallel region OpenBLAS's
-     * OpenMP build runs each product on one thread. A 1x1 conv needs no
-     * workspace: its images are handed out one at a time, so that a thread
-     * the OS holds back (other processes on the cores) leaves its share to
-     * the others instead of keeping them at the barrier. */
-    const int64_t slots = direct_slots(oc, &cf), per = (cf.n + slots - 1) / slots;
-    if (cf.pointwise) {
-#pragma omp parallel for num_threads(oc->n_threads) if (slots > 1) schedule(dynamic, 1)
+     * OpenMP build runs each product on one thread. Images are handed out
+     * one at a time as on the direct path, each thread with its own im2col
+     * slice (a 1x1 conv needs none). */
+    const int64_t slots = direct_slots(oc, &cf);
+    const size_t sf = cf.pointwise ? 0 : forward_floats(&cf, 1);
+#pragma omp parallel num_threads((int)slots) if (slots > 1)
+    {
+        float *cs = cf.pointwise ? NULL : col + (size_t)omp_get_thread_num() * sf;
+#pragma omp for schedule(dynamic, 1)
         for (int64_t n = 0; n < cf.n; n++)
-            image_forward(&cf, n, x, w, b, act, y, NULL, slots > 1 ? 1 : oc->n_threads);
-        return QFD_OK;
+            image_forward(&cf, n, x, w, b, act, y, cs, slots > 1 ? 1 : oc->n_threads);
     }
-    const size_t sf = forward_floats(&cf, 1);
-#pragma omp parallel for num_threads(oc->n_threads) if (slots > 1) schedule(static, 1)
-    for (int64_t s = 0; s < slots; s++)
-        for (int64_t n = s * per; n < (s + 1) * per && n < cf.n; n++)
-            image_forward(&cf, n, x, w, b, act, y, col + (size_t)s * sf, slots > 1 ? 1 : oc->n_threads);
     return QFD_OK;
 }
 
