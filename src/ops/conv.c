@@ -724,23 +724,12 @@ static qfd_status infer_fused(qfd_op_ctx *oc)
 {
     qfd_status st = infer(oc);
     const qfd_array *z = qfd_op_in(oc, 3);
-    qfd_array *y = oc->out[0];
     if (st || !z)
         return st;
     if (z->dtype != QFD_DT_FLOAT)
         return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "input Z must be float32");
-    const int r = y->rank > z->rank ? y->rank : z->rank;
-    int64_t dims[QFD_ARRAY_MAX_RANK];
-    for (int d = 0; d < r; d++) {
-        const int64_t cd = d >= r - y->rank ? y->dims[d - (r - y->rank)] : 1;
-        const int64_t zd = d >= r - z->rank ? z->dims[d - (r - z->rank)] : 1;
-        if (cd != zd && cd != 1 && zd != 1)
-            return qfd_op_fail(oc, QFD_ERR_INVALID, "input Z does not broadcast with the convolution's output");
-        dims[d] = cd == 1 ? zd : cd;
-    }
-    y->rank = r;
-    memcpy(y->dims, dims, (size_t)r * sizeof *dims);
-    return QFD_OK;
+    const qfd_array c = *oc->out[0]; /* the conv's result */
+    return qfd_broadcast_shape(oc, &c, z, oc->out[0]);
 }
 
 static size_t workspace_fused(const qfd_op_ctx *oc)
