@@ -23,15 +23,12 @@
  * kernel column computed once per plane (an AVX2 clone where the build
  * allows it), then the activation over the plane while it is in cache. */
 #include "ops/conv_depthwise.h"
+#include "ops/avx512.h"
 #include "ops/simd.h"
 
 #include <omp.h>
 #include <string.h>
 
-#if defined(__GNUC__) && defined(__x86_64__)
-#include <immintrin.h>
-#define DW_X86 1
-#endif
 
 /* Taps of the AVX-512 kernel (the offset table lives on the stack). */
 #define DW_TAPS_MAX 64
@@ -88,15 +85,8 @@ static dw_geom dw_geom_of(const qfd_conv_geom *g)
 
 bool qfd_conv_dw_simd_ok(const qfd_conv_geom *g)
 {
-#if defined(DW_X86) && !defined(QFD_NO_AVX512)
-    if (g->nsp != 2 || g->stride[0] > 2 || g->stride[1] > 2 || g->k_size > DW_TAPS_MAX || g->col_size == 0)
-        return false;
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
-#else
-    (void)g;
-    return false;
-#endif
+    return g->nsp == 2 && g->stride[0] <= 2 && g->stride[1] <= 2 && g->k_size <= DW_TAPS_MAX && g->col_size > 0 &&
+           qfd_cpu_avx512();
 }
 
 static int64_t dw_slots(const qfd_conv_geom *g, int64_t planes, int n_threads)
@@ -197,7 +187,7 @@ static void dw_plane(const qfd_conv_geom *g, const float *xp, const float *wp, f
     }
 }
 
-#ifdef DW_X86
+#if QFD_HAVE_AVX512
 /* Lanes l with lo <= l < hi. */
 static __mmask16 lanes(int64_t lo, int64_t hi)
 {
@@ -477,7 +467,7 @@ void qfd_conv_dw_forward(const qfd_conv_geom *g, int64_t n, int64_t c, int64_t m
     bool inplace = false, padded = false;
     if (act && act->kind == QFD_ACT_NONE)
         act = NULL;
-#ifdef DW_X86
+#if QFD_HAVE_AVX512
     const dw_geom d = dw_geom_of(g);
     dw_out *tab = NULL;
     float *planes_ws = ws;
@@ -511,7 +501,7 @@ void qfd_conv_dw_forward(const qfd_conv_geom *g, int64_t n, int64_t c, int64_t m
     const int64_t chunk = g->col_size > 0 && g->col_size < DW_TASK_OUTPUTS ? DW_TASK_OUTPUTS / g->col_size : 1;
 #pragma omp parallel num_threads((int)slots) if (slots > 1)
     {
-#ifdef DW_X86
+#if QFD_HAVE_AVX512
         float *mine = padded ? planes_ws + omp_get_thread_num() * slot_floats : NULL;
 #endif
 #pragma omp for schedule(dynamic, chunk)
@@ -520,7 +510,7 @@ void qfd_conv_dw_forward(const qfd_conv_geom *g, int64_t n, int64_t c, int64_t m
             const float *xp = x + (pl / m * c + mm / mg) * g->img_size, *wp = w + mm * g->k_size;
             float *yp = y + pl * g->col_size;
             const float bias = b ? b[mm] : 0.0f;
-#ifdef DW_X86
+#if QFD_HAVE_AVX512
             if (inplace) {
                 dw_plane_inplace(g, ioff, mk, xp, wp, bias, act, yp);
                 continue;

@@ -37,7 +37,7 @@ int qfd_conv_direct_ok(const qfd_conv_geom *g, int64_t m, int64_t group)
         if (d.pw > 2 * g->col[1])
             return 0;
     }
-    return qfd_conv_direct_cpu();
+    return qfd_cpu_avx512();
 }
 
 /* The channel-vector kernel whenever the output channels come in 16s: it
@@ -72,7 +72,7 @@ size_t qfd_conv_direct_floats(const qfd_conv_geom *g, int64_t c, int64_t m)
 }
 
 
-#ifdef DC_X86
+#if QFD_HAVE_AVX512
 /* One tile: 4 output channels (w rows m0.., bias bb or NULL) x nv vectors of
  * 16 positions from p (the tile start), masks k0..k3; nv is a constant
  * where this is inlined, so a short tile runs only its own vectors. */
@@ -303,7 +303,7 @@ __attribute__((target("avx512f"))) static void dm_kernel(const float *p, int64_t
 void qfd_conv_direct(const qfd_conv_geom *g, const float *x, int64_t c_n, const float *w, const float *wt,
                      const float *b, int64_t m_n, float *y, float *scratch, const float *next, int acc)
 {
-#ifdef DC_X86
+#if QFD_HAVE_AVX512
     const dgeom d = dgeom_of(g);
     float *p = scratch;
     int64_t toff[DC_TAPS_MAX];

@@ -13,7 +13,7 @@
 
 int qfd_conv_direct_dw_ok(const qfd_conv_geom *g, int64_t m, int64_t group)
 {
-    return g->nsp == 2 && group == 1 && m % 16 == 0 && g->col_size > 0 && qfd_conv_direct_cpu();
+    return g->nsp == 2 && group == 1 && m % 16 == 0 && g->col_size > 0 && qfd_cpu_avx512();
 }
 
 size_t qfd_conv_direct_dw_floats(const qfd_conv_geom *g, int64_t c, int64_t m)
@@ -22,7 +22,7 @@ size_t qfd_conv_direct_dw_floats(const qfd_conv_geom *g, int64_t c, int64_t m)
     return (size_t)(c * d.ps + d.slack + g->col_size * m);
 }
 
-#ifdef DC_X86
+#if QFD_HAVE_AVX512
 #define DW_RB_MAX 28
 
 /* rb rows of dwt (their Xpad taps at xr[i]) x 16 * mv channels from dyt. rb
@@ -152,7 +152,7 @@ __attribute__((target("avx512f"))) static void transpose_dy(const float *dy, int
 void qfd_conv_direct_dw(const qfd_conv_geom *g, const float *x, int64_t c_n, const float *dy, int64_t m_n, float *dwt,
                         float *scratch)
 {
-#ifdef DC_X86
+#if QFD_HAVE_AVX512
     const dgeom d = dgeom_of(g);
     float *p = scratch, *dyt = scratch + c_n * d.ps + d.slack;
     const int64_t pn = g->col_size;

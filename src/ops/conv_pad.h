@@ -6,25 +6,8 @@
 
 #include <string.h>
 
+#include "ops/avx512.h"
 #include "ops/im2col.h"
-
-#if defined(__GNUC__) && defined(__x86_64__)
-#include <immintrin.h>
-#define DC_X86 1
-#endif
-
-/* The direct kernels run where the CPU has AVX-512F; QFD_NO_AVX512 (a
- * CMake option) turns them off, to test the im2col + sgemm paths on such a
- * CPU. */
-static inline int qfd_conv_direct_cpu(void)
-{
-#if defined(DC_X86) && !defined(QFD_NO_AVX512)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
-#else
-    return 0;
-#endif
-}
 
 typedef struct dgeom {
     int64_t ph, pw, ps, nq, slack;
@@ -42,7 +25,7 @@ static inline dgeom dgeom_of(const qfd_conv_geom *g)
     return d;
 }
 
-#ifdef DC_X86
+#if QFD_HAVE_AVX512
 static inline __mmask16 lanes_from(int64_t lo, int64_t hi, int64_t q)
 {
     /* lanes l with lo <= q + l < hi */
