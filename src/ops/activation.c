@@ -1,6 +1,7 @@
 /* Fused activations: parsing (ONNX Runtime's FusedConv attributes) and the
  * plain-C epilogue. */
 #include "ops/activation.h"
+#include "ops/simd.h"
 
 #include <math.h>
 #include <string.h>
@@ -26,15 +27,10 @@ qfd_status qfd_act_parse(const qfd_op_ctx *oc, qfd_act *a)
     return QFD_OK;
 }
 
-/* The build targets baseline x86-64; this epilogue runs over every output
- * of a fused Conv, so it gets AVX-512 and AVX2 clones chosen at load. */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-#define ACT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define ACT_CLONES
-#endif
+/* The epilogues below run over every output of a fused Conv: AVX-512 and
+ * AVX2 clones, chosen at load. */
 
-ACT_CLONES
+QFD_SIMD_CLONES_AVX512
 void qfd_act_apply(const qfd_act *a, const float *b, float *y, int64_t n)
 {
     const int kind = a ? a->kind : QFD_ACT_NONE;
@@ -66,7 +62,7 @@ void qfd_act_apply(const qfd_act *a, const float *b, float *y, int64_t n)
     }
 }
 
-ACT_CLONES
+QFD_SIMD_CLONES_AVX512
 void qfd_act_apply_sum(const qfd_act *a, const float *z, float *y, int64_t n)
 {
     const int kind = a ? a->kind : QFD_ACT_NONE;

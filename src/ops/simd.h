@@ -6,8 +6,11 @@
 
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
 #define QFD_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+/* for loops over every output of a model's main op (an epilogue) */
+#define QFD_SIMD_CLONES_AVX512 __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define QFD_SIMD_CLONES
+#define QFD_SIMD_CLONES_AVX512
 #endif
 
 /* Float sums are not reassociated by the compiler, so a loop that sums
