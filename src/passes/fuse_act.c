@@ -109,19 +109,21 @@ static bool act_of(const qfd_model *m, const qfd_graph *g, const qfd_node *n, ac
     return true;
 }
 
-static char *dup_str(const char *s)
+/* Renames conv to FusedConv (op and dom: its new, allocated names). */
+static void become_fused(qfd_node *conv, char *op, char *dom)
 {
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    return d ? memcpy(d, s, n) : NULL;
+    free(conv->op_type);
+    free(conv->domain);
+    conv->op_type = op;
+    conv->domain = dom;
 }
 
 /* Makes the Conv node ci a FusedConv writing what the activation wrote.
  * Everything is allocated before anything changes. */
 static bool rewrite(qfd_node *conv, const qfd_node *act, const act_spec *a)
 {
-    char *op = dup_str("FusedConv"), *dom = dup_str(FUSED_DOMAIN), *an = dup_str("activation"),
-         *pn = a->n_params ? dup_str("activation_params") : NULL, *av = dup_str(a->name);
+    char *op = strdup("FusedConv"), *dom = strdup(FUSED_DOMAIN), *an = strdup("activation"),
+         *pn = a->n_params ? strdup("activation_params") : NULL, *av = strdup(a->name);
     float *pv = a->n_params ? malloc(a->n_params * sizeof *pv) : NULL;
     qfd_attr *attrs = realloc(conv->attrs, (conv->n_attrs + 2) * sizeof *attrs);
     if (attrs)
@@ -146,10 +148,7 @@ static bool rewrite(qfd_node *conv, const qfd_node *act, const act_spec *a)
         f->floats = pv;
         f->n_floats = a->n_params;
     }
-    free(conv->op_type);
-    free(conv->domain);
-    conv->op_type = op;
-    conv->domain = dom;
+    become_fused(conv, op, dom);
     conv->out[0] = act->out[0];
     return true;
 }
@@ -165,7 +164,7 @@ static bool import_domain(qfd_model *m)
             m->opsets[i].version = 1;
             return true;
         }
-    char *d = dup_str(FUSED_DOMAIN);
+    char *d = strdup(FUSED_DOMAIN);
     qfd_opset *o = d ? realloc(m->opsets, (m->n_opsets + 1) * sizeof *o) : NULL;
     if (!o) {
         free(d);
@@ -207,7 +206,7 @@ static bool is_fusable_conv(const qfd_node *n)
  * the Add's output (the graph is sorted again afterwards: z may come later). */
 static bool rewrite_sum(qfd_node *conv, const qfd_node *add, int z)
 {
-    char *op = dup_str("FusedConv"), *dom = dup_str(FUSED_DOMAIN);
+    char *op = strdup("FusedConv"), *dom = strdup(FUSED_DOMAIN);
     int *in = malloc(4 * sizeof *in);
     if (!op || !dom || !in) {
         free(op), free(dom), free(in);
@@ -219,10 +218,7 @@ static bool rewrite_sum(qfd_node *conv, const qfd_node *add, int z)
     free(conv->in);
     conv->in = in;
     conv->n_in = 4;
-    free(conv->op_type);
-    free(conv->domain);
-    conv->op_type = op;
-    conv->domain = dom;
+    become_fused(conv, op, dom);
     conv->out[0] = add->out[0];
     return true;
 }
