@@ -6,9 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# build: compiler, CMake, protobuf-c, the ONNX schema, OpenBLAS, zlib
+# build: compiler, CMake, clang-format (style check), protobuf-c, the ONNX schema, OpenBLAS, zlib
 # test oracles and data: ONNX backend test data, Fashion-MNIST, Node.js + npm for ONNX Runtime
-PACKAGES=(gcc make cmake libc6-dev
+PACKAGES=(gcc make cmake libc6-dev clang-format
           libprotobuf-c-dev protobuf-c-compiler libonnx-dev libopenblas-dev libopenblas-openmp-dev zlib1g-dev
           libonnx-testdata dataset-fashion-mnist)
 
