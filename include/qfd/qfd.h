@@ -78,7 +78,7 @@ typedef struct qfd_opset_summary {
 typedef struct qfd_qtype_count {
     const char *dtype; /* integer type of a QDQ pair: "int8", "uint4", ... */
     int bits;
-    int64_t count;     /* QuantizeLinear/DequantizeLinear nodes using it */
+    int64_t count; /* QuantizeLinear/DequantizeLinear nodes using it */
 } qfd_qtype_count;
 
 typedef struct qfd_model_summary {
@@ -100,8 +100,7 @@ typedef struct qfd_model_summary {
     int64_t n_subgraphs; /* If/Loop/Scan bodies, kept opaque */
 } qfd_model_summary;
 
-qfd_status qfd_model_summarize(qfd_ctx *ctx, const qfd_model *model,
-                               qfd_model_summary **out);
+qfd_status qfd_model_summarize(qfd_ctx *ctx, const qfd_model *model, qfd_model_summary **out);
 void qfd_model_summary_free(qfd_model_summary *summary);
 
 /* Inference-time rewrite: folds each BatchNormalization that follows a Conv
@@ -184,8 +183,7 @@ typedef struct qfd_eval_result {
 } qfd_eval_result;
 
 /* Runs the model over the test split of a labelled dataset. */
-qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *model, const qfd_eval_opts *opts,
-                              qfd_eval_result *result);
+qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *model, const qfd_eval_opts *opts, qfd_eval_result *result);
 /* Parses "0.5" or "0.485,0.456,0.406"; returns the count, 0 if malformed. */
 int qfd_parse_floats(const char *s, float *v, int cap);
 
@@ -196,32 +194,32 @@ typedef struct qfd_train_progress {
     int64_t step, steps;   /* batches done in this epoch, and per epoch */
     double loss, accuracy; /* running means over the epoch so far */
     double images_per_second, eta_seconds;
-    int epoch_done;        /* 1 on the last call of an epoch */
+    int epoch_done; /* 1 on the last call of an epoch */
 } qfd_train_progress;
 
 typedef struct qfd_train_opts {
-    const char *data;   /* IDX folder or .npz; NULL = Debian's Fashion-MNIST */
-    int64_t limit;      /* > 0: first `limit` training examples */
-    int epochs;         /* >= 1 */
-    int batch;          /* <= 0: 128 */
+    const char *data;      /* IDX folder or .npz; NULL = Debian's Fashion-MNIST */
+    int64_t limit;         /* > 0: first `limit` training examples */
+    int epochs;            /* >= 1 */
+    int batch;             /* <= 0: 128 */
     const char *optimizer; /* "sgd" (default) or "adamw" */
-    float lr;           /* <= 0: 0.01 for SGD, 0.001 for AdamW */
-    float momentum;     /* SGD, default 0.9 when < 0 */
+    float lr;              /* <= 0: 0.01 for SGD, 0.001 for AdamW */
+    float momentum;        /* SGD, default 0.9 when < 0 */
     int nesterov;
-    float weight_decay; /* < 0: 5e-4 (SGD) / 0.01 (AdamW); never on biases and norm parameters */
+    float weight_decay;   /* < 0: 5e-4 (SGD) / 0.01 (AdamW); never on biases and norm parameters */
     const char *schedule; /* "cosine" (default), "step", "constant" */
     float warmup_epochs;
-    int step_epochs;    /* "step": decay every step_epochs epochs (default 1) */
-    float gamma;        /* "step": factor (default 0.1) */
+    int step_epochs; /* "step": decay every step_epochs epochs (default 1) */
+    float gamma;     /* "step": factor (default 0.1) */
     float label_smoothing;
-    int crop_pad;       /* random crop with this zero padding; < 0: 2; 0: off */
-    int hflip;          /* random horizontal flip; < 0: on */
-    int n_mean, n_std;  /* normalisation as in qfd_eval_opts */
+    int crop_pad;      /* random crop with this zero padding; < 0: 2; 0: off */
+    int hflip;         /* random horizontal flip; < 0: on */
+    int n_mean, n_std; /* normalisation as in qfd_eval_opts */
     float mean[4], std[4];
     uint64_t seed;
     int n_threads;
-    const char *checkpoint_dir; /* save every epoch and when stopped */
-    const char *resume_dir;     /* continue exactly from a checkpoint (model loaded from it by the caller) */
+    const char *checkpoint_dir;  /* save every epoch and when stopped */
+    const char *resume_dir;      /* continue exactly from a checkpoint (model loaded from it by the caller) */
     volatile sig_atomic_t *stop; /* set non-zero (e.g. by a signal handler) to stop after the current step */
     void (*progress)(void *user, const qfd_train_progress *p);
     void *user;

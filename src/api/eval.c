@@ -32,7 +32,8 @@ qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_o
         goto out;
     qfd_exec_share_values(e); /* only the logits are read */
     if (qfd_exec_n_inputs(e) != 1 || qfd_exec_n_outputs(e) < 1) {
-        st = qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "eval needs a model with one input and a logits output (it has %zu inputs)",
+        st = qfd_fail(ctx, QFD_ERR_UNSUPPORTED,
+                      "eval needs a model with one input and a logits output (it has %zu inputs)",
                       qfd_exec_n_inputs(e));
         goto out;
     }
@@ -40,7 +41,8 @@ qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_o
     const int bs = o->batch > 0 ? o->batch : 64;
     const int64_t channels = ds.x.rank >= 2 ? ds.x.dims[1] : 1, plane = channels ? per / channels : 0;
     if (r->n_norm > 1 && r->n_norm != channels) {
-        st = qfd_fail(ctx, QFD_ERR_ARG, "%d mean/std values for data with %lld channels", r->n_norm, (long long)channels);
+        st = qfd_fail(ctx, QFD_ERR_ARG, "%d mean/std values for data with %lld channels", r->n_norm,
+                      (long long)channels);
         goto out;
     }
     batch = malloc((size_t)(bs * per) * sizeof *batch + 1);
@@ -74,8 +76,9 @@ qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_o
             const float *row = (const float *)logits->data + i * classes;
             int64_t label = ((const int64_t *)ds.y.data)[start + i];
             if (label >= classes) {
-                st = qfd_fail(ctx, QFD_ERR_INVALID, "%s: label %lld of example %lld is not one of the model's %lld classes",
-                              ds.source, (long long)label, (long long)(start + i), (long long)classes);
+                st = qfd_fail(ctx, QFD_ERR_INVALID,
+                              "%s: label %lld of example %lld is not one of the model's %lld classes", ds.source,
+                              (long long)label, (long long)(start + i), (long long)classes);
                 goto out;
             }
             int64_t above = 0; /* classes scored higher than the true one */

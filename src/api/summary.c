@@ -33,8 +33,7 @@ static int32_t qdq_type(const qfd_graph *g, const qfd_node *n, int is_q)
         if (t->has_dtype)
             return t->dtype;
         for (size_t i = 0; i < g->n_value_infos + g->n_inputs; i++) {
-            const qfd_value_info *v =
-                i < g->n_inputs ? &g->inputs[i] : &g->value_infos[i - g->n_inputs];
+            const qfd_value_info *v = i < g->n_inputs ? &g->inputs[i] : &g->value_infos[i - g->n_inputs];
             if (v->tensor == cand[k] && v->has_type && v->type.kind == QFD_TYPE_TENSOR && v->type.has_elem_type)
                 return v->type.elem_type;
         }

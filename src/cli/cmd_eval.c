@@ -29,8 +29,8 @@ static void on_progress(void *user, int64_t done, int64_t total)
         return;
     p->last = t;
     double rate = (double)done / (t - p->start);
-    fprintf(stderr, "%seval: %" PRId64 "/%" PRId64 " images, %.0f img/s, ETA %.0fs%s", p->tty ? "\r" : "", done,
-            total, rate, rate > 0 ? (double)(total - done) / rate : 0.0, p->tty ? (done == total ? "\n" : "") : "\n");
+    fprintf(stderr, "%seval: %" PRId64 "/%" PRId64 " images, %.0f img/s, ETA %.0fs%s", p->tty ? "\r" : "", done, total,
+            rate, rate > 0 ? (double)(total - done) / rate : 0.0, p->tty ? (done == total ? "\n" : "") : "\n");
 }
 
 static int parse_int(const char *flag, const char *v, int64_t min, int64_t *out)
@@ -79,8 +79,9 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
             float *dst = a[2] == 'm' ? o.mean : o.std;
             int n = qfd_parse_floats(val, dst, 4);
             if (!n)
-                return qfd_cli_usage_error(&qfd_cmd_eval, "%s needs one number or a comma-separated list (up to 4), got '%s'",
-                                           a, val ? val : "");
+                return qfd_cli_usage_error(&qfd_cmd_eval,
+                                           "%s needs one number or a comma-separated list (up to 4), got '%s'", a,
+                                           val ? val : "");
             *(a[2] == 'm' ? &o.n_mean : &o.n_std) = n;
             i++;
         } else if (a[0] == '-' && a[1]) {
@@ -119,8 +120,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         qfd_json_str(stdout, o.data ? o.data : "fashion-mnist (Debian dataset-fashion-mnist)");
         printf(",\"n\":%" PRId64 ",\"classes\":%" PRId64 ",\"top1\":%.6f,\"top5\":%.6f,\"seconds\":%.3f,"
                "\"images_per_second\":%.1f,\"normalization\":{\"source\":\"%s\",\"mean\":[",
-               r.n, r.classes, r.top1, r.top5, r.seconds, r.seconds > 0 ? (double)r.n / r.seconds : 0.0,
-               r.norm_source);
+               r.n, r.classes, r.top1, r.top5, r.seconds, r.seconds > 0 ? (double)r.n / r.seconds : 0.0, r.norm_source);
         for (int i = 0; i < r.n_norm; i++)
             printf("%s%g", i ? "," : "", r.mean[i]);
         printf("],\"std\":[");

@@ -47,8 +47,8 @@ static void print_text(FILE *f, const char *path, const qfd_model_summary *s)
             s->producer_version ? s->producer_version : "");
     fputs("  opsets      ", f);
     for (size_t i = 0; i < s->n_opsets; i++)
-        fprintf(f, " %s %" PRId64 "%s", *s->opsets[i].domain ? s->opsets[i].domain : "ai.onnx",
-                s->opsets[i].version, i + 1 < s->n_opsets ? "," : "");
+        fprintf(f, " %s %" PRId64 "%s", *s->opsets[i].domain ? s->opsets[i].domain : "ai.onnx", s->opsets[i].version,
+                i + 1 < s->n_opsets ? "," : "");
     fputc('\n', f);
     if (s->graph_name)
         fprintf(f, "  graph        %s\n", s->graph_name);
@@ -80,8 +80,7 @@ static void print_text(FILE *f, const char *path, const qfd_model_summary *s)
     }
     fprintf(f, "  quantized    yes: %" PRId64 " QuantizeLinear/DequantizeLinear nodes (", s->n_qdq_nodes);
     for (size_t i = 0; i < s->n_qtypes; i++)
-        fprintf(f, "%s%s %d-bit x%" PRId64, i ? ", " : "", s->qtypes[i].dtype, s->qtypes[i].bits,
-                s->qtypes[i].count);
+        fprintf(f, "%s%s %d-bit x%" PRId64, i ? ", " : "", s->qtypes[i].dtype, s->qtypes[i].bits, s->qtypes[i].count);
     fputs(")\n", f);
 }
 

@@ -66,8 +66,8 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     double v;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-#define NUM(min) \
-    if (num(a, val, min, &v))  \
+#define NUM(min)                   \
+    if (num(a, val, min, &v))      \
         return QFD_EXIT_BAD_INPUT; \
     i++
         if (qfd_cli_is_help(a)) {
@@ -203,14 +203,17 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     if (verbose) {
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
-        fprintf(stderr, "train: %" PRId64 " parameters, %.1f MiB of activations, gradients and optimizer state, "
-                        "peak RSS %.1f MiB, %.0f img/s\n",
+        fprintf(stderr,
+                "train: %" PRId64 " parameters, %.1f MiB of activations, gradients and optimizer state, "
+                "peak RSS %.1f MiB, %.0f img/s\n",
                 r.n_params, (double)r.train_bytes / 1048576.0, (double)ru.ru_maxrss / 1024.0, r.images_per_second);
     }
     if (r.stopped) {
         if (o.checkpoint_dir)
-            fprintf(stderr, "qfd-onnx: stopped by a signal; checkpoint saved in %s (continue with --resume %s); %s not written\n",
-                    o.checkpoint_dir, o.checkpoint_dir, out);
+            fprintf(
+                stderr,
+                "qfd-onnx: stopped by a signal; checkpoint saved in %s (continue with --resume %s); %s not written\n",
+                o.checkpoint_dir, o.checkpoint_dir, out);
         else
             fprintf(stderr, "qfd-onnx: stopped by a signal (no --checkpoint given); %s not written\n", out);
         qfd_model_free(m);
@@ -218,7 +221,8 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     }
     st = qfd_model_save(ctx, m, out);
     if (!st && eval) {
-        qfd_eval_opts eo = {.data = o.data, .batch = 256, .n_threads = o.n_threads, .n_mean = o.n_mean, .n_std = o.n_std};
+        qfd_eval_opts eo = {
+            .data = o.data, .batch = 256, .n_threads = o.n_threads, .n_mean = o.n_mean, .n_std = o.n_std};
         memcpy(eo.mean, o.mean, sizeof eo.mean);
         memcpy(eo.std, o.std, sizeof eo.std);
         qfd_eval_result er;

@@ -11,8 +11,7 @@ struct qfd_ctx {
 
 /* Formats the message into ctx (if ctx is non-NULL) and returns st, so that
  * a failure is reported as `return qfd_fail(ctx, QFD_ERR_IO, "...", ...)`. */
-qfd_status qfd_fail(qfd_ctx *ctx, qfd_status st, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+qfd_status qfd_fail(qfd_ctx *ctx, qfd_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Adds "prefix: " in front of the current message (e.g. the file name). */
 void qfd_ctx_prefix(qfd_ctx *ctx, const char *prefix);

@@ -30,8 +30,7 @@ qfd_status qfd_array_alloc(qfd_ctx *ctx, qfd_array *a, int32_t dtype, int rank, 
     /* dims may point into *a, so *a is written only at the end */
     if (rank < 0 || rank > QFD_ARRAY_MAX_RANK) {
         memset(a, 0, sizeof *a);
-        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "array rank %d is over the limit of %d", rank,
-                        QFD_ARRAY_MAX_RANK);
+        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "array rank %d is over the limit of %d", rank, QFD_ARRAY_MAX_RANK);
     }
     qfd_array t = {.dtype = dtype, .rank = rank};
     for (int i = 0; i < rank; i++)

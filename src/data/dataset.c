@@ -60,8 +60,8 @@ static qfd_status make_labels(qfd_ctx *ctx, const qfd_array *raw, int64_t n, qfd
         int ok;
         dst[i] = int_at(raw, i, &ok);
         if (!ok || dst[i] < 0) {
-            st = qfd_fail(ctx, QFD_ERR_INVALID, "label at index %lld is %s; class labels must be >= 0",
-                          (long long)i, ok ? "negative" : "too large for int64");
+            st = qfd_fail(ctx, QFD_ERR_INVALID, "label at index %lld is %s; class labels must be >= 0", (long long)i,
+                          ok ? "negative" : "too large for int64");
             qfd_array_free(y);
             return st;
         }
@@ -156,8 +156,7 @@ out:
     return st;
 }
 
-static qfd_status load_npz(qfd_ctx *ctx, const char *path, qfd_split split, qfd_array *x, qfd_array *y,
-                           char **source)
+static qfd_status load_npz(qfd_ctx *ctx, const char *path, qfd_split split, qfd_array *x, qfd_array *y, char **source)
 {
     const char *xs[2] = {split == QFD_SPLIT_TRAIN ? "x_train" : "x_test", "x"};
     const char *ys[2] = {split == QFD_SPLIT_TRAIN ? "y_train" : "y_test", "y"};

@@ -35,20 +35,20 @@ struct qfd_loader {
     const qfd_dataset *ds;
     qfd_loader_opts o;
     int64_t n, c, h, w, chw;
-    int64_t rows;   /* examples a slot can hold: min(batch, N) */
+    int64_t rows; /* examples a slot can hold: min(batch, N) */
     int64_t n_batches;
-    int64_t *perm;  /* example index at each position of the current epoch */
+    int64_t *perm; /* example index at each position of the current epoch */
     int n_slots;
     slot *slots;
 
     /* Set by the consumer before the worker starts, read-only while it runs. */
     int64_t epoch, first; /* current epoch and its first batch (after skipping) */
     bool started;
-    int64_t cur;          /* consumer only: next batch to hand out */
+    int64_t cur; /* consumer only: next batch to hand out */
 
     /* Prefetch. The consumer alone touches these three: */
-    bool sync_ready;      /* mu and both condition variables are initialised */
-    bool running;         /* a worker exists and must be joined */
+    bool sync_ready; /* mu and both condition variables are initialised */
+    bool running;    /* a worker exists and must be joined */
     pthread_t thread;
     /* and these are shared, guarded by mu (no worker runs while start_epoch
      * resets them): */
@@ -195,9 +195,9 @@ static qfd_status check_opts(qfd_ctx *ctx, const qfd_dataset *ds, const qfd_load
     if (x->dims[1] < 1 || x->dims[2] < 1 || x->dims[3] < 1)
         return qfd_fail(ctx, QFD_ERR_ARG, "loader: dataset images must have C, H, W >= 1, got [%lld,%lld,%lld]",
                         (long long)x->dims[1], (long long)x->dims[2], (long long)x->dims[3]);
-    if (ds->n > 0 && (!x->data || !y->data || qfd_array_numel(x) < 0 ||
-                      x->nbytes < (size_t)qfd_array_numel(x) * sizeof(float) ||
-                      y->nbytes < (size_t)ds->n * sizeof(int64_t)))
+    if (ds->n > 0 &&
+        (!x->data || !y->data || qfd_array_numel(x) < 0 || x->nbytes < (size_t)qfd_array_numel(x) * sizeof(float) ||
+         y->nbytes < (size_t)ds->n * sizeof(int64_t)))
         return qfd_fail(ctx, QFD_ERR_ARG, "loader: dataset arrays are smaller than their shapes");
     if (o->batch < 1)
         return qfd_fail(ctx, QFD_ERR_ARG, "loader: batch must be >= 1, got %lld", (long long)o->batch);
@@ -208,8 +208,8 @@ static qfd_status check_opts(qfd_ctx *ctx, const qfd_dataset *ds, const qfd_load
     const int64_t c = x->dims[1];
     if (o->n_norm != 0 && o->n_norm != 1 && o->n_norm != c)
         return qfd_fail(ctx, QFD_ERR_ARG,
-                        "loader: %d normalisation values for %lld channels (need 0, 1 or one per channel)",
-                        o->n_norm, (long long)c);
+                        "loader: %d normalisation values for %lld channels (need 0, 1 or one per channel)", o->n_norm,
+                        (long long)c);
     if (o->n_norm > 4)
         return qfd_fail(ctx, QFD_ERR_ARG, "loader: per-channel normalisation supports at most 4 channels, got %d",
                         o->n_norm);
@@ -217,8 +217,7 @@ static qfd_status check_opts(qfd_ctx *ctx, const qfd_dataset *ds, const qfd_load
         if (!isfinite(o->mean[i]))
             return qfd_fail(ctx, QFD_ERR_ARG, "loader: mean[%d] must be finite, got %g", i, (double)o->mean[i]);
         if (!(o->std[i] > 0) || !isfinite(o->std[i]))
-            return qfd_fail(ctx, QFD_ERR_ARG, "loader: std[%d] must be > 0 and finite, got %g", i,
-                            (double)o->std[i]);
+            return qfd_fail(ctx, QFD_ERR_ARG, "loader: std[%d] must be > 0 and finite, got %g", i, (double)o->std[i]);
     }
     return QFD_OK;
 }

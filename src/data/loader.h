@@ -15,8 +15,8 @@
 #include "data/dataset.h"
 
 typedef struct qfd_loader_opts {
-    int64_t batch;         /* examples per batch (>= 1) */
-    bool shuffle;          /* a seeded permutation per epoch; else dataset order */
+    int64_t batch; /* examples per batch (>= 1) */
+    bool shuffle;  /* a seeded permutation per epoch; else dataset order */
     uint64_t seed;
     bool drop_last;        /* drop a final partial batch */
     int crop_pad;          /* random HxW crop after zero-padding this many pixels on each side (0: off) */

@@ -29,9 +29,18 @@ static const struct {
     {'u', 2, QFD_DT_UINT16},  {'u', 4, QFD_DT_UINT32}, {'u', 8, QFD_DT_UINT64}, {'b', 1, QFD_DT_BOOL},
 };
 
-static uint32_t rd16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
-static uint32_t rd32(const uint8_t *p) { return rd16(p) | rd16(p + 2) << 16; }
-static uint64_t rd64(const uint8_t *p) { return rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+static uint32_t rd16(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8;
+}
+static uint32_t rd32(const uint8_t *p)
+{
+    return rd16(p) | rd16(p + 2) << 16;
+}
+static uint64_t rd64(const uint8_t *p)
+{
+    return rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
 
 /* ---- header dict --------------------------------------------------------- */
 
@@ -161,7 +170,9 @@ static qfd_status parse_dict(qfd_ctx *ctx, const char *h, size_t len, qfd_array 
     }
     if (!descr[0] || fortran < 0 || !have_shape)
         return qfd_fail(ctx, QFD_ERR_PARSE, "bad .npy header: missing '%s'",
-                        !descr[0] ? "descr" : fortran < 0 ? "fortran_order" : "shape");
+                        !descr[0]     ? "descr"
+                        : fortran < 0 ? "fortran_order"
+                                      : "shape");
     if (fortran && a->rank > 1)
         return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "fortran_order=True arrays are not supported; save a C-order copy");
     return parse_descr(ctx, descr, &a->dtype);
@@ -563,8 +574,8 @@ static qfd_status extract(qfd_ctx *ctx, FILE *f, uint64_t fsize, const zip_entry
     if (z->flags & 1)
         return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "member is encrypted");
     if (z->method != 0 && z->method != 8)
-        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED,
-                        "compression method %u is not supported (only stored and deflated)", (unsigned)z->method);
+        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "compression method %u is not supported (only stored and deflated)",
+                        (unsigned)z->method);
     if (!read_at(f, z->offset, lh, sizeof lh) || rd32(lh) != 0x04034b50)
         return not_zip(ctx, "bad local file header (truncated file?)");
     uint64_t data = z->offset + 30 + rd16(lh + 26) + rd16(lh + 28);
@@ -611,7 +622,10 @@ static qfd_status no_member(qfd_ctx *ctx, const char *const *names, int n_names,
     char want[256] = "", have[512] = "";
     size_t w = 0, h = 0;
     for (int i = 0; i < n_names && w < sizeof want; i++)
-        w += (size_t)snprintf(want + w, sizeof want - w, "%s'%s'", i == 0 ? "" : i + 1 < n_names ? ", " : " or ",
+        w += (size_t)snprintf(want + w, sizeof want - w, "%s'%s'",
+                              i == 0            ? ""
+                              : i + 1 < n_names ? ", "
+                                                : " or ",
                               names[i]);
     for (size_t i = 0; i < n && h < sizeof have; i++) {
         size_t len = strlen(e[i].name);

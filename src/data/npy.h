@@ -16,7 +16,7 @@ qfd_status qfd_npy_write(qfd_ctx *ctx, const char *path, const qfd_array *a);
 qfd_status qfd_npz_read(qfd_ctx *ctx, const char *path, const char *name, qfd_array *out);
 /* Reads the first of names[0..n_names) present in the archive and sets *which
  * to its index; QFD_ERR_ARG if none is present. */
-qfd_status qfd_npz_read_any(qfd_ctx *ctx, const char *path, const char *const *names, int n_names,
-                            int *which, qfd_array *out);
+qfd_status qfd_npz_read_any(qfd_ctx *ctx, const char *path, const char *const *names, int n_names, int *which,
+                            qfd_array *out);
 
 #endif

@@ -9,14 +9,38 @@
 #include "ops/blas.h"
 #include "ops/op.h"
 
-size_t qfd_exec_n_inputs(const qfd_exec *e) { return e->n_in; }
-size_t qfd_exec_n_outputs(const qfd_exec *e) { return e->n_out; }
-int qfd_exec_input_tensor(const qfd_exec *e, size_t i) { return e->in_t[i]; }
-int qfd_exec_output_tensor(const qfd_exec *e, size_t i) { return e->out_t[i]; }
-const qfd_array *qfd_exec_value(const qfd_exec *e, int t) { return &e->vals[t]; }
-const qfd_array *qfd_exec_output(const qfd_exec *e, size_t i) { return &e->vals[e->out_t[i]]; }
-const char *qfd_exec_input_name(const qfd_exec *e, size_t i) { return e->g->tensors[e->in_t[i]].name; }
-const char *qfd_exec_output_name(const qfd_exec *e, size_t i) { return e->g->tensors[e->out_t[i]].name; }
+size_t qfd_exec_n_inputs(const qfd_exec *e)
+{
+    return e->n_in;
+}
+size_t qfd_exec_n_outputs(const qfd_exec *e)
+{
+    return e->n_out;
+}
+int qfd_exec_input_tensor(const qfd_exec *e, size_t i)
+{
+    return e->in_t[i];
+}
+int qfd_exec_output_tensor(const qfd_exec *e, size_t i)
+{
+    return e->out_t[i];
+}
+const qfd_array *qfd_exec_value(const qfd_exec *e, int t)
+{
+    return &e->vals[t];
+}
+const qfd_array *qfd_exec_output(const qfd_exec *e, size_t i)
+{
+    return &e->vals[e->out_t[i]];
+}
+const char *qfd_exec_input_name(const qfd_exec *e, size_t i)
+{
+    return e->g->tensors[e->in_t[i]].name;
+}
+const char *qfd_exec_output_name(const qfd_exec *e, size_t i)
+{
+    return e->g->tensors[e->out_t[i]].name;
+}
 
 static void release_values(qfd_exec *e)
 {
@@ -86,8 +110,22 @@ void qfd_exec_op_ctx(qfd_exec *e, qfd_ctx *ctx, size_t i, qfd_op_ctx *oc)
         e->in_ptrs[k] = n->in[k] >= 0 ? &e->vals[n->in[k]] : NULL;
     for (size_t k = 0; k < n->n_out; k++)
         e->out_ptrs[k] = n->out[k] >= 0 ? &e->vals[n->out[k]] : NULL;
-    *oc = (qfd_op_ctx){ctx, n, e->nodes[i].opset, n->n_in, n->n_out, e->in_ptrs, e->out_ptrs,
-                       e->nodes[i].state, e->ws, e->n_threads, e->training, NULL, 0, NULL, NULL, 0};
+    *oc = (qfd_op_ctx){ctx,
+                       n,
+                       e->nodes[i].opset,
+                       n->n_in,
+                       n->n_out,
+                       e->in_ptrs,
+                       e->out_ptrs,
+                       e->nodes[i].state,
+                       e->ws,
+                       e->n_threads,
+                       e->training,
+                       NULL,
+                       0,
+                       NULL,
+                       NULL,
+                       0};
     if (!e->needs_grad)
         return;
     /* Distinct seeds per node and step (splitmix64 of both). */
@@ -236,8 +274,7 @@ static qfd_status alloc_value(qfd_ctx *ctx, qfd_exec *e, int t, bool pooled)
     }
     v->data = calloc(1, nbytes ? nbytes : 1);
     if (!v->data)
-        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for tensor '%s' (%zu bytes)", e->g->tensors[t].name,
-                        nbytes);
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for tensor '%s' (%zu bytes)", e->g->tensors[t].name, nbytes);
     v->nbytes = nbytes;
     e->owned[t] = 1;
     return QFD_OK;

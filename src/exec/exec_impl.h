@@ -10,8 +10,8 @@ typedef struct exec_node {
     const qfd_op_def *def;
     void *state;
     int64_t opset;
-    bool folded; /* computed at plan time: skipped by run */
-    bool view;   /* output 0 points into input 0's buffer: skipped by run */
+    bool folded;     /* computed at plan time: skipped by run */
+    bool view;       /* output 0 points into input 0's buffer: skipped by run */
     size_t view_off; /* where, in bytes */
 } exec_node;
 
@@ -32,8 +32,8 @@ struct qfd_exec {
     qfd_array **out_ptrs;
     qfd_array *infer_in; /* infer's view of the inputs: data only where known */
     int n_threads;
-    bool share_values;  /* inference: intermediate values may share memory */
-    void *value_pool;   /* the shared values (owned == 2) */
+    bool share_values; /* inference: intermediate values may share memory */
+    void *value_pool;  /* the shared values (owned == 2) */
     size_t value_pool_bytes;
 
     /* training */
@@ -44,7 +44,7 @@ struct qfd_exec {
     int *grad_first;     /* per tensor: node whose backward first touches the gradient */
     float *grad_pool;    /* intermediate gradients, sharing memory when not live together */
     size_t grad_pool_bytes;
-    void **saved;        /* per node, forward -> backward */
+    void **saved; /* per node, forward -> backward */
     const qfd_array **gout_ptrs;
     qfd_array **gin_ptrs;
     bool training;

@@ -115,7 +115,8 @@ static int field_eq(cmp *c, const ProtobufCFieldDescriptor *f, const ProtobufCMe
     }
     int has_a = 1, has_b = 1;
     if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-        uint32_t ca = *(const uint32_t *)(pa + f->quantifier_offset), cb = *(const uint32_t *)(pb + f->quantifier_offset);
+        uint32_t ca = *(const uint32_t *)(pa + f->quantifier_offset),
+                 cb = *(const uint32_t *)(pb + f->quantifier_offset);
         has_a = ca == f->id;
         has_b = cb == f->id;
     } else if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_STRING &&

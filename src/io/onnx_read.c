@@ -133,12 +133,12 @@ static qfd_status read_external(reader *r, Onnx__TensorProto *tp, qfd_tensor *t,
         return qfd_fail(r->ctx, QFD_ERR_INVALID, "tensor '%s': external data without a location", tname(t));
     if (location[0] == '/' || strstr(location, ".."))
         return qfd_fail(r->ctx, QFD_ERR_INVALID,
-                        "tensor '%s': external data location '%s' must be a path inside the model's folder",
-                        tname(t), location);
+                        "tensor '%s': external data location '%s' must be a path inside the model's folder", tname(t),
+                        location);
     if (offset < 0 || (length >= 0 && (size_t)length != want))
         return qfd_fail(r->ctx, QFD_ERR_INVALID,
-                        "tensor '%s': external data offset %lld / length %lld do not fit %zu bytes of data",
-                        tname(t), offset, length, want);
+                        "tensor '%s': external data offset %lld / length %lld do not fit %zu bytes of data", tname(t),
+                        offset, length, want);
     size_t plen = strlen(r->dir) + strlen(location) + 2;
     char *path = malloc(plen);
     if (!path)
@@ -147,8 +147,8 @@ static qfd_status read_external(reader *r, Onnx__TensorProto *tp, qfd_tensor *t,
     qfd_status st = QFD_OK;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        st = qfd_fail(r->ctx, QFD_ERR_IO, "tensor '%s': cannot open external data file '%s': %s", tname(t),
-                      path, strerror(errno));
+        st = qfd_fail(r->ctx, QFD_ERR_IO, "tensor '%s': cannot open external data file '%s': %s", tname(t), path,
+                      strerror(errno));
         goto out;
     }
     t->data = malloc(want ? want : 1);
@@ -157,8 +157,9 @@ static qfd_status read_external(reader *r, Onnx__TensorProto *tp, qfd_tensor *t,
         goto out;
     }
     if (fseeko(f, (off_t)offset, SEEK_SET) != 0 || fread(t->data, 1, want, f) != want) {
-        st = qfd_fail(r->ctx, QFD_ERR_IO, "tensor '%s': external data file '%s' is shorter than offset %lld + %zu bytes",
-                      tname(t), path, offset, want);
+        st = qfd_fail(r->ctx, QFD_ERR_IO,
+                      "tensor '%s': external data file '%s' is shorter than offset %lld + %zu bytes", tname(t), path,
+                      offset, want);
         goto out;
     }
     t->nbytes = want;
@@ -173,9 +174,8 @@ static qfd_status read_typed(reader *r, Onnx__TensorProto *tp, qfd_tensor *t, in
 {
     qfd_typed_layout l = qfd_typed_layout_of(t->dtype, numel);
     size_t counts[] = {
-        [QFD_TF_FLOAT] = tp->n_float_data, [QFD_TF_INT32] = tp->n_int32_data,
-        [QFD_TF_STRING] = tp->n_string_data, [QFD_TF_INT64] = tp->n_int64_data,
-        [QFD_TF_DOUBLE] = tp->n_double_data, [QFD_TF_UINT64] = tp->n_uint64_data,
+        [QFD_TF_FLOAT] = tp->n_float_data, [QFD_TF_INT32] = tp->n_int32_data,   [QFD_TF_STRING] = tp->n_string_data,
+        [QFD_TF_INT64] = tp->n_int64_data, [QFD_TF_DOUBLE] = tp->n_double_data, [QFD_TF_UINT64] = tp->n_uint64_data,
     };
     for (int f = QFD_TF_FLOAT; f <= QFD_TF_UINT64; f++)
         if (counts[f] && f != l.field)
@@ -255,7 +255,8 @@ static qfd_status read_tensor(reader *r, Onnx__TensorProto *tp, qfd_tensor *t)
             return qfd_fail(r->ctx, QFD_ERR_INVALID, "tensor '%s': too many elements", tname(t));
         numel *= tp->dims[i];
     }
-    if (dup_str(tp->doc_string, &t->doc) || copy_kvs(tp->external_data, tp->n_external_data, &t->external, &t->n_external) ||
+    if (dup_str(tp->doc_string, &t->doc) ||
+        copy_kvs(tp->external_data, tp->n_external_data, &t->external, &t->n_external) ||
         take_extra(&tp->base, &t->extra))
         return NOMEM(r);
     if (tp->segment) {
@@ -417,8 +418,8 @@ static int tensor_ref(qfd_graph *g, const char *name)
     return t < 0 ? -2 : t;
 }
 
-static qfd_status read_value_infos(reader *r, qfd_graph *g, Onnx__ValueInfoProto **src, size_t n,
-                                   qfd_value_info **out, size_t *n_out, uint32_t flag, const char *what)
+static qfd_status read_value_infos(reader *r, qfd_graph *g, Onnx__ValueInfoProto **src, size_t n, qfd_value_info **out,
+                                   size_t *n_out, uint32_t flag, const char *what)
 {
     if (!n)
         return QFD_OK;

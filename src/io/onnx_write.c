@@ -142,8 +142,7 @@ static void put_typed(writer *w, const qfd_tensor *t, Onnx__TensorProto *tp)
             tp->uint64_data[i] = v;
         }
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -174,11 +173,8 @@ static Onnx__TensorProto *put_tensor(writer *w, const qfd_tensor *t)
         tp->has_raw_data = 1;
         tp->raw_data = (ProtobufCBinaryData){t->nbytes, t->data};
         break;
-    case QFD_STORE_TYPED:
-        put_typed(w, t, tp);
-        break;
-    default:
-        break;
+    case QFD_STORE_TYPED: put_typed(w, t, tp); break;
+    default: break;
     }
     if (t->storage != QFD_STORE_EXTERNAL) {
         tp->n_external_data = t->n_external;
@@ -212,8 +208,7 @@ static Onnx__TypeProto *put_type(writer *w, const qfd_type *ty)
     tt->shape->n_dim = (size_t)ty->rank;
     tt->shape->dim = arr(w, (size_t)ty->rank, sizeof *tt->shape->dim);
     for (int i = 0; tt->shape->dim && i < ty->rank; i++) {
-        Onnx__TensorShapeProto__Dimension *d =
-            new_msg(w, &onnx__tensor_shape_proto__dimension__descriptor);
+        Onnx__TensorShapeProto__Dimension *d = new_msg(w, &onnx__tensor_shape_proto__dimension__descriptor);
         if (!d)
             return NULL;
         d->denotation = ty->dims[i].denotation;
@@ -339,8 +334,8 @@ static Onnx__GraphProto *put_graph(writer *w, const qfd_graph *g)
     gp->n_value_info = g->n_value_infos;
     gp->value_info = put_value_infos(w, g, g->value_infos, g->n_value_infos);
     gp->n_quantization_annotation = g->n_quant_annotations;
-    gp->quantization_annotation =
-        unblobs(w, &onnx__tensor_annotation__descriptor, g->quant_annotations, g->n_quant_annotations);
+    gp->quantization_annotation = unblobs(w, &onnx__tensor_annotation__descriptor, g->quant_annotations,
+                                          g->n_quant_annotations);
     put_extra(w, &gp->base, &g->extra);
     return gp;
 }

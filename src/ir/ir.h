@@ -63,15 +63,15 @@ typedef struct qfd_type {
     int rank;
     qfd_dim *dims;
     char *denotation;
-    qfd_blob opaque; /* serialized TypeProto when kind == QFD_TYPE_OPAQUE */
+    qfd_blob opaque;         /* serialized TypeProto when kind == QFD_TYPE_OPAQUE */
     const char *opaque_kind; /* "sequence", "map", ... for info */
 } qfd_type;
 
 enum qfd_storage {
-    QFD_STORE_NONE,     /* no data field at all */
-    QFD_STORE_RAW,      /* raw_data */
-    QFD_STORE_TYPED,    /* float_data, int32_data, ... */
-    QFD_STORE_EXTERNAL  /* read from an external file; written back as raw_data */
+    QFD_STORE_NONE,    /* no data field at all */
+    QFD_STORE_RAW,     /* raw_data */
+    QFD_STORE_TYPED,   /* float_data, int32_data, ... */
+    QFD_STORE_EXTERNAL /* read from an external file; written back as raw_data */
 };
 
 enum qfd_tensor_flags {
@@ -99,7 +99,7 @@ typedef struct qfd_tensor {
     int64_t segment_begin, segment_end;
     bool segment_has_begin, segment_has_end;
     bool has_location_default; /* data_location = DEFAULT written explicitly */
-    size_t n_external; /* the file's external_data entries */
+    size_t n_external;         /* the file's external_data entries */
     qfd_kv *external;
     qfd_extra extra;
 

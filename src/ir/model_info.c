@@ -53,8 +53,8 @@ qfd_status qfd_model_normalization(qfd_ctx *ctx, const qfd_model *m, int n_flag_
     *source = "none";
     if (n_flag_mean || n_flag_std) {
         if (n_flag_mean != n_flag_std)
-            return qfd_fail(ctx, QFD_ERR_ARG, "--mean and --std need the same number of values (%d vs %d)",
-                            n_flag_mean, n_flag_std);
+            return qfd_fail(ctx, QFD_ERR_ARG, "--mean and --std need the same number of values (%d vs %d)", n_flag_mean,
+                            n_flag_std);
         memcpy(mean, flag_mean, 4 * sizeof *mean);
         memcpy(std, flag_std, 4 * sizeof *std);
         *n = n_flag_mean;

@@ -118,7 +118,8 @@ static qfd_status sort_nodes(qfd_ctx *ctx, qfd_graph *g)
                 }
             }
             char buf[256];
-            st = qfd_fail(ctx, QFD_ERR_INVALID, "graph has a cycle: node %s depends on its own output through tensor '%s'",
+            st = qfd_fail(ctx, QFD_ERR_INVALID,
+                          "graph has a cycle: node %s depends on its own output through tensor '%s'",
                           node_label(n, i, buf, sizeof buf), via);
             goto out;
         }
@@ -163,11 +164,13 @@ qfd_status qfd_graph_validate(qfd_ctx *ctx, qfd_graph *g)
                 continue;
             qfd_tensor *tt = &g->tensors[t];
             if (tt->producer >= 0)
-                return qfd_fail(ctx, QFD_ERR_INVALID, "duplicate tensor name: '%s' is an output of node %s and of an earlier node",
-                                tt->name, node_label(n, i, buf, sizeof buf));
+                return qfd_fail(ctx, QFD_ERR_INVALID,
+                                "duplicate tensor name: '%s' is an output of node %s and of an earlier node", tt->name,
+                                node_label(n, i, buf, sizeof buf));
             if (tt->flags & (QFD_T_INITIALIZER | QFD_T_INPUT))
-                return qfd_fail(ctx, QFD_ERR_INVALID, "duplicate tensor name: '%s' is an output of node %s and also a graph %s",
-                                tt->name, node_label(n, i, buf, sizeof buf),
+                return qfd_fail(ctx, QFD_ERR_INVALID,
+                                "duplicate tensor name: '%s' is an output of node %s and also a graph %s", tt->name,
+                                node_label(n, i, buf, sizeof buf),
                                 (tt->flags & QFD_T_INITIALIZER) ? "initializer" : "input");
             tt->producer = (int)i;
         }

@@ -21,8 +21,7 @@ qfd_status qfd_act_parse(const qfd_op_ctx *oc, qfd_act *a)
     } else if (!strcmp(name, "LeakyRelu") && np == 1) {
         *a = (qfd_act){QFD_ACT_LEAKY_RELU, 0.0f, 0.0f, p[0]};
     } else {
-        return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "activation '%s' with %zu parameters is not supported", name,
-                           np);
+        return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "activation '%s' with %zu parameters is not supported", name, np);
     }
     return QFD_OK;
 }

@@ -48,8 +48,7 @@ static qfd_status parse(qfd_op_ctx *oc, void *state)
         return qfd_op_fail(oc, QFD_ERR_INVALID, "training_mode must be 0 or 1, got %lld", (long long)tm);
     s->training_mode = tm == 1;
     if (oc->opset >= 14 && oc->n_out > 3)
-        return qfd_op_fail(oc, QFD_ERR_INVALID, "has %zu outputs, at most 3 (Y, running_mean, running_var)",
-                           oc->n_out);
+        return qfd_op_fail(oc, QFD_ERR_INVALID, "has %zu outputs, at most 3 (Y, running_mean, running_var)", oc->n_out);
     for (size_t k = 1; k < oc->n_out; k++) {
         if (oc->node->out[k] < 0)
             continue;

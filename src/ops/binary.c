@@ -320,16 +320,16 @@ void qfd_bcast_grad(const qfd_op_ctx *oc, const qfd_array *out, const qfd_array 
 
 /* X(code, T, U, kind): U is the type in which T wraps without undefined
  * behaviour; kind selects the division rule (f float, s signed, u unsigned). */
-#define ARITH_TYPES(X)                                                                                               \
-    X(FLOAT, float, float, f)                                                                                        \
-    X(DOUBLE, double, double, f)                                                                                     \
-    X(INT8, int8_t, uint32_t, s)                                                                                     \
-    X(INT16, int16_t, uint32_t, s)                                                                                   \
-    X(INT32, int32_t, uint32_t, s)                                                                                   \
-    X(INT64, int64_t, uint64_t, s)                                                                                   \
-    X(UINT8, uint8_t, uint32_t, u)                                                                                   \
-    X(UINT16, uint16_t, uint32_t, u)                                                                                 \
-    X(UINT32, uint32_t, uint32_t, u)                                                                                 \
+#define ARITH_TYPES(X)               \
+    X(FLOAT, float, float, f)        \
+    X(DOUBLE, double, double, f)     \
+    X(INT8, int8_t, uint32_t, s)     \
+    X(INT16, int16_t, uint32_t, s)   \
+    X(INT32, int32_t, uint32_t, s)   \
+    X(INT64, int64_t, uint64_t, s)   \
+    X(UINT8, uint8_t, uint32_t, u)   \
+    X(UINT16, uint16_t, uint32_t, u) \
+    X(UINT32, uint32_t, uint32_t, u) \
     X(UINT64, uint64_t, uint64_t, u)
 
 #define OP_ADD(x, z, T, U, K) (T)((U)(x) + (U)(z))
@@ -342,34 +342,34 @@ void qfd_bcast_grad(const qfd_op_ctx *oc, const qfd_array *out, const qfd_array 
 
 /* One kernel per (op, type): the four broadcast cases are separate loops so
  * that each one vectorises. */
-#define BIN_KERNEL(OPN, C, T, U, K)                                                                                  \
-    static void k_##OPN##_##C(void *yv, const void *av, const void *bv, const void *cv, int64_t n, unsigned adv,     \
-                              const void *param)                                                                     \
-    {                                                                                                                \
-        (void)cv, (void)param;                                                                                       \
-        T *y = yv;                                                                                                   \
-        const T *a = av, *b = bv;                                                                                    \
-        switch (adv & 3) {                                                                                           \
-        case 3:                                                                                                      \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                y[i] = OP_##OPN(a[i], b[i], T, U, K);                                                                \
-            break;                                                                                                   \
-        case 1: {                                                                                                    \
-            const T z = b[0];                                                                                        \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                y[i] = OP_##OPN(a[i], z, T, U, K);                                                                   \
-        } break;                                                                                                     \
-        case 2: {                                                                                                    \
-            const T x = a[0];                                                                                        \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                y[i] = OP_##OPN(x, b[i], T, U, K);                                                                   \
-        } break;                                                                                                     \
-        default: {                                                                                                   \
-            const T v = OP_##OPN(a[0], b[0], T, U, K);                                                               \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                y[i] = v;                                                                                            \
-        }                                                                                                            \
-        }                                                                                                            \
+#define BIN_KERNEL(OPN, C, T, U, K)                                                                              \
+    static void k_##OPN##_##C(void *yv, const void *av, const void *bv, const void *cv, int64_t n, unsigned adv, \
+                              const void *param)                                                                 \
+    {                                                                                                            \
+        (void)cv, (void)param;                                                                                   \
+        T *y = yv;                                                                                               \
+        const T *a = av, *b = bv;                                                                                \
+        switch (adv & 3) {                                                                                       \
+        case 3:                                                                                                  \
+            for (int64_t i = 0; i < n; i++)                                                                      \
+                y[i] = OP_##OPN(a[i], b[i], T, U, K);                                                            \
+            break;                                                                                               \
+        case 1: {                                                                                                \
+            const T z = b[0];                                                                                    \
+            for (int64_t i = 0; i < n; i++)                                                                      \
+                y[i] = OP_##OPN(a[i], z, T, U, K);                                                               \
+        } break;                                                                                                 \
+        case 2: {                                                                                                \
+            const T x = a[0];                                                                                    \
+            for (int64_t i = 0; i < n; i++)                                                                      \
+                y[i] = OP_##OPN(x, b[i], T, U, K);                                                               \
+        } break;                                                                                                 \
+        default: {                                                                                               \
+            const T v = OP_##OPN(a[0], b[0], T, U, K);                                                           \
+            for (int64_t i = 0; i < n; i++)                                                                      \
+                y[i] = v;                                                                                        \
+        }                                                                                                        \
+        }                                                                                                        \
     }
 #define KERNELS_ADD(C, T, U, K) BIN_KERNEL(ADD, C, T, U, K)
 #define KERNELS_SUB(C, T, U, K) BIN_KERNEL(SUB, C, T, U, K)
@@ -385,25 +385,25 @@ enum { ADD, SUB, MUL, DIV, POW };
 #if QFD_HAVE_AVX512
 /* The float kernels in 16 lanes (SSE2's 4 otherwise): whole vectors, then
  * a masked tail; an operand that does not advance is broadcast. */
-#define BIN_AVX512(OPN, VOP)                                                                                         \
-    static QFD_AVX512_FN void k_##OPN##_avx512(void *yv, const void *av, const void *bv, const void *cv, int64_t n,  \
-                                               unsigned adv, const void *param)                                      \
-    {                                                                                                                \
-        (void)cv, (void)param;                                                                                       \
-        float *y = yv;                                                                                               \
-        const float *a = av, *b = bv;                                                                                \
+#define BIN_AVX512(OPN, VOP)                                                                                        \
+    static QFD_AVX512_FN void k_##OPN##_avx512(void *yv, const void *av, const void *bv, const void *cv, int64_t n, \
+                                               unsigned adv, const void *param)                                     \
+    {                                                                                                               \
+        (void)cv, (void)param;                                                                                      \
+        float *y = yv;                                                                                              \
+        const float *a = av, *b = bv;                                                                               \
         const __m512 a0 = _mm512_set1_ps(a[0]), b0 = _mm512_set1_ps(b[0]);                                          \
-        int64_t i = 0;                                                                                               \
-        for (; i + 16 <= n; i += 16) {                                                                               \
-            __m512 x = adv & 1 ? _mm512_loadu_ps(a + i) : a0, z = adv & 2 ? _mm512_loadu_ps(b + i) : b0;              \
-            _mm512_storeu_ps(y + i, VOP(x, z));                                                                      \
-        }                                                                                                            \
-        if (i < n) {                                                                                                 \
-            __mmask16 k = qfd_mask16(n - i);                                                                         \
-            __m512 x = adv & 1 ? _mm512_maskz_loadu_ps(k, a + i) : a0;                                               \
-            __m512 z = adv & 2 ? _mm512_maskz_loadu_ps(k, b + i) : b0;                                               \
-            _mm512_mask_storeu_ps(y + i, k, VOP(x, z));                                                              \
-        }                                                                                                            \
+        int64_t i = 0;                                                                                              \
+        for (; i + 16 <= n; i += 16) {                                                                              \
+            __m512 x = adv & 1 ? _mm512_loadu_ps(a + i) : a0, z = adv & 2 ? _mm512_loadu_ps(b + i) : b0;            \
+            _mm512_storeu_ps(y + i, VOP(x, z));                                                                     \
+        }                                                                                                           \
+        if (i < n) {                                                                                                \
+            __mmask16 k = qfd_mask16(n - i);                                                                        \
+            __m512 x = adv & 1 ? _mm512_maskz_loadu_ps(k, a + i) : a0;                                              \
+            __m512 z = adv & 2 ? _mm512_maskz_loadu_ps(k, b + i) : b0;                                              \
+            _mm512_mask_storeu_ps(y + i, k, VOP(x, z));                                                             \
+        }                                                                                                           \
     }
 BIN_AVX512(ADD, _mm512_add_ps)
 BIN_AVX512(SUB, _mm512_sub_ps)
@@ -417,13 +417,11 @@ static qfd_bcast_fn arith_kernel(int op, int32_t dt)
     if (dt == QFD_DT_FLOAT && qfd_cpu_avx512())
         return op == ADD ? k_ADD_avx512 : op == SUB ? k_SUB_avx512 : op == MUL ? k_MUL_avx512 : k_DIV_avx512;
 #endif
-#define CASE(C, T, U, K)                                                                                             \
-    case QFD_DT_##C:                                                                                                 \
-        return op == ADD ? k_ADD_##C : op == SUB ? k_SUB_##C : op == MUL ? k_MUL_##C : k_DIV_##C;
+#define CASE(C, T, U, K) \
+    case QFD_DT_##C: return op == ADD ? k_ADD_##C : op == SUB ? k_SUB_##C : op == MUL ? k_MUL_##C : k_DIV_##C;
     switch (dt) {
         ARITH_TYPES(CASE)
-    default:
-        return NULL;
+    default: return NULL;
     }
 #undef CASE
 }
@@ -522,58 +520,58 @@ static void k_pow_any(void *yv, const void *av, const void *bv, const void *cv, 
 
 /* ---- gradient kernels: y += local gradient * dy, dy the last input ---- */
 
-#define GLOOP(EXPR, XA, XB, XC)                                                                                      \
-    for (int64_t i = 0; i < n; i++) {                                                                                \
-        const float A = XA, B = XB, C = XC;                                                                          \
-        (void)A, (void)B, (void)C;                                                                                   \
-        y[i] += EXPR;                                                                                                \
+#define GLOOP(EXPR, XA, XB, XC)             \
+    for (int64_t i = 0; i < n; i++) {       \
+        const float A = XA, B = XB, C = XC; \
+        (void)A, (void)B, (void)C;          \
+        y[i] += EXPR;                       \
     }
 /* Two inputs (B is dy; C unused) or three (C is dy); the common broadcast
  * cases get their own loop so that each vectorises. */
-#define GRAD2(NAME, EXPR)                                                                                            \
-    static void NAME(void *yv, const void *av, const void *bv, const void *cv, int64_t n, unsigned adv,              \
-                     const void *param)                                                                              \
-    {                                                                                                                \
-        (void)cv, (void)param;                                                                                       \
-        float *y = yv;                                                                                               \
-        const float *a = av, *b = bv;                                                                                \
-        if ((adv & 3) == 3) {                                                                                        \
-            GLOOP(EXPR, a[i], b[i], 0.0f)                                                                            \
-        } else if ((adv & 3) == 2) {                                                                                 \
-            const float a0 = a[0];                                                                                   \
-            GLOOP(EXPR, a0, b[i], 0.0f)                                                                              \
-        } else {                                                                                                     \
-            const int64_t sa = adv & 1, sb = (adv >> 1) & 1;                                                         \
-            GLOOP(EXPR, a[i * sa], b[i * sb], 0.0f)                                                                  \
-        }                                                                                                            \
+#define GRAD2(NAME, EXPR)                                                                               \
+    static void NAME(void *yv, const void *av, const void *bv, const void *cv, int64_t n, unsigned adv, \
+                     const void *param)                                                                 \
+    {                                                                                                   \
+        (void)cv, (void)param;                                                                          \
+        float *y = yv;                                                                                  \
+        const float *a = av, *b = bv;                                                                   \
+        if ((adv & 3) == 3) {                                                                           \
+            GLOOP(EXPR, a[i], b[i], 0.0f)                                                               \
+        } else if ((adv & 3) == 2) {                                                                    \
+            const float a0 = a[0];                                                                      \
+            GLOOP(EXPR, a0, b[i], 0.0f)                                                                 \
+        } else {                                                                                        \
+            const int64_t sa = adv & 1, sb = (adv >> 1) & 1;                                            \
+            GLOOP(EXPR, a[i * sa], b[i * sb], 0.0f)                                                     \
+        }                                                                                               \
     }
-#define GRAD3(NAME, EXPR)                                                                                            \
-    static void NAME(void *yv, const void *av, const void *bv, const void *cv, int64_t n, unsigned adv,              \
-                     const void *param)                                                                              \
-    {                                                                                                                \
-        (void)param;                                                                                                 \
-        float *y = yv;                                                                                               \
-        const float *a = av, *b = bv, *c = cv;                                                                       \
-        if ((adv & 7) == 7) {                                                                                        \
-            GLOOP(EXPR, a[i], b[i], c[i])                                                                            \
-        } else if ((adv & 7) == 6) {                                                                                 \
-            const float a0 = a[0];                                                                                   \
-            GLOOP(EXPR, a0, b[i], c[i])                                                                              \
-        } else if ((adv & 7) == 5) {                                                                                 \
-            const float b0 = b[0];                                                                                   \
-            GLOOP(EXPR, a[i], b0, c[i])                                                                              \
-        } else {                                                                                                     \
-            const int64_t sa = adv & 1, sb = (adv >> 1) & 1, sc = (adv >> 2) & 1;                                    \
-            GLOOP(EXPR, a[i * sa], b[i * sb], c[i * sc])                                                             \
-        }                                                                                                            \
+#define GRAD3(NAME, EXPR)                                                                               \
+    static void NAME(void *yv, const void *av, const void *bv, const void *cv, int64_t n, unsigned adv, \
+                     const void *param)                                                                 \
+    {                                                                                                   \
+        (void)param;                                                                                    \
+        float *y = yv;                                                                                  \
+        const float *a = av, *b = bv, *c = cv;                                                          \
+        if ((adv & 7) == 7) {                                                                           \
+            GLOOP(EXPR, a[i], b[i], c[i])                                                               \
+        } else if ((adv & 7) == 6) {                                                                    \
+            const float a0 = a[0];                                                                      \
+            GLOOP(EXPR, a0, b[i], c[i])                                                                 \
+        } else if ((adv & 7) == 5) {                                                                    \
+            const float b0 = b[0];                                                                      \
+            GLOOP(EXPR, a[i], b0, c[i])                                                                 \
+        } else {                                                                                        \
+            const int64_t sa = adv & 1, sb = (adv >> 1) & 1, sc = (adv >> 2) & 1;                       \
+            GLOOP(EXPR, a[i * sa], b[i * sb], c[i * sc])                                                \
+        }                                                                                               \
     }
 
 /* in {other operand, dy} */
-GRAD2(k_g_mul, A * B)
+GRAD2(k_g_mul, A *B)
 /* d(a/b)/da: in {b, dy} */
 GRAD2(k_g_div_a, B / A)
 /* d(a/b)/db = -a/b^2: in {a, b, dy} */
-GRAD3(k_g_div_b, -C * A / (B * B))
+GRAD3(k_g_div_b, -C *A / (B * B))
 /* d(a^e)/de = ln(a) a^e: in {a, y, dy}; 0 where y is 0 (a = 0, e > 0),
  * as PyTorch, instead of 0 * -inf. */
 GRAD3(k_g_pow_e, B == 0.0f ? 0.0f : C * B * logf(A))
@@ -765,22 +763,22 @@ static qfd_status backward(qfd_op_ctx *oc)
     return QFD_OK;
 }
 
-#define BIN_DEF(sym, NAME, OP)                                                                                       \
-    static qfd_status parse_##sym(qfd_op_ctx *oc, void *state)                                                       \
-    {                                                                                                                \
-        (void)oc;                                                                                                    \
-        ((bin_state *)state)->op = OP;                                                                               \
-        return QFD_OK;                                                                                               \
-    }                                                                                                                \
-    const qfd_op_def qfd_op_##sym = {.name = NAME,                                                                   \
-                                     .domain = "",                                                                   \
-                                     .since = 1,                                                                     \
-                                     .state_size = sizeof(bin_state),                                                \
-                                     .parse = parse_##sym,                                                           \
-                                     .infer = infer,                                                                 \
-                                     .forward = forward,                                                             \
-                                     .backward_workspace = backward_workspace,                                       \
-                                     .grad_writes = grad_writes,                                                     \
+#define BIN_DEF(sym, NAME, OP)                                                 \
+    static qfd_status parse_##sym(qfd_op_ctx *oc, void *state)                 \
+    {                                                                          \
+        (void)oc;                                                              \
+        ((bin_state *)state)->op = OP;                                         \
+        return QFD_OK;                                                         \
+    }                                                                          \
+    const qfd_op_def qfd_op_##sym = {.name = NAME,                             \
+                                     .domain = "",                             \
+                                     .since = 1,                               \
+                                     .state_size = sizeof(bin_state),          \
+                                     .parse = parse_##sym,                     \
+                                     .infer = infer,                           \
+                                     .forward = forward,                       \
+                                     .backward_workspace = backward_workspace, \
+                                     .grad_writes = grad_writes,               \
                                      .backward = backward};
 
 BIN_DEF(add, "Add", ADD)

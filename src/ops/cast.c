@@ -86,7 +86,7 @@ static uint64_t d2u64(double v)
 }
 
 /* Value conversions: _Generic picks the float rule for float sources. */
-#define TO_INT(T, v) _Generic((v), float: (T)d2i64(v), double: (T)d2i64(v), default: (T)(v))
+#define TO_INT(T, v) _Generic((v), float : (T)d2i64(v), double : (T)d2i64(v), default : (T)(v))
 #define CV_FLOAT(v) ((float)(v))
 #define CV_DOUBLE(v) ((double)(v))
 #define CV_INT8(v) TO_INT(int8_t, v)
@@ -96,17 +96,17 @@ static uint64_t d2u64(double v)
 #define CV_UINT8(v) TO_INT(uint8_t, v)
 #define CV_UINT16(v) TO_INT(uint16_t, v)
 #define CV_UINT32(v) TO_INT(uint32_t, v)
-#define CV_UINT64(v) _Generic((v), float: d2u64(v), double: d2u64(v), default: (uint64_t)(v))
+#define CV_UINT64(v) _Generic((v), float : d2u64(v), double : d2u64(v), default : (uint64_t)(v))
 #define CV_BOOL(v) ((uint8_t)((v) != 0))
 #define CV_FLOAT16(v) f2h((float)(v))
 #define CV_BFLOAT16(v) f2bf((float)(v))
 
 /* Loaders: the value of element i of a source. */
-#define LOADER(C, T, V, EXPR)                                                                                        \
-    static inline V ld_##C(const void *p, int64_t i)                                                                 \
-    {                                                                                                                \
-        const T *s = p;                                                                                              \
-        return EXPR;                                                                                                 \
+#define LOADER(C, T, V, EXPR)                        \
+    static inline V ld_##C(const void *p, int64_t i) \
+    {                                                \
+        const T *s = p;                              \
+        return EXPR;                                 \
     }
 LOADER(FLOAT, float, float, s[i])
 LOADER(DOUBLE, double, double, s[i])
@@ -123,49 +123,48 @@ LOADER(FLOAT16, uint16_t, float, h2f(s[i]))
 LOADER(BFLOAT16, uint16_t, float, bf2f(s[i]))
 
 /* X(code, storage type); two copies because a macro cannot nest itself. */
-#define SRC_TYPES(X)                                                                                                 \
-    X(FLOAT, float)                                                                                                  \
-    X(DOUBLE, double)                                                                                                \
-    X(INT8, int8_t)                                                                                                  \
-    X(INT16, int16_t)                                                                                                \
-    X(INT32, int32_t)                                                                                                \
-    X(INT64, int64_t)                                                                                                \
-    X(UINT8, uint8_t)                                                                                                \
-    X(UINT16, uint16_t)                                                                                              \
-    X(UINT32, uint32_t)                                                                                              \
-    X(UINT64, uint64_t)                                                                                              \
-    X(BOOL, uint8_t)                                                                                                 \
-    X(FLOAT16, uint16_t)                                                                                             \
+#define SRC_TYPES(X)     \
+    X(FLOAT, float)      \
+    X(DOUBLE, double)    \
+    X(INT8, int8_t)      \
+    X(INT16, int16_t)    \
+    X(INT32, int32_t)    \
+    X(INT64, int64_t)    \
+    X(UINT8, uint8_t)    \
+    X(UINT16, uint16_t)  \
+    X(UINT32, uint32_t)  \
+    X(UINT64, uint64_t)  \
+    X(BOOL, uint8_t)     \
+    X(FLOAT16, uint16_t) \
     X(BFLOAT16, uint16_t)
-#define DST_TYPES(X, S)                                                                                              \
-    X(S, FLOAT, float)                                                                                               \
-    X(S, DOUBLE, double)                                                                                             \
-    X(S, INT8, int8_t)                                                                                               \
-    X(S, INT16, int16_t)                                                                                             \
-    X(S, INT32, int32_t)                                                                                             \
-    X(S, INT64, int64_t)                                                                                             \
-    X(S, UINT8, uint8_t)                                                                                             \
-    X(S, UINT16, uint16_t)                                                                                           \
-    X(S, UINT32, uint32_t)                                                                                           \
-    X(S, UINT64, uint64_t)                                                                                           \
-    X(S, BOOL, uint8_t)                                                                                              \
-    X(S, FLOAT16, uint16_t)                                                                                          \
+#define DST_TYPES(X, S)     \
+    X(S, FLOAT, float)      \
+    X(S, DOUBLE, double)    \
+    X(S, INT8, int8_t)      \
+    X(S, INT16, int16_t)    \
+    X(S, INT32, int32_t)    \
+    X(S, INT64, int64_t)    \
+    X(S, UINT8, uint8_t)    \
+    X(S, UINT16, uint16_t)  \
+    X(S, UINT32, uint32_t)  \
+    X(S, UINT64, uint64_t)  \
+    X(S, BOOL, uint8_t)     \
+    X(S, FLOAT16, uint16_t) \
     X(S, BFLOAT16, uint16_t)
 
-#define DST_CASE(S, D, DT)                                                                                           \
-    case QFD_DT_##D: {                                                                                               \
-        DT *y = dst;                                                                                                 \
-        for (int64_t i = i0; i < i1; i++)                                                                            \
-            y[i] = CV_##D(ld_##S(src, i));                                                                           \
+#define DST_CASE(S, D, DT)                 \
+    case QFD_DT_##D: {                     \
+        DT *y = dst;                       \
+        for (int64_t i = i0; i < i1; i++)  \
+            y[i] = CV_##D(ld_##S(src, i)); \
     } break;
-#define SRC_FN(S, ST)                                                                                                \
-    static void cast_from_##S(const void *src, void *dst, int32_t to, int64_t i0, int64_t i1)                        \
-    {                                                                                                                \
-        switch (to) {                                                                                                \
-            DST_TYPES(DST_CASE, S)                                                                                   \
-        default:                                                                                                     \
-            break;                                                                                                   \
-        }                                                                                                            \
+#define SRC_FN(S, ST)                                                                         \
+    static void cast_from_##S(const void *src, void *dst, int32_t to, int64_t i0, int64_t i1) \
+    {                                                                                         \
+        switch (to) {                                                                         \
+            DST_TYPES(DST_CASE, S)                                                            \
+        default: break;                                                                       \
+        }                                                                                     \
     }
 SRC_TYPES(SRC_FN)
 
@@ -176,22 +175,18 @@ static int type_ok(int32_t dt)
         SRC_TYPES(CASE)
 #undef CASE
         return 1;
-    default:
-        return 0;
+    default: return 0;
     }
 }
 
 static void cast(int32_t from, int32_t to, const void *src, void *dst, int64_t i0, int64_t i1)
 {
     switch (from) {
-#define CASE(C, T)                                                                                                   \
-    case QFD_DT_##C:                                                                                                 \
-        cast_from_##C(src, dst, to, i0, i1);                                                                         \
-        break;
+#define CASE(C, T) \
+    case QFD_DT_##C: cast_from_##C(src, dst, to, i0, i1); break;
         SRC_TYPES(CASE)
 #undef CASE
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -204,11 +199,11 @@ static int32_t target(const qfd_op_ctx *oc)
     if (a->has_i)
         return (int32_t)a->i;
     static const char *const names[] = {
-        [QFD_DT_FLOAT] = "FLOAT",   [QFD_DT_UINT8] = "UINT8",     [QFD_DT_INT8] = "INT8",
-        [QFD_DT_UINT16] = "UINT16", [QFD_DT_INT16] = "INT16",     [QFD_DT_INT32] = "INT32",
-        [QFD_DT_INT64] = "INT64",   [QFD_DT_STRING] = "STRING",   [QFD_DT_BOOL] = "BOOL",
-        [QFD_DT_FLOAT16] = "FLOAT16", [QFD_DT_DOUBLE] = "DOUBLE", [QFD_DT_UINT32] = "UINT32",
-        [QFD_DT_UINT64] = "UINT64", [QFD_DT_BFLOAT16] = "BFLOAT16",
+        [QFD_DT_FLOAT] = "FLOAT",     [QFD_DT_UINT8] = "UINT8",       [QFD_DT_INT8] = "INT8",
+        [QFD_DT_UINT16] = "UINT16",   [QFD_DT_INT16] = "INT16",       [QFD_DT_INT32] = "INT32",
+        [QFD_DT_INT64] = "INT64",     [QFD_DT_STRING] = "STRING",     [QFD_DT_BOOL] = "BOOL",
+        [QFD_DT_FLOAT16] = "FLOAT16", [QFD_DT_DOUBLE] = "DOUBLE",     [QFD_DT_UINT32] = "UINT32",
+        [QFD_DT_UINT64] = "UINT64",   [QFD_DT_BFLOAT16] = "BFLOAT16",
     };
     const char *s = qfd_attr_str(oc->node, "to", NULL);
     for (int32_t i = 0; s && i < (int32_t)(sizeof names / sizeof *names); i++)

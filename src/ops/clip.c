@@ -12,22 +12,22 @@
 #define CLIP_TYPES(X) QFD_NUMERIC_TYPES(X)
 
 /* Bounds from inputs 1 and 2 of type T, or T's own range when omitted. */
-#define CLIP_KERNEL(C, T)                                                                                            \
-    static void clip_##C(const qfd_op_ctx *oc, int64_t n, T lo, T hi)                                                \
-    {                                                                                                                \
-        const qfd_array *a = qfd_op_in(oc, 1), *b = qfd_op_in(oc, 2);                                                \
-        if (oc->opset >= 11 && a && qfd_array_numel(a) == 1)                                                                            \
-            lo = *(const T *)a->data;                                                                                \
-        if (oc->opset >= 11 && b && qfd_array_numel(b) == 1)                                                                            \
-            hi = *(const T *)b->data;                                                                                \
-        const T *x = oc->in[0]->data;                                                                                \
-        T *y = oc->out[0]->data;                                                                                     \
-        int nt = n > 65536 && oc->n_threads > 1 ? oc->n_threads : 1;                                                 \
-        _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)") for (int64_t i = 0; i < n; i++)     \
-        {                                                                                                            \
-            T v = x[i] < lo ? lo : x[i];                                                                             \
-            y[i] = v > hi ? hi : v;                                                                                  \
-        }                                                                                                            \
+#define CLIP_KERNEL(C, T)                                                                                        \
+    static void clip_##C(const qfd_op_ctx *oc, int64_t n, T lo, T hi)                                            \
+    {                                                                                                            \
+        const qfd_array *a = qfd_op_in(oc, 1), *b = qfd_op_in(oc, 2);                                            \
+        if (oc->opset >= 11 && a && qfd_array_numel(a) == 1)                                                     \
+            lo = *(const T *)a->data;                                                                            \
+        if (oc->opset >= 11 && b && qfd_array_numel(b) == 1)                                                     \
+            hi = *(const T *)b->data;                                                                            \
+        const T *x = oc->in[0]->data;                                                                            \
+        T *y = oc->out[0]->data;                                                                                 \
+        int nt = n > 65536 && oc->n_threads > 1 ? oc->n_threads : 1;                                             \
+        _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)") for (int64_t i = 0; i < n; i++) \
+        {                                                                                                        \
+            T v = x[i] < lo ? lo : x[i];                                                                         \
+            y[i] = v > hi ? hi : v;                                                                              \
+        }                                                                                                        \
     }
 #define LIMITS_FLOAT -FLT_MAX, FLT_MAX
 #define LIMITS_DOUBLE -DBL_MAX, DBL_MAX
@@ -48,8 +48,7 @@ static int type_ok(int32_t dt)
         CLIP_TYPES(CASE)
 #undef CASE
         return 1;
-    default:
-        return 0;
+    default: return 0;
     }
 }
 
@@ -82,14 +81,11 @@ static qfd_status forward(qfd_op_ctx *oc)
         return QFD_OK;
     }
     switch (oc->in[0]->dtype) {
-#define CASE(C, T)                                                                                                   \
-    case QFD_DT_##C:                                                                                                 \
-        clip_##C(oc, n, LIMITS_##C);                                                                                 \
-        break;
+#define CASE(C, T) \
+    case QFD_DT_##C: clip_##C(oc, n, LIMITS_##C); break;
         CLIP_TYPES(CASE)
 #undef CASE
-    default:
-        break;
+    default: break;
     }
     return QFD_OK;
 }
@@ -97,46 +93,49 @@ static qfd_status forward(qfd_op_ctx *oc)
 /* Gradients of x (passing on [lo, hi], torch.clamp's convention) and of
  * the bound inputs (summed where they were selected), for float32 or
  * double x; lo, hi as the forward reads them. */
-#define CLIP_GRAD(C, T)                                                                                              \
-    static void grad_##C(const qfd_op_ctx *oc, int64_t n, T lo, T hi)                                                \
-    {                                                                                                                \
-        const qfd_array *a = qfd_op_in(oc, 1), *b = qfd_op_in(oc, 2);                                                \
-        float *dlo = NULL, *dhi = NULL;                                                                              \
-        if (oc->opset >= 11 && a && qfd_array_numel(a) == 1) {                                                       \
-            lo = *(const T *)a->data;                                                                                \
-            dlo = oc->gin[1] ? oc->gin[1]->data : NULL;                                                              \
-        }                                                                                                            \
-        if (oc->opset >= 11 && b && qfd_array_numel(b) == 1) {                                                       \
-            hi = *(const T *)b->data;                                                                                \
-            dhi = oc->gin[2] ? oc->gin[2]->data : NULL;                                                              \
-        }                                                                                                            \
-        const T *x = oc->in[0]->data;                                                                                \
-        const float *dy = oc->gout[0]->data;                                                                         \
-        float *dx = oc->gin[0] ? oc->gin[0]->data : NULL;                                                            \
-        int nt = n > 65536 && oc->n_threads > 1 ? oc->n_threads : 1;                                                 \
-        if (dx) {                                                                                                    \
-            _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)") for (int64_t i = 0; i < n; i++) \
-            {                                                                                                        \
-                const T v = x[i];                                                                                    \
-                const float g = dy[i]; /* loaded before the select: it vectorises */                                 \
-                dx[i] += v >= lo && v <= hi ? g : 0.0f;                                                              \
-            }                                                                                                        \
-        }                                                                                                            \
-        if (!dlo && !dhi)                                                                                            \
-            return;                                                                                                  \
-        double slo = 0, shi = 0;                                                                                     \
-        _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static) reduction(+ : slo, shi)")             \
-        for (int64_t i = 0; i < n; i++) {                                                                            \
-            const T v = x[i] < lo ? lo : x[i];                                                                       \
-            if (v > hi)                                                                                              \
-                shi += dy[i];                                                                                        \
-            else if (x[i] < lo)                                                                                      \
-                slo += dy[i];                                                                                        \
-        }                                                                                                            \
-        if (dlo)                                                                                                     \
-            dlo[0] += (float)slo;                                                                                    \
-        if (dhi)                                                                                                     \
-            dhi[0] += (float)shi;                                                                                    \
+#define CLIP_GRAD(C, T)                                                                                               \
+    static void grad_##C(const qfd_op_ctx *oc, int64_t n, T lo, T hi)                                                 \
+    {                                                                                                                 \
+        const qfd_array *a = qfd_op_in(oc, 1), *b = qfd_op_in(oc, 2);                                                 \
+        float *dlo = NULL, *dhi = NULL;                                                                               \
+        if (oc->opset >= 11 && a && qfd_array_numel(a) == 1) {                                                        \
+            lo = *(const T *)a->data;                                                                                 \
+            dlo = oc->gin[1] ? oc->gin[1]->data : NULL;                                                               \
+        }                                                                                                             \
+        if (oc->opset >= 11 && b && qfd_array_numel(b) == 1) {                                                        \
+            hi = *(const T *)b->data;                                                                                 \
+            dhi = oc->gin[2] ? oc->gin[2]->data : NULL;                                                               \
+        }                                                                                                             \
+        const T *x = oc->in[0]->data;                                                                                 \
+        const float *dy = oc->gout[0]->data;                                                                          \
+        float *dx = oc->gin[0] ? oc->gin[0]->data : NULL;                                                             \
+        int nt = n > 65536 && oc->n_threads > 1 ? oc->n_threads : 1;                                                  \
+        if (dx) {                                                                                                     \
+            _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)") for (int64_t i = 0; i < n; i++)  \
+            {                                                                                                         \
+                const T v = x[i];                                                                                     \
+                const float g = dy[i]; /* loaded before the select: it vectorises */                                  \
+                dx[i] += v >= lo && v <= hi ? g : 0.0f;                                                               \
+            }                                                                                                         \
+        }                                                                                                             \
+        if (!dlo && !dhi)                                                                                             \
+            return;                                                                                                   \
+        double slo = 0, shi = 0;                                                                                      \
+        _Pragma(                                                                                                      \
+            "omp parallel for num_threads(nt) if (nt > 1) schedule(static) reduction(+ : slo, shi)") for (int64_t i = \
+                                                                                                              0;      \
+                                                                                                          i < n; i++) \
+        {                                                                                                             \
+            const T v = x[i] < lo ? lo : x[i];                                                                        \
+            if (v > hi)                                                                                               \
+                shi += dy[i];                                                                                         \
+            else if (x[i] < lo)                                                                                       \
+                slo += dy[i];                                                                                         \
+        }                                                                                                             \
+        if (dlo)                                                                                                      \
+            dlo[0] += (float)slo;                                                                                     \
+        if (dhi)                                                                                                      \
+            dhi[0] += (float)shi;                                                                                     \
     }
 CLIP_GRAD(FLOAT, float)
 CLIP_GRAD(DOUBLE, double)

@@ -25,17 +25,17 @@ static enum cmp_kind kind_of(const char *op)
     return CMP_EQ;
 }
 
-#define CMP_LOOP(T)                                                                                          \
-    do {                                                                                                     \
-        const T *x = a, *z = b;                                                                              \
-        for (int64_t i = 0; i < n; i++) {                                                                    \
-            T u = x[(adv & 1u) ? i : 0], v = z[(adv & 2u) ? i : 0];                                          \
-            y[i] = (uint8_t)(p->kind == CMP_EQ   ? u == v                                                    \
-                             : p->kind == CMP_LT ? u < v                                                     \
-                             : p->kind == CMP_GT ? u > v                                                     \
-                             : p->kind == CMP_LE ? u <= v                                                    \
-                                                 : u >= v);                                                  \
-        }                                                                                                    \
+#define CMP_LOOP(T)                                                 \
+    do {                                                            \
+        const T *x = a, *z = b;                                     \
+        for (int64_t i = 0; i < n; i++) {                           \
+            T u = x[(adv & 1u) ? i : 0], v = z[(adv & 2u) ? i : 0]; \
+            y[i] = (uint8_t)(p->kind == CMP_EQ   ? u == v           \
+                             : p->kind == CMP_LT ? u < v            \
+                             : p->kind == CMP_GT ? u > v            \
+                             : p->kind == CMP_LE ? u <= v           \
+                                                 : u >= v);         \
+        }                                                           \
     } while (0)
 
 static void compare_rows(void *out, const void *a, const void *b, const void *c, int64_t n, unsigned adv,
@@ -48,7 +48,10 @@ static void compare_rows(void *out, const void *a, const void *b, const void *c,
         const uint8_t *x = a, *z = b;
         for (int64_t i = 0; i < n; i++) {
             int u = x[(adv & 1u) ? i : 0] != 0, v = p->kind == LOG_NOT ? 0 : z[(adv & 2u) ? i : 0] != 0;
-            y[i] = (uint8_t)(p->kind == LOG_AND ? u && v : p->kind == LOG_OR ? u || v : p->kind == LOG_XOR ? u != v : !u);
+            y[i] = (uint8_t)(p->kind == LOG_AND   ? u && v
+                             : p->kind == LOG_OR  ? u || v
+                             : p->kind == LOG_XOR ? u != v
+                                                  : !u);
         }
         return;
     }
@@ -103,7 +106,7 @@ static qfd_status forward(qfd_op_ctx *oc)
     return QFD_OK;
 }
 
-#define CMP_DEF(sym, op_name, since_)                                                                         \
+#define CMP_DEF(sym, op_name, since_) \
     const qfd_op_def qfd_op_##sym = {.name = op_name, .domain = "", .since = since_, .infer = infer, .forward = forward}
 
 CMP_DEF(equal, "Equal", 1);

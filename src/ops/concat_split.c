@@ -155,8 +155,7 @@ static qfd_status split_infer(qfd_op_ctx *oc)
     int64_t axis_attr = qfd_attr_int(oc->node, "axis", 0);
     int axis = qfd_norm_axis(axis_attr, x->rank);
     if (axis < 0)
-        return qfd_op_fail(oc, QFD_ERR_INVALID, "axis %lld is out of range for rank %d", (long long)axis_attr,
-                           x->rank);
+        return qfd_op_fail(oc, QFD_ERR_INVALID, "axis %lld is out of range for rank %d", (long long)axis_attr, x->rank);
     if (!elem_size(x->dtype))
         return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "element type %d is not supported", x->dtype);
     if (oc->n_out > MAX_SPLIT)

@@ -35,8 +35,7 @@ static qfd_status tensor_value(const qfd_op_ctx *oc, const qfd_tensor *t, const 
     int64_t numel = qfd_tensor_numel(t);
     v->nbytes = qfd_dtype_nbytes(t->dtype, numel, &ok);
     if (!ok || t->nbytes != v->nbytes || (v->nbytes && !t->data))
-        return qfd_op_fail(oc, QFD_ERR_INVALID, "%s holds %zu bytes, its shape needs %zu", what, t->nbytes,
-                           v->nbytes);
+        return qfd_op_fail(oc, QFD_ERR_INVALID, "%s holds %zu bytes, its shape needs %zu", what, t->nbytes, v->nbytes);
     v->data = t->data;
     return QFD_OK;
 }

@@ -53,8 +53,9 @@ static qfd_status setup(const qfd_op_ctx *oc, conv_cfg *cf)
     cf->m = w->dims[0];
     cf->group = a.group;
     if (cf->c % a.group || cf->m % a.group || w->dims[1] != cf->c / a.group)
-        return qfd_op_fail(oc, QFD_ERR_INVALID, "X has %lld channels and W is %lld x %lld, not divisible in %lld groups",
-                           (long long)cf->c, (long long)cf->m, (long long)w->dims[1], (long long)a.group);
+        return qfd_op_fail(oc, QFD_ERR_INVALID,
+                           "X has %lld channels and W is %lld x %lld, not divisible in %lld groups", (long long)cf->c,
+                           (long long)cf->m, (long long)w->dims[1], (long long)a.group);
     cf->cg = cf->c / a.group;
     cf->mg = cf->m / a.group;
     if (b && (b->rank != 1 || b->dims[0] != cf->m))
@@ -75,8 +76,9 @@ static qfd_status setup(const qfd_op_ctx *oc, conv_cfg *cf)
             pb = pe = 0;
         }
         if (in + pb + pe < dk)
-            return qfd_op_fail(oc, QFD_ERR_INVALID, "spatial axis %d: padded input %lld is smaller than the kernel %lld",
-                               i, (long long)(in + pb + pe), (long long)dk);
+            return qfd_op_fail(oc, QFD_ERR_INVALID,
+                               "spatial axis %d: padded input %lld is smaller than the kernel %lld", i,
+                               (long long)(in + pb + pe), (long long)dk);
         out = (in + pb + pe - dk) / s + 1;
         g->img[i] = in;
         g->col[i] = out;
@@ -497,8 +499,8 @@ static void depthwise_backward(const qfd_op_ctx *oc, const conv_cfg *cf, const f
     if (part)
         memset(part, 0, (size_t)(chunks * mk) * sizeof *part);
     (void)oc; /* read by the OpenMP clause only */
-#pragma omp parallel for num_threads(oc->n_threads) schedule(dynamic) \
-    if (cf->n * cf->m * g->col_size * g->k_size > 65536)
+#pragma omp parallel for num_threads(oc->n_threads) \
+    schedule(dynamic) if (cf->n * cf->m * g->col_size * g->k_size > 65536)
     for (int64_t t = 0; t < chunks * cf->c; t++) {
         /* A task owns the dX planes of input channel c in its batch chunk,
          * and the chunk's partial dW of the outputs m reading c. */

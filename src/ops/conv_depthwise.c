@@ -29,7 +29,6 @@
 #include <omp.h>
 #include <string.h>
 
-
 /* Taps of the AVX-512 kernel (the offset table lives on the stack). */
 #define DW_TAPS_MAX 64
 
@@ -202,8 +201,8 @@ static __mmask16 lanes(int64_t lo, int64_t hi)
  * per vector; the zeroing is a few full-vector stores into L1. */
 /* The fused activation on four accumulators, in registers (Relu is a
  * Clip to [0, inf)). */
-__attribute__((target("avx512f"), always_inline)) static inline void dw_act4(const qfd_act *act, __m512 *a0,
-                                                                             __m512 *a1, __m512 *a2, __m512 *a3)
+__attribute__((target("avx512f"), always_inline)) static inline void dw_act4(const qfd_act *act, __m512 *a0, __m512 *a1,
+                                                                             __m512 *a2, __m512 *a3)
 {
     if (act && act->kind == QFD_ACT_CLIP) {
         /* operands in this order return a NaN a as it is, like Clip */
@@ -277,8 +276,7 @@ __attribute__((target("avx512f"))) static void dw_pad(const qfd_conv_geom *g, co
  * kept lanes into the output plane y as the table o says. The lanes are
  * packed in a register: compress to memory is slow on some CPUs. nv and kt
  * are constants where this is inlined. */
-#define DW_PUT(i)                                                                                                    \
-    _mm512_mask_storeu_ps(y + o[i].yo, o[i].first, _mm512_maskz_compress_ps(o[i].keep, a##i))
+#define DW_PUT(i) _mm512_mask_storeu_ps(y + o[i].yo, o[i].first, _mm512_maskz_compress_ps(o[i].keep, a##i))
 __attribute__((target("avx512f"), always_inline)) static inline void
 dw_vecs(const int nv, const int64_t kt, const float *p, const int64_t *toff, const __m512 *wv, float bias,
         const qfd_act *act, const dw_out *o, float *y)
@@ -318,24 +316,17 @@ dw_run(const int64_t kt, const dw_geom *d, const float *p, const int64_t *toff, 
     for (; q + 64 <= d->nqv; q += 64)
         dw_vecs(4, kt, p + q, toff, wv, bias, act, o + q / 16, y);
     switch ((d->nqv - q) / 16) {
-    case 3:
-        dw_vecs(3, kt, p + q, toff, wv, bias, act, o + q / 16, y);
-        break;
-    case 2:
-        dw_vecs(2, kt, p + q, toff, wv, bias, act, o + q / 16, y);
-        break;
-    case 1:
-        dw_vecs(1, kt, p + q, toff, wv, bias, act, o + q / 16, y);
-        break;
-    default:
-        break;
+    case 3: dw_vecs(3, kt, p + q, toff, wv, bias, act, o + q / 16, y); break;
+    case 2: dw_vecs(2, kt, p + q, toff, wv, bias, act, o + q / 16, y); break;
+    case 1: dw_vecs(1, kt, p + q, toff, wv, bias, act, o + q / 16, y); break;
+    default: break;
     }
 }
 
 __attribute__((target("avx512f"))) static void dw_plane_simd(const qfd_conv_geom *g, const dw_geom *d,
                                                              const int64_t *toff, const dw_out *o, const float *xp,
-                                                             const float *wp, float bias, const qfd_act *act,
-                                                             float *p, float *yp)
+                                                             const float *wp, float bias, const qfd_act *act, float *p,
+                                                             float *yp)
 {
     dw_pad(g, d, xp, p);
     if (g->k_size == 9) /* 3x3, the common case: taps unrolled, weights in registers */
@@ -434,24 +425,16 @@ dw_in_run(const int64_t kt, const qfd_conv_geom *g, const int64_t *off, const ui
     for (; q + 64 <= nqv; q += 64)
         dw_in_vecs(4, kt, xp, q, cs, off, mk + q / 16 * kt, wv, bias, act, yp);
     switch ((nqv - q) / 16) {
-    case 3:
-        dw_in_vecs(3, kt, xp, q, cs, off, mk + q / 16 * kt, wv, bias, act, yp);
-        break;
-    case 2:
-        dw_in_vecs(2, kt, xp, q, cs, off, mk + q / 16 * kt, wv, bias, act, yp);
-        break;
-    case 1:
-        dw_in_vecs(1, kt, xp, q, cs, off, mk + q / 16 * kt, wv, bias, act, yp);
-        break;
-    default:
-        break;
+    case 3: dw_in_vecs(3, kt, xp, q, cs, off, mk + q / 16 * kt, wv, bias, act, yp); break;
+    case 2: dw_in_vecs(2, kt, xp, q, cs, off, mk + q / 16 * kt, wv, bias, act, yp); break;
+    case 1: dw_in_vecs(1, kt, xp, q, cs, off, mk + q / 16 * kt, wv, bias, act, yp); break;
+    default: break;
     }
 }
 
 __attribute__((target("avx512f"))) static void dw_plane_inplace(const qfd_conv_geom *g, const int64_t *off,
-                                                                const uint16_t *mk, const float *xp,
-                                                                const float *wp, float bias, const qfd_act *act,
-                                                                float *yp)
+                                                                const uint16_t *mk, const float *xp, const float *wp,
+                                                                float bias, const qfd_act *act, float *yp)
 {
     if (g->k_size == 9)
         dw_in_run(9, g, off, mk, xp, wp, bias, act, yp);

@@ -71,41 +71,40 @@ size_t qfd_conv_direct_floats(const qfd_conv_geom *g, int64_t c, int64_t m)
     return (size_t)(c * d.ps + d.slack);
 }
 
-
 #if QFD_HAVE_AVX512
 /* One tile: 4 output channels (w rows m0.., bias bb or NULL) x nv vectors of
  * 16 positions from p (the tile start), masks k0..k3; nv is a constant
  * where this is inlined, so a short tile runs only its own vectors. */
-#define DC_FMA4(i, v)                                                                                                \
-    do {                                                                                                             \
-        a##i##0 = _mm512_fmadd_ps(v, x0, a##i##0);                                                                   \
-        if (nv > 1)                                                                                                  \
-            a##i##1 = _mm512_fmadd_ps(v, x1, a##i##1);                                                               \
-        if (nv > 2)                                                                                                  \
-            a##i##2 = _mm512_fmadd_ps(v, x2, a##i##2);                                                               \
-        if (nv > 3)                                                                                                  \
-            a##i##3 = _mm512_fmadd_ps(v, x3, a##i##3);                                                               \
+#define DC_FMA4(i, v)                                  \
+    do {                                               \
+        a##i##0 = _mm512_fmadd_ps(v, x0, a##i##0);     \
+        if (nv > 1)                                    \
+            a##i##1 = _mm512_fmadd_ps(v, x1, a##i##1); \
+        if (nv > 2)                                    \
+            a##i##2 = _mm512_fmadd_ps(v, x2, a##i##2); \
+        if (nv > 3)                                    \
+            a##i##3 = _mm512_fmadd_ps(v, x3, a##i##3); \
     } while (0)
 /* Lanes of vector v whose column lies inside the output (mask vm[v]) go
  * to y at yo[v] (its first such lane's index in the output plane), packed
  * together in a register: compress to memory is slow on some CPUs. */
-#define DC_PUT(i, v)                                                                                                 \
-    do {                                                                                                             \
-        __m512 r_ = _mm512_maskz_compress_ps(vm[v], a##i##v);                                                        \
-        if (acc)                                                                                                     \
-            r_ = _mm512_add_ps(r_, _mm512_maskz_loadu_ps(sm[v], yi + yo[v]));                                        \
-        _mm512_mask_storeu_ps(yi + yo[v], sm[v], r_);                                                                \
+#define DC_PUT(i, v)                                                          \
+    do {                                                                      \
+        __m512 r_ = _mm512_maskz_compress_ps(vm[v], a##i##v);                 \
+        if (acc)                                                              \
+            r_ = _mm512_add_ps(r_, _mm512_maskz_loadu_ps(sm[v], yi + yo[v])); \
+        _mm512_mask_storeu_ps(yi + yo[v], sm[v], r_);                         \
     } while (0)
-#define DC_STORE4(i)                                                                                                 \
-    do {                                                                                                             \
-        float *yi = y + i * col_size;                                                                                \
-        DC_PUT(i, 0);                                                                                                \
-        if (nv > 1)                                                                                                  \
-            DC_PUT(i, 1);                                                                                            \
-        if (nv > 2)                                                                                                  \
-            DC_PUT(i, 2);                                                                                            \
-        if (nv > 3)                                                                                                  \
-            DC_PUT(i, 3);                                                                                            \
+#define DC_STORE4(i)                  \
+    do {                              \
+        float *yi = y + i * col_size; \
+        DC_PUT(i, 0);                 \
+        if (nv > 1)                   \
+            DC_PUT(i, 1);             \
+        if (nv > 2)                   \
+            DC_PUT(i, 2);             \
+        if (nv > 3)                   \
+            DC_PUT(i, 3);             \
     } while (0)
 
 __attribute__((target("avx512f"), always_inline)) static inline void
@@ -146,10 +145,10 @@ dc_tile(const int nv, const float *p, int64_t ps, int64_t c_n, const int64_t *to
 }
 
 /* Y[m] for all m (a multiple of 4), from the padded planes p. */
-__attribute__((target("avx512f"))) static void dc_kernel(const float *p, int64_t ps, int64_t c_n,
-                                                          const int64_t *toff, int64_t kt, const float *w,
-                                                          const float *b, int64_t m_n, float *y, int64_t pw,
-                                                          int64_t ow_n, int64_t nq, int64_t col_size, int acc)
+__attribute__((target("avx512f"))) static void dc_kernel(const float *p, int64_t ps, int64_t c_n, const int64_t *toff,
+                                                         int64_t kt, const float *w, const float *b, int64_t m_n,
+                                                         float *y, int64_t pw, int64_t ow_n, int64_t nq,
+                                                         int64_t col_size, int acc)
 {
     const int64_t kk = c_n * kt;
     for (int64_t q0 = 0; q0 < nq; q0 += 64) {
@@ -240,17 +239,15 @@ dm_tile(const int np, const int mv, const float *p, int64_t sw, int64_t ps, int6
                 y[m * col_size + i] = tmp[i][m];
 }
 
-#define DM_CASE(n, mv)                                                                                               \
-    case n:                                                                                                          \
-        dm_tile(n, mv, pq, sw, ps, c_n, toff, kt, wt + m0, m_n, bb, ym, col_size, acc);                                   \
-        break
+#define DM_CASE(n, mv) \
+    case n: dm_tile(n, mv, pq, sw, ps, c_n, toff, kt, wt + m0, m_n, bb, ym, col_size, acc); break
 
 /* mv = 2: tiles of 7 pixels x 32 channels; mv = 1: 14 pixels x 16. */
 __attribute__((target("avx512f"))) static void dm_kernel(const float *p, int64_t ps, int64_t c_n, const int64_t *toff,
                                                          int64_t kt, const float *wt, const float *b, int64_t m_n,
-                                                         float *y, int64_t pw, int64_t sh, int64_t sw,
-                                                         int64_t oh_n, int64_t ow_n, int64_t col_size,
-                                                         const char *pf, int64_t pf_bytes, int acc)
+                                                         float *y, int64_t pw, int64_t sh, int64_t sw, int64_t oh_n,
+                                                         int64_t ow_n, int64_t col_size, const char *pf,
+                                                         int64_t pf_bytes, int acc)
 {
     /* pf: the next image's input, fetched into the cache a slice per output
      * row while this one computes (its copy into Xpad otherwise waits on

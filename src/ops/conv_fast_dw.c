@@ -27,9 +27,10 @@ size_t qfd_conv_direct_dw_floats(const qfd_conv_geom *g, int64_t c, int64_t m)
 
 /* rb rows of dwt (their Xpad taps at xr[i]) x 16 * mv channels from dyt. rb
  * and mv are constants where this is inlined. */
-__attribute__((target("avx512f"), always_inline)) static inline void
-dw_tile(const int rb, const int mv, const float *const *xr, const float *dyt, int64_t m_n, int64_t oh_n,
-        int64_t ow_n, int64_t row_step, int64_t sw, float *dwt)
+__attribute__((target("avx512f"), always_inline)) static inline void dw_tile(const int rb, const int mv,
+                                                                             const float *const *xr, const float *dyt,
+                                                                             int64_t m_n, int64_t oh_n, int64_t ow_n,
+                                                                             int64_t row_step, int64_t sw, float *dwt)
 {
     __m512 a[DW_RB_MAX][2];
 #pragma GCC unroll 28
@@ -60,10 +61,8 @@ dw_tile(const int rb, const int mv, const float *const *xr, const float *dyt, in
     }
 }
 
-#define DW_CASE(n, mv)                                                                                               \
-    case n:                                                                                                          \
-        dw_tile(n, mv, xr, dyt + m0, m_n, g->col[0], g->col[1], row_step, g->stride[1], dwt + r0 * m_n + m0);     \
-        break
+#define DW_CASE(n, mv) \
+    case n: dw_tile(n, mv, xr, dyt + m0, m_n, g->col[0], g->col[1], row_step, g->stride[1], dwt + r0 * m_n + m0); break
 
 __attribute__((target("avx512f"))) static void dw_kernel(const qfd_conv_geom *g, const dgeom *d, const float *p,
                                                          int64_t c_n, const float *dyt, int64_t m_n, float *dwt)

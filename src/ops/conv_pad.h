@@ -38,8 +38,8 @@ static inline __mmask16 lanes_from(int64_t lo, int64_t hi, int64_t q)
 /* Xpad[r][q] = X[r - pad0][q - pad1], 0 outside the image: 16 columns at a
  * time, a masked load (no access to the masked-off lanes) and store; then
  * d->slack zeros after the last plane. */
-__attribute__((target("avx512f"))) static inline void pad_planes(const qfd_conv_geom *g, const dgeom *d,
-                                                                 const float *x, int64_t c_n, float *p)
+__attribute__((target("avx512f"))) static inline void pad_planes(const qfd_conv_geom *g, const dgeom *d, const float *x,
+                                                                 int64_t c_n, float *p)
 {
     const int64_t ih_n = g->img[0], iw_n = g->img[1], p0 = g->pad[0], p1 = g->pad[1], pw = d->pw;
     const int64_t c0 = p1 < pw ? p1 : pw, c1 = p1 + iw_n < pw ? p1 + iw_n : pw;

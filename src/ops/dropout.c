@@ -109,9 +109,7 @@ static void write_mask(qfd_array *m, int64_t i0, const uint8_t *k, int64_t n)
         for (int64_t j = 0; j < n; j++)
             ((uint16_t *)m->data)[i0 + j] = k[j] ? 0x3c00 : 0; /* 1.0, 0.0 */
         break;
-    default:
-        memcpy((uint8_t *)m->data + i0, k, (size_t)n);
-        break;
+    default: memcpy((uint8_t *)m->data + i0, k, (size_t)n); break;
     }
 }
 
@@ -194,9 +192,7 @@ static qfd_status forward(qfd_op_ctx *oc)
         for (int64_t i = 0; i < n; i++)
             ((uint16_t *)m->data)[i] = 0x3c00; /* 1.0 */
         break;
-    default:
-        memset(m->data, 1, (size_t)n);
-        break;
+    default: memset(m->data, 1, (size_t)n); break;
     }
     return QFD_OK;
 }

@@ -51,9 +51,7 @@ static void fill(uint8_t *dst, const uint8_t *src, int64_t n, size_t es)
             memcpy(dst + 4 * i, &v, 4);
         break;
     }
-    case 1:
-        memset(dst, *src, (size_t)n);
-        break;
+    case 1: memset(dst, *src, (size_t)n); break;
     default:
         for (int64_t i = 0; i < n; i++)
             memcpy(dst + (size_t)i * es, src, es);

@@ -82,8 +82,7 @@ static qfd_status forward(qfd_op_ctx *oc)
             for (int64_t j = 0; j < g.n; j++)
                 y[i * g.n + j] = g.beta * c[i * sr + j * sc];
     }
-    qfd_sgemm(g.ta, g.tb, g.m, g.n, g.k, g.alpha, a, g.ta ? g.m : g.k, b, g.tb ? g.k : g.n, g.c ? 1.0f : 0.0f, y,
-              g.n);
+    qfd_sgemm(g.ta, g.tb, g.m, g.n, g.k, g.alpha, a, g.ta ? g.m : g.k, b, g.tb ? g.k : g.n, g.c ? 1.0f : 0.0f, y, g.n);
     return QFD_OK;
 }
 

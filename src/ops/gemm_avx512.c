@@ -52,11 +52,11 @@ QFD_AVX512_INLINE void tile(int mr, int nv, int64_t k, const float *a, int64_t l
             _mm512_mask_storeu_ps(c + i * ldc + 16 * v, v == nv - 1 ? last : 0xFFFF, acc[i][v]);
 }
 
-#define TILE(MRV, NVV)                                                                                               \
+#define TILE(MRV, NVV)                                                                                                \
     static QFD_AVX512_FN void tile_##MRV##_##NVV(int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, \
                                                  float *c, int64_t ldc, __mmask16 last, bool accumulate)              \
-    {                                                                                                                \
-        tile(MRV, NVV, k, a, lda, b, ldb, c, ldc, last, accumulate);                                                 \
+    {                                                                                                                 \
+        tile(MRV, NVV, k, a, lda, b, ldb, c, ldc, last, accumulate);                                                  \
     }
 #define TILES(MRV) TILE(MRV, 1) TILE(MRV, 2) TILE(MRV, 3) TILE(MRV, 4)
 TILES(1)
@@ -67,7 +67,10 @@ TILES(5)
 TILES(6)
 
 typedef void (*tile_fn)(int64_t, const float *, int64_t, const float *, int64_t, float *, int64_t, __mmask16, bool);
-#define ROW(MRV) {tile_##MRV##_1, tile_##MRV##_2, tile_##MRV##_3, tile_##MRV##_4}
+#define ROW(MRV)                                                       \
+    {                                                                  \
+        tile_##MRV##_1, tile_##MRV##_2, tile_##MRV##_3, tile_##MRV##_4 \
+    }
 static const tile_fn k_tiles[MR][4] = {ROW(1), ROW(2), ROW(3), ROW(4), ROW(5), ROW(6)};
 
 void qfd_gemm_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,

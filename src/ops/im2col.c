@@ -293,8 +293,7 @@ static void pad_plane(const qfd_conv_geom *g, const pad_geom *pg, const float *s
 /* One block of column rows (image plane, kernel offset): dst[oh * ow + o] =
  * src[oh * sh * ld + o * sw], src already at the kernel offset. */
 QFD_SIMD_CLONES
-static void gather_block(const float *src, int64_t ld, int64_t oh_n, int64_t ow_n, int64_t sh, int64_t sw,
-                         float *dst)
+static void gather_block(const float *src, int64_t ld, int64_t oh_n, int64_t ow_n, int64_t sh, int64_t sw, float *dst)
 {
     if (sw == 1) {
         /* chunked copy: the overrun stays inside the next row (of dst, and

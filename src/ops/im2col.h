@@ -77,8 +77,8 @@ size_t qfd_conv_direct_floats(const qfd_conv_geom *g, int64_t c, int64_t m);
  * qfd_conv_direct_wt_floats() floats (0: wt unused, may be NULL). */
 size_t qfd_conv_direct_wt_floats(const qfd_conv_geom *g, int64_t c, int64_t m);
 void qfd_conv_direct_prepare(const qfd_conv_geom *g, int64_t c, const float *w, int64_t m, float *wt);
-void qfd_conv_direct(const qfd_conv_geom *g, const float *x, int64_t c, const float *w, const float *wt,
-                     const float *b, int64_t m, float *y, float *scratch, const float *next, int acc);
+void qfd_conv_direct(const qfd_conv_geom *g, const float *x, int64_t c, const float *w, const float *wt, const float *b,
+                     int64_t m, float *y, float *scratch, const float *next, int acc);
 
 /* The input gradient of a stride-1 conv is itself a conv: over dY, with W
  * transposed ([c][m]) and flipped in space, begin pads (k - 1) * dil - pad,

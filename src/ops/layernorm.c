@@ -45,8 +45,7 @@ static qfd_status check_param(qfd_op_ctx *oc, const qfd_array *p, const char *na
                            qfd_dtype_name(p->dtype) ? qfd_dtype_name(p->dtype) : "?");
     int nr = x->rank - axis;
     if (p->rank > nr)
-        return qfd_op_fail(oc, QFD_ERR_INVALID, "%s has rank %d, more than the %d normalized axes", name, p->rank,
-                           nr);
+        return qfd_op_fail(oc, QFD_ERR_INVALID, "%s has rank %d, more than the %d normalized axes", name, p->rank, nr);
     for (int i = 0; i < p->rank; i++) {
         int64_t pd = p->dims[i], xd = x->dims[x->rank - p->rank + i];
         if (pd != xd && pd != 1)
@@ -67,8 +66,7 @@ static qfd_status infer(qfd_op_ctx *oc)
                            qfd_dtype_name(x->dtype) ? qfd_dtype_name(x->dtype) : "?");
     int axis = qfd_norm_axis(s->axis, x->rank);
     if (axis < 0)
-        return qfd_op_fail(oc, QFD_ERR_INVALID, "axis %lld is out of range for rank %d", (long long)s->axis,
-                           x->rank);
+        return qfd_op_fail(oc, QFD_ERR_INVALID, "axis %lld is out of range for rank %d", (long long)s->axis, x->rank);
     qfd_status st = check_param(oc, scale, "Scale", x, axis);
     if (!st && b)
         st = check_param(oc, b, "B", x, axis);

@@ -20,9 +20,9 @@
 
 typedef struct mm_cfg {
     int64_t m, n, k;
-    int br;                           /* batch rank of Y */
-    int64_t bd[QFD_ARRAY_MAX_RANK];   /* Y's batch dims */
-    int64_t sa[QFD_ARRAY_MAX_RANK];   /* A's matrix stride per batch axis, 0 when broadcast */
+    int br;                         /* batch rank of Y */
+    int64_t bd[QFD_ARRAY_MAX_RANK]; /* Y's batch dims */
+    int64_t sa[QFD_ARRAY_MAX_RANK]; /* A's matrix stride per batch axis, 0 when broadcast */
     int64_t sb[QFD_ARRAY_MAX_RANK];
     int64_t nbatch;
     int a_vec, b_vec, fold;

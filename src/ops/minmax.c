@@ -13,34 +13,34 @@
 #define MM_MIN(x, z) ((z) < (x) ? (z) : (x))
 #define MM_MAX(x, z) ((z) > (x) ? (z) : (x))
 
-#define MM_KERNEL(OPN, C, T)                                                                                         \
-    static void k_##OPN##_##C(void *yv, const void *av, const void *bv, const void *cv, int64_t n, unsigned adv,     \
-                              const void *param)                                                                     \
-    {                                                                                                                \
-        (void)cv, (void)param;                                                                                       \
-        T *y = yv;                                                                                                   \
-        const T *a = av, *b = bv;                                                                                    \
-        switch (adv & 3) {                                                                                           \
-        case 3:                                                                                                      \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                y[i] = MM_##OPN(a[i], b[i]);                                                                         \
-            break;                                                                                                   \
-        case 1: {                                                                                                    \
-            const T z = b[0];                                                                                        \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                y[i] = MM_##OPN(a[i], z);                                                                            \
-        } break;                                                                                                     \
-        case 2: {                                                                                                    \
-            const T x = a[0];                                                                                        \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                y[i] = MM_##OPN(x, b[i]);                                                                            \
-        } break;                                                                                                     \
-        default: {                                                                                                   \
-            const T v = MM_##OPN(a[0], b[0]);                                                                        \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                y[i] = v;                                                                                            \
-        }                                                                                                            \
-        }                                                                                                            \
+#define MM_KERNEL(OPN, C, T)                                                                                     \
+    static void k_##OPN##_##C(void *yv, const void *av, const void *bv, const void *cv, int64_t n, unsigned adv, \
+                              const void *param)                                                                 \
+    {                                                                                                            \
+        (void)cv, (void)param;                                                                                   \
+        T *y = yv;                                                                                               \
+        const T *a = av, *b = bv;                                                                                \
+        switch (adv & 3) {                                                                                       \
+        case 3:                                                                                                  \
+            for (int64_t i = 0; i < n; i++)                                                                      \
+                y[i] = MM_##OPN(a[i], b[i]);                                                                     \
+            break;                                                                                               \
+        case 1: {                                                                                                \
+            const T z = b[0];                                                                                    \
+            for (int64_t i = 0; i < n; i++)                                                                      \
+                y[i] = MM_##OPN(a[i], z);                                                                        \
+        } break;                                                                                                 \
+        case 2: {                                                                                                \
+            const T x = a[0];                                                                                    \
+            for (int64_t i = 0; i < n; i++)                                                                      \
+                y[i] = MM_##OPN(x, b[i]);                                                                        \
+        } break;                                                                                                 \
+        default: {                                                                                               \
+            const T v = MM_##OPN(a[0], b[0]);                                                                    \
+            for (int64_t i = 0; i < n; i++)                                                                      \
+                y[i] = v;                                                                                        \
+        }                                                                                                        \
+        }                                                                                                        \
     }
 #define MM_MIN_K(C, T) MM_KERNEL(MIN, C, T)
 #define MM_MAX_K(C, T) MM_KERNEL(MAX, C, T)
@@ -48,8 +48,7 @@ MM_TYPES(MM_MIN_K)
 MM_TYPES(MM_MAX_K)
 
 /* y = x broadcast to y's shape (a single input, or a leading one). */
-static void k_copy(void *yv, const void *av, const void *bv, const void *cv, int64_t n, unsigned adv,
-                   const void *param)
+static void k_copy(void *yv, const void *av, const void *bv, const void *cv, int64_t n, unsigned adv, const void *param)
 {
     (void)bv, (void)cv;
     size_t es = *(const size_t *)param;
@@ -62,13 +61,11 @@ static void k_copy(void *yv, const void *av, const void *bv, const void *cv, int
 
 static qfd_bcast_fn kernel(int is_max, int32_t dt)
 {
-#define CASE(C, T)                                                                                                   \
-    case QFD_DT_##C:                                                                                                 \
-        return is_max ? k_MAX_##C : k_MIN_##C;
+#define CASE(C, T) \
+    case QFD_DT_##C: return is_max ? k_MAX_##C : k_MIN_##C;
     switch (dt) {
         MM_TYPES(CASE)
-    default:
-        return NULL;
+    default: return NULL;
     }
 #undef CASE
 }
@@ -129,7 +126,7 @@ static void k_claim(void *sv, const void *yv, const void *xv, const void *unused
     (void)unused;
     uint8_t *sel = sv;
     const float *y = yv, *x = xv;
-    const uint8_t k = (uint8_t)*(const int *)param;
+    const uint8_t k = (uint8_t) * (const int *)param;
     if ((adv & 3) == 3) {
         for (int64_t i = 0; i < n; i++) {
             const uint8_t s0 = sel[i];
@@ -151,7 +148,7 @@ static void k_pick(void *gv, const void *sv, const void *dv, const void *unused,
     float *g = gv;
     const uint8_t *sel = sv;
     const float *d = dv;
-    const uint8_t k = (uint8_t)*(const int *)param;
+    const uint8_t k = (uint8_t) * (const int *)param;
     if ((adv & 3) == 3) {
         for (int64_t i = 0; i < n; i++) {
             const float v = d[i];
@@ -211,16 +208,28 @@ static qfd_status backward(qfd_op_ctx *oc)
     for (size_t k = 0; k <= last; k++) {
         int kk = (int)k;
         if (oc->gin[k])
-            qfd_bcast_grad(oc, y, oc->in[k], oc->gin[k]->data, 2, (const qfd_array *[]){&sel, oc->gout[0]}, k_pick,
-                           &kk, scratch);
+            qfd_bcast_grad(oc, y, oc->in[k], oc->gin[k]->data, 2, (const qfd_array *[]){&sel, oc->gout[0]}, k_pick, &kk,
+                           scratch);
     }
     return QFD_OK;
 }
 
-static qfd_status infer_min(qfd_op_ctx *oc) { return infer(oc, 0); }
-static qfd_status infer_max(qfd_op_ctx *oc) { return infer(oc, 1); }
-static qfd_status forward_min(qfd_op_ctx *oc) { return forward(oc, 0); }
-static qfd_status forward_max(qfd_op_ctx *oc) { return forward(oc, 1); }
+static qfd_status infer_min(qfd_op_ctx *oc)
+{
+    return infer(oc, 0);
+}
+static qfd_status infer_max(qfd_op_ctx *oc)
+{
+    return infer(oc, 1);
+}
+static qfd_status forward_min(qfd_op_ctx *oc)
+{
+    return forward(oc, 0);
+}
+static qfd_status forward_max(qfd_op_ctx *oc)
+{
+    return forward(oc, 1);
+}
 
 const qfd_op_def qfd_op_min = {.name = "Min",
                                .domain = "",

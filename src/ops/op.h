@@ -31,7 +31,7 @@
 typedef struct qfd_op_ctx {
     qfd_ctx *ctx;
     const qfd_node *node;
-    int64_t opset;              /* version of the node's domain imported by the model */
+    int64_t opset; /* version of the node's domain imported by the model */
     size_t n_in, n_out;
     const qfd_array *const *in; /* in[i] == NULL: optional input omitted */
     qfd_array *const *out;      /* out[i] == NULL: optional output omitted */
@@ -40,12 +40,12 @@ typedef struct qfd_op_ctx {
     int n_threads;
 
     /* Training (all zero/NULL when only running inference). */
-    bool training;              /* forward in training mode: batch statistics, dropout */
-    void *saved;                /* saved_size() bytes kept from forward to backward */
-    uint64_t seed;              /* fresh per node and step, for random ops */
+    bool training;                /* forward in training mode: batch statistics, dropout */
+    void *saved;                  /* saved_size() bytes kept from forward to backward */
+    uint64_t seed;                /* fresh per node and step, for random ops */
     const qfd_array *const *gout; /* backward: dL/d(output k), NULL where none flows */
-    qfd_array *const *gin;      /* backward: dL/d(input k), ADDED into; NULL where not needed */
-    uint32_t gin_fresh;         /* backward, bit k: gin[k] is uncleared memory, to be WRITTEN (see grad_writes) */
+    qfd_array *const *gin;        /* backward: dL/d(input k), ADDED into; NULL where not needed */
+    uint32_t gin_fresh;           /* backward, bit k: gin[k] is uncleared memory, to be WRITTEN (see grad_writes) */
 } qfd_op_ctx;
 
 enum qfd_op_flags {
@@ -98,8 +98,7 @@ typedef struct qfd_op_def {
 const qfd_op_def *qfd_op_lookup(const char *domain, const char *op_type, int64_t opset);
 
 /* Fails with "node 'name' (OpType): <message>". */
-qfd_status qfd_op_fail(const qfd_op_ctx *oc, qfd_status st, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+qfd_status qfd_op_fail(const qfd_op_ctx *oc, qfd_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Input i if present (NULL when omitted or beyond the node's inputs). */
 static inline const qfd_array *qfd_op_in(const qfd_op_ctx *oc, size_t i)
@@ -109,16 +108,16 @@ static inline const qfd_array *qfd_op_in(const qfd_op_ctx *oc, size_t i)
 
 /* X(code, C type) for the plain numeric element types, to instantiate a
  * kernel per type: X(FLOAT, float) ... X(UINT64, uint64_t). */
-#define QFD_NUMERIC_TYPES(X)                                                                                         \
-    X(FLOAT, float)                                                                                                  \
-    X(DOUBLE, double)                                                                                                \
-    X(INT8, int8_t)                                                                                                  \
-    X(INT16, int16_t)                                                                                                \
-    X(INT32, int32_t)                                                                                                \
-    X(INT64, int64_t)                                                                                                \
-    X(UINT8, uint8_t)                                                                                                \
-    X(UINT16, uint16_t)                                                                                              \
-    X(UINT32, uint32_t)                                                                                              \
+#define QFD_NUMERIC_TYPES(X) \
+    X(FLOAT, float)          \
+    X(DOUBLE, double)        \
+    X(INT8, int8_t)          \
+    X(INT16, int16_t)        \
+    X(INT32, int32_t)        \
+    X(INT64, int64_t)        \
+    X(UINT8, uint8_t)        \
+    X(UINT16, uint16_t)      \
+    X(UINT32, uint32_t)      \
     X(UINT64, uint64_t)
 
 /* ---- attributes (src/ops/attr.c) ---- */
@@ -147,7 +146,7 @@ int64_t qfd_array_read_ints(const qfd_array *a, int64_t *dst, int64_t cap);
  * shape, axes, split sizes) into dst (at most cap), *n set to their count;
  * fails naming `what` when the value is not known or not 1-D integers. An
  * empty tensor is known even without a buffer. */
-qfd_status qfd_shape_known_ints(const qfd_op_ctx *oc, const qfd_array *a, const char *what, int64_t *dst,
-                                int64_t cap, int64_t *n);
+qfd_status qfd_shape_known_ints(const qfd_op_ctx *oc, const qfd_array *a, const char *what, int64_t *dst, int64_t cap,
+                                int64_t *n);
 
 #endif

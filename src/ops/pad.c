@@ -76,8 +76,8 @@ static qfd_status make_plan(qfd_op_ctx *oc, pad_plan *p, qfd_array *y)
         }
         npads = qfd_array_numel(pa);
         if (npads != 2 * naxes || qfd_array_read_ints(pa, pads, 2 * QFD_ARRAY_MAX_RANK) != npads)
-            return qfd_op_fail(oc, QFD_ERR_INVALID, "%lld pads for %lld axes (need 2 int64 per axis)",
-                               (long long)npads, (long long)naxes);
+            return qfd_op_fail(oc, QFD_ERR_INVALID, "%lld pads for %lld axes (need 2 int64 per axis)", (long long)npads,
+                               (long long)naxes);
         const qfd_array *cv = qfd_op_in(oc, 2);
         if (cv && (qfd_array_numel(cv) != 1 || cv->dtype != x->dtype))
             return qfd_op_fail(oc, QFD_ERR_INVALID, "constant_value must be one value of the input's type");
@@ -212,8 +212,7 @@ static qfd_status forward(qfd_op_ctx *oc)
 /* Walks y row by row as forward does: dy of an element read from x[s] is
  * added into dx[s] (when dx is non-NULL), that of a padded constant into
  * *dcv. Serial: in edge/reflect/wrap modes several rows feed the same x. */
-static void scatter(const pad_plan *p, const qfd_array *x, const qfd_array *y, const float *dy, float *dx,
-                    double *dcv)
+static void scatter(const pad_plan *p, const qfd_array *x, const qfd_array *y, const float *dy, float *dx, double *dcv)
 {
     int last = x->rank - 1;
     int64_t inner_o = y->dims[last], inner_i = x->dims[last], rows = qfd_array_numel(y) / inner_o;

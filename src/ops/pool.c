@@ -90,8 +90,7 @@ static qfd_status parse_common(qfd_op_ctx *oc, pool_state *s, int is_max)
     if (nk == 0)
         return qfd_op_fail(oc, QFD_ERR_INVALID, "attribute kernel_shape is required");
     if (nk > POOL_MAX_SP)
-        return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "%zu-D pooling is not supported (at most %d-D)", nk,
-                           POOL_MAX_SP);
+        return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "%zu-D pooling is not supported (at most %d-D)", nk, POOL_MAX_SP);
     s->nsp = (int)nk;
     if ((st = read_list(oc, "kernel_shape", nk, 1, 1, s->k)) || (st = read_list(oc, "strides", nk, 1, 1, s->s)) ||
         (st = read_list(oc, "dilations", nk, 1, 1, s->d)) || (st = read_list(oc, "pads", 2 * nk, 0, 0, s->pads)))
@@ -124,8 +123,14 @@ static qfd_status parse_common(qfd_op_ctx *oc, pool_state *s, int is_max)
     return QFD_OK;
 }
 
-static qfd_status parse_max(qfd_op_ctx *oc, void *state) { return parse_common(oc, state, 1); }
-static qfd_status parse_avg(qfd_op_ctx *oc, void *state) { return parse_common(oc, state, 0); }
+static qfd_status parse_max(qfd_op_ctx *oc, void *state)
+{
+    return parse_common(oc, state, 1);
+}
+static qfd_status parse_avg(qfd_op_ctx *oc, void *state)
+{
+    return parse_common(oc, state, 0);
+}
 
 /* Fills g from the attributes and X's shape; fails when they do not fit. */
 static qfd_status make_geom(qfd_op_ctx *oc, const pool_state *s, const qfd_array *x, pool_geom *g)
@@ -232,80 +237,84 @@ static inline void out_range(int64_t off, int64_t stride, int64_t len, int64_t n
 /* Without Indices, a row of outputs is reduced one tap at a time: the loop
  * over outputs is long and branch-free, so gcc vectorises it, where a loop
  * over the few taps of one window cannot be. */
-#define DEFINE_MAXPOOL(NAME, T, LOWEST)                                                                    \
-    static void NAME(const pool_geom *g, const T *x, T *y, int n_threads)                                 \
-    {                                                                                                      \
-        int64_t D = g->in[0], H = g->in[1], W = g->in[2], OW = g->out[2], sw = g->s[2];                   \
-        _Pragma("omp parallel for num_threads(n_threads) if (g->planes * g->in_plane > 65536)")            \
-        for (int64_t p = 0; p < g->planes; p++) {                                                          \
-            const T *xp = x + p * g->in_plane;                                                             \
-            T *yr = y + p * g->out_plane;                                                                  \
-            for (int64_t od = 0; od < g->out[0]; od++) {                                                   \
-                int64_t sd = od * g->s[0] - g->pb[0], d0, d1;                                              \
-                tap_range(sd, g->k[0], g->d[0], 0, D, &d0, &d1);                                           \
-                for (int64_t oh = 0; oh < g->out[1]; oh++, yr += OW) {                                     \
-                    int64_t sh = oh * g->s[1] - g->pb[1], h0, h1;                                          \
-                    tap_range(sh, g->k[1], g->d[1], 0, H, &h0, &h1);                                       \
-                    for (int64_t ow = 0; ow < OW; ow++)                                                    \
-                        yr[ow] = LOWEST;                                                                   \
-                    for (int64_t kd = d0; kd < d1; kd++)                                                   \
-                        for (int64_t kh = h0; kh < h1; kh++) {                                             \
-                            const T *xr = xp + ((sd + kd * g->d[0]) * H + sh + kh * g->d[1]) * W;          \
-                            for (int64_t kw = 0; kw < g->k[2]; kw++) {                                     \
-                                int64_t off = kw * g->d[2] - g->pb[2], lo, hi;                             \
-                                out_range(off, sw, W, OW, &lo, &hi);                                       \
-                                for (int64_t ow = lo; ow < hi; ow++) {                                     \
-                                    T v = xr[ow * sw + off];                                               \
-                                    yr[ow] = v > yr[ow] ? v : yr[ow];                                      \
-                                }                                                                          \
-                            }                                                                              \
-                        }                                                                                  \
-                }                                                                                          \
-            }                                                                                              \
-        }                                                                                                  \
+#define DEFINE_MAXPOOL(NAME, T, LOWEST)                                                                             \
+    static void NAME(const pool_geom *g, const T *x, T *y, int n_threads)                                           \
+    {                                                                                                               \
+        int64_t D = g->in[0], H = g->in[1], W = g->in[2], OW = g->out[2], sw = g->s[2];                             \
+        _Pragma("omp parallel for num_threads(n_threads) if (g->planes * g->in_plane > 65536)") for (int64_t p = 0; \
+                                                                                                     p < g->planes; \
+                                                                                                     p++)           \
+        {                                                                                                           \
+            const T *xp = x + p * g->in_plane;                                                                      \
+            T *yr = y + p * g->out_plane;                                                                           \
+            for (int64_t od = 0; od < g->out[0]; od++) {                                                            \
+                int64_t sd = od * g->s[0] - g->pb[0], d0, d1;                                                       \
+                tap_range(sd, g->k[0], g->d[0], 0, D, &d0, &d1);                                                    \
+                for (int64_t oh = 0; oh < g->out[1]; oh++, yr += OW) {                                              \
+                    int64_t sh = oh * g->s[1] - g->pb[1], h0, h1;                                                   \
+                    tap_range(sh, g->k[1], g->d[1], 0, H, &h0, &h1);                                                \
+                    for (int64_t ow = 0; ow < OW; ow++)                                                             \
+                        yr[ow] = LOWEST;                                                                            \
+                    for (int64_t kd = d0; kd < d1; kd++)                                                            \
+                        for (int64_t kh = h0; kh < h1; kh++) {                                                      \
+                            const T *xr = xp + ((sd + kd * g->d[0]) * H + sh + kh * g->d[1]) * W;                   \
+                            for (int64_t kw = 0; kw < g->k[2]; kw++) {                                              \
+                                int64_t off = kw * g->d[2] - g->pb[2], lo, hi;                                      \
+                                out_range(off, sw, W, OW, &lo, &hi);                                                \
+                                for (int64_t ow = lo; ow < hi; ow++) {                                              \
+                                    T v = xr[ow * sw + off];                                                        \
+                                    yr[ow] = v > yr[ow] ? v : yr[ow];                                               \
+                                }                                                                                   \
+                            }                                                                                       \
+                        }                                                                                           \
+                }                                                                                                   \
+            }                                                                                                       \
+        }                                                                                                           \
     }
 
 /* With Indices, one window at a time, remembering where the max was. */
-#define DEFINE_MAXPOOL_IDX(NAME, T, LOWEST)                                                                \
-    static void NAME(const pool_geom *g, const T *x, T *y, int64_t *ind, int col_major, int n_threads)    \
-    {                                                                                                      \
-        int64_t D = g->in[0], H = g->in[1], W = g->in[2], dw = g->d[2];                                   \
-        _Pragma("omp parallel for num_threads(n_threads) if (g->planes * g->in_plane > 65536)")            \
-        for (int64_t p = 0; p < g->planes; p++) {                                                          \
-            const T *xp = x + p * g->in_plane;                                                             \
-            int64_t o = p * g->out_plane;                                                                  \
-            for (int64_t od = 0; od < g->out[0]; od++) {                                                   \
-                int64_t sd = od * g->s[0] - g->pb[0], d0, d1;                                              \
-                tap_range(sd, g->k[0], g->d[0], 0, D, &d0, &d1);                                           \
-                for (int64_t oh = 0; oh < g->out[1]; oh++) {                                               \
-                    int64_t sh = oh * g->s[1] - g->pb[1], h0, h1;                                          \
-                    tap_range(sh, g->k[1], g->d[1], 0, H, &h0, &h1);                                       \
-                    for (int64_t ow = 0; ow < g->out[2]; ow++, o++) {                                      \
-                        int64_t sw = ow * g->s[2] - g->pb[2], w0, w1;                                      \
-                        tap_range(sw, g->k[2], dw, 0, W, &w0, &w1);                                        \
-                        T m = LOWEST;                                                                      \
-                        int64_t at = -1;                                                                   \
-                        for (int64_t kd = d0; kd < d1; kd++)                                               \
-                            for (int64_t kh = h0; kh < h1; kh++) {                                         \
-                                int64_t row = ((sd + kd * g->d[0]) * H + sh + kh * g->d[1]) * W + sw;      \
-                                for (int64_t kw = w0; kw < w1; kw++)                                       \
-                                    if (xp[row + kw * dw] > m || at < 0) {                                 \
-                                        m = xp[row + kw * dw];                                             \
-                                        at = row + kw * dw;                                                \
-                                    }                                                                      \
-                            }                                                                              \
-                        y[o] = m;                                                                          \
-                        int64_t id = 0, ih = 0, iw = 0;                                                    \
-                        if (at >= 0) {                                                                     \
-                            iw = at % W;                                                                   \
-                            ih = at / W % H;                                                               \
-                            id = at / W / H;                                                               \
-                        }                                                                                  \
+#define DEFINE_MAXPOOL_IDX(NAME, T, LOWEST)                                                                         \
+    static void NAME(const pool_geom *g, const T *x, T *y, int64_t *ind, int col_major, int n_threads)              \
+    {                                                                                                               \
+        int64_t D = g->in[0], H = g->in[1], W = g->in[2], dw = g->d[2];                                             \
+        _Pragma("omp parallel for num_threads(n_threads) if (g->planes * g->in_plane > 65536)") for (int64_t p = 0; \
+                                                                                                     p < g->planes; \
+                                                                                                     p++)           \
+        {                                                                                                           \
+            const T *xp = x + p * g->in_plane;                                                                      \
+            int64_t o = p * g->out_plane;                                                                           \
+            for (int64_t od = 0; od < g->out[0]; od++) {                                                            \
+                int64_t sd = od * g->s[0] - g->pb[0], d0, d1;                                                       \
+                tap_range(sd, g->k[0], g->d[0], 0, D, &d0, &d1);                                                    \
+                for (int64_t oh = 0; oh < g->out[1]; oh++) {                                                        \
+                    int64_t sh = oh * g->s[1] - g->pb[1], h0, h1;                                                   \
+                    tap_range(sh, g->k[1], g->d[1], 0, H, &h0, &h1);                                                \
+                    for (int64_t ow = 0; ow < g->out[2]; ow++, o++) {                                               \
+                        int64_t sw = ow * g->s[2] - g->pb[2], w0, w1;                                               \
+                        tap_range(sw, g->k[2], dw, 0, W, &w0, &w1);                                                 \
+                        T m = LOWEST;                                                                               \
+                        int64_t at = -1;                                                                            \
+                        for (int64_t kd = d0; kd < d1; kd++)                                                        \
+                            for (int64_t kh = h0; kh < h1; kh++) {                                                  \
+                                int64_t row = ((sd + kd * g->d[0]) * H + sh + kh * g->d[1]) * W + sw;               \
+                                for (int64_t kw = w0; kw < w1; kw++)                                                \
+                                    if (xp[row + kw * dw] > m || at < 0) {                                          \
+                                        m = xp[row + kw * dw];                                                      \
+                                        at = row + kw * dw;                                                         \
+                                    }                                                                               \
+                            }                                                                                       \
+                        y[o] = m;                                                                                   \
+                        int64_t id = 0, ih = 0, iw = 0;                                                             \
+                        if (at >= 0) {                                                                              \
+                            iw = at % W;                                                                            \
+                            ih = at / W % H;                                                                        \
+                            id = at / W / H;                                                                        \
+                        }                                                                                           \
                         ind[o] = p * g->in_plane + (col_major ? id + ih * D + iw * D * H : (id * H + ih) * W + iw); \
-                    }                                                                                      \
-                }                                                                                          \
-            }                                                                                              \
-        }                                                                                                  \
+                    }                                                                                               \
+                }                                                                                                   \
+            }                                                                                                       \
+        }                                                                                                           \
     }
 
 DEFINE_MAXPOOL(maxpool_f32, float, -FLT_MAX)

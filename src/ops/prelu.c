@@ -8,7 +8,6 @@
 
 #include "ops/binary.h"
 
-
 static void k_prelu(void *yv, const void *av, const void *bv, const void *cv, int64_t n, unsigned adv,
                     const void *param)
 {
@@ -135,8 +134,7 @@ static qfd_status backward(qfd_op_ctx *oc)
         qfd_bcast_grad(oc, oc->out[0], x, oc->gin[0]->data, 3, (const qfd_array *[]){x, &v, dy}, k_grad_x, NULL,
                        oc->ws);
     if (oc->gin[1])
-        qfd_bcast_grad(oc, oc->out[0], &v, oc->gin[1]->data, 2, (const qfd_array *[]){x, dy}, k_grad_s, NULL,
-                       oc->ws);
+        qfd_bcast_grad(oc, oc->out[0], &v, oc->gin[1]->data, 2, (const qfd_array *[]){x, dy}, k_grad_s, NULL, oc->ws);
     return QFD_OK;
 }
 

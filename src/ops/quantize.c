@@ -222,9 +222,15 @@ static qfd_status forward_dq(qfd_op_ctx *oc)
     return QFD_OK;
 }
 
-const qfd_op_def qfd_op_quantize_linear = {
-    .name = "QuantizeLinear", .domain = "", .since = 10, .frozen_inputs = 1u << 1 | 1u << 2, /* scale, zero point */
-    .infer = infer_q, .forward = forward_q};
-const qfd_op_def qfd_op_dequantize_linear = {
-    .name = "DequantizeLinear", .domain = "", .since = 10, .frozen_inputs = 1u << 1 | 1u << 2,
-    .infer = infer_dq, .forward = forward_dq};
+const qfd_op_def qfd_op_quantize_linear = {.name = "QuantizeLinear",
+                                           .domain = "",
+                                           .since = 10,
+                                           .frozen_inputs = 1u << 1 | 1u << 2, /* scale, zero point */
+                                           .infer = infer_q,
+                                           .forward = forward_q};
+const qfd_op_def qfd_op_dequantize_linear = {.name = "DequantizeLinear",
+                                             .domain = "",
+                                             .since = 10,
+                                             .frozen_inputs = 1u << 1 | 1u << 2,
+                                             .infer = infer_dq,
+                                             .forward = forward_dq};

@@ -22,15 +22,18 @@
 enum { R_SUM, R_MEAN, R_MAX };
 
 typedef struct reduce_plan {
-    int nm;                          /* merged dims */
+    int nm; /* merged dims */
     int64_t dims[QFD_ARRAY_MAX_RANK];
-    int red[QFD_ARRAY_MAX_RANK];     /* merged dim i is reduced */
+    int red[QFD_ARRAY_MAX_RANK];         /* merged dim i is reduced */
     int64_t ostride[QFD_ARRAY_MAX_RANK]; /* 0 on reduced dims */
-    int64_t count;                   /* elements reduced into each output */
+    int64_t count;                       /* elements reduced into each output */
     int noop;
 } reduce_plan;
 
-static int axes_opset(int kind) { return kind == R_SUM ? 13 : 18; }
+static int axes_opset(int kind)
+{
+    return kind == R_SUM ? 13 : 18;
+}
 
 /* Reads the axes (attribute or input) into mask; sets *noop. */
 static qfd_status read_axes(qfd_op_ctx *oc, int kind, int mask[QFD_ARRAY_MAX_RANK], int *noop)
@@ -141,48 +144,49 @@ static qfd_status infer_kind(qfd_op_ctx *oc, int kind)
 
 /* One instantiation per type and op keeps the inner loops branch-free; the
  * last merged dim is innermost and contiguous. */
-#define KERNEL(NAME, T, INIT, OP)                                                              \
-    static void NAME(const reduce_plan *p, const T *x, T *y, int64_t ny, int n_threads)           \
-    {                                                                                              \
-        for (int64_t i = 0; i < ny; i++)                                                           \
-            y[i] = INIT;                                                                           \
-        int last = p->nm - 1;                                                                      \
-        int64_t inner = p->dims[last], outer = 1;                                                  \
-        for (int i = 0; i < last; i++)                                                             \
-            outer *= p->dims[i];                                                                   \
-        if (last == 1 && !p->red[0] && p->red[1]) { /* rows reduced independently */              \
-            _Pragma("omp parallel for num_threads(n_threads) if (outer * inner > 65536)")          \
-            for (int64_t o = 0; o < outer; o++) {                                                  \
-                const T *xr = x + o * inner;                                                       \
-                T acc = INIT;                                                                      \
-                for (int64_t j = 0; j < inner; j++)                                                \
-                    acc = OP(acc, xr[j]);                                                          \
-                y[o] = acc;                                                                        \
-            }                                                                                      \
-            return;                                                                                \
-        }                                                                                          \
-        int64_t idx[QFD_ARRAY_MAX_RANK] = {0};                                                     \
-        int64_t ybase = 0;                                                                         \
-        for (int64_t o = 0; o < outer; o++) {                                                      \
-            const T *xr = x + o * inner;                                                           \
-            if (p->red[last]) {                                                                    \
-                T acc = y[ybase];                                                                  \
-                for (int64_t j = 0; j < inner; j++)                                                \
-                    acc = OP(acc, xr[j]);                                                          \
-                y[ybase] = acc;                                                                    \
-            } else {                                                                               \
-                T *yr = y + ybase;                                                                 \
-                for (int64_t j = 0; j < inner; j++)                                                \
-                    yr[j] = OP(yr[j], xr[j]);                                                      \
-            }                                                                                      \
-            for (int d = last - 1; d >= 0; d--) {                                                  \
-                ybase += p->ostride[d];                                                            \
-                if (++idx[d] < p->dims[d])                                                         \
-                    break;                                                                         \
-                ybase -= p->ostride[d] * p->dims[d];                                               \
-                idx[d] = 0;                                                                        \
-            }                                                                                      \
-        }                                                                                          \
+#define KERNEL(NAME, T, INIT, OP)                                                                              \
+    static void NAME(const reduce_plan *p, const T *x, T *y, int64_t ny, int n_threads)                        \
+    {                                                                                                          \
+        for (int64_t i = 0; i < ny; i++)                                                                       \
+            y[i] = INIT;                                                                                       \
+        int last = p->nm - 1;                                                                                  \
+        int64_t inner = p->dims[last], outer = 1;                                                              \
+        for (int i = 0; i < last; i++)                                                                         \
+            outer *= p->dims[i];                                                                               \
+        if (last == 1 && !p->red[0] && p->red[1]) { /* rows reduced independently */                           \
+            _Pragma("omp parallel for num_threads(n_threads) if (outer * inner > 65536)") for (int64_t o = 0;  \
+                                                                                               o < outer; o++) \
+            {                                                                                                  \
+                const T *xr = x + o * inner;                                                                   \
+                T acc = INIT;                                                                                  \
+                for (int64_t j = 0; j < inner; j++)                                                            \
+                    acc = OP(acc, xr[j]);                                                                      \
+                y[o] = acc;                                                                                    \
+            }                                                                                                  \
+            return;                                                                                            \
+        }                                                                                                      \
+        int64_t idx[QFD_ARRAY_MAX_RANK] = {0};                                                                 \
+        int64_t ybase = 0;                                                                                     \
+        for (int64_t o = 0; o < outer; o++) {                                                                  \
+            const T *xr = x + o * inner;                                                                       \
+            if (p->red[last]) {                                                                                \
+                T acc = y[ybase];                                                                              \
+                for (int64_t j = 0; j < inner; j++)                                                            \
+                    acc = OP(acc, xr[j]);                                                                      \
+                y[ybase] = acc;                                                                                \
+            } else {                                                                                           \
+                T *yr = y + ybase;                                                                             \
+                for (int64_t j = 0; j < inner; j++)                                                            \
+                    yr[j] = OP(yr[j], xr[j]);                                                                  \
+            }                                                                                                  \
+            for (int d = last - 1; d >= 0; d--) {                                                              \
+                ybase += p->ostride[d];                                                                        \
+                if (++idx[d] < p->dims[d])                                                                     \
+                    break;                                                                                     \
+                ybase -= p->ostride[d] * p->dims[d];                                                           \
+                idx[d] = 0;                                                                                    \
+            }                                                                                                  \
+        }                                                                                                      \
     }
 #define OP_ADD(a, b) ((a) + (b))
 #define OP_MAX(a, b) ((b) > (a) ? (b) : (a))
@@ -231,12 +235,8 @@ static qfd_status forward_kind(qfd_op_ctx *oc, int kind)
                 yd[i] *= inv;
         }
         break;
-    case QFD_DT_INT32:
-        (kind == R_MAX ? max_i32 : sum_i32)(&p, x->data, y->data, ny, oc->n_threads);
-        break;
-    default:
-        (kind == R_MAX ? max_i64 : sum_i64)(&p, x->data, y->data, ny, oc->n_threads);
-        break;
+    case QFD_DT_INT32: (kind == R_MAX ? max_i32 : sum_i32)(&p, x->data, y->data, ny, oc->n_threads); break;
+    default: (kind == R_MAX ? max_i64 : sum_i64)(&p, x->data, y->data, ny, oc->n_threads); break;
     }
     return QFD_OK;
 }
@@ -335,35 +335,62 @@ static size_t backward_workspace_max(const qfd_op_ctx *oc)
     return oc->out[0] ? (size_t)qfd_array_numel(oc->out[0]) : 0;
 }
 
-static qfd_status infer_sum(qfd_op_ctx *oc) { return infer_kind(oc, R_SUM); }
-static qfd_status infer_mean(qfd_op_ctx *oc) { return infer_kind(oc, R_MEAN); }
-static qfd_status infer_max(qfd_op_ctx *oc) { return infer_kind(oc, R_MAX); }
-static qfd_status forward_sum(qfd_op_ctx *oc) { return forward_kind(oc, R_SUM); }
-static qfd_status forward_mean(qfd_op_ctx *oc) { return forward_kind(oc, R_MEAN); }
-static qfd_status forward_max(qfd_op_ctx *oc) { return forward_kind(oc, R_MAX); }
-static qfd_status backward_sum(qfd_op_ctx *oc) { return backward_kind(oc, R_SUM); }
-static qfd_status backward_mean(qfd_op_ctx *oc) { return backward_kind(oc, R_MEAN); }
-static qfd_status backward_max(qfd_op_ctx *oc) { return backward_kind(oc, R_MAX); }
+static qfd_status infer_sum(qfd_op_ctx *oc)
+{
+    return infer_kind(oc, R_SUM);
+}
+static qfd_status infer_mean(qfd_op_ctx *oc)
+{
+    return infer_kind(oc, R_MEAN);
+}
+static qfd_status infer_max(qfd_op_ctx *oc)
+{
+    return infer_kind(oc, R_MAX);
+}
+static qfd_status forward_sum(qfd_op_ctx *oc)
+{
+    return forward_kind(oc, R_SUM);
+}
+static qfd_status forward_mean(qfd_op_ctx *oc)
+{
+    return forward_kind(oc, R_MEAN);
+}
+static qfd_status forward_max(qfd_op_ctx *oc)
+{
+    return forward_kind(oc, R_MAX);
+}
+static qfd_status backward_sum(qfd_op_ctx *oc)
+{
+    return backward_kind(oc, R_SUM);
+}
+static qfd_status backward_mean(qfd_op_ctx *oc)
+{
+    return backward_kind(oc, R_MEAN);
+}
+static qfd_status backward_max(qfd_op_ctx *oc)
+{
+    return backward_kind(oc, R_MAX);
+}
 
 const qfd_op_def qfd_op_reduce_sum = {.name = "ReduceSum",
-                                     .domain = "",
-                                     .since = 1,
-                                     .value_inputs = 1u << 1,
-                                     .infer = infer_sum,
-                                     .forward = forward_sum,
-                                     .backward = backward_sum};
-const qfd_op_def qfd_op_reduce_mean = {.name = "ReduceMean",
                                       .domain = "",
                                       .since = 1,
                                       .value_inputs = 1u << 1,
-                                      .infer = infer_mean,
-                                      .forward = forward_mean,
-                                      .backward = backward_mean};
+                                      .infer = infer_sum,
+                                      .forward = forward_sum,
+                                      .backward = backward_sum};
+const qfd_op_def qfd_op_reduce_mean = {.name = "ReduceMean",
+                                       .domain = "",
+                                       .since = 1,
+                                       .value_inputs = 1u << 1,
+                                       .infer = infer_mean,
+                                       .forward = forward_mean,
+                                       .backward = backward_mean};
 const qfd_op_def qfd_op_reduce_max = {.name = "ReduceMax",
-                                     .domain = "",
-                                     .since = 1,
-                                     .value_inputs = 1u << 1,
-                                     .infer = infer_max,
-                                     .forward = forward_max,
-                                     .backward_workspace = backward_workspace_max,
-                                     .backward = backward_max};
+                                      .domain = "",
+                                      .since = 1,
+                                      .value_inputs = 1u << 1,
+                                      .infer = infer_max,
+                                      .forward = forward_max,
+                                      .backward_workspace = backward_workspace_max,
+                                      .backward = backward_max};

@@ -86,8 +86,8 @@ static qfd_status reshape_infer(qfd_op_ctx *oc)
         int64_t d = shape[i];
         if (d == 0 && !allowzero) {
             if (i >= x->rank)
-                return qfd_op_fail(oc, QFD_ERR_INVALID, "shape[%d] = 0 copies a dimension the rank-%d input lacks",
-                                   i, x->rank);
+                return qfd_op_fail(oc, QFD_ERR_INVALID, "shape[%d] = 0 copies a dimension the rank-%d input lacks", i,
+                                   x->rank);
             d = x->dims[i];
         } else if (d == -1) {
             if (infer_at >= 0)
@@ -177,8 +177,7 @@ static qfd_status squeeze_infer(qfd_op_ctx *oc)
         if (drop[a])
             return qfd_op_fail(oc, QFD_ERR_INVALID, "axis %lld is repeated", (long long)axes[i]);
         if (x->dims[a] != 1)
-            return qfd_op_fail(oc, QFD_ERR_INVALID, "cannot squeeze axis %d of size %lld", a,
-                               (long long)x->dims[a]);
+            return qfd_op_fail(oc, QFD_ERR_INVALID, "cannot squeeze axis %d of size %lld", a, (long long)x->dims[a]);
         drop[a] = 1;
     }
     qfd_array *y = oc->out[0];
@@ -207,8 +206,8 @@ static qfd_status unsqueeze_infer(qfd_op_ctx *oc)
     for (int64_t i = 0; i < n; i++) {
         int a = qfd_norm_axis(axes[i], r);
         if (a < 0)
-            return qfd_op_fail(oc, QFD_ERR_INVALID, "axis %lld is out of range for output rank %d",
-                               (long long)axes[i], r);
+            return qfd_op_fail(oc, QFD_ERR_INVALID, "axis %lld is out of range for output rank %d", (long long)axes[i],
+                               r);
         if (ins[a])
             return qfd_op_fail(oc, QFD_ERR_INVALID, "axis %lld is repeated", (long long)axes[i]);
         ins[a] = 1;

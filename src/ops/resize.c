@@ -257,7 +257,10 @@ static int64_t nearest_index(const rs_plan *p, int a, float v)
     return i < 0 ? 0 : i >= p->in[a] ? p->in[a] - 1 : i;
 }
 
-static int64_t clampi(int64_t i, int64_t n) { return i < 0 ? 0 : i >= n ? n - 1 : i; }
+static int64_t clampi(int64_t i, int64_t n)
+{
+    return i < 0 ? 0 : i >= n ? n - 1 : i;
+}
 
 /* Fills axis a's table; returns its number of taps (1 when every
  * coordinate lands exactly on one input, whatever the mode). */

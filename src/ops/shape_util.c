@@ -59,8 +59,8 @@ int64_t qfd_array_read_ints(const qfd_array *a, int64_t *dst, int64_t cap)
     return n;
 }
 
-qfd_status qfd_shape_known_ints(const qfd_op_ctx *oc, const qfd_array *a, const char *what, int64_t *dst,
-                                int64_t cap, int64_t *n)
+qfd_status qfd_shape_known_ints(const qfd_op_ctx *oc, const qfd_array *a, const char *what, int64_t *dst, int64_t cap,
+                                int64_t *n)
 {
     *n = qfd_array_numel(a);
     if (*n < 0)
@@ -72,7 +72,8 @@ qfd_status qfd_shape_known_ints(const qfd_op_ctx *oc, const qfd_array *a, const 
     if (*n > 0 && !a->data)
         return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED,
                            "%s input must be known when the model is planned (data-dependent shapes are not "
-                           "supported)", what);
+                           "supported)",
+                           what);
     if (*n > cap)
         return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "%s has %lld values; at most %lld are supported", what,
                            (long long)*n, (long long)cap);
@@ -80,4 +81,3 @@ qfd_status qfd_shape_known_ints(const qfd_op_ctx *oc, const qfd_array *a, const 
         qfd_array_read_ints(a, dst, cap);
     return QFD_OK;
 }
-

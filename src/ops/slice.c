@@ -27,8 +27,7 @@ static qfd_status parse(qfd_op_ctx *oc, void *state)
 }
 
 /* Reads one of starts/ends/axes/steps (attribute or input) into v. */
-static qfd_status get_list(const qfd_op_ctx *oc, const char *name, size_t input, int64_t *v, int64_t *n,
-                           int *present)
+static qfd_status get_list(const qfd_op_ctx *oc, const char *name, size_t input, int64_t *v, int64_t *n, int *present)
 {
     *n = 0;
     *present = 0;
@@ -59,8 +58,7 @@ static qfd_status infer(qfd_op_ctx *oc)
     int bits = qfd_dtype_bits(x->dtype);
     if (bits < 8 || bits % 8)
         return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "element type %d is not supported", x->dtype);
-    int64_t starts[QFD_ARRAY_MAX_RANK], ends[QFD_ARRAY_MAX_RANK], axes[QFD_ARRAY_MAX_RANK],
-        steps[QFD_ARRAY_MAX_RANK];
+    int64_t starts[QFD_ARRAY_MAX_RANK], ends[QFD_ARRAY_MAX_RANK], axes[QFD_ARRAY_MAX_RANK], steps[QFD_ARRAY_MAX_RANK];
     int64_t ns, ne, na, nst;
     int ps, pe, pa, pst;
     qfd_status st;
@@ -87,8 +85,7 @@ static qfd_status infer(qfd_op_ctx *oc)
         int64_t ax = pa ? axes[i] : i;
         int a = qfd_norm_axis(ax, x->rank);
         if (a < 0)
-            return qfd_op_fail(oc, QFD_ERR_INVALID, "axis %lld is out of range for rank %d", (long long)ax,
-                               x->rank);
+            return qfd_op_fail(oc, QFD_ERR_INVALID, "axis %lld is out of range for rank %d", (long long)ax, x->rank);
         if (seen[a])
             return qfd_op_fail(oc, QFD_ERR_INVALID, "axis %lld is repeated", (long long)ax);
         seen[a] = 1;

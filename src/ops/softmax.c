@@ -269,10 +269,22 @@ static qfd_status backward_form(qfd_op_ctx *oc, int log_form)
     return QFD_OK;
 }
 
-static qfd_status forward_softmax(qfd_op_ctx *oc) { return forward_form(oc, 0); }
-static qfd_status forward_logsoftmax(qfd_op_ctx *oc) { return forward_form(oc, 1); }
-static qfd_status backward_softmax(qfd_op_ctx *oc) { return backward_form(oc, 0); }
-static qfd_status backward_logsoftmax(qfd_op_ctx *oc) { return backward_form(oc, 1); }
+static qfd_status forward_softmax(qfd_op_ctx *oc)
+{
+    return forward_form(oc, 0);
+}
+static qfd_status forward_logsoftmax(qfd_op_ctx *oc)
+{
+    return forward_form(oc, 1);
+}
+static qfd_status backward_softmax(qfd_op_ctx *oc)
+{
+    return backward_form(oc, 0);
+}
+static qfd_status backward_logsoftmax(qfd_op_ctx *oc)
+{
+    return backward_form(oc, 1);
+}
 
 /* Backward needs inner floats of scratch in the strided case, within what
  * forward's workspace already asks for. */

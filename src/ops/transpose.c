@@ -117,22 +117,21 @@ static int64_t row_offset(const plan *p, int64_t row)
 
 /* y[b][j][i] OP x[b][i][j] for x of shape [nb, m, nn], in 32x32 tiles;
  * OP is = for forward's copies and += for backward's accumulation. */
-#define TILED(NAME, T, OP)                                                                                    \
-    static void tiled_##NAME(const T *x, T *y, int64_t nb, int64_t m, int64_t nn, int nt)                      \
-    {                                                                                                          \
-        int64_t tiles_i = (m + 31) / 32, tiles_j = (nn + 31) / 32, total = nb * tiles_i * tiles_j;             \
-        _Pragma("omp parallel for num_threads(nt) if(nb * m * nn > 65536)") for (int64_t t = 0; t < total;     \
-                                                                                  t++)                          \
-        {                                                                                                      \
+#define TILED(NAME, T, OP)                                                                                      \
+    static void tiled_##NAME(const T *x, T *y, int64_t nb, int64_t m, int64_t nn, int nt)                       \
+    {                                                                                                           \
+        int64_t tiles_i = (m + 31) / 32, tiles_j = (nn + 31) / 32, total = nb * tiles_i * tiles_j;              \
+        _Pragma("omp parallel for num_threads(nt) if(nb * m * nn > 65536)") for (int64_t t = 0; t < total; t++) \
+        {                                                                                                       \
             int64_t b = t / (tiles_i * tiles_j), r = t % (tiles_i * tiles_j);                                   \
             int64_t i0 = r / tiles_j * 32, j0 = r % tiles_j * 32;                                               \
-            int64_t i1 = i0 + 32 < m ? i0 + 32 : m, j1 = j0 + 32 < nn ? j0 + 32 : nn;                          \
-            const T *xb = x + b * m * nn;                                                                      \
-            T *yb = y + b * m * nn;                                                                            \
-            for (int64_t j = j0; j < j1; j++)                                                                  \
-                for (int64_t i = i0; i < i1; i++)                                                              \
-                    yb[j * m + i] OP xb[i * nn + j];                                                           \
-        }                                                                                                      \
+            int64_t i1 = i0 + 32 < m ? i0 + 32 : m, j1 = j0 + 32 < nn ? j0 + 32 : nn;                           \
+            const T *xb = x + b * m * nn;                                                                       \
+            T *yb = y + b * m * nn;                                                                             \
+            for (int64_t j = j0; j < j1; j++)                                                                   \
+                for (int64_t i = i0; i < i1; i++)                                                               \
+                    yb[j * m + i] OP xb[i * nn + j];                                                            \
+        }                                                                                                       \
     }
 TILED(uint8_t, uint8_t, =)
 TILED(uint16_t, uint16_t, =)
@@ -214,8 +213,8 @@ static inline int64_t next_row(const plan *p, int64_t *coord, int64_t off)
 /* Rows [r0, r1) of the general case when they are contiguous runs of
  * 4-byte elements, 16 at a time (the last masked), from input offset off
  * and outer coordinates coord. */
-static QFD_AVX512_FN void rows_avx512(const plan *p, const float *x, float *y, int64_t r0, int64_t r1,
-                                      int64_t *coord, int64_t off)
+static QFD_AVX512_FN void rows_avx512(const plan *p, const float *x, float *y, int64_t r0, int64_t r1, int64_t *coord,
+                                      int64_t off)
 {
     int64_t n = p->dims[p->rank - 1];
     for (int64_t row = r0;;) {

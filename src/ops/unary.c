@@ -103,7 +103,21 @@ static inline float ferf(float x)
 }
 
 enum {
-    RELU, LEAKY, SIGMOID, HSIGMOID, HSWISH, TANH, ERF, GELU, GELU_TANH, SQRT, EXP, LOG, NEG, ABS, RECIP,
+    RELU,
+    LEAKY,
+    SIGMOID,
+    HSIGMOID,
+    HSWISH,
+    TANH,
+    ERF,
+    GELU,
+    GELU_TANH,
+    SQRT,
+    EXP,
+    LOG,
+    NEG,
+    ABS,
+    RECIP,
 };
 
 typedef struct un_state {
@@ -139,81 +153,81 @@ static inline double dgelu(double x)
 }
 
 /* The float and double loops, written once. */
-#define UNARY_APPLY(NAME, T, F_EXP, F_TANH, F_ERF, F_GELU, F_SQRT, F_LOG, F_ABS)                                                      \
-    static void NAME(const un_state *s, const T *x, T *y, int64_t n)                                                 \
-    {                                                                                                                \
-        const T al = (T)s->alpha, be = (T)s->beta;                                                                   \
-        switch (s->kind) {                                                                                           \
-        case RELU:                                                                                                   \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                y[i] = x[i] < 0 ? (T)0 : x[i];                                                                       \
-            break;                                                                                                   \
-        case LEAKY:                                                                                                  \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                y[i] = x[i] < 0 ? al * x[i] : x[i];                                                                  \
-            break;                                                                                                   \
-        case SIGMOID:                                                                                                \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                y[i] = (T)1 / ((T)1 + F_EXP(-x[i]));                                                                   \
-            break;                                                                                                   \
-        case HSIGMOID:                                                                                               \
-            for (int64_t i = 0; i < n; i++) {                                                                        \
-                T v = al * x[i] + be;                                                                                \
-                v = v < 1 ? v : (T)1;                                                                                \
-                y[i] = v > 0 ? v : (T)0;                                                                             \
-            }                                                                                                        \
-            break;                                                                                                   \
-        case HSWISH:                                                                                                 \
-            for (int64_t i = 0; i < n; i++) {                                                                        \
-                T v = x[i] * ((T)1 / 6) + (T)0.5;                                                                    \
-                v = v < 1 ? v : (T)1;                                                                                \
-                y[i] = x[i] * (v > 0 ? v : (T)0);                                                                    \
-            }                                                                                                        \
-            break;                                                                                                   \
-        case TANH:                                                                                                   \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                y[i] = F_TANH(x[i]);                                                                                  \
-            break;                                                                                                   \
-        case ERF:                                                                                                    \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                y[i] = F_ERF(x[i]);                                                                                   \
-            break;                                                                                                   \
-        case GELU:                                                                                                   \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                y[i] = F_GELU(x[i]);                                                                                 \
-            break;                                                                                                   \
-        case GELU_TANH:                                                                                              \
-            for (int64_t i = 0; i < n; i++) {                                                                        \
-                T v = x[i];                                                                                          \
-                T u = (T)1.5957691216057307118 * (v + (T)0.044715 * v * v * v);                                      \
-                y[i] = v / ((T)1 + F_EXP(-u)); /* x/2 (1 + tanh(u/2)) without cancellation */                        \
-            }                                                                                                        \
-            break;                                                                                                   \
-        case SQRT:                                                                                                   \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                y[i] = F_SQRT(x[i]);                                                                                   \
-            break;                                                                                                   \
-        case EXP:                                                                                                    \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                y[i] = F_EXP(x[i]);                                                                                    \
-            break;                                                                                                   \
-        case LOG:                                                                                                    \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                y[i] = F_LOG(x[i]);                                                                                    \
-            break;                                                                                                   \
-        case NEG:                                                                                                    \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                y[i] = -x[i];                                                                                        \
-            break;                                                                                                   \
-        case ABS:                                                                                                    \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                y[i] = F_ABS(x[i]);                                                                                   \
-            break;                                                                                                   \
-        default:                                                                                                     \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                y[i] = (T)1 / x[i];                                                                                  \
-            break;                                                                                                   \
-        }                                                                                                            \
+#define UNARY_APPLY(NAME, T, F_EXP, F_TANH, F_ERF, F_GELU, F_SQRT, F_LOG, F_ABS)              \
+    static void NAME(const un_state *s, const T *x, T *y, int64_t n)                          \
+    {                                                                                         \
+        const T al = (T)s->alpha, be = (T)s->beta;                                            \
+        switch (s->kind) {                                                                    \
+        case RELU:                                                                            \
+            for (int64_t i = 0; i < n; i++)                                                   \
+                y[i] = x[i] < 0 ? (T)0 : x[i];                                                \
+            break;                                                                            \
+        case LEAKY:                                                                           \
+            for (int64_t i = 0; i < n; i++)                                                   \
+                y[i] = x[i] < 0 ? al * x[i] : x[i];                                           \
+            break;                                                                            \
+        case SIGMOID:                                                                         \
+            for (int64_t i = 0; i < n; i++)                                                   \
+                y[i] = (T)1 / ((T)1 + F_EXP(-x[i]));                                          \
+            break;                                                                            \
+        case HSIGMOID:                                                                        \
+            for (int64_t i = 0; i < n; i++) {                                                 \
+                T v = al * x[i] + be;                                                         \
+                v = v < 1 ? v : (T)1;                                                         \
+                y[i] = v > 0 ? v : (T)0;                                                      \
+            }                                                                                 \
+            break;                                                                            \
+        case HSWISH:                                                                          \
+            for (int64_t i = 0; i < n; i++) {                                                 \
+                T v = x[i] * ((T)1 / 6) + (T)0.5;                                             \
+                v = v < 1 ? v : (T)1;                                                         \
+                y[i] = x[i] * (v > 0 ? v : (T)0);                                             \
+            }                                                                                 \
+            break;                                                                            \
+        case TANH:                                                                            \
+            for (int64_t i = 0; i < n; i++)                                                   \
+                y[i] = F_TANH(x[i]);                                                          \
+            break;                                                                            \
+        case ERF:                                                                             \
+            for (int64_t i = 0; i < n; i++)                                                   \
+                y[i] = F_ERF(x[i]);                                                           \
+            break;                                                                            \
+        case GELU:                                                                            \
+            for (int64_t i = 0; i < n; i++)                                                   \
+                y[i] = F_GELU(x[i]);                                                          \
+            break;                                                                            \
+        case GELU_TANH:                                                                       \
+            for (int64_t i = 0; i < n; i++) {                                                 \
+                T v = x[i];                                                                   \
+                T u = (T)1.5957691216057307118 * (v + (T)0.044715 * v * v * v);               \
+                y[i] = v / ((T)1 + F_EXP(-u)); /* x/2 (1 + tanh(u/2)) without cancellation */ \
+            }                                                                                 \
+            break;                                                                            \
+        case SQRT:                                                                            \
+            for (int64_t i = 0; i < n; i++)                                                   \
+                y[i] = F_SQRT(x[i]);                                                          \
+            break;                                                                            \
+        case EXP:                                                                             \
+            for (int64_t i = 0; i < n; i++)                                                   \
+                y[i] = F_EXP(x[i]);                                                           \
+            break;                                                                            \
+        case LOG:                                                                             \
+            for (int64_t i = 0; i < n; i++)                                                   \
+                y[i] = F_LOG(x[i]);                                                           \
+            break;                                                                            \
+        case NEG:                                                                             \
+            for (int64_t i = 0; i < n; i++)                                                   \
+                y[i] = -x[i];                                                                 \
+            break;                                                                            \
+        case ABS:                                                                             \
+            for (int64_t i = 0; i < n; i++)                                                   \
+                y[i] = F_ABS(x[i]);                                                           \
+            break;                                                                            \
+        default:                                                                              \
+            for (int64_t i = 0; i < n; i++)                                                   \
+                y[i] = (T)1 / x[i];                                                           \
+            break;                                                                            \
+        }                                                                                     \
     }
 UNARY_APPLY(apply_f32, float, fexp, ftanh, ferf, fgelu, sqrtf, logf, fabsf)
 UNARY_APPLY(apply_f64, double, exp, tanh, erf, dgelu, sqrt, log, fabs)
@@ -246,115 +260,115 @@ static inline double dcdf(double x)
  * Kinks follow PyTorch: Relu' (0) = 0, LeakyRelu' (0) = alpha, Abs' (0) = 0,
  * HardSigmoid' = alpha strictly inside (0, 1), HardSwish' = x/3 + 1/2 on
  * [-3, 3]. */
-#define UNARY_GRAD(NAME, T, F_EXP, F_ERF, F_CDF)                                                                     \
-    static void NAME(const un_state *s, const T *x, const T *y, const float *dy, float *dx, int64_t n)             \
-    {                                                                                                                \
-        const T al = (T)s->alpha, be = (T)s->beta;                                                                   \
-        switch (s->kind) {                                                                                           \
-        case RELU: /* loads hoisted out of the selects: gcc then vectorises */                                        \
-            for (int64_t i = 0; i < n; i++) {                                                                        \
-                const T v = x[i];                                                                                    \
-                const float g = dy[i];                                                                               \
-                dx[i] += v > 0 ? g : 0.0f;                                                                           \
-            }                                                                                                        \
-            break;                                                                                                   \
-        case LEAKY:                                                                                                  \
-            for (int64_t i = 0; i < n; i++) {                                                                        \
-                const T v = x[i], g = (T)dy[i];                                                                      \
-                dx[i] += (float)(v > 0 ? g : al * g);                                                                \
-            }                                                                                                        \
-            break;                                                                                                   \
-        case SIGMOID:                                                                                                \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                dx[i] += (float)((T)dy[i] * y[i] * ((T)1 - y[i]));                                                   \
-            break;                                                                                                   \
-        case HSIGMOID:                                                                                               \
-            for (int64_t i = 0; i < n; i++) {                                                                        \
-                const T v = al * x[i] + be, g = al * (T)dy[i];                                                       \
-                dx[i] += (float)(v > 0 && v < 1 ? g : (T)0);                                                         \
-            }                                                                                                        \
-            break;                                                                                                   \
-        case HSWISH:                                                                                                 \
-            for (int64_t i = 0; i < n; i++) {                                                                        \
-                const T v = x[i], d = (T)dy[i], g = v < -3 ? (T)0 : v > 3 ? (T)1 : v * ((T)1 / 3) + (T)0.5;          \
-                dx[i] += (float)(g * d);                                                                             \
-            }                                                                                                        \
-            break;                                                                                                   \
-        case TANH:                                                                                                   \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                dx[i] += (float)((T)dy[i] * ((T)1 - y[i] * y[i]));                                                   \
-            break;                                                                                                   \
-        case ERF: /* 2/sqrt(pi) exp(-x^2) */                                                                         \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                dx[i] += (float)((T)dy[i] * (T)1.1283791670955125739 * F_EXP(-x[i] * x[i]));                         \
-            break;                                                                                                   \
-        case GELU: /* Phi(x) + x phi(x) */                                                                           \
-            for (int64_t i = 0; i < n; i++) {                                                                        \
-                T v = x[i];                                                                                          \
-                T g = F_CDF(v) + v * (T)0.39894228040143267794 * F_EXP((T)-0.5 * v * v);                             \
-                dx[i] += (float)(g * (T)dy[i]);                                                                      \
-            }                                                                                                        \
-            break;                                                                                                   \
-        case GELU_TANH: /* y = x s(u), s the logistic: y' = s + x s (1 - s) u' */                                   \
-            for (int64_t i = 0; i < n; i++) {                                                                        \
-                T v = x[i];                                                                                          \
-                T u = (T)1.5957691216057307118 * (v + (T)0.044715 * v * v * v);                                      \
-                T du = (T)1.5957691216057307118 * ((T)1 + (T)0.134145 * v * v);                                      \
-                T sg = (T)1 / ((T)1 + F_EXP(-u));                                                                    \
-                dx[i] += (float)((sg + v * sg * ((T)1 - sg) * du) * (T)dy[i]);                                       \
-            }                                                                                                        \
-            break;                                                                                                   \
-        case SQRT:                                                                                                   \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                dx[i] += (float)((T)0.5 * (T)dy[i] / y[i]);                                                          \
-            break;                                                                                                   \
-        case EXP:                                                                                                    \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                dx[i] += (float)((T)dy[i] * y[i]);                                                                   \
-            break;                                                                                                   \
-        case LOG:                                                                                                    \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                dx[i] += (float)((T)dy[i] / x[i]);                                                                   \
-            break;                                                                                                   \
-        case NEG:                                                                                                    \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                dx[i] -= dy[i];                                                                                      \
-            break;                                                                                                   \
-        case ABS:                                                                                                    \
-            for (int64_t i = 0; i < n; i++) {                                                                        \
-                const T v = x[i];                                                                                    \
-                const float g = dy[i];                                                                               \
-                dx[i] += v > 0 ? g : v < 0 ? -g : 0.0f;                                                              \
-            }                                                                                                        \
-            break;                                                                                                   \
-        default: /* -1/x^2 = -y^2 */                                                                                 \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                dx[i] -= (float)((T)dy[i] * y[i] * y[i]);                                                            \
-            break;                                                                                                   \
-        }                                                                                                            \
+#define UNARY_GRAD(NAME, T, F_EXP, F_ERF, F_CDF)                                                            \
+    static void NAME(const un_state *s, const T *x, const T *y, const float *dy, float *dx, int64_t n)      \
+    {                                                                                                       \
+        const T al = (T)s->alpha, be = (T)s->beta;                                                          \
+        switch (s->kind) {                                                                                  \
+        case RELU: /* loads hoisted out of the selects: gcc then vectorises */                              \
+            for (int64_t i = 0; i < n; i++) {                                                               \
+                const T v = x[i];                                                                           \
+                const float g = dy[i];                                                                      \
+                dx[i] += v > 0 ? g : 0.0f;                                                                  \
+            }                                                                                               \
+            break;                                                                                          \
+        case LEAKY:                                                                                         \
+            for (int64_t i = 0; i < n; i++) {                                                               \
+                const T v = x[i], g = (T)dy[i];                                                             \
+                dx[i] += (float)(v > 0 ? g : al * g);                                                       \
+            }                                                                                               \
+            break;                                                                                          \
+        case SIGMOID:                                                                                       \
+            for (int64_t i = 0; i < n; i++)                                                                 \
+                dx[i] += (float)((T)dy[i] * y[i] * ((T)1 - y[i]));                                          \
+            break;                                                                                          \
+        case HSIGMOID:                                                                                      \
+            for (int64_t i = 0; i < n; i++) {                                                               \
+                const T v = al * x[i] + be, g = al * (T)dy[i];                                              \
+                dx[i] += (float)(v > 0 && v < 1 ? g : (T)0);                                                \
+            }                                                                                               \
+            break;                                                                                          \
+        case HSWISH:                                                                                        \
+            for (int64_t i = 0; i < n; i++) {                                                               \
+                const T v = x[i], d = (T)dy[i], g = v < -3 ? (T)0 : v > 3 ? (T)1 : v * ((T)1 / 3) + (T)0.5; \
+                dx[i] += (float)(g * d);                                                                    \
+            }                                                                                               \
+            break;                                                                                          \
+        case TANH:                                                                                          \
+            for (int64_t i = 0; i < n; i++)                                                                 \
+                dx[i] += (float)((T)dy[i] * ((T)1 - y[i] * y[i]));                                          \
+            break;                                                                                          \
+        case ERF: /* 2/sqrt(pi) exp(-x^2) */                                                                \
+            for (int64_t i = 0; i < n; i++)                                                                 \
+                dx[i] += (float)((T)dy[i] * (T)1.1283791670955125739 * F_EXP(-x[i] * x[i]));                \
+            break;                                                                                          \
+        case GELU: /* Phi(x) + x phi(x) */                                                                  \
+            for (int64_t i = 0; i < n; i++) {                                                               \
+                T v = x[i];                                                                                 \
+                T g = F_CDF(v) + v * (T)0.39894228040143267794 * F_EXP((T)-0.5 * v * v);                    \
+                dx[i] += (float)(g * (T)dy[i]);                                                             \
+            }                                                                                               \
+            break;                                                                                          \
+        case GELU_TANH: /* y = x s(u), s the logistic: y' = s + x s (1 - s) u' */                           \
+            for (int64_t i = 0; i < n; i++) {                                                               \
+                T v = x[i];                                                                                 \
+                T u = (T)1.5957691216057307118 * (v + (T)0.044715 * v * v * v);                             \
+                T du = (T)1.5957691216057307118 * ((T)1 + (T)0.134145 * v * v);                             \
+                T sg = (T)1 / ((T)1 + F_EXP(-u));                                                           \
+                dx[i] += (float)((sg + v * sg * ((T)1 - sg) * du) * (T)dy[i]);                              \
+            }                                                                                               \
+            break;                                                                                          \
+        case SQRT:                                                                                          \
+            for (int64_t i = 0; i < n; i++)                                                                 \
+                dx[i] += (float)((T)0.5 * (T)dy[i] / y[i]);                                                 \
+            break;                                                                                          \
+        case EXP:                                                                                           \
+            for (int64_t i = 0; i < n; i++)                                                                 \
+                dx[i] += (float)((T)dy[i] * y[i]);                                                          \
+            break;                                                                                          \
+        case LOG:                                                                                           \
+            for (int64_t i = 0; i < n; i++)                                                                 \
+                dx[i] += (float)((T)dy[i] / x[i]);                                                          \
+            break;                                                                                          \
+        case NEG:                                                                                           \
+            for (int64_t i = 0; i < n; i++)                                                                 \
+                dx[i] -= dy[i];                                                                             \
+            break;                                                                                          \
+        case ABS:                                                                                           \
+            for (int64_t i = 0; i < n; i++) {                                                               \
+                const T v = x[i];                                                                           \
+                const float g = dy[i];                                                                      \
+                dx[i] += v > 0 ? g : v < 0 ? -g : 0.0f;                                                     \
+            }                                                                                               \
+            break;                                                                                          \
+        default: /* -1/x^2 = -y^2 */                                                                        \
+            for (int64_t i = 0; i < n; i++)                                                                 \
+                dx[i] -= (float)((T)dy[i] * y[i] * y[i]);                                                   \
+            break;                                                                                          \
+        }                                                                                                   \
     }
 UNARY_GRAD(grad_f32, float, fexp, ferf, fcdf)
 UNARY_GRAD(grad_f64, double, exp, erf, dcdf)
 
 /* Relu, Neg, Abs on signed integers, in the unsigned type U so that
  * negating the minimum wraps instead of overflowing. */
-#define UNARY_INT(T, U)                                                                                              \
-    static void apply_##T(int kind, const T *x, T *y, int64_t n)                                                     \
-    {                                                                                                                \
-        switch (kind) {                                                                                              \
-        case RELU:                                                                                                   \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                y[i] = x[i] < 0 ? 0 : x[i];                                                                          \
-            break;                                                                                                   \
-        case NEG:                                                                                                    \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                y[i] = (T)(0 - (U)x[i]);                                                                             \
-            break;                                                                                                   \
-        default:                                                                                                     \
-            for (int64_t i = 0; i < n; i++)                                                                          \
-                y[i] = x[i] < 0 ? (T)(0 - (U)x[i]) : x[i];                                                           \
-            break;                                                                                                   \
-        }                                                                                                            \
+#define UNARY_INT(T, U)                                          \
+    static void apply_##T(int kind, const T *x, T *y, int64_t n) \
+    {                                                            \
+        switch (kind) {                                          \
+        case RELU:                                               \
+            for (int64_t i = 0; i < n; i++)                      \
+                y[i] = x[i] < 0 ? 0 : x[i];                      \
+            break;                                               \
+        case NEG:                                                \
+            for (int64_t i = 0; i < n; i++)                      \
+                y[i] = (T)(0 - (U)x[i]);                         \
+            break;                                               \
+        default:                                                 \
+            for (int64_t i = 0; i < n; i++)                      \
+                y[i] = x[i] < 0 ? (T)(0 - (U)x[i]) : x[i];       \
+            break;                                               \
+        }                                                        \
     }
 UNARY_INT(int8_t, uint32_t)
 UNARY_INT(int16_t, uint32_t)
@@ -415,8 +429,8 @@ static qfd_status forward(qfd_op_ctx *oc)
     const qfd_array *x = oc->in[0];
     int64_t n = qfd_array_numel(x);
     /* Transcendentals cost enough to thread smaller tensors. */
-    int cheap = s->kind == RELU || s->kind == LEAKY || s->kind == HSIGMOID || s->kind == HSWISH ||
-                s->kind == NEG || s->kind == ABS || s->kind == RECIP;
+    int cheap = s->kind == RELU || s->kind == LEAKY || s->kind == HSIGMOID || s->kind == HSWISH || s->kind == NEG ||
+                s->kind == ABS || s->kind == RECIP;
     int nt = n > (cheap ? 65536 : 16384) && oc->n_threads > 1 ? oc->n_threads : 1;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (int t = 0; t < nt; t++) {
@@ -482,16 +496,19 @@ static qfd_status parse_common(qfd_op_ctx *oc, un_state *s, int kind)
     return QFD_OK;
 }
 
-#define UNARY_DEF(sym, NAME, SINCE, KIND)                                                                            \
-    static qfd_status parse_##sym(qfd_op_ctx *oc, void *state) { return parse_common(oc, state, KIND); }             \
-    const qfd_op_def qfd_op_##sym = {.name = NAME,                                                                   \
-                                     .domain = "",                                                                   \
-                                     .since = SINCE,                                                                 \
-                                     .state_size = sizeof(un_state),                                                 \
-                                     .parse = parse_##sym,                                                           \
-                                     .infer = infer,                                                                 \
-                                     .forward = forward,                                                             \
-                                     .backward = backward,                                                           \
+#define UNARY_DEF(sym, NAME, SINCE, KIND)                            \
+    static qfd_status parse_##sym(qfd_op_ctx *oc, void *state)       \
+    {                                                                \
+        return parse_common(oc, state, KIND);                        \
+    }                                                                \
+    const qfd_op_def qfd_op_##sym = {.name = NAME,                   \
+                                     .domain = "",                   \
+                                     .since = SINCE,                 \
+                                     .state_size = sizeof(un_state), \
+                                     .parse = parse_##sym,           \
+                                     .infer = infer,                 \
+                                     .forward = forward,             \
+                                     .backward = backward,           \
                                      .grad_writes = grad_writes};
 
 UNARY_DEF(relu, "Relu", 1, RELU)

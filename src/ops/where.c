@@ -5,24 +5,24 @@
  * summed over its broadcast dimensions; none to the condition. */
 #include "ops/binary.h"
 
-#define WHERE_KERNEL(T)                                                                                              \
-    static void k_where_##T(void *yv, const void *cv, const void *xv, const void *zv, int64_t n, unsigned adv,       \
-                            const void *param)                                                                       \
-    {                                                                                                                \
-        (void)param;                                                                                                 \
-        T *y = yv;                                                                                                   \
-        const uint8_t *c = cv;                                                                                       \
-        const T *x = xv, *z = zv;                                                                                    \
-        if (adv == 7) {                                                                                              \
-            for (int64_t i = 0; i < n; i++) {                                                                        \
-                const T a = x[i], b = z[i]; /* both loaded: the select vectorises */                                 \
-                y[i] = c[i] ? a : b;                                                                                 \
-            }                                                                                                        \
-            return;                                                                                                  \
-        }                                                                                                            \
-        int64_t sc = adv & 1, sx = (adv >> 1) & 1, sz = (adv >> 2) & 1;                                             \
-        for (int64_t i = 0; i < n; i++)                                                                              \
-            y[i] = c[i * sc] ? x[i * sx] : z[i * sz];                                                                \
+#define WHERE_KERNEL(T)                                                                                        \
+    static void k_where_##T(void *yv, const void *cv, const void *xv, const void *zv, int64_t n, unsigned adv, \
+                            const void *param)                                                                 \
+    {                                                                                                          \
+        (void)param;                                                                                           \
+        T *y = yv;                                                                                             \
+        const uint8_t *c = cv;                                                                                 \
+        const T *x = xv, *z = zv;                                                                              \
+        if (adv == 7) {                                                                                        \
+            for (int64_t i = 0; i < n; i++) {                                                                  \
+                const T a = x[i], b = z[i]; /* both loaded: the select vectorises */                           \
+                y[i] = c[i] ? a : b;                                                                           \
+            }                                                                                                  \
+            return;                                                                                            \
+        }                                                                                                      \
+        int64_t sc = adv & 1, sx = (adv >> 1) & 1, sz = (adv >> 2) & 1;                                        \
+        for (int64_t i = 0; i < n; i++)                                                                        \
+            y[i] = c[i * sc] ? x[i * sx] : z[i * sz];                                                          \
     }
 WHERE_KERNEL(uint8_t)
 WHERE_KERNEL(uint16_t)

@@ -58,8 +58,7 @@ static bool known_scalar(const qfd_graph *g, int t, float *v, int *node)
         }
         *node = tt->producer;
     }
-    if (!val || val->dtype != QFD_DT_FLOAT || qfd_tensor_numel(val) != 1 || val->nbytes != sizeof(float) ||
-        !val->data)
+    if (!val || val->dtype != QFD_DT_FLOAT || qfd_tensor_numel(val) != 1 || val->nbytes != sizeof(float) || !val->data)
         return false;
     memcpy(v, val->data, sizeof *v);
     return true;

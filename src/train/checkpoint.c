@@ -47,8 +47,8 @@ qfd_status qfd_checkpoint_save(qfd_ctx *ctx, const char *dir, const qfd_model *m
         unlink(tmp);
         goto out;
     }
-    uint64_t head[8] = {(uint64_t)s->epoch, (uint64_t)s->batch, (uint64_t)s->step, s->seed,
-                        (uint64_t)s->batch_size, (uint64_t)o->kind, (uint64_t)o->n_params, (uint64_t)o->step};
+    uint64_t head[8] = {(uint64_t)s->epoch,      (uint64_t)s->batch, (uint64_t)s->step,     s->seed,
+                        (uint64_t)s->batch_size, (uint64_t)o->kind,  (uint64_t)o->n_params, (uint64_t)o->step};
     int bad = put(f, k_magic, sizeof k_magic) || put(f, head, sizeof head);
     for (size_t i = 0; !bad && i < o->n_params; i++) {
         size_t n = (size_t)o->params[i].n;

@@ -9,9 +9,9 @@
 #include "train/optim.h"
 
 typedef struct qfd_train_state {
-    int64_t epoch;      /* next epoch to run (0-based) */
-    int64_t batch;      /* next batch within it */
-    int64_t step;       /* optimizer steps done */
+    int64_t epoch; /* next epoch to run (0-based) */
+    int64_t batch; /* next batch within it */
+    int64_t step;  /* optimizer steps done */
     uint64_t seed;
     int64_t batch_size; /* must match on resume */
 } qfd_train_state;

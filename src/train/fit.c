@@ -113,7 +113,8 @@ qfd_status qfd_model_train(qfd_ctx *ctx, qfd_model *m, const qfd_train_opts *o, 
         while (qfd_loader_next(ld, &x, &y)) {
             qfd_step_stats ss;
             float f = qfd_schedule_factor(&sched, state.step);
-            if ((st = qfd_trainer_step(ctx, tr, x, y, f, o->seed ^ (uint64_t)state.step * 0x9E3779B97F4A7C15ull, &ss))) {
+            if ((st = qfd_trainer_step(ctx, tr, x, y, f, o->seed ^ (uint64_t)state.step * 0x9E3779B97F4A7C15ull,
+                                       &ss))) {
                 qfd_ctx_prefix(ctx, "training stopped");
                 goto out;
             }
@@ -123,8 +124,8 @@ qfd_status qfd_model_train(qfd_ctx *ctx, qfd_model *m, const qfd_train_opts *o, 
                 first_loss = ss.loss;
             else if (ss.loss > 1000.0 * (first_loss + 1.0)) {
                 st = qfd_fail(ctx, QFD_ERR_INVALID,
-                              "training stopped: the loss exploded from %.4g to %.4g at step %lld; lower --lr", first_loss,
-                              ss.loss, (long long)state.step);
+                              "training stopped: the loss exploded from %.4g to %.4g at step %lld; lower --lr",
+                              first_loss, ss.loss, (long long)state.step);
                 goto out;
             }
             state.step++;
@@ -136,8 +137,14 @@ qfd_status qfd_model_train(qfd_ctx *ctx, qfd_model *m, const qfd_train_opts *o, 
             double el = now() - te, ips = el > 0 ? (double)seen / el : 0;
             if (o->progress) {
                 int64_t left = (steps - step_in_epoch) * lo.batch + (o->epochs - epoch - 1) * steps * lo.batch;
-                qfd_train_progress p = {(int)epoch + 1, o->epochs, step_in_epoch, steps, loss_sum / (double)seen,
-                                        (double)hits / (double)seen, ips, ips > 0 ? (double)left / ips : 0,
+                qfd_train_progress p = {(int)epoch + 1,
+                                        o->epochs,
+                                        step_in_epoch,
+                                        steps,
+                                        loss_sum / (double)seen,
+                                        (double)hits / (double)seen,
+                                        ips,
+                                        ips > 0 ? (double)left / ips : 0,
                                         step_in_epoch == steps};
                 o->progress(o->user, &p);
             }
@@ -155,8 +162,7 @@ qfd_status qfd_model_train(qfd_ctx *ctx, qfd_model *m, const qfd_train_opts *o, 
             state.batch = 0;
             r->epochs_done++;
         }
-        if (o->checkpoint_dir &&
-            (st = qfd_checkpoint_save(ctx, o->checkpoint_dir, m, qfd_trainer_optim(tr), &state)))
+        if (o->checkpoint_dir && (st = qfd_checkpoint_save(ctx, o->checkpoint_dir, m, qfd_trainer_optim(tr), &state)))
             goto out;
         if (r->stopped)
             break;

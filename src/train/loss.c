@@ -52,8 +52,7 @@ double qfd_loss_mse(const float *a, const float *b, int64_t n, float weight, flo
     return n ? total / (double)n : 0;
 }
 
-double qfd_loss_kl(const float *s, const float *t, int64_t n, int64_t c, float temperature, float weight,
-                   float *grad_s)
+double qfd_loss_kl(const float *s, const float *t, int64_t n, int64_t c, float temperature, float weight, float *grad_s)
 {
     double inv_t = 1.0 / temperature, total = 0;
     for (int64_t i = 0; i < n; i++) {

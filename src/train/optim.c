@@ -6,8 +6,8 @@
 
 #include "core/ctx.h"
 
-qfd_status qfd_optim_init(qfd_ctx *ctx, qfd_optim *o, qfd_opt_kind kind, const qfd_param_group *groups,
-                          size_t n_groups, const qfd_param *params, size_t n_params)
+qfd_status qfd_optim_init(qfd_ctx *ctx, qfd_optim *o, qfd_opt_kind kind, const qfd_param_group *groups, size_t n_groups,
+                          const qfd_param *params, size_t n_params)
 {
     qfd_opt_kind k = kind;
     float mom = o->momentum, b1 = o->beta1, b2 = o->beta2, eps = o->eps;
@@ -110,9 +110,7 @@ float qfd_schedule_factor(const qfd_schedule *s, int64_t step)
             return 1.0f;
         return s->min_factor +
                (1.0f - s->min_factor) * 0.5f * (1.0f + cosf(3.14159265358979f * (float)t / (float)span));
-    case QFD_SCHED_STEP:
-        return s->step_every > 0 ? powf(s->gamma, (float)(t / s->step_every)) : 1.0f;
-    default:
-        return 1.0f;
+    case QFD_SCHED_STEP: return s->step_every > 0 ? powf(s->gamma, (float)(t / s->step_every)) : 1.0f;
+    default: return 1.0f;
     }
 }

@@ -36,8 +36,8 @@ typedef struct qfd_optim {
 } qfd_optim;
 
 /* Takes ownership of nothing; buffers are allocated here. */
-qfd_status qfd_optim_init(qfd_ctx *ctx, qfd_optim *o, qfd_opt_kind kind, const qfd_param_group *groups,
-                          size_t n_groups, const qfd_param *params, size_t n_params);
+qfd_status qfd_optim_init(qfd_ctx *ctx, qfd_optim *o, qfd_opt_kind kind, const qfd_param_group *groups, size_t n_groups,
+                          const qfd_param *params, size_t n_params);
 void qfd_optim_free(qfd_optim *o);
 /* One update with every group's lr multiplied by lr_factor (the schedule). */
 void qfd_optim_step(qfd_optim *o, float lr_factor, int n_threads);

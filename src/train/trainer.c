@@ -178,8 +178,8 @@ static qfd_status add_term(qfd_ctx *ctx, qfd_trainer *t, const term *tm, const q
     }
     const qfd_array *tv = qfd_exec_value(t->teacher, tm->target);
     if (tv->dtype != QFD_DT_FLOAT || qfd_array_numel(tv) != numel)
-        return qfd_fail(ctx, QFD_ERR_ARG, "loss on '%s': the teacher tensor has %lld elements, the student's %lld", name,
-                        (long long)qfd_array_numel(tv), (long long)numel);
+        return qfd_fail(ctx, QFD_ERR_ARG, "loss on '%s': the teacher tensor has %lld elements, the student's %lld",
+                        name, (long long)qfd_array_numel(tv), (long long)numel);
     if (tm->spec.kind == QFD_LOSS_MSE)
         *value = qfd_loss_mse(v->data, tv->data, numel, tm->spec.weight, grad->data);
     else

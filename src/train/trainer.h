@@ -47,10 +47,10 @@ typedef struct qfd_trainer_opts {
 } qfd_trainer_opts;
 
 typedef struct qfd_step_stats {
-    double loss;      /* weighted sum of the terms */
-    double terms[8];  /* each term's own value */
-    int64_t correct;  /* top-1 hits of the first CE term */
-    int64_t n;        /* examples */
+    double loss;     /* weighted sum of the terms */
+    double terms[8]; /* each term's own value */
+    int64_t correct; /* top-1 hits of the first CE term */
+    int64_t n;       /* examples */
 } qfd_step_stats;
 
 typedef struct qfd_trainer qfd_trainer;

@@ -204,8 +204,8 @@ static void test_memory_bound(qfd_ctx *ctx)
         qfd_status st = qfd_model_load(ctx, out, &b);
         getrusage(RUSAGE_SELF, &after);
         double grew = (double)(after.ru_maxrss - before.ru_maxrss) * 1024.0;
-        printf("memory: file %.1f MiB, peak RSS grew by %.1f MiB (%.2fx)\n", sb.st_size / 1048576.0,
-               grew / 1048576.0, grew / (double)sb.st_size);
+        printf("memory: file %.1f MiB, peak RSS grew by %.1f MiB (%.2fx)\n", sb.st_size / 1048576.0, grew / 1048576.0,
+               grew / (double)sb.st_size);
         qfd_model_free(b);
 #ifdef __SANITIZE_ADDRESS__
         /* ASan's redzones and quarantine inflate RSS: the bound is asserted

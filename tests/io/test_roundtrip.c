@@ -76,8 +76,8 @@ int main(int argc, char **argv)
         return 1;
     }
     qfd_ctx_free(g_run.ctx);
-    printf("round trip: %d models, %d identical field by field (%d also byte for byte), %d failed\n",
-           g_run.total, g_run.total - g_run.failed, g_run.byte_identical, g_run.failed);
+    printf("round trip: %d models, %d identical field by field (%d also byte for byte), %d failed\n", g_run.total,
+           g_run.total - g_run.failed, g_run.byte_identical, g_run.failed);
     if (g_run.total < min_models) {
         printf("FAIL: expected at least %d models under %s\n", min_models, argv[1]);
         return 1;

@@ -26,8 +26,7 @@ static void fill(float *v, int64_t n, float lo, float hi, unsigned seed)
 }
 
 /* Runs m on x (shape dims) with nt threads; copies output 0 into y. */
-static void run(qfd_ctx *ctx, qfd_model *m, int nt, const float *x, int rank, const int64_t *dims, float *y,
-                int64_t ny)
+static void run(qfd_ctx *ctx, qfd_model *m, int nt, const float *x, int rank, const int64_t *dims, float *y, int64_t ny)
 {
     qfd_array in = {QFD_DT_FLOAT, rank, {0}, (void *)x, 0};
     int64_t n = 1;
@@ -62,8 +61,8 @@ static void check_all(const char *what, int64_t n, int nt, const float *got, con
     int bad = 0;
     for (int64_t i = 0; i < n; i++)
         if (!close_to(got[i], want[i], rtol, atol) && bad++ < 3)
-            fprintf(stderr, "%s (%d threads) [%lld]: got %.9g, want %.9g\n", what, nt, (long long)i,
-                    (double)got[i], want[i]);
+            fprintf(stderr, "%s (%d threads) [%lld]: got %.9g, want %.9g\n", what, nt, (long long)i, (double)got[i],
+                    want[i]);
     CHECK(bad == 0);
 }
 

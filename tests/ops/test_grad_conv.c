@@ -87,8 +87,7 @@ static int grads_at(qfd_model *m, int threads, float *gx, float *gw, size_t nx, 
     uint8_t *train = calloc(m->graph.n_tensors + 1, 1);
     int tx = qfd_graph_find(&m->graph, "x"), tw = qfd_graph_find(&m->graph, "w"), rc = 1;
     train[tx] = train[tw] = 1;
-    if (qfd_exec_new(ctx, m, threads, &e) || qfd_exec_set_trainable(ctx, e, train) ||
-        qfd_exec_run(ctx, e, NULL, 0))
+    if (qfd_exec_new(ctx, m, threads, &e) || qfd_exec_set_trainable(ctx, e, train) || qfd_exec_run(ctx, e, NULL, 0))
         goto out;
     qfd_exec_zero_grads(e);
     qfd_array *gy = qfd_exec_grad(e, qfd_exec_output_tensor(e, 0));
@@ -274,11 +273,13 @@ int main(void)
     fails += gradcheck("Conv 3x3 with X a graph input (no dX)",
                        conv_model("Conv", 4, x2, w43, 4, &(conv_attrs){.pads = p1}, 1),
                        &(gradcheck_opts){.params = PARAMS("w", "b"),
-                                         .inputs = &(qfd_array){.dtype = QFD_DT_FLOAT, .rank = 4,
+                                         .inputs = &(qfd_array){.dtype = QFD_DT_FLOAT,
+                                                                .rank = 4,
                                                                 .dims = {2, 3, 6, 6},
                                                                 .data = xin,
                                                                 .nbytes = 216 * sizeof(float)},
-                                         .n_inputs = 1, .max_elems = 108});
+                                         .n_inputs = 1,
+                                         .max_elems = 108});
     const int64_t xdw[] = {5, 6, 9, 9}, wdw6[] = {6, 1, 3, 3};
     fails += threads_agree("Conv depthwise 3x3 stride 1 [5,6,9,9]", xdw, wdw6, &(conv_attrs){.pads = p1, .group = 6});
     fails += threads_agree("Conv depthwise 3x3 stride 2 [5,6,9,9]", xdw, wdw6,
@@ -309,16 +310,16 @@ int main(void)
                        &(gradcheck_opts){.params = xw, .max_elems = 160});
     const int64_t x16b[] = {5, 16, 7, 7};
     fails += threads_agree("Conv 3x3 16 -> 16 pad 1 [5,16,7,7]", x16b, w16, &(conv_attrs){.pads = p1});
-    fails += gradcheck("Relu, Conv 3x3, Relu, Conv 1x1, Add, Relu (gradients written, not added)",
-                       fresh_chain_model(), &(gradcheck_opts){.params = PARAMS("x", "w", "w1"), .max_elems = 120});
+    fails += gradcheck("Relu, Conv 3x3, Relu, Conv 1x1, Add, Relu (gradients written, not added)", fresh_chain_model(),
+                       &(gradcheck_opts){.params = PARAMS("x", "w", "w1"), .max_elems = 120});
     fails += fresh_gradients_repeat();
 
     /* ---- ConvTranspose ---- */
     const int64_t xt[] = {2, 3, 4, 4}, wt[] = {3, 2, 3, 3}, op1[] = {1, 1}, xtg[] = {2, 4, 3, 3}, wtg[] = {4, 3, 3, 3};
-    fails += gradcheck("ConvTranspose 3x3 stride 2 pad 1 output_padding 1",
-                       conv_model("ConvTranspose", 4, xt, wt, 2, &(conv_attrs){.pads = p1, .strides = s2, .opad = op1},
-                                  0),
-                       &(gradcheck_opts){.params = xwb, .max_elems = 108});
+    fails += gradcheck(
+        "ConvTranspose 3x3 stride 2 pad 1 output_padding 1",
+        conv_model("ConvTranspose", 4, xt, wt, 2, &(conv_attrs){.pads = p1, .strides = s2, .opad = op1}, 0),
+        &(gradcheck_opts){.params = xwb, .max_elems = 108});
     fails += gradcheck("ConvTranspose 3x3 group 2",
                        conv_model("ConvTranspose", 4, xtg, wtg, 6, &(conv_attrs){.group = 2}, 0),
                        &(gradcheck_opts){.params = xwb, .max_elems = 108});

@@ -191,12 +191,9 @@ static int binary_checks(void)
         int64_t db[3];
         const char *name;
     } shapes[] = {
-        {3, {2, 3, 4}, 3, {2, 3, 4}, "same"},
-        {3, {2, 3, 4}, 1, {4}, "[2,3,4]+[4]"},
-        {3, {2, 3, 4}, 2, {3, 1}, "[2,3,4]+[3,1]"},
-        {3, {2, 1, 4}, 3, {1, 3, 1}, "[2,1,4]+[1,3,1]"},
-        {3, {2, 3, 4}, 0, {0}, "[2,3,4]+scalar"},
-        {0, {0}, 3, {2, 3, 4}, "scalar+[2,3,4]"},
+        {3, {2, 3, 4}, 3, {2, 3, 4}, "same"},       {3, {2, 3, 4}, 1, {4}, "[2,3,4]+[4]"},
+        {3, {2, 3, 4}, 2, {3, 1}, "[2,3,4]+[3,1]"}, {3, {2, 1, 4}, 3, {1, 3, 1}, "[2,1,4]+[1,3,1]"},
+        {3, {2, 3, 4}, 0, {0}, "[2,3,4]+scalar"},   {0, {0}, 3, {2, 3, 4}, "scalar+[2,3,4]"},
         {1, {4}, 3, {2, 3, 4}, "[4]+[2,3,4]"},
     };
     int fails = 0;
@@ -206,7 +203,10 @@ static int binary_checks(void)
             qfd_model *m = mb_new(13);
             /* Pow: positive bases for ln(b); Div: divisors away from 0 */
             mb_param(m, "a", shapes[s].ra, shapes[s].da, NULL, is_pow ? 0.5f : -2.0f, 2.0f);
-            mb_param(m, "b", shapes[s].rb, shapes[s].db, NULL, is_pow ? -1.5f : is_div ? 0.5f : -2.0f,
+            mb_param(m, "b", shapes[s].rb, shapes[s].db, NULL,
+                     is_pow   ? -1.5f
+                     : is_div ? 0.5f
+                              : -2.0f,
                      is_pow ? 2.0f : 2.0f);
             mb_node(m, ops[o], 2, PARAMS("a", "b"), 1, PARAMS("y"));
             mb_output(m, "y");

@@ -131,8 +131,8 @@ out:
     return fails;
 }
 
-static qfd_model *ln_model(int axis, int64_t sdims_rank, const int64_t *sdims, int64_t bdims_rank,
-                           const int64_t *bdims, int stats_out)
+static qfd_model *ln_model(int axis, int64_t sdims_rank, const int64_t *sdims, int64_t bdims_rank, const int64_t *bdims,
+                           int stats_out)
 {
     const int64_t dx[] = {2, 3, 4};
     qfd_model *m = mb_new(17);

@@ -33,8 +33,8 @@ static void distinct(float *v, int n, unsigned seed)
 /* op over x (param, or `data` when given) with the axes as an attribute
  * before axes_input_opset and as an int64 initializer from it; naxes < 0:
  * no axes at all. keepdims < 0: left at its default. */
-static qfd_model *reduce_model(const char *op, int64_t opset, int64_t axes_input_opset, int rank,
-                               const int64_t *dims, const float *data, int naxes, const int64_t *axes, int keepdims)
+static qfd_model *reduce_model(const char *op, int64_t opset, int64_t axes_input_opset, int rank, const int64_t *dims,
+                               const float *data, int naxes, const int64_t *axes, int keepdims)
 {
     qfd_model *m = mb_new(opset);
     mb_param(m, "x", rank, dims, data, -1.5f, 1.5f);
@@ -100,7 +100,8 @@ static int reduce_max(void)
     const int64_t d3[] = {2, 3, 4};
     float x[24];
     distinct(x, 24, 7);
-    fails += gradcheck("ReduceMax opset 11 axis 1", reduce_model("ReduceMax", 11, 18, 3, d3, x, 1, (const int64_t[]){1}, -1),
+    fails += gradcheck("ReduceMax opset 11 axis 1",
+                       reduce_model("ReduceMax", 11, 18, 3, d3, x, 1, (const int64_t[]){1}, -1),
                        &(gradcheck_opts){.params = PARAMS("x"), .max_elems = MAX_ALL});
     fails += gradcheck("ReduceMax opset 18 axis -1 keepdims 0 (input)",
                        reduce_model("ReduceMax", 18, 18, 3, d3, x, 1, (const int64_t[]){-1}, 0),
@@ -182,17 +183,14 @@ static int reduce_max_ties(void)
     const int64_t d[] = {2, 3};
     const float x[] = {1, 3, 3, 2, 2, 0};
     float dx[6];
-    if (run_backward("ReduceMax ties axis 1",
-                     reduce_model("ReduceMax", 13, 18, 2, d, x, 1, (const int64_t[]){1}, 1), 1,
+    if (run_backward("ReduceMax ties axis 1", reduce_model("ReduceMax", 13, 18, 2, d, x, 1, (const int64_t[]){1}, 1), 1,
                      (const float[]){0.5f, 2.0f}, dx, 6))
         fails++;
     else
-        fails += expect("ReduceMax ties axis 1: first maximum only", dx, (const float[]){0, 0.5f, 0, 2.0f, 0, 0}, 6,
-                        0);
+        fails += expect("ReduceMax ties axis 1: first maximum only", dx, (const float[]){0, 0.5f, 0, 2.0f, 0, 0}, 6, 0);
     const float x2[] = {1, 2, 3, 1, 2, 3};
-    if (run_backward("ReduceMax ties axis 0",
-                     reduce_model("ReduceMax", 13, 18, 2, d, x2, 1, (const int64_t[]){0}, 1), 1,
-                     (const float[]){1.0f, 2.0f, 3.0f}, dx, 6))
+    if (run_backward("ReduceMax ties axis 0", reduce_model("ReduceMax", 13, 18, 2, d, x2, 1, (const int64_t[]){0}, 1),
+                     1, (const float[]){1.0f, 2.0f, 3.0f}, dx, 6))
         fails++;
     else
         fails += expect("ReduceMax ties axis 0: first maximum only", dx, (const float[]){1, 2, 3, 0, 0, 0}, 6, 0);
@@ -246,8 +244,9 @@ static int threaded(void)
                     for (int h = 0; h < H; h++)
                         for (int w = 0; w < W; w++) {
                             int64_t yh = h - 1, yw = w + 2;
-                            want[((n * C + c) * H + h) * W + w] =
-                                yh >= 0 && yw < yd[3] ? pdy[((n * yd[1] + c) * yd[2] + yh) * yd[3] + yw] : 0.0f;
+                            want[((n * C + c) * H + h) * W + w] = yh >= 0 && yw < yd[3]
+                                                                      ? pdy[((n * yd[1] + c) * yd[2] + yh) * yd[3] + yw]
+                                                                      : 0.0f;
                         }
             fails += expect("Pad constant (cropping) 72000 elements, 4 threads", dx, want, NX, 0);
         } else {
@@ -314,7 +313,10 @@ static qfd_model *pad_model(int64_t opset, const char *mode, const int64_t *pads
         mb_param(m, "cv", 0, dx, (const float[]){0.25f}, 0, 0);
     if (naxes > 0)
         mb_const(m, "axes", QFD_DT_INT64, 1, (const int64_t[]){naxes}, axes);
-    qfd_node *n = mb_node(m, "Pad", naxes > 0 ? 4 : with_cv ? 3 : 2,
+    qfd_node *n = mb_node(m, "Pad",
+                          naxes > 0 ? 4
+                          : with_cv ? 3
+                                    : 2,
                           (const char *[]){"x", "pads", with_cv ? "cv" : "", "axes"}, 1, (const char *[]){"y"});
     if (mode)
         mb_attr_str(n, "mode", mode);

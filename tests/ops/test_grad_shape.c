@@ -175,8 +175,8 @@ static int slice_checks(void)
                          I64(-1, 2));
     fails += slice_check("Slice [5,6] steps (2,-1)", 2, I64(5, 6), 2, I64(0, 4), I64(5, 0), I64(0, 1), I64(2, -1));
     /* Trailing whole axis: rows of 3 move together. */
-    fails += slice_check("Slice [4,5,3] axes (1,0) steps (-1,2)", 3, I64(4, 5, 3), 2, I64(3, 1), I64(0, 4),
-                         I64(1, 0), I64(-1, 2));
+    fails += slice_check("Slice [4,5,3] axes (1,0) steps (-1,2)", 3, I64(4, 5, 3), 2, I64(3, 1), I64(0, 4), I64(1, 0),
+                         I64(-1, 2));
     return fails;
 }
 
@@ -288,7 +288,10 @@ static qfd_model *big_unary(int rank, const int64_t *dims, const char *op, const
     return m;
 }
 
-static qfd_model *big_flatten(void) { return big_unary(2, I64(300, 300), "Flatten", NULL, 0, NULL); }
+static qfd_model *big_flatten(void)
+{
+    return big_unary(2, I64(300, 300), "Flatten", NULL, 0, NULL);
+}
 static qfd_model *big_transpose_tiled(void)
 {
     return big_unary(4, I64(2, 64, 32, 33), "Transpose", "perm", 4, I64(0, 2, 3, 1));
@@ -344,8 +347,14 @@ static qfd_model *big_gather(int rank, const int64_t *dims, int axis)
     mb_output(m, "y");
     return m;
 }
-static qfd_model *big_gather0(void) { return big_gather(2, I64(100, 600), 0); }
-static qfd_model *big_gather1(void) { return big_gather(3, I64(3, 100, 300), 1); }
+static qfd_model *big_gather0(void)
+{
+    return big_gather(2, I64(100, 600), 0);
+}
+static qfd_model *big_gather1(void)
+{
+    return big_gather(3, I64(3, 100, 300), 1);
+}
 
 static qfd_model *big_expand(int rank, const int64_t *dims, int n, const int64_t *shape)
 {
@@ -355,9 +364,18 @@ static qfd_model *big_expand(int rank, const int64_t *dims, int n, const int64_t
     mb_output(m, "y");
     return m;
 }
-static qfd_model *big_expand_rows(void) { return big_expand(3, I64(64, 1, 32), 4, I64(4, 64, 16, 32)); }
-static qfd_model *big_expand_cols(void) { return big_expand(2, I64(3000, 1), 3, I64(40, 3000, 2)); }
-static qfd_model *big_expand_bias(void) { return big_expand(1, I64(600), 2, I64(300, 600)); }
+static qfd_model *big_expand_rows(void)
+{
+    return big_expand(3, I64(64, 1, 32), 4, I64(4, 64, 16, 32));
+}
+static qfd_model *big_expand_cols(void)
+{
+    return big_expand(2, I64(3000, 1), 3, I64(40, 3000, 2));
+}
+static qfd_model *big_expand_bias(void)
+{
+    return big_expand(1, I64(600), 2, I64(300, 600));
+}
 
 static int thread_checks(void)
 {

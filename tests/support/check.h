@@ -6,24 +6,23 @@
 
 static int qfd_test_failures;
 
-#define CHECK(cond)                                                                                          \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                      \
-            qfd_test_failures++;                                                                             \
-        }                                                                                                    \
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+            qfd_test_failures++;                                                     \
+        }                                                                            \
     } while (0)
 
-#define CHECK_OK(ctx, expr)                                                                                  \
-    do {                                                                                                     \
-        qfd_status st_ = (expr);                                                                             \
-        if (st_ != QFD_OK) {                                                                                 \
-            fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #expr, qfd_ctx_error(ctx));      \
-            qfd_test_failures++;                                                                             \
-        }                                                                                                    \
+#define CHECK_OK(ctx, expr)                                                                           \
+    do {                                                                                              \
+        qfd_status st_ = (expr);                                                                      \
+        if (st_ != QFD_OK) {                                                                          \
+            fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #expr, qfd_ctx_error(ctx)); \
+            qfd_test_failures++;                                                                      \
+        }                                                                                             \
     } while (0)
 
-#define TEST_DONE()                                                                                          \
-    (printf("%s\n", qfd_test_failures ? "FAILED" : "all checks passed"), qfd_test_failures ? 1 : 0)
+#define TEST_DONE() (printf("%s\n", qfd_test_failures ? "FAILED" : "all checks passed"), qfd_test_failures ? 1 : 0)
 
 #endif

@@ -108,8 +108,8 @@ int gradcheck(const char *label, qfd_model *m, const gradcheck_opts *o)
                 bad++;
             }
         }
-        printf("%s %s: d/d'%s' (%lld elements, checked every %lld): worst relative error %.2g\n",
-               bad ? "FAIL" : "ok  ", label, *p, (long long)n, (long long)step, worst);
+        printf("%s %s: d/d'%s' (%lld elements, checked every %lld): worst relative error %.2g\n", bad ? "FAIL" : "ok  ",
+               label, *p, (long long)n, (long long)step, worst);
         fails += bad;
         free(analytic);
     }

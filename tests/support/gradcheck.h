@@ -13,10 +13,10 @@ typedef struct gradcheck_opts {
     const char *const *params; /* NULL-terminated initializer names to check */
     const qfd_array *inputs;   /* graph inputs, if any */
     size_t n_inputs;
-    bool training;             /* forward in training mode (BatchNorm statistics) */
-    double eps;                /* default 1e-2 */
-    double tol;                /* relative tolerance, default 2e-2 */
-    int max_elems;             /* elements checked per parameter, default 48 (spread) */
+    bool training; /* forward in training mode (BatchNorm statistics) */
+    double eps;    /* default 1e-2 */
+    double tol;    /* relative tolerance, default 2e-2 */
+    int max_elems; /* elements checked per parameter, default 48 (spread) */
 } gradcheck_opts;
 
 /* Prints one line per parameter; returns the number of mismatches (and

@@ -33,8 +33,8 @@ int main(void)
     const struct {
         const char *name;
         bool param;
-    } want[] = {{"conv.w", true},  {"conv.b", true}, {"bn.scale", true}, {"bn.bias", true}, {"pos", true},
-                {"bn.mean", false}, {"bn.var", false}, {"half", false},    {"shape", false}, {"x", false}};
+    } want[] = {{"conv.w", true},   {"conv.b", true},  {"bn.scale", true}, {"bn.bias", true}, {"pos", true},
+                {"bn.mean", false}, {"bn.var", false}, {"half", false},    {"shape", false},  {"x", false}};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
         bool got = qfd_trainer_is_param(m, qfd_graph_find(&m->graph, want[i].name));
         if (got != want[i].param)

@@ -31,8 +31,8 @@ static int run_case(qfd_ctx *ctx, const char *dir)
     }
     /* PyTorch's run: SGD, lr 0.05, momentum 0.9, weight decay 5e-4 on
      * weights of rank >= 2 only (the trainer's default groups). */
-    qfd_trainer_opts o = {.optimizer = QFD_OPT_SGD, .lr = 0.05f, .momentum = 0.9f, .weight_decay = 5e-4f,
-                          .n_threads = 2};
+    qfd_trainer_opts o = {
+        .optimizer = QFD_OPT_SGD, .lr = 0.05f, .momentum = 0.9f, .weight_decay = 5e-4f, .n_threads = 2};
     snprintf(path, sizeof path, "%s/losses.npy", dir);
     if (qfd_trainer_new(ctx, m, &o, &t) || qfd_npy_read(ctx, path, &losses)) {
         printf("FAIL %s: %s\n", dir, qfd_ctx_error(ctx));

@@ -5,9 +5,9 @@
  * in a build without the kernels, only the sgemm's portable loops. */
 #include <float.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -19,7 +19,10 @@ static int64_t rnd(int64_t n)
     return (int64_t)(rng % (uint64_t)n);
 }
 
-static float rndf(void) { return (float)rnd(2001) / 1000.0f - 1.0f; }
+static float rndf(void)
+{
+    return (float)rnd(2001) / 1000.0f - 1.0f;
+}
 
 static void reference(const qfd_conv_geom *g, int64_t n, int64_t c, int64_t m, const float *x, const float *w,
                       const float *b, const qfd_act *act, float *y)
@@ -103,7 +106,9 @@ static void check_case(const qfd_conv_geom *g, int64_t n, int64_t c, int64_t m, 
 
 int main(void)
 {
-    const qfd_act acts[] = {{QFD_ACT_NONE, 0, 0, 0}, {QFD_ACT_CLIP, 0.0f, 6.0f, 0}, {QFD_ACT_CLIP, 0.0f, INFINITY, 0},
+    const qfd_act acts[] = {{QFD_ACT_NONE, 0, 0, 0},
+                            {QFD_ACT_CLIP, 0.0f, 6.0f, 0},
+                            {QFD_ACT_CLIP, 0.0f, INFINITY, 0},
                             {QFD_ACT_LEAKY_RELU, 0, 0, 0.1f}};
     int cases = 0, simd_cases = 0, failures = 0;
     for (int t = 0; t < 400; t++) {
@@ -142,8 +147,8 @@ int main(void)
      * planes: the AVX-512 kernel reads them in place, masking the taps
      * outside the image */
     const int64_t same[][6] = {/* h, w, k, dil, pad begin, pad end */
-                               {1, 1, 3, 1, 1, 1},  {5, 17, 3, 1, 1, 1}, {9, 33, 3, 1, 0, 2}, {6, 16, 5, 1, 2, 2},
-                               {7, 7, 3, 2, 2, 2},  {3, 40, 5, 2, 3, 5}, {11, 15, 1, 1, 0, 0}, {2, 3, 7, 1, 3, 3}};
+                               {1, 1, 3, 1, 1, 1}, {5, 17, 3, 1, 1, 1}, {9, 33, 3, 1, 0, 2},  {6, 16, 5, 1, 2, 2},
+                               {7, 7, 3, 2, 2, 2}, {3, 40, 5, 2, 3, 5}, {11, 15, 1, 1, 0, 0}, {2, 3, 7, 1, 3, 3}};
     for (size_t s = 0; s < sizeof same / sizeof *same; s++) {
         qfd_conv_geom g = {.nsp = 2};
         for (int a = 0; a < 2; a++) {

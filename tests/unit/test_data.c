@@ -45,20 +45,28 @@ static void make_dir(const char *path)
 
 /* Expects st and a one-line message that starts with path and contains want. */
 #define EXPECT_FAIL(ctx, expr, want_st, path, want) expect_fail(ctx, (expr), want_st, path, want, __LINE__)
-static void expect_fail(qfd_ctx *ctx, qfd_status st, qfd_status want_st, const char *path, const char *want,
-                        int line)
+static void expect_fail(qfd_ctx *ctx, qfd_status st, qfd_status want_st, const char *path, const char *want, int line)
 {
     const char *msg = qfd_ctx_error(ctx);
     if (st != want_st || strncmp(msg, path, strlen(path)) || !strstr(msg, want) || strchr(msg, '\n')) {
-        fprintf(stderr, "%s:%d: expected %s with \"%s\", got %s: %s\n", __FILE__, line, qfd_status_name(want_st),
-                want, qfd_status_name(st), msg);
+        fprintf(stderr, "%s:%d: expected %s with \"%s\", got %s: %s\n", __FILE__, line, qfd_status_name(want_st), want,
+                qfd_status_name(st), msg);
         qfd_test_failures++;
     }
 }
 
-static void put16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v) { put16(p, v), put16(p + 2, v >> 16); }
-static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v), put32(p + 4, (uint32_t)(v >> 32)); }
+static void put16(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8);
+}
+static void put32(uint8_t *p, uint32_t v)
+{
+    put16(p, v), put16(p + 2, v >> 16);
+}
+static void put64(uint8_t *p, uint64_t v)
+{
+    put32(p, (uint32_t)v), put32(p + 4, (uint32_t)(v >> 32));
+}
 static void put_be32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
@@ -98,9 +106,9 @@ static uint8_t *slurp(const char *path, size_t *n)
 
 static void test_npy_roundtrip(qfd_ctx *ctx)
 {
-    static const int32_t types[] = {QFD_DT_FLOAT, QFD_DT_DOUBLE, QFD_DT_FLOAT16, QFD_DT_INT8, QFD_DT_INT16,
-                                    QFD_DT_INT32, QFD_DT_INT64, QFD_DT_UINT8, QFD_DT_UINT16, QFD_DT_UINT32,
-                                    QFD_DT_UINT64, QFD_DT_BOOL};
+    static const int32_t types[] = {QFD_DT_FLOAT,  QFD_DT_DOUBLE, QFD_DT_FLOAT16, QFD_DT_INT8,
+                                    QFD_DT_INT16,  QFD_DT_INT32,  QFD_DT_INT64,   QFD_DT_UINT8,
+                                    QFD_DT_UINT16, QFD_DT_UINT32, QFD_DT_UINT64,  QFD_DT_BOOL};
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         int64_t dims[3] = {2, 3, (int64_t)t + 1};
         qfd_array a, b;
@@ -226,8 +234,7 @@ static void test_npy_errors(qfd_ctx *ctx)
         {"{'descr': '<f4' 'fortran_order': False}", "expected ',' or '}'", QFD_ERR_PARSE},
     };
     for (size_t i = 0; i < sizeof dicts / sizeof dicts[0]; i++)
-        bad_npy(ctx, "bad_header.npy", b, hand_npy(b, 1, dicts[i].dict, f, 24), dicts[i].st, dicts[i].want,
-                __LINE__);
+        bad_npy(ctx, "bad_header.npy", b, hand_npy(b, 1, dicts[i].dict, f, 24), dicts[i].st, dicts[i].want, __LINE__);
 
     /* The writer: refuses what .npy cannot hold, never leaves a partial file. */
     qfd_array s = {.dtype = QFD_DT_STRING, .rank = 1, .dims = {1}};
@@ -445,8 +452,7 @@ static const uint8_t k_lab[3] = {9, 0, 5};
 
 /* One split of an MNIST-style folder; gz picks which files are compressed.
  * Files of the other kind left by an earlier run are removed first. */
-static void write_idx_split(const char *dir, const char *prefix, uint32_t n_img, uint32_t n_lab, int gz_img,
-                            int gz_lab)
+static void write_idx_split(const char *dir, const char *prefix, uint32_t n_img, uint32_t n_lab, int gz_img, int gz_lab)
 {
     uint8_t b[64];
     char p[4096];
@@ -517,8 +523,8 @@ static void test_dataset_idx(qfd_ctx *ctx)
     write_idx_split(dir, "t10k", 2, 2, 0, 1);
     CHECK_OK(ctx, qfd_dataset_load(ctx, dir, QFD_SPLIT_TRAIN, 0, &ds));
     CHECK(ds.n == 3 && ds.x.dtype == QFD_DT_FLOAT && ds.x.rank == 4 && ds.x.dims[0] == 3 && ds.x.dims[1] == 1 &&
-          ds.x.dims[2] == 2 && ds.x.dims[3] == 2 && ds.y.dtype == QFD_DT_INT64 && ds.y.rank == 1 &&
-          ds.y.dims[0] == 3 && ds.source && strstr(ds.source, "train-images-idx3-ubyte.gz"));
+          ds.x.dims[2] == 2 && ds.x.dims[3] == 2 && ds.y.dtype == QFD_DT_INT64 && ds.y.rank == 1 && ds.y.dims[0] == 3 &&
+          ds.source && strstr(ds.source, "train-images-idx3-ubyte.gz"));
     for (int i = 0; ds.x.data && i < 12; i++)
         CHECK(((float *)ds.x.data)[i] == k_pix[i] / 255.0f);
     CHECK(ds.y.data && ((int64_t *)ds.y.data)[0] == 9 && ((int64_t *)ds.y.data)[2] == 5);
@@ -631,9 +637,9 @@ static void test_fashion_mnist(qfd_ctx *ctx)
 {
     qfd_dataset ds;
     CHECK_OK(ctx, qfd_dataset_load(ctx, NULL, QFD_SPLIT_TEST, 0, &ds));
-    CHECK(ds.n == 10000 && ds.x.dtype == QFD_DT_FLOAT && ds.x.rank == 4 && ds.x.dims[0] == 10000 &&
-          ds.x.dims[1] == 1 && ds.x.dims[2] == 28 && ds.x.dims[3] == 28 && ds.y.dtype == QFD_DT_INT64 &&
-          ds.y.rank == 1 && ds.y.dims[0] == 10000);
+    CHECK(ds.n == 10000 && ds.x.dtype == QFD_DT_FLOAT && ds.x.rank == 4 && ds.x.dims[0] == 10000 && ds.x.dims[1] == 1 &&
+          ds.x.dims[2] == 28 && ds.x.dims[3] == 28 && ds.y.dtype == QFD_DT_INT64 && ds.y.rank == 1 &&
+          ds.y.dims[0] == 10000);
     if (ds.n != 10000 || !ds.x.data || !ds.y.data) {
         qfd_dataset_free(&ds);
         return;

@@ -82,10 +82,9 @@ static void read_epoch(qfd_loader *l, const qfd_dataset *ds, epoch_copy *e)
         if (!x || !y || e->n_batches >= 512)
             break;
         const int64_t b = x->dims[0];
-        CHECK(x->dtype == QFD_DT_FLOAT && x->rank == 4 && x->dims[1] == ds->x.dims[1] &&
-              x->dims[2] == ds->x.dims[2] && x->dims[3] == ds->x.dims[3] && y->dtype == QFD_DT_INT64 &&
-              y->rank == 1 && y->dims[0] == b && b >= 1 && x->nbytes == (size_t)qfd_array_numel(x) * 4 &&
-              y->nbytes == (size_t)b * 8);
+        CHECK(x->dtype == QFD_DT_FLOAT && x->rank == 4 && x->dims[1] == ds->x.dims[1] && x->dims[2] == ds->x.dims[2] &&
+              x->dims[3] == ds->x.dims[3] && y->dtype == QFD_DT_INT64 && y->rank == 1 && y->dims[0] == b && b >= 1 &&
+              x->nbytes == (size_t)qfd_array_numel(x) * 4 && y->nbytes == (size_t)b * 8);
         int64_t k = e->n_batches++;
         e->sizes[k] = b;
         e->x[k] = malloc(x->nbytes);
@@ -243,8 +242,15 @@ static void test_order(qfd_ctx *ctx)
 
 static qfd_loader_opts busy_opts(int prefetch)
 {
-    qfd_loader_opts o = {.batch = 7, .shuffle = true, .seed = 7, .crop_pad = 2, .hflip = true, .n_norm = 3,
-                         .mean = {0.25f, 0.5f, 0.75f}, .std = {0.5f, 0.25f, 2.0f}, .prefetch = prefetch};
+    qfd_loader_opts o = {.batch = 7,
+                         .shuffle = true,
+                         .seed = 7,
+                         .crop_pad = 2,
+                         .hflip = true,
+                         .n_norm = 3,
+                         .mean = {0.25f, 0.5f, 0.75f},
+                         .std = {0.5f, 0.25f, 2.0f},
+                         .prefetch = prefetch};
     return o;
 }
 
@@ -327,8 +333,8 @@ static bool is_view(const float *out, const float *img, int64_t c_n, int64_t h, 
 /* Runs one epoch and finds, for every example, the (oy, ox, flip) that
  * explains it: exactly one must, within [-pad, pad]. Counts how often each
  * offset and each flip state occurred. */
-static void check_views(qfd_ctx *ctx, const qfd_dataset *ds, const qfd_loader_opts *o, int64_t epoch,
-                        int64_t *offsets, int64_t *flips)
+static void check_views(qfd_ctx *ctx, const qfd_dataset *ds, const qfd_loader_opts *o, int64_t epoch, int64_t *offsets,
+                        int64_t *flips)
 {
     const int64_t c = ds->x.dims[1], h = ds->x.dims[2], w = ds->x.dims[3], chw = c * h * w;
     const int pad = o->crop_pad, side = 2 * pad + 1;
@@ -438,9 +444,15 @@ static void test_crop(qfd_ctx *ctx)
         const int64_t n = 600;
         if (!make_ds(ctx, &ds, n, cases[t].c, cases[t].h, cases[t].w))
             return;
-        qfd_loader_opts o = {.batch = 50, .shuffle = true, .seed = 9, .crop_pad = cases[t].pad,
-                             .hflip = cases[t].flip, .n_norm = cases[t].n_norm, .mean = {0.1f, 0.2f, 0.3f},
-                             .std = {0.3f, 0.2f, 0.1f}, .prefetch = (int)(t % 3)};
+        qfd_loader_opts o = {.batch = 50,
+                             .shuffle = true,
+                             .seed = 9,
+                             .crop_pad = cases[t].pad,
+                             .hflip = cases[t].flip,
+                             .n_norm = cases[t].n_norm,
+                             .mean = {0.1f, 0.2f, 0.3f},
+                             .std = {0.3f, 0.2f, 0.1f},
+                             .prefetch = (int)(t % 3)};
         const int side = 2 * cases[t].pad + 1;
         int64_t offsets[64] = {0}, flips[2] = {0}, never = 0;
         check_views(ctx, &ds, &o, 1, offsets, flips);
@@ -539,8 +551,8 @@ static void expect_reject(qfd_ctx *ctx, const qfd_dataset *ds, const qfd_loader_
     qfd_status st = qfd_loader_new(ctx, ds, o, &l);
     const char *msg = qfd_ctx_error(ctx);
     if (st != QFD_ERR_ARG || l != NULL || !strstr(msg, want) || strchr(msg, '\n')) {
-        fprintf(stderr, "%s:%d: expected rejection with \"%s\", got %s: %s\n", __FILE__, line,
-                qfd_status_name(st), want, msg);
+        fprintf(stderr, "%s:%d: expected rejection with \"%s\", got %s: %s\n", __FILE__, line, qfd_status_name(st),
+                want, msg);
         qfd_test_failures++;
         if (st == QFD_OK)
             qfd_loader_free(l);

@@ -9,17 +9,29 @@
 #include "train/loss.h"
 #include "train/optim.h"
 
-#define NEAR(a, b, tol) (fabs((double)(a) - (double)(b)) <= (tol) * fmax(1.0, fabs((double)(b))))
+#define NEAR(a, b, tol) (fabs((double)(a) - (double)(b)) <= (tol)*fmax(1.0, fabs((double)(b))))
 
 typedef double (*loss_fn)(const float *x, float *grad);
 
 static const float k_t[6] = {0.3f, -1.2f, 2.0f, 0.1f, 0.4f, -0.7f};
 static const int64_t k_y[2] = {2, 0};
 
-static double ce(const float *x, float *g) { return qfd_loss_cross_entropy(x, k_y, 2, 3, 0.0f, 1.0f, g, NULL); }
-static double ce_smooth(const float *x, float *g) { return qfd_loss_cross_entropy(x, k_y, 2, 3, 0.2f, 0.5f, g, NULL); }
-static double mse(const float *x, float *g) { return qfd_loss_mse(x, k_t, 6, 1.5f, g); }
-static double kl(const float *x, float *g) { return qfd_loss_kl(x, k_t, 2, 3, 3.0f, 1.0f, g); }
+static double ce(const float *x, float *g)
+{
+    return qfd_loss_cross_entropy(x, k_y, 2, 3, 0.0f, 1.0f, g, NULL);
+}
+static double ce_smooth(const float *x, float *g)
+{
+    return qfd_loss_cross_entropy(x, k_y, 2, 3, 0.2f, 0.5f, g, NULL);
+}
+static double mse(const float *x, float *g)
+{
+    return qfd_loss_mse(x, k_t, 6, 1.5f, g);
+}
+static double kl(const float *x, float *g)
+{
+    return qfd_loss_kl(x, k_t, 2, 3, 3.0f, 1.0f, g);
+}
 
 /* weight * loss must have the gradient the function adds */
 static void check_grad(const char *name, loss_fn f, float weight)
