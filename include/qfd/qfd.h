@@ -171,7 +171,8 @@ typedef struct qfd_eval_opts {
     float mean[4], std[4];
     void (*progress)(void *user, int64_t done, int64_t total);
     void *user;
-    FILE *profile; /* non-NULL: the time per op type is written here at the end */
+    FILE *profile;               /* non-NULL: the time per op type is written here at the end */
+    volatile sig_atomic_t *stop; /* set non-zero (e.g. by a signal handler) to stop after the current batch */
 } qfd_eval_opts;
 
 typedef struct qfd_eval_result {
@@ -180,6 +181,7 @@ typedef struct qfd_eval_result {
     int n_norm;
     float mean[4], std[4];
     const char *norm_source; /* "flags", "metadata" or "none" */
+    int stopped;             /* stopped early through opts->stop; the counts are partial */
 } qfd_eval_result;
 
 /* Runs the model over the test split of a labelled dataset. */
@@ -218,8 +220,12 @@ typedef struct qfd_train_opts {
     float mean[4], std[4];
     uint64_t seed;
     int n_threads;
-    const char *checkpoint_dir;  /* save every epoch and when stopped */
-    const char *resume_dir;      /* continue exactly from a checkpoint (model loaded from it by the caller) */
+    const char *checkpoint_dir;  /* save every epoch, every checkpoint_steps steps, and when stopped */
+    int64_t checkpoint_steps;    /* > 0: also save every this many steps */
+    const char *resume_dir;      /* continue exactly from this checkpoint: the model passed in must be the
+                                    one the run started from; its weights are replaced by the checkpoint's */
+    int check_test;              /* check the test split (present, well formed, labels in range) before
+                                    the first step, for a caller that evaluates after training */
     volatile sig_atomic_t *stop; /* set non-zero (e.g. by a signal handler) to stop after the current step */
     void (*progress)(void *user, const qfd_train_progress *p);
     void *user;
@@ -228,11 +234,17 @@ typedef struct qfd_train_opts {
 
 typedef struct qfd_train_result {
     int epochs_done;
-    int stopped; /* stopped early through opts->stop */
+    int stopped;      /* stopped early through opts->stop */
+    int checkpointed; /* opts->checkpoint_dir holds a checkpoint (also set when training failed) */
     double loss, train_accuracy, seconds, images_per_second;
     size_t train_bytes; /* activations, gradients and optimizer state */
     int64_t n_params;
 } qfd_train_result;
+
+/* Fails, naming the path, unless a file can be written at path: its folder
+ * exists and takes new files, and path is not a folder. Checked by
+ * creating and removing a temporary file beside it. */
+qfd_status qfd_output_check(qfd_ctx *ctx, const char *path);
 
 /* Fine-tunes every trainable parameter of the model in place (weights and
  * BatchNormalization statistics) with cross-entropy on the training split.

@@ -50,7 +50,7 @@ qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_o
         st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
         goto out;
     }
-    int64_t top1 = 0, top5 = 0;
+    int64_t top1 = 0, top5 = 0, done = 0;
     double t0 = now();
     for (int64_t start = 0; start < n; start += bs) {
         int64_t b = n - start < bs ? n - start : bs;
@@ -89,11 +89,16 @@ qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_o
         }
         if (o->progress)
             o->progress(o->user, start + b, n);
+        done = start + b;
+        if (o->stop && *o->stop) {
+            r->stopped = 1;
+            break;
+        }
     }
     r->seconds = now() - t0;
-    r->n = n;
-    r->top1 = n ? (double)top1 / (double)n : 0;
-    r->top5 = n ? (double)top5 / (double)n : 0;
+    r->n = done;
+    r->top1 = done ? (double)top1 / (double)done : 0;
+    r->top5 = done ? (double)top5 / (double)done : 0;
     if (o->profile)
         qfd_exec_profile_write(e, o->profile);
 out:

@@ -98,6 +98,9 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         } else if (!strcmp(a, "--batch")) {
             NUM(1);
             o.batch = (int)(v > 65536 ? 65536 : v);
+        } else if (!strcmp(a, "--checkpoint-steps")) {
+            NUM(1);
+            o.checkpoint_steps = (int64_t)v;
         } else if (!strcmp(a, "--limit")) {
             NUM(1);
             o.limit = (int64_t)v;
@@ -170,16 +173,10 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     if (o.n_mean != o.n_std)
         return qfd_cli_usage_error(&qfd_cmd_train, "--mean and --std must be given together, with as many values");
 
-    /* A resumed run continues from the checkpoint's weights. */
-    char resume_model[4096];
-    const char *load = path;
-    if (o.resume_dir) {
-        snprintf(resume_model, sizeof resume_model, "%s/model.onnx", o.resume_dir);
-        load = resume_model;
-    }
+    /* Everything that can fail is checked before the first step. */
     qfd_model *m;
-    qfd_status st = qfd_model_load(ctx, load, &m);
-    if (st)
+    qfd_status st = qfd_output_check(ctx, out);
+    if (st || (st = qfd_model_load(ctx, path, &m)))
         return qfd_cli_fail(ctx, st);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -188,6 +185,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     g_stop = 0;
     o.stop = &g_stop;
+    o.check_test = eval;
     bar b = {isatty(2), 0};
     o.progress = on_progress;
     o.user = &b;
@@ -196,8 +194,9 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     if (st) {
         qfd_model_free(m);
         int rc = qfd_cli_fail(ctx, st);
-        if (o.checkpoint_dir)
-            fprintf(stderr, "qfd-onnx: the last good checkpoint is in %s\n", o.checkpoint_dir);
+        if (r.checkpointed)
+            fprintf(stderr, "qfd-onnx: the last good checkpoint is in %s (continue with --resume %s)\n",
+                    o.checkpoint_dir, o.checkpoint_dir);
         return rc;
     }
     if (verbose) {
@@ -210,10 +209,10 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     }
     if (r.stopped) {
         if (o.checkpoint_dir)
-            fprintf(
-                stderr,
-                "qfd-onnx: stopped by a signal; checkpoint saved in %s (continue with --resume %s); %s not written\n",
-                o.checkpoint_dir, o.checkpoint_dir, out);
+            fprintf(stderr,
+                    "qfd-onnx: stopped by a signal; checkpoint saved in %s (continue with --resume %s); %s not "
+                    "written\n",
+                    o.checkpoint_dir, o.checkpoint_dir, out);
         else
             fprintf(stderr, "qfd-onnx: stopped by a signal (no --checkpoint given); %s not written\n", out);
         qfd_model_free(m);
@@ -221,12 +220,21 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     }
     st = qfd_model_save(ctx, m, out);
     if (!st && eval) {
-        qfd_eval_opts eo = {
-            .data = o.data, .batch = 256, .n_threads = o.n_threads, .n_mean = o.n_mean, .n_std = o.n_std};
+        qfd_eval_opts eo = {.data = o.data,
+                            .batch = 256,
+                            .n_threads = o.n_threads,
+                            .n_mean = o.n_mean,
+                            .n_std = o.n_std,
+                            .stop = &g_stop};
         memcpy(eo.mean, o.mean, sizeof eo.mean);
         memcpy(eo.std, o.std, sizeof eo.std);
         qfd_eval_result er;
         st = qfd_model_evaluate(ctx, m, &eo, &er);
+        if (!st && er.stopped) {
+            fprintf(stderr, "qfd-onnx: stopped by a signal during the test-set evaluation; %s was written\n", out);
+            qfd_model_free(m);
+            return 130;
+        }
         if (!st)
             printf("%s: train loss %.4f, train accuracy %.2f%%, test top-1 %.2f%% on %" PRId64 " images (%.0fs)\n", out,
                    r.loss, 100 * r.train_accuracy, 100 * er.top1, er.n, r.seconds);
@@ -270,10 +278,13 @@ const qfd_cli_cmd qfd_cmd_train = {
     "  --seed S             data order, augmentation and dropout (default 1)\n"
     "Run:\n"
     "  -o, --output OUT     trained model (written atomically)\n"
-    "  --checkpoint DIR     save DIR/model.onnx + DIR/state.bin every epoch and on\n"
-    "                       SIGINT/SIGTERM\n"
-    "  --resume DIR         continue exactly where a checkpoint stopped (same --batch,\n"
-    "                       --seed and --epochs)\n"
+    "  --checkpoint DIR     save DIR/checkpoint.bin (and DIR/model.onnx, the weights\n"
+    "                       so far) every epoch and on SIGINT/SIGTERM; each save\n"
+    "                       replaces the last one whole, even if killed midway\n"
+    "  --checkpoint-steps N also save every N steps\n"
+    "  --resume DIR         continue exactly where the checkpoint in DIR stopped:\n"
+    "                       same MODEL, data and training options (-o,\n"
+    "                       --checkpoint and --no-eval may change)\n"
     "  --threads T          CPU threads (default: all cores)\n"
     "  --no-eval            skip the final test-set evaluation\n"
     "  -v, --verbose        report parameters, training memory and peak RSS\n"

@@ -1,4 +1,5 @@
 /* qfd-onnx: entry point and subcommand dispatch. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,9 @@ static void set_omp_wait_policy(char **argv)
 int main(int argc, char **argv)
 {
     set_omp_wait_policy(argv);
+    /* Past a file-size limit (ulimit -f) a write must fail with EFBIG, which
+     * is reported with the path like a full disk, not kill the process. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return QFD_EXIT_BAD_INPUT;

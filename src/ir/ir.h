@@ -196,4 +196,10 @@ void qfd_graph_clear(qfd_graph *g);
  * order when it already is one). Errors name the node and the tensor. */
 qfd_status qfd_graph_validate(qfd_ctx *ctx, qfd_graph *g);
 
+/* A 64-bit hash of the graph's structure: nodes (op, domain, attribute
+ * names, input and output names) and initializers (name, type, shape), not
+ * their values, which training changes. Tells whether a checkpoint was
+ * made from this model. */
+uint64_t qfd_graph_fingerprint(const qfd_graph *g);
+
 #endif

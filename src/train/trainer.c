@@ -230,6 +230,11 @@ qfd_optim *qfd_trainer_optim(qfd_trainer *t)
     return &t->opt;
 }
 
+const int *qfd_trainer_param_tensors(const qfd_trainer *t)
+{
+    return t->param_t;
+}
+
 qfd_exec *qfd_trainer_exec(qfd_trainer *t)
 {
     return t->e;

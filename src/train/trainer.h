@@ -65,6 +65,8 @@ void qfd_trainer_free(qfd_trainer *t);
 qfd_status qfd_trainer_step(qfd_ctx *ctx, qfd_trainer *t, const qfd_array *x, const qfd_array *y, float lr_factor,
                             uint64_t step_seed, qfd_step_stats *stats);
 qfd_optim *qfd_trainer_optim(qfd_trainer *t);
+/* The tensor of each optimizer parameter, in the optimizer's order. */
+const int *qfd_trainer_param_tensors(const qfd_trainer *t);
 size_t qfd_trainer_n_params(const qfd_trainer *t);
 /* The student's executor (for its profile). */
 qfd_exec *qfd_trainer_exec(qfd_trainer *t);

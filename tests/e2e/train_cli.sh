@@ -37,7 +37,7 @@ timeout --preserve-status -s INT 4 "$qfd" train "$model" "${common[@]}" --checkp
 rc=$?
 set -e
 [[ $rc == 130 ]] || { tail -3 "$work/int.log"; fail "SIGINT: exit $rc, expected 130 (training finished in under 4 s?)"; }
-[[ -f "$work/ckpt/model.onnx" && -f "$work/ckpt/state.bin" && ! -e "$work/cut.onnx" ]] \
+[[ -f "$work/ckpt/model.onnx" && -f "$work/ckpt/checkpoint.bin" && ! -e "$work/cut.onnx" ]] \
   || fail "SIGINT: checkpoint missing or output written"
 echo "SIGINT: $(tail -1 "$work/int.log")"
 "$qfd" train "$model" "${common[@]}" --resume "$work/ckpt" -o "$work/resumed.onnx" 2>/dev/null
