@@ -90,8 +90,9 @@ static qfd_status check_labels(qfd_ctx *ctx, const qfd_dataset *ds, int64_t clas
     const int64_t *y = ds->y.data;
     for (int64_t i = 0; i < ds->n; i++)
         if (y[i] >= classes)
-            return qfd_fail(ctx, QFD_ERR_INVALID, "%s: label %lld of example %lld is not one of the model's %lld classes",
-                            ds->source, (long long)y[i], (long long)i, (long long)classes);
+            return qfd_fail(ctx, QFD_ERR_INVALID,
+                            "%s: label %lld of example %lld is not one of the model's %lld classes", ds->source,
+                            (long long)y[i], (long long)i, (long long)classes);
     return QFD_OK;
 }
 

@@ -2,7 +2,7 @@
 #ifndef QFD_DATA_DATASET_H
 #define QFD_DATA_DATASET_H
 
-#include "data/array.h"
+#include "ir/array.h"
 
 /* Where a NULL path looks: Debian's dataset-fashion-mnist package. */
 #define QFD_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"

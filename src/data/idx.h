@@ -5,7 +5,7 @@
 #ifndef QFD_DATA_IDX_H
 #define QFD_DATA_IDX_H
 
-#include "data/array.h"
+#include "ir/array.h"
 
 /* out gets dtype QFD_DT_UINT8 and the header's dims. */
 qfd_status qfd_idx_read(qfd_ctx *ctx, const char *path, qfd_array *out);

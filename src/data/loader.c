@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "core/ctx.h"
-#include "data/array.h"
+#include "ir/array.h"
 #include "ir/dtype.h"
 
 /* Keeps the two kinds of streams apart even for equal (seed, epoch) keys. */

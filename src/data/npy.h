@@ -4,7 +4,7 @@
 #ifndef QFD_DATA_NPY_H
 #define QFD_DATA_NPY_H
 
-#include "data/array.h"
+#include "ir/array.h"
 
 qfd_status qfd_npy_read(qfd_ctx *ctx, const char *path, qfd_array *out);
 /* Writes format 1.0 under a temporary name and renames it into place, so the

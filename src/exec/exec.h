@@ -9,7 +9,7 @@
 
 #include <stdio.h>
 
-#include "data/array.h"
+#include "ir/array.h"
 #include "ir/ir.h"
 
 /* The public part (qfd_exec_new/run/free, inputs and outputs) is declared

@@ -604,31 +604,23 @@ out:
     return st;
 }
 
-qfd_status qfd_onnx_read(qfd_ctx *ctx, const char *path, qfd_model **out)
+/* Parses len bytes of a ModelProto; external data is resolved against dir. */
+static qfd_status read_bytes(qfd_ctx *ctx, const uint8_t *buf, size_t len, const char *dir, qfd_model **out)
 {
     *out = NULL;
     reader r = {ctx, NULL};
-    uint8_t *buf;
-    size_t len;
-    Onnx__ModelProto *mp = NULL;
     qfd_model *m = NULL;
-    qfd_status st = slurp(ctx, path, &buf, &len);
-    if (st)
-        goto fail;
-    mp = onnx__model_proto__unpack(NULL, len, buf);
-    free(buf);
-    if (!mp) {
-        st = qfd_fail(ctx, QFD_ERR_PARSE, "not a valid ONNX protobuf (truncated or corrupt file?)");
-        goto fail;
-    }
+    qfd_status st;
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, buf);
+    if (!mp)
+        return qfd_fail(ctx, QFD_ERR_PARSE, "not a valid ONNX protobuf (truncated or corrupt file?)");
     /* Arbitrary bytes sometimes parse as a protobuf of unknown fields. */
     if (!mp->graph) {
         st = qfd_fail(ctx, QFD_ERR_PARSE, "not an ONNX model: no graph%s",
                       mp->has_ir_version ? "" : " and no ir_version (truncated or not an ONNX file?)");
         goto fail;
     }
-    const char *slash = strrchr(path, '/');
-    r.dir = slash ? strndup(path, (size_t)(slash - path + (slash == path))) : strdup(".");
+    r.dir = strdup(dir);
     m = calloc(1, sizeof *m);
     if (!r.dir || !m) {
         st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
@@ -641,12 +633,34 @@ qfd_status qfd_onnx_read(qfd_ctx *ctx, const char *path, qfd_model **out)
     *out = m;
     return QFD_OK;
 fail:
-    if (mp)
-        onnx__model_proto__free_unpacked(mp, NULL);
+    onnx__model_proto__free_unpacked(mp, NULL);
     qfd_model_free(m);
     free(r.dir);
-    qfd_ctx_prefix(ctx, path);
     return st;
+}
+
+qfd_status qfd_onnx_read(qfd_ctx *ctx, const char *path, qfd_model **out)
+{
+    *out = NULL;
+    uint8_t *buf;
+    size_t len;
+    char *dir = NULL;
+    qfd_status st = slurp(ctx, path, &buf, &len);
+    if (!st) {
+        const char *slash = strrchr(path, '/');
+        dir = slash ? strndup(path, (size_t)(slash - path + (slash == path))) : strdup(".");
+        st = dir ? read_bytes(ctx, buf, len, dir, out) : qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+        free(buf);
+        free(dir);
+    }
+    if (st)
+        qfd_ctx_prefix(ctx, path);
+    return st;
+}
+
+qfd_status qfd_onnx_read_buffer(qfd_ctx *ctx, const void *buf, size_t len, qfd_model **out)
+{
+    return read_bytes(ctx, buf, len, ".", out);
 }
 
 qfd_status qfd_onnx_read_tensor_file(qfd_ctx *ctx, const char *path, qfd_tensor *out)

@@ -447,3 +447,46 @@ out:
     qfd_arena_free(&w.arena);
     return st;
 }
+
+qfd_status qfd_onnx_write_buffer(qfd_ctx *ctx, const qfd_model *m, uint8_t **buf, size_t *len)
+{
+    writer w = {{NULL, 0}, {arena_alloc_cb, arena_free_cb, NULL}};
+    w.alloc.allocator_data = &w.arena;
+    qfd_status st = QFD_OK;
+    *buf = NULL;
+    *len = 0;
+    Onnx__ModelProto *mp = put_model(&w, m);
+    if (!mp || w.arena.failed) {
+        st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory building the model");
+    } else {
+        *len = protobuf_c_message_get_packed_size(&mp->base);
+        if (!(*buf = malloc(*len ? *len : 1)))
+            st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory serializing the model (%zu bytes)", *len);
+        else
+            protobuf_c_message_pack(&mp->base, *buf);
+    }
+    qfd_arena_free(&w.arena);
+    return st;
+}
+
+qfd_status qfd_onnx_clone(qfd_ctx *ctx, const qfd_model *m, qfd_model **out)
+{
+    uint8_t *buf;
+    size_t len;
+    *out = NULL;
+    qfd_status st = qfd_onnx_write_buffer(ctx, m, &buf, &len);
+    if (st)
+        return st;
+    st = qfd_onnx_read_buffer(ctx, buf, len, out);
+    free(buf);
+    if (!st && (st = qfd_graph_validate(ctx, &(*out)->graph))) {
+        qfd_model_free(*out);
+        *out = NULL;
+    }
+    if (!st && m->path && !((*out)->path = strdup(m->path))) {
+        qfd_model_free(*out);
+        *out = NULL;
+        st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    }
+    return st;
+}

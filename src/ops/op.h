@@ -25,7 +25,8 @@
 #define QFD_OPS_OP_H
 
 #include "core/ctx.h"
-#include "data/array.h"
+#include "ir/array.h"
+#include "ir/edit.h"
 #include "ir/ir.h"
 
 typedef struct qfd_op_ctx {
@@ -119,16 +120,6 @@ static inline const qfd_array *qfd_op_in(const qfd_op_ctx *oc, size_t i)
     X(UINT16, uint16_t)      \
     X(UINT32, uint32_t)      \
     X(UINT64, uint64_t)
-
-/* ---- attributes (src/ops/attr.c) ---- */
-const qfd_attr *qfd_attr_get(const qfd_node *n, const char *name);
-int64_t qfd_attr_int(const qfd_node *n, const char *name, int64_t def);
-float qfd_attr_float(const qfd_node *n, const char *name, float def);
-/* NUL-terminated string attribute, or def. */
-const char *qfd_attr_str(const qfd_node *n, const char *name, const char *def);
-/* Number of ints (0 if absent), *vals set to them. */
-size_t qfd_attr_ints(const qfd_node *n, const char *name, const int64_t **vals);
-size_t qfd_attr_floats(const qfd_node *n, const char *name, const float **vals);
 
 /* ---- shapes (src/ops/shape_util.c) ---- */
 /* Sets out's rank and dims to the numpy broadcast of a and b; fails naming

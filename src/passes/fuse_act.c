@@ -19,8 +19,8 @@
 #include <string.h>
 
 #include "core/ctx.h"
+#include "ir/edit.h"
 #include "ir/model_info.h"
-#include "passes/pass_util.h"
 #include "passes/passes.h"
 
 #define FUSED_DOMAIN "com.microsoft"
@@ -44,7 +44,7 @@ static bool known_scalar(const qfd_graph *g, int t, float *v, int *node)
         return false; /* a caller may feed another value */
     if (tt->flags & QFD_T_INITIALIZER) {
         val = tt;
-    } else if (tt->producer >= 0 && qfd_pass_is_default_op(&g->nodes[tt->producer], "Constant")) {
+    } else if (tt->producer >= 0 && qfd_node_is(&g->nodes[tt->producer], "Constant")) {
         const qfd_node *c = &g->nodes[tt->producer];
         for (size_t i = 0; i < c->n_attrs; i++) {
             const qfd_attr *a = &c->attrs[i];
@@ -64,14 +64,6 @@ static bool known_scalar(const qfd_graph *g, int t, float *v, int *node)
     return true;
 }
 
-static float attr_float(const qfd_node *n, const char *name, float def)
-{
-    for (size_t i = 0; i < n->n_attrs; i++)
-        if (n->attrs[i].name && !strcmp(n->attrs[i].name, name) && n->attrs[i].has_f)
-            return n->attrs[i].f;
-    return def;
-}
-
 /* The activation node n as FusedConv attributes, or false when it is not
  * one the Conv kernels apply. Omitted Clip bounds are the float range, as
  * the Clip op takes them. */
@@ -81,25 +73,25 @@ static bool act_of(const qfd_model *m, const qfd_graph *g, const qfd_node *n, ac
     a->bound_nodes[0] = a->bound_nodes[1] = -1;
     if (n->n_out != 1 || n->n_in < 1)
         return false;
-    if (qfd_pass_is_default_op(n, "Relu")) {
+    if (qfd_node_is(n, "Relu")) {
         a->name = "Relu";
         return n->n_in == 1;
     }
-    if (qfd_pass_is_default_op(n, "LeakyRelu")) {
+    if (qfd_node_is(n, "LeakyRelu")) {
         a->name = "LeakyRelu";
         a->n_params = 1;
-        a->params[0] = attr_float(n, "alpha", 0.01f);
+        a->params[0] = qfd_attr_float(n, "alpha", 0.01f);
         return n->n_in == 1;
     }
-    if (!qfd_pass_is_default_op(n, "Clip") || n->n_in > 3)
+    if (!qfd_node_is(n, "Clip") || n->n_in > 3)
         return false;
     a->name = "Clip";
     a->n_params = 2;
     a->params[0] = -FLT_MAX;
     a->params[1] = FLT_MAX;
     if (qfd_model_opset(m, "") < 11) {
-        a->params[0] = attr_float(n, "min", -FLT_MAX);
-        a->params[1] = attr_float(n, "max", FLT_MAX);
+        a->params[0] = qfd_attr_float(n, "min", -FLT_MAX);
+        a->params[1] = qfd_attr_float(n, "max", FLT_MAX);
         return n->n_in == 1;
     }
     for (size_t k = 1; k < n->n_in; k++)
@@ -155,33 +147,13 @@ static bool rewrite(qfd_node *conv, const qfd_node *act, const act_spec *a)
 /* The model imports FusedConv's domain, which the op lookup goes by. */
 static bool import_domain(qfd_model *m)
 {
-    if (qfd_model_opset(m, FUSED_DOMAIN) >= 1)
-        return true;
-    for (size_t i = 0; i < m->n_opsets; i++)
-        if (m->opsets[i].domain && !strcmp(m->opsets[i].domain, FUSED_DOMAIN)) {
-            m->opsets[i].has_version = true;
-            m->opsets[i].version = 1;
-            return true;
-        }
-    char *d = strdup(FUSED_DOMAIN);
-    qfd_opset *o = d ? realloc(m->opsets, (m->n_opsets + 1) * sizeof *o) : NULL;
-    if (!o) {
-        free(d);
-        return false;
-    }
-    m->opsets = o;
-    memset(&o[m->n_opsets], 0, sizeof *o);
-    o[m->n_opsets].domain = d;
-    o[m->n_opsets].has_version = true;
-    o[m->n_opsets].version = 1;
-    m->n_opsets++;
-    return true;
+    return qfd_model_opset(m, FUSED_DOMAIN) >= 1 || qfd_model_set_opset(m, FUSED_DOMAIN, 1) == 0;
 }
 
 /* Reads of tensor t by nodes other than the dropped ones, and by graph outputs. */
 static int kept_consumers(const qfd_graph *g, const bool *drop, int t)
 {
-    int n = qfd_pass_consumers(g, t);
+    int n = qfd_graph_n_readers(g, t);
     for (size_t i = 0; i < g->n_nodes; i++)
         for (size_t k = 0; drop[i] && k < g->nodes[i].n_in; k++)
             n -= g->nodes[i].in[k] == t;
@@ -191,7 +163,7 @@ static int kept_consumers(const qfd_graph *g, const bool *drop, int t)
 /* A FusedConv made by fuse_sums, which an activation may still join. */
 static bool is_fusable_conv(const qfd_node *n)
 {
-    if (qfd_pass_is_default_op(n, "Conv"))
+    if (qfd_node_is(n, "Conv"))
         return true;
     if (strcmp(n->op_type, "FusedConv") || !n->domain || strcmp(n->domain, FUSED_DOMAIN))
         return false;
@@ -227,8 +199,7 @@ static bool computed_by_graph(const qfd_graph *g, int t)
     const qfd_tensor *tt = &g->tensors[t];
     if (tt->flags & QFD_T_INPUT)
         return true;
-    return !(tt->flags & QFD_T_INITIALIZER) && tt->producer >= 0 &&
-           !qfd_pass_is_default_op(&g->nodes[tt->producer], "Constant");
+    return !(tt->flags & QFD_T_INITIALIZER) && tt->producer >= 0 && !qfd_node_is(&g->nodes[tt->producer], "Constant");
 }
 
 static qfd_status fuse_sums(qfd_ctx *ctx, qfd_model *m, int *fused)
@@ -241,14 +212,14 @@ static qfd_status fuse_sums(qfd_ctx *ctx, qfd_model *m, int *fused)
     qfd_status st = QFD_OK;
     for (size_t ai = 0; ai < g->n_nodes; ai++) {
         const qfd_node *add = &g->nodes[ai];
-        if (!qfd_pass_is_default_op(add, "Add") || add->n_in != 2 || add->n_out != 1 || add->in[0] < 0 ||
-            add->in[1] < 0 || add->in[0] == add->in[1] || add->out[0] < 0)
+        if (!qfd_node_is(add, "Add") || add->n_in != 2 || add->n_out != 1 || add->in[0] < 0 || add->in[1] < 0 ||
+            add->in[0] == add->in[1] || add->out[0] < 0)
             continue;
         /* the later input first: its Conv ran last, the other is ready */
         for (int k = 1; k >= 0; k--) {
             const int t = add->in[k], z = add->in[1 - k], ci = g->tensors[t].producer;
-            if (ci < 0 || drop[ci] || !qfd_pass_is_default_op(&g->nodes[ci], "Conv") || g->nodes[ci].n_out != 1 ||
-                g->nodes[ci].n_in > 3 || qfd_pass_consumers(g, t) != 1 || !computed_by_graph(g, z))
+            if (ci < 0 || drop[ci] || !qfd_node_is(&g->nodes[ci], "Conv") || g->nodes[ci].n_out != 1 ||
+                g->nodes[ci].n_in > 3 || qfd_graph_n_readers(g, t) != 1 || !computed_by_graph(g, z))
                 continue;
             if ((!*fused && !n && !import_domain(m)) || !rewrite_sum(&g->nodes[ci], add, z)) {
                 st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory fusing sums");
@@ -261,7 +232,7 @@ static qfd_status fuse_sums(qfd_ctx *ctx, qfd_model *m, int *fused)
     }
 out:
     if (n) {
-        qfd_pass_drop_nodes(g, drop);
+        qfd_graph_drop_nodes(g, drop);
         qfd_status vs = qfd_graph_validate(ctx, g);
         st = st ? st : vs;
     }
@@ -290,7 +261,7 @@ qfd_status qfd_pass_fuse_act(qfd_ctx *ctx, qfd_model *m, int *fused)
             continue;
         const int x = act->in[0], ci = g->tensors[x].producer;
         if (ci < 0 || drop[ci] || !is_fusable_conv(&g->nodes[ci]) || g->nodes[ci].n_out != 1 ||
-            qfd_pass_consumers(g, x) != 1)
+            qfd_graph_n_readers(g, x) != 1)
             continue;
         act_spec a;
         if (!act_of(m, g, act, &a))
@@ -310,7 +281,7 @@ qfd_status qfd_pass_fuse_act(qfd_ctx *ctx, qfd_model *m, int *fused)
         for (size_t i = 0; i < g->n_nodes; i++)
             if (bounds[i] && g->nodes[i].n_out == 1 && g->nodes[i].out[0] >= 0)
                 drop[i] = kept_consumers(g, drop, g->nodes[i].out[0]) == 0;
-        qfd_pass_drop_nodes(g, drop);
+        qfd_graph_drop_nodes(g, drop);
         qfd_status vs = qfd_graph_validate(ctx, g);
         st = st ? st : vs;
     }

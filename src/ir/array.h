@@ -1,7 +1,7 @@
 /* Internal helpers for qfd_array, the dense n-d array of the public API
  * (include/qfd/qfd.h): data readers return it, the executor computes it. */
-#ifndef QFD_DATA_ARRAY_H
-#define QFD_DATA_ARRAY_H
+#ifndef QFD_IR_ARRAY_H
+#define QFD_IR_ARRAY_H
 
 #include <stddef.h>
 #include <stdint.h>

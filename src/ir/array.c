@@ -1,4 +1,4 @@
-#include "data/array.h"
+#include "ir/array.h"
 
 #include <stdlib.h>
 #include <string.h>
