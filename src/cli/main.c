@@ -1,4 +1,5 @@
 /* qfd-onnx: entry point and subcommand dispatch. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,9 @@ static void usage(FILE *f)
     for (int i = 0; i < N_CMDS; i++)
         fprintf(f, "  %-10s %s\n", k_cmds[i]->name, k_cmds[i]->summary);
     fputs("\n"
-          "Run 'qfd-onnx COMMAND --help' for a command's flags.\n"
+          "Run 'qfd-onnx COMMAND --help' for a command's flags. A flag's value\n"
+          "follows it ('--epochs 3') or is joined with '=' ('--epochs=3'); '--'\n"
+          "ends the flags. Numbers outside a flag's range are refused.\n"
           "  -h, --help      show this help\n"
           "  --version       print the version\n"
           "\n"
@@ -54,9 +57,8 @@ static void set_omp_wait_policy(char **argv)
     /* not re-executed (no /proc): carry on with the default policy */
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
-    set_omp_wait_policy(argv);
     if (argc < 2) {
         usage(stderr);
         return QFD_EXIT_BAD_INPUT;
@@ -80,14 +82,27 @@ int main(int argc, char **argv)
         if (strcmp(name, k_cmds[i]->name) != 0)
             continue;
         qfd_ctx *ctx = qfd_ctx_new();
-        if (!ctx) {
-            fputs("qfd-onnx: error: out of memory\n", stderr);
-            return QFD_EXIT_INTERNAL;
-        }
+        if (!ctx)
+            return qfd_cli_oom();
         int rc = k_cmds[i]->run(ctx, argc - 2, argv + 2);
         qfd_ctx_free(ctx);
         return rc;
     }
     fprintf(stderr, "qfd-onnx: error: unknown command '%s' (see 'qfd-onnx --help')\n", name);
     return QFD_EXIT_BAD_INPUT;
+}
+
+int main(int argc, char **argv)
+{
+    set_omp_wait_policy(argv);
+    int rc = dispatch(argc, argv);
+    /* stdio buffers stdout, so a full disk or a closed file shows only here:
+     * `info --json m.onnx > /dev/full` must not exit 0 with nothing written. */
+    int err = fflush(stdout) != 0 ? errno : 0;
+    if (err || ferror(stdout)) {
+        fprintf(stderr, "qfd-onnx: error: cannot write to standard output: %s\n", strerror(err ? err : EIO));
+        if (rc == QFD_EXIT_OK)
+            rc = QFD_EXIT_BAD_INPUT;
+    }
+    return rc;
 }
