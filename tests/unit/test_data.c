@@ -205,7 +205,7 @@ static void test_npy_errors(qfd_ctx *ctx)
     qfd_array a;
     EXPECT_FAIL(ctx, qfd_npy_read(ctx, tmp_path("absent.npy"), &a), QFD_ERR_IO, tmp_path("absent.npy"),
                 "cannot open: No such file");
-    bad_npy(ctx, "empty.npy", b, 0, QFD_ERR_PARSE, "truncated .npy file", __LINE__);
+    bad_npy(ctx, "empty.npy", b, 0, QFD_ERR_PARSE, "file is empty, not a .npy file", __LINE__);
     bad_npy(ctx, "short_preamble.npy", b, 8, QFD_ERR_PARSE, "truncated .npy file", __LINE__);
     bad_npy(ctx, "short_header.npy", b, 40, QFD_ERR_PARSE, "truncated .npy header", __LINE__);
     bad_npy(ctx, "short_data.npy", b, n - 1, QFD_ERR_PARSE,
