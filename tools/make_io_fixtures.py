@@ -10,8 +10,10 @@ against someone else's writer. Run with Debian's interpreter:
 
 The output is deterministic; the files are committed.
 """
+import io
 import os
 import struct
+import zipfile
 
 import numpy as np
 import onnx
@@ -195,6 +197,72 @@ def bad_graph(kind):
     return m
 
 
+def nan_logits():
+    """small_conv whose fc bias is NaN: every logit is NaN."""
+    m = small_conv()
+    fb = next(t for t in m.graph.initializer if t.name == "fc.b")
+    fb.CopyFrom(numpy_helper.from_array(np.full(10, np.nan, np.float32), "fc.b"))
+    return m
+
+
+def bf16_second_output():
+    """small_conv with a second output .npy cannot hold (bfloat16)."""
+    m = small_conv(opset=13)
+    m.graph.node.append(helper.make_node("Cast", ["logits"], ["logits_bf16"], name="to_bf16",
+                                         to=TensorProto.BFLOAT16))
+    m.graph.output.append(helper.make_tensor_value_info("logits_bf16", TensorProto.BFLOAT16, ["N", 10]))
+    return m
+
+
+def huge_expand():
+    """An unnamed Expand to [2^20, 2^20] float: 4 TiB from the model's own shapes."""
+    one = numpy_helper.from_array(np.ones(1, np.float32), "one")
+    shape = numpy_helper.from_array(np.array([1 << 20, 1 << 20], np.int64), "shape")
+    g = helper.make_graph(
+        [helper.make_node("Expand", ["one", "shape"], ["big"]),
+         helper.make_node("ReduceSum", ["big"], ["s"], keepdims=0),
+         helper.make_node("Add", ["input", "s"], ["y"])],
+        "huge_expand",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 28, 28])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1, 28, 28])],
+        [one, shape])
+    return helper.make_model(g, producer_name="make_io_fixtures", opset_imports=[helper.make_opsetid("", 13)])
+
+
+def unnamed_add():
+    """Unnamed nodes, the second one adding shapes that do not broadcast."""
+    w = numpy_helper.from_array(np.ones(3, np.float32), "w")
+    g = helper.make_graph(
+        [helper.make_node("Relu", ["input"], ["r"]), helper.make_node("Add", ["r", "w"], ["y"])],
+        "unnamed_add",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 28, 28])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [w])
+    return helper.make_model(g, producer_name="make_io_fixtures", opset_imports=[helper.make_opsetid("", 13)])
+
+
+def savez(path, **arrays):
+    """np.savez with a fixed timestamp, so the file is the same on every run."""
+    with zipfile.ZipFile(path, "w") as z:
+        for name, a in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.asarray(a))
+            z.writestr(zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0)), buf.getvalue())
+
+
+def datasets():
+    """float32 images without a channel axis, which eval and train both take
+    as [N,1,H,W]; and float32 [N,784] features, which neither takes."""
+    rng = np.random.default_rng(2)
+    x = rng.random((16, 28, 28), dtype=np.float32)
+    y = (np.arange(16) % 10).astype(np.int64)
+    savez(os.path.join(OUT, "rank3_float.npz"), x_train=x, y_train=y, x_test=x, y_test=y)
+    savez(os.path.join(OUT, "bad", "rank2_float.npz"), x=x.reshape(16, 784), y=y)
+    for name in ("empty.npy", "empty.npz"):
+        with open(os.path.join(OUT, "bad", name), "wb"):
+            pass
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     save(small_conv(), "small_conv.onnx")
@@ -222,6 +290,11 @@ def main():
     np.save(os.path.join(OUT, "wrong_shape_input.npy"), x[:, :, :20, :])
     with open(os.path.join(OUT, "bad", "corrupt.npy"), "wb") as f:
         f.write(b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f4'")
+    save(nan_logits(), "bad/nan_logits.onnx")
+    save(bf16_second_output(), "bf16_second_output.onnx", check=False)
+    save(huge_expand(), "bad/huge_expand.onnx")
+    save(unnamed_add(), "bad/unnamed_add.onnx", check=False)
+    datasets()
     # external() rewrote external/weights.bin; bad/missing_external has none.
     print("wrote fixtures to", os.path.normpath(OUT))
 

@@ -139,6 +139,10 @@ const char *qfd_dtype_str(int32_t dtype);
 qfd_status qfd_tensor_file_read(qfd_ctx *ctx, const char *path, qfd_array *out);
 /* Writes a .npy file atomically (temporary file + rename). */
 qfd_status qfd_npy_write(qfd_ctx *ctx, const char *path, const qfd_array *a);
+/* Fails as qfd_npy_write would for an array .npy cannot hold (bfloat16,
+ * strings, ...), without touching path: lets a caller check every array
+ * before writing any. */
+qfd_status qfd_npy_check(qfd_ctx *ctx, const char *path, const qfd_array *a);
 
 /* ---- Running a model: `qfd-onnx run` ---------------------------------- */
 
@@ -167,7 +171,7 @@ typedef struct qfd_eval_opts {
     int64_t limit;     /* > 0: first `limit` test examples only */
     int batch;         /* <= 0: 64 */
     int n_threads;     /* <= 0: all cores */
-    int n_mean, n_std; /* 0: normalisation from the model's qfd.mean/qfd.std, else none */
+    int n_mean, n_std; /* 0: normalization from the model's qfd.mean/qfd.std, else none */
     float mean[4], std[4];
     void (*progress)(void *user, int64_t done, int64_t total);
     void *user;
@@ -178,6 +182,7 @@ typedef struct qfd_eval_opts {
 typedef struct qfd_eval_result {
     int64_t n, classes;
     double top1, top5, seconds;
+    int64_t n_nonfinite; /* examples whose logits hold NaN or Inf: counted as wrong */
     int n_norm;
     float mean[4], std[4];
     const char *norm_source; /* "flags", "metadata" or "none" */
@@ -216,7 +221,7 @@ typedef struct qfd_train_opts {
     float label_smoothing;
     int crop_pad;      /* random crop with this zero padding; < 0: 2; 0: off */
     int hflip;         /* random horizontal flip; < 0: on */
-    int n_mean, n_std; /* normalisation as in qfd_eval_opts */
+    int n_mean, n_std; /* normalization as in qfd_eval_opts */
     float mean[4], std[4];
     uint64_t seed;
     int n_threads;

@@ -1,4 +1,5 @@
 /* Top-1/top-5 accuracy of a classifier on a labelled dataset. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +42,8 @@ qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_o
     const int bs = o->batch > 0 ? o->batch : 64;
     const int64_t channels = ds.x.rank >= 2 ? ds.x.dims[1] : 1, plane = channels ? per / channels : 0;
     if (r->n_norm > 1 && r->n_norm != channels) {
-        st = qfd_fail(ctx, QFD_ERR_ARG, "%d mean/std values for data with %lld channels", r->n_norm,
-                      (long long)channels);
+        st = qfd_fail(ctx, QFD_ERR_ARG, "%d mean/std values for images with %lld channel%s (need 1 or one per channel)",
+                      r->n_norm, (long long)channels, channels == 1 ? "" : "s");
         goto out;
     }
     batch = malloc((size_t)(bs * per) * sizeof *batch + 1);
@@ -81,9 +82,18 @@ qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_o
                               (long long)label, (long long)(start + i), (long long)classes);
                 goto out;
             }
-            int64_t above = 0; /* classes scored higher than the true one */
-            for (int64_t k = 0; k < classes; k++)
+            /* NaN compares false with everything, so a NaN row would rank
+             * the true class first: a row with any non-finite logit is a
+             * wrong prediction instead. */
+            int64_t above = 0, finite = 1; /* classes scored higher than the true one */
+            for (int64_t k = 0; k < classes; k++) {
+                finite &= isfinite(row[k]) != 0;
                 above += row[k] > row[label] || (row[k] == row[label] && k < label);
+            }
+            if (!finite) {
+                r->n_nonfinite++;
+                continue;
+            }
             top1 += above == 0;
             top5 += above < 5;
         }

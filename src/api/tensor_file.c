@@ -1,6 +1,8 @@
 /* Tensor files for `run`: .npy (by its magic) or ONNX TensorProto .pb. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/ctx.h"
 #include "data/npy.h"
@@ -18,9 +20,16 @@ qfd_status qfd_tensor_file_read(qfd_ctx *ctx, const char *path, qfd_array *out)
     unsigned char magic[6] = {0};
     FILE *f = fopen(path, "rb");
     if (!f)
-        return qfd_fail(ctx, QFD_ERR_IO, "%s: cannot open", path);
-    size_t got = fread(magic, 1, sizeof magic, f);
+        return qfd_fail(ctx, QFD_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    int regular = fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode);
+    size_t got = regular ? fread(magic, 1, sizeof magic, f) : 0;
     fclose(f);
+    if (!regular)
+        return qfd_fail(ctx, QFD_ERR_IO, "%s: not a regular file", path);
+    /* the .pb reader would call it "not an ONNX model" */
+    if (sb.st_size == 0)
+        return qfd_fail(ctx, QFD_ERR_PARSE, "%s: file is empty, not a .npy or ONNX TensorProto .pb file", path);
     if (got == sizeof magic && !memcmp(magic, "\x93NUMPY", 6))
         return qfd_npy_read(ctx, path, out);
     qfd_tensor t;

@@ -22,6 +22,8 @@ extern const qfd_cli_cmd qfd_cmd_eval;
 extern const qfd_cli_cmd qfd_cmd_run;
 extern const qfd_cli_cmd qfd_cmd_train;
 
+/* The exit code for a failure of status st. */
+int qfd_cli_exit_code(qfd_status st);
 /* Prints "qfd-onnx: error: <msg>" and returns the exit code for st. */
 int qfd_cli_fail(qfd_ctx *ctx, qfd_status st);
 int qfd_cli_oom(void);

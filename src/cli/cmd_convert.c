@@ -1,25 +1,12 @@
 /* qfd-onnx convert IN OUT: read, validate, write. */
-#include <string.h>
-
-#include "cli/cli.h"
+#include "cli/args.h"
 
 static int run(qfd_ctx *ctx, int argc, char **argv)
 {
-    const char *paths[2] = {NULL, NULL};
-    int n = 0;
-    for (int i = 0; i < argc; i++) {
-        if (qfd_cli_is_help(argv[i])) {
-            fputs(qfd_cmd_convert.usage, stdout);
-            return QFD_EXIT_OK;
-        }
-        if (argv[i][0] == '-' && argv[i][1])
-            return qfd_cli_usage_error(&qfd_cmd_convert, "unknown flag '%s'", argv[i]);
-        if (n == 2)
-            return qfd_cli_usage_error(&qfd_cmd_convert, "unexpected argument '%s'", argv[i]);
-        paths[n++] = argv[i];
-    }
-    if (n != 2)
-        return qfd_cli_usage_error(&qfd_cmd_convert, "expected IN and OUT model paths");
+    const char *paths[2];
+    int rc = qfd_cli_parse(&qfd_cmd_convert, NULL, 0, argc, argv, "IN OUT", paths, 2);
+    if (rc != QFD_CLI_GO)
+        return rc;
     qfd_model *m;
     qfd_status st = qfd_model_load(ctx, paths[0], &m);
     if (st)

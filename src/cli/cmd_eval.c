@@ -5,7 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
+#include "cli/args.h"
 
 typedef struct progress {
     double start, last;
@@ -33,67 +33,28 @@ static void on_progress(void *user, int64_t done, int64_t total)
             rate, rate > 0 ? (double)(total - done) / rate : 0.0, p->tty ? (done == total ? "\n" : "") : "\n");
 }
 
-static int parse_int(const char *flag, const char *v, int64_t min, int64_t *out)
-{
-    char *end;
-    long long x = v ? strtoll(v, &end, 10) : 0;
-    if (!v || *end || end == v || x < min)
-        return qfd_cli_usage_error(&qfd_cmd_eval, "%s needs an integer >= %lld, got '%s'", flag, (long long)min,
-                                   v ? v : "");
-    *out = x;
-    return 0;
-}
-
 static int run(qfd_ctx *ctx, int argc, char **argv)
 {
     qfd_eval_opts o = {0};
-    const char *path = NULL;
-    int json = 0, fold = 1;
-    int64_t v = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (qfd_cli_is_help(a)) {
-            fputs(qfd_cmd_eval.usage, stdout);
-            return QFD_EXIT_OK;
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (!strcmp(a, "--no-fold")) {
-            fold = 0;
-        } else if (!strcmp(a, "--profile")) {
-            o.profile = stderr;
-        } else if (!strcmp(a, "--data")) {
-            if (!val)
-                return qfd_cli_usage_error(&qfd_cmd_eval, "--data needs a PATH");
-            o.data = val, i++;
-        } else if (!strcmp(a, "--limit") || !strcmp(a, "--batch") || !strcmp(a, "--threads")) {
-            if (parse_int(a, val, 1, &v))
-                return QFD_EXIT_BAD_INPUT;
-            i++;
-            if (a[2] == 'l')
-                o.limit = v;
-            else if (a[2] == 'b')
-                o.batch = (int)(v > 4096 ? 4096 : v);
-            else
-                o.n_threads = (int)(v > 256 ? 256 : v);
-        } else if (!strcmp(a, "--mean") || !strcmp(a, "--std")) {
-            float *dst = a[2] == 'm' ? o.mean : o.std;
-            int n = qfd_parse_floats(val, dst, 4);
-            if (!n)
-                return qfd_cli_usage_error(&qfd_cmd_eval,
-                                           "%s needs one number or a comma-separated list (up to 4), got '%s'", a,
-                                           val ? val : "");
-            *(a[2] == 'm' ? &o.n_mean : &o.n_std) = n;
-            i++;
-        } else if (a[0] == '-' && a[1]) {
-            return qfd_cli_usage_error(&qfd_cmd_eval, "unknown flag '%s'", a);
-        } else if (path) {
-            return qfd_cli_usage_error(&qfd_cmd_eval, "unexpected argument '%s'", a);
-        } else {
-            path = a;
-        }
-    }
-    if (!path)
-        return qfd_cli_usage_error(&qfd_cmd_eval, "missing MODEL");
+    const char *path;
+    int json = 0, no_fold = 0, profile = 0;
+    qfd_flag flags[] = {
+        QFD_FLAG_SWITCH("--json", &json),
+        QFD_FLAG_SWITCH("--no-fold", &no_fold),
+        QFD_FLAG_SWITCH("--profile", &profile),
+        QFD_FLAG_STRING("--data", &o.data),
+        QFD_FLAG_INT64("--limit", &o.limit, 1, INFINITY),
+        QFD_FLAG_INT("--batch", &o.batch, 1, 4096),
+        QFD_FLAG_INT("--threads", &o.n_threads, 1, 256),
+        QFD_FLAG_FLOATS("--mean", o.mean, &o.n_mean, 4, -INFINITY, INFINITY, QFD_CLOSED),
+        QFD_FLAG_FLOATS("--std", o.std, &o.n_std, 4, 0, INFINITY, QFD_OPEN_MIN),
+    };
+    int rc = qfd_cli_parse(&qfd_cmd_eval, flags, QFD_COUNT(flags), argc, argv, "MODEL", &path, 1);
+    if (rc != QFD_CLI_GO)
+        return rc;
+    int fold = !no_fold;
+    if (profile)
+        o.profile = stderr;
     if (o.n_mean != o.n_std)
         return qfd_cli_usage_error(&qfd_cmd_eval, "--mean and --std must be given together, with as many values");
     progress p = {now(), 0, isatty(2)};
@@ -113,14 +74,20 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     qfd_model_free(m);
     if (st)
         return qfd_cli_fail(ctx, st);
+    if (r.n_nonfinite)
+        fprintf(stderr,
+                "qfd-onnx: warning: %s: the logits of %" PRId64 " of %" PRId64
+                " images hold NaN or Inf; they count as wrong predictions\n",
+                path, r.n_nonfinite, r.n);
     if (json) {
         printf("{\"model\":");
         qfd_json_str(stdout, path);
         printf(",\"data\":");
         qfd_json_str(stdout, o.data ? o.data : "fashion-mnist (Debian dataset-fashion-mnist)");
-        printf(",\"n\":%" PRId64 ",\"classes\":%" PRId64 ",\"top1\":%.6f,\"top5\":%.6f,\"seconds\":%.3f,"
-               "\"images_per_second\":%.1f,\"normalization\":{\"source\":\"%s\",\"mean\":[",
-               r.n, r.classes, r.top1, r.top5, r.seconds, r.seconds > 0 ? (double)r.n / r.seconds : 0.0, r.norm_source);
+        printf(",\"n\":%" PRId64 ",\"classes\":%" PRId64 ",\"top1\":%.6f,\"top5\":%.6f,\"nonfinite\":%" PRId64
+               ",\"seconds\":%.3f,\"images_per_second\":%.1f,\"normalization\":{\"source\":\"%s\",\"mean\":[",
+               r.n, r.classes, r.top1, r.top5, r.n_nonfinite, r.seconds, r.seconds > 0 ? (double)r.n / r.seconds : 0.0,
+               r.norm_source);
         for (int i = 0; i < r.n_norm; i++)
             printf("%s%g", i ? "," : "", r.mean[i]);
         printf("],\"std\":[");
@@ -149,13 +116,16 @@ const qfd_cli_cmd qfd_cmd_eval = {
     "                 t10k-labels-idx1-ubyte[.gz]) or a .npz with x/y arrays\n"
     "                 (x_test/y_test preferred). Default: Fashion-MNIST from\n"
     "                 Debian's dataset-fashion-mnist. uint8 pixels are scaled to [0,1].\n"
+    "                 x holds images: [N,H,W] gains a channel axis, uint8 [N,H,W,C]\n"
+    "                 with C 1 or 3 is read as channels-last and transposed to\n"
+    "                 [N,C,H,W], other [N,C,H,W] arrays are used as they are\n"
     "  --limit N      use the first N test examples\n"
-    "  --batch B      images per run (default 64)\n"
+    "  --batch B      images per run (default 64, at most 4096)\n"
     "  --mean M --std S\n"
     "                 normalization x' = (x - M) / S, one value or one per channel\n"
     "                 (comma-separated). Default: the model's metadata qfd.mean /\n"
     "                 qfd.std, else none.\n"
-    "  --threads T    CPU threads (default: all cores)\n"
+    "  --threads T    CPU threads (default: all cores, at most 256)\n"
     "  --no-fold      run the graph as written (default: BatchNormalization\n"
     "                 folded into the preceding Conv and Relu/Clip fused with\n"
     "                 it, as ONNX Runtime does)\n"
@@ -163,6 +133,8 @@ const qfd_cli_cmd qfd_cmd_eval = {
     "  --profile      print the time per op type to stderr at the end\n"
     "  -h, --help     show this help\n"
     "\n"
+    "Logits holding NaN or Inf count as wrong predictions; a warning on stderr\n"
+    "(and \"nonfinite\" in --json) says for how many images.\n"
     "Progress goes to stderr for runs longer than two seconds.\n"
     "Exit status: 0 on success, 2 on a bad model, data file or flag.\n",
     run,

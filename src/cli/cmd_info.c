@@ -2,7 +2,7 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "cli/args.h"
 
 static void print_shape(FILE *f, const qfd_value_summary *v)
 {
@@ -166,24 +166,12 @@ static void print_json(FILE *f, const char *path, const qfd_model_summary *s)
 
 static int run(qfd_ctx *ctx, int argc, char **argv)
 {
-    const char *path = NULL;
+    const char *path;
     int json = 0;
-    for (int i = 0; i < argc; i++) {
-        if (qfd_cli_is_help(argv[i])) {
-            fputs(qfd_cmd_info.usage, stdout);
-            return QFD_EXIT_OK;
-        }
-        if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else if (argv[i][0] == '-' && argv[i][1])
-            return qfd_cli_usage_error(&qfd_cmd_info, "unknown flag '%s'", argv[i]);
-        else if (path)
-            return qfd_cli_usage_error(&qfd_cmd_info, "unexpected argument '%s'", argv[i]);
-        else
-            path = argv[i];
-    }
-    if (!path)
-        return qfd_cli_usage_error(&qfd_cmd_info, "missing MODEL");
+    qfd_flag flags[] = {QFD_FLAG_SWITCH("--json", &json)};
+    int rc = qfd_cli_parse(&qfd_cmd_info, flags, QFD_COUNT(flags), argc, argv, "MODEL", &path, 1);
+    if (rc != QFD_CLI_GO)
+        return rc;
     qfd_model *m;
     qfd_model_summary *s = NULL;
     qfd_status st = qfd_model_load(ctx, path, &m);

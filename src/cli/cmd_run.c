@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli/cli.h"
+#include "cli/args.h"
 
 static void print_shape(const qfd_array *a)
 {
@@ -15,50 +15,54 @@ static void print_shape(const qfd_array *a)
     printf("]");
 }
 
+/* DIR/output_<i>.npy for every output. All are checked before any is
+ * written, so an output .npy cannot hold (bfloat16, strings) leaves no
+ * partial result behind. */
+static int write_outputs(qfd_ctx *ctx, const qfd_exec *e, const char *out_dir)
+{
+    size_t len = strlen(out_dir) + 32, i = 0;
+    char *file = malloc(len);
+    if (!file)
+        return qfd_cli_oom();
+    qfd_status st = QFD_OK;
+    for (int pass = 0; pass < 2 && !st; pass++)
+        for (i = 0; i < qfd_exec_n_outputs(e); i++) {
+            const qfd_array *o = qfd_exec_output(e, i);
+            snprintf(file, len, "%s/output_%zu.npy", out_dir, i);
+            if ((st = pass ? qfd_npy_write(ctx, file, o) : qfd_npy_check(ctx, file, o)))
+                break;
+            if (pass) {
+                printf("output %zu '%s': ", i, qfd_exec_output_name(e, i));
+                print_shape(o);
+                printf(" -> %s\n", file);
+            }
+        }
+    free(file);
+    if (!st)
+        return QFD_EXIT_OK;
+    fprintf(stderr, "qfd-onnx: error: output %zu '%s': %s\n", i, qfd_exec_output_name(e, i), qfd_ctx_error(ctx));
+    return qfd_cli_exit_code(st);
+}
+
 static int run(qfd_ctx *ctx, int argc, char **argv)
 {
-    const char *path = NULL, *out_dir = ".";
-    const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
-    int n_inputs = 0, n_threads = 0, fold = 1;
-    if (!inputs)
-        return qfd_cli_oom();
-    int rc = QFD_EXIT_OK;
-    for (int i = 0; i < argc && rc == QFD_EXIT_OK; i++) {
-        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (qfd_cli_is_help(a)) {
-            fputs(qfd_cmd_run.usage, stdout);
-            free(inputs);
-            return QFD_EXIT_OK;
-        } else if (!strcmp(a, "--input") || !strcmp(a, "-i")) {
-            if (!val)
-                rc = qfd_cli_usage_error(&qfd_cmd_run, "%s needs a FILE (.npy or .pb)", a);
-            inputs[n_inputs++] = val, i++;
-        } else if (!strcmp(a, "--output-dir") || !strcmp(a, "-o")) {
-            if (!val)
-                rc = qfd_cli_usage_error(&qfd_cmd_run, "%s needs a DIR", a);
-            out_dir = val, i++;
-        } else if (!strcmp(a, "--no-fold")) {
-            fold = 0;
-        } else if (!strcmp(a, "--threads")) {
-            char *end;
-            long t = val ? strtol(val, &end, 10) : 0;
-            if (!val || *end || t < 1)
-                rc = qfd_cli_usage_error(&qfd_cmd_run, "--threads needs an integer >= 1, got '%s'", val ? val : "");
-            n_threads = (int)(t > 256 ? 256 : t), i++;
-        } else if (a[0] == '-' && a[1]) {
-            rc = qfd_cli_usage_error(&qfd_cmd_run, "unknown flag '%s'", a);
-        } else if (path) {
-            rc = qfd_cli_usage_error(&qfd_cmd_run, "unexpected argument '%s'", a);
-        } else {
-            path = a;
-        }
-    }
-    if (rc == QFD_EXIT_OK && !path)
-        rc = qfd_cli_usage_error(&qfd_cmd_run, "missing MODEL");
-    if (rc != QFD_EXIT_OK) {
-        free(inputs);
+    const char *path, *out_dir = ".";
+    qfd_cli_list in = {0};
+    int n_threads = 0, no_fold = 0;
+    qfd_flag flags[] = {
+        QFD_FLAG_LIST("--input|-i", &in),
+        QFD_FLAG_STRING("--output-dir|-o", &out_dir),
+        QFD_FLAG_SWITCH("--no-fold", &no_fold),
+        QFD_FLAG_INT("--threads", &n_threads, 1, 256),
+    };
+    int rc = qfd_cli_parse(&qfd_cmd_run, flags, QFD_COUNT(flags), argc, argv, "MODEL", &path, 1);
+    if (rc != QFD_CLI_GO) {
+        free(in.items);
         return rc;
     }
+    rc = QFD_EXIT_OK;
+    const char **inputs = in.items;
+    int n_inputs = in.n, fold = !no_fold;
     qfd_model *m = NULL;
     qfd_exec *e = NULL;
     qfd_array *arrays = calloc((size_t)n_inputs + 1, sizeof *arrays);
@@ -88,25 +92,11 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         rc = QFD_EXIT_BAD_INPUT;
         goto out;
     }
-    for (size_t i = 0; !st && i < qfd_exec_n_outputs(e); i++) {
-        const qfd_array *o = qfd_exec_output(e, i);
-        size_t len = strlen(out_dir) + 32;
-        char *file = malloc(len);
-        if (!file) {
-            rc = qfd_cli_oom();
-            goto out;
-        }
-        snprintf(file, len, "%s/output_%zu.npy", out_dir, i);
-        st = qfd_npy_write(ctx, file, o);
-        if (!st) {
-            printf("output %zu '%s': ", i, qfd_exec_output_name(e, i));
-            print_shape(o);
-            printf(" -> %s\n", file);
-        }
-        free(file);
+    if (!st) {
+        rc = write_outputs(ctx, e, out_dir);
+        goto out;
     }
-    if (st)
-        rc = qfd_cli_fail(ctx, st);
+    rc = qfd_cli_fail(ctx, st);
 out:
     for (int i = 0; arrays && i < n_inputs; i++)
         qfd_array_free(&arrays[i]);
@@ -127,11 +117,12 @@ const qfd_cli_cmd qfd_cmd_run = {
     "(initializers excluded), each a NumPy .npy file or an ONNX TensorProto .pb\n"
     "file (the ONNX backend-test layout). Each output is written to\n"
     "DIR/output_<i>.npy in graph-output order, and its name, type and shape are\n"
-    "printed.\n"
+    "printed. Every output is checked before any is written: one that .npy\n"
+    "cannot hold (bfloat16, strings) fails the run with no file written.\n"
     "\n"
     "  -i, --input FILE       an input tensor (.npy or .pb); repeat per input\n"
     "  -o, --output-dir DIR   where to write output_<i>.npy (default: .; created if missing)\n"
-    "  --threads T            CPU threads (default: all cores)\n"
+    "  --threads T            CPU threads (default: all cores, at most 256)\n"
     "  --no-fold              run the graph as written (default: BatchNormalization\n"
     "                         folded into the preceding Conv and Relu/Clip fused\n"
     "                         with it, as ONNX Runtime does)\n"

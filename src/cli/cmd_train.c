@@ -6,7 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
+#include "cli/args.h"
 
 /* Signal handlers can only reach a static: SIGINT/SIGTERM set it, the
  * training loop stops after the current step and checkpoints. */
@@ -41,131 +41,52 @@ static void on_progress(void *user, const qfd_train_progress *p)
             p->images_per_second, eta / 60, eta % 60, b->tty && !p->epoch_done ? "" : "\n");
 }
 
-static int need(const char *flag, const char *val)
-{
-    if (!val)
-        return qfd_cli_usage_error(&qfd_cmd_train, "%s needs a value", flag);
-    return 0;
-}
-
-static int num(const char *flag, const char *val, double min, double *out)
-{
-    char *end;
-    double v = val ? strtod(val, &end) : 0;
-    if (!val || *end || end == val || !(v >= min))
-        return qfd_cli_usage_error(&qfd_cmd_train, "%s needs a number >= %g, got '%s'", flag, min, val ? val : "");
-    *out = v;
-    return 0;
-}
-
 static int run(qfd_ctx *ctx, int argc, char **argv)
 {
     qfd_train_opts o = {.epochs = 0, .momentum = -1, .weight_decay = -1, .crop_pad = -1, .hflip = -1, .seed = 1};
     const char *path = NULL, *out = NULL;
     int verbose = 0, eval = 1;
-    double v;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-#define NUM(min)                   \
-    if (num(a, val, min, &v))      \
-        return QFD_EXIT_BAD_INPUT; \
-    i++
-        if (qfd_cli_is_help(a)) {
-            fputs(qfd_cmd_train.usage, stdout);
-            return QFD_EXIT_OK;
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            if (need(a, val))
-                return QFD_EXIT_BAD_INPUT;
-            out = val, i++;
-        } else if (!strcmp(a, "--data") || !strcmp(a, "--optimizer") || !strcmp(a, "--schedule") ||
-                   !strcmp(a, "--checkpoint") || !strcmp(a, "--resume")) {
-            if (need(a, val))
-                return QFD_EXIT_BAD_INPUT;
-            if (a[2] == 'd')
-                o.data = val;
-            else if (a[2] == 'o')
-                o.optimizer = val;
-            else if (a[2] == 's')
-                o.schedule = val;
-            else if (a[2] == 'c')
-                o.checkpoint_dir = val;
-            else
-                o.resume_dir = val;
-            i++;
-        } else if (!strcmp(a, "--epochs")) {
-            NUM(1);
-            o.epochs = (int)v;
-        } else if (!strcmp(a, "--batch")) {
-            NUM(1);
-            o.batch = (int)(v > 65536 ? 65536 : v);
-        } else if (!strcmp(a, "--checkpoint-steps")) {
-            NUM(1);
-            o.checkpoint_steps = (int64_t)v;
-        } else if (!strcmp(a, "--limit")) {
-            NUM(1);
-            o.limit = (int64_t)v;
-        } else if (!strcmp(a, "--lr")) {
-            NUM(1e-12);
-            o.lr = (float)v;
-        } else if (!strcmp(a, "--momentum")) {
-            NUM(0);
-            o.momentum = (float)v;
-        } else if (!strcmp(a, "--wd")) {
-            NUM(0);
-            o.weight_decay = (float)v;
-        } else if (!strcmp(a, "--warmup")) {
-            NUM(0);
-            o.warmup_epochs = (float)v;
-        } else if (!strcmp(a, "--step-epochs")) {
-            NUM(1);
-            o.step_epochs = (int)v;
-        } else if (!strcmp(a, "--gamma")) {
-            NUM(0);
-            o.gamma = (float)v;
-        } else if (!strcmp(a, "--label-smoothing")) {
-            NUM(0);
-            o.label_smoothing = (float)(v < 1 ? v : 0.99);
-        } else if (!strcmp(a, "--crop-pad")) {
-            NUM(0);
-            o.crop_pad = (int)v;
-        } else if (!strcmp(a, "--seed")) {
-            NUM(0);
-            o.seed = (uint64_t)v;
-        } else if (!strcmp(a, "--threads")) {
-            NUM(1);
-            o.n_threads = (int)(v > 256 ? 256 : v);
-        } else if (!strcmp(a, "--nesterov")) {
-            o.nesterov = 1;
-        } else if (!strcmp(a, "--no-flip")) {
-            o.hflip = 0;
-        } else if (!strcmp(a, "--no-augment")) {
-            o.hflip = 0;
-            o.crop_pad = 0;
-        } else if (!strcmp(a, "--no-eval")) {
-            eval = 0;
-        } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
-            verbose = 1;
-        } else if (!strcmp(a, "--profile")) {
-            o.profile = stderr;
-        } else if (!strcmp(a, "--mean") || !strcmp(a, "--std")) {
-            float *dst = a[2] == 'm' ? o.mean : o.std;
-            int n = qfd_parse_floats(val, dst, 4);
-            if (!n)
-                return qfd_cli_usage_error(&qfd_cmd_train, "%s needs one number or a comma-separated list, got '%s'", a,
-                                           val ? val : "");
-            *(a[2] == 'm' ? &o.n_mean : &o.n_std) = n;
-            i++;
-        } else if (a[0] == '-' && a[1]) {
-            return qfd_cli_usage_error(&qfd_cmd_train, "unknown flag '%s'", a);
-        } else if (path) {
-            return qfd_cli_usage_error(&qfd_cmd_train, "unexpected argument '%s'", a);
-        } else {
-            path = a;
-        }
-#undef NUM
-    }
-    if (!path)
-        return qfd_cli_usage_error(&qfd_cmd_train, "missing MODEL");
+    int no_flip = 0, no_augment = 0, no_eval = 0, profile = 0;
+    qfd_flag flags[] = {
+        QFD_FLAG_STRING("-o|--output", &out),
+        QFD_FLAG_STRING("--data", &o.data),
+        QFD_FLAG_CHOICE("--optimizer", &o.optimizer, "sgd|adamw"),
+        QFD_FLAG_CHOICE("--schedule", &o.schedule, "cosine|step|constant"),
+        QFD_FLAG_STRING("--checkpoint", &o.checkpoint_dir),
+        QFD_FLAG_STRING("--resume", &o.resume_dir),
+        QFD_FLAG_INT64("--checkpoint-steps", &o.checkpoint_steps, 1, INFINITY),
+        QFD_FLAG_INT("--epochs", &o.epochs, 1, 1000000),
+        QFD_FLAG_INT("--batch", &o.batch, 1, 65536),
+        QFD_FLAG_INT64("--limit", &o.limit, 1, INFINITY),
+        QFD_FLAG_FLOAT("--lr", &o.lr, 0, INFINITY, QFD_OPEN_MIN),
+        QFD_FLAG_FLOAT("--momentum", &o.momentum, 0, 1, QFD_OPEN_MAX),
+        QFD_FLAG_FLOAT("--wd", &o.weight_decay, 0, INFINITY, QFD_CLOSED),
+        QFD_FLAG_FLOAT("--warmup", &o.warmup_epochs, 0, 1000000, QFD_CLOSED),
+        QFD_FLAG_INT("--step-epochs", &o.step_epochs, 1, 1000000),
+        QFD_FLAG_FLOAT("--gamma", &o.gamma, 0, INFINITY, QFD_OPEN_MIN),
+        QFD_FLAG_FLOAT("--label-smoothing", &o.label_smoothing, 0, 1, QFD_OPEN_MAX),
+        QFD_FLAG_INT("--crop-pad", &o.crop_pad, 0, 1048576),
+        QFD_FLAG_UINT64("--seed", &o.seed),
+        QFD_FLAG_INT("--threads", &o.n_threads, 1, 256),
+        QFD_FLAG_FLOATS("--mean", o.mean, &o.n_mean, 4, -INFINITY, INFINITY, QFD_CLOSED),
+        QFD_FLAG_FLOATS("--std", o.std, &o.n_std, 4, 0, INFINITY, QFD_OPEN_MIN),
+        QFD_FLAG_SWITCH("--nesterov", &o.nesterov),
+        QFD_FLAG_SWITCH("--no-flip", &no_flip),
+        QFD_FLAG_SWITCH("--no-augment", &no_augment),
+        QFD_FLAG_SWITCH("--no-eval", &no_eval),
+        QFD_FLAG_SWITCH("-v|--verbose", &verbose),
+        QFD_FLAG_SWITCH("--profile", &profile),
+    };
+    int parsed = qfd_cli_parse(&qfd_cmd_train, flags, QFD_COUNT(flags), argc, argv, "MODEL", &path, 1);
+    if (parsed != QFD_CLI_GO)
+        return parsed;
+    if (no_flip || no_augment)
+        o.hflip = 0;
+    if (no_augment)
+        o.crop_pad = 0;
+    eval = !no_eval;
+    if (profile)
+        o.profile = stderr;
     if (!out)
         return qfd_cli_usage_error(&qfd_cmd_train, "missing -o OUT.onnx");
     if (!o.epochs)
@@ -195,7 +116,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         qfd_model_free(m);
         int rc = qfd_cli_fail(ctx, st);
         if (r.checkpointed)
-            fprintf(stderr, "qfd-onnx: the last good checkpoint is in %s (continue with --resume %s)\n",
+            fprintf(stderr, "qfd-onnx: note: the last good checkpoint is in %s (continue with --resume %s)\n",
                     o.checkpoint_dir, o.checkpoint_dir);
         return rc;
     }
@@ -210,11 +131,11 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     if (r.stopped) {
         if (o.checkpoint_dir)
             fprintf(stderr,
-                    "qfd-onnx: stopped by a signal; checkpoint saved in %s (continue with --resume %s); %s not "
+                    "qfd-onnx: note: stopped by a signal; checkpoint saved in %s (continue with --resume %s); %s not "
                     "written\n",
                     o.checkpoint_dir, o.checkpoint_dir, out);
         else
-            fprintf(stderr, "qfd-onnx: stopped by a signal (no --checkpoint given); %s not written\n", out);
+            fprintf(stderr, "qfd-onnx: note: stopped by a signal (no --checkpoint given); %s not written\n", out);
         qfd_model_free(m);
         return 130;
     }
@@ -231,10 +152,16 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         qfd_eval_result er;
         st = qfd_model_evaluate(ctx, m, &eo, &er);
         if (!st && er.stopped) {
-            fprintf(stderr, "qfd-onnx: stopped by a signal during the test-set evaluation; %s was written\n", out);
+            fprintf(stderr, "qfd-onnx: note: stopped by a signal during the test-set evaluation; %s was written\n",
+                    out);
             qfd_model_free(m);
             return 130;
         }
+        if (!st && er.n_nonfinite)
+            fprintf(stderr,
+                    "qfd-onnx: warning: %s: the logits of %" PRId64 " of %" PRId64
+                    " test images hold NaN or Inf; they count as wrong predictions\n",
+                    out, er.n_nonfinite, er.n);
         if (!st)
             printf("%s: train loss %.4f, train accuracy %.2f%%, test top-1 %.2f%% on %" PRId64 " images (%.0fs)\n", out,
                    r.loss, 100 * r.train_accuracy, 100 * er.top1, er.n, r.seconds);
@@ -257,7 +184,10 @@ const qfd_cli_cmd qfd_cmd_train = {
     "graph, new weights) and prints the test accuracy.\n"
     "\n"
     "Data:\n"
-    "  --data PATH          IDX folder or .npz (x_train/y_train); default Fashion-MNIST\n"
+    "  --data PATH          IDX folder or .npz (x_train/y_train); default Fashion-MNIST.\n"
+    "                       x holds images: [N,H,W] gains a channel axis, uint8\n"
+    "                       [N,H,W,C] with C 1 or 3 is read as channels-last and\n"
+    "                       transposed, other [N,C,H,W] arrays are used as they are\n"
     "  --limit N            use the first N training examples\n"
     "  --batch B            batch size (default 128)\n"
     "  --mean M --std S     normalization (default: the model's qfd.mean / qfd.std)\n"
@@ -274,7 +204,7 @@ const qfd_cli_cmd qfd_cmd_train = {
     "  --schedule S         cosine (default), step or constant\n"
     "  --warmup E           linear warm-up over E epochs (fractions allowed)\n"
     "  --step-epochs K --gamma G   step schedule: multiply by G every K epochs\n"
-    "  --label-smoothing S  cross-entropy label smoothing\n"
+    "  --label-smoothing S  cross-entropy label smoothing, in [0, 1)\n"
     "  --seed S             data order, augmentation and dropout (default 1)\n"
     "Run:\n"
     "  -o, --output OUT     trained model (written atomically)\n"

@@ -3,10 +3,15 @@
 
 #include "cli/cli.h"
 
+int qfd_cli_exit_code(qfd_status st)
+{
+    return st == QFD_ERR_NOMEM || st == QFD_ERR_INTERNAL ? QFD_EXIT_INTERNAL : QFD_EXIT_BAD_INPUT;
+}
+
 int qfd_cli_fail(qfd_ctx *ctx, qfd_status st)
 {
     fprintf(stderr, "qfd-onnx: error: %s\n", qfd_ctx_error(ctx));
-    return st == QFD_ERR_NOMEM || st == QFD_ERR_INTERNAL ? QFD_EXIT_INTERNAL : QFD_EXIT_BAD_INPUT;
+    return qfd_cli_exit_code(st);
 }
 
 int qfd_cli_oom(void)
@@ -19,7 +24,7 @@ int qfd_cli_usage_error(const qfd_cli_cmd *cmd, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "qfd-onnx %s: error: ", cmd->name);
+    fputs("qfd-onnx: error: ", stderr);
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, " (see 'qfd-onnx %s --help')\n", cmd->name);
     va_end(ap);

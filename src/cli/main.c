@@ -1,4 +1,5 @@
 /* qfd-onnx: entry point and subcommand dispatch. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,9 @@ static void usage(FILE *f)
     for (int i = 0; i < N_CMDS; i++)
         fprintf(f, "  %-10s %s\n", k_cmds[i]->name, k_cmds[i]->summary);
     fputs("\n"
-          "Run 'qfd-onnx COMMAND --help' for a command's flags.\n"
+          "Run 'qfd-onnx COMMAND --help' for a command's flags. A flag's value\n"
+          "follows it ('--epochs 3') or is joined with '=' ('--epochs=3'); '--'\n"
+          "ends the flags. Numbers outside a flag's range are refused.\n"
           "  -h, --help      show this help\n"
           "  --version       print the version\n"
           "\n"
@@ -55,12 +58,8 @@ static void set_omp_wait_policy(char **argv)
     /* not re-executed (no /proc): carry on with the default policy */
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
-    set_omp_wait_policy(argv);
-    /* Past a file-size limit (ulimit -f) a write must fail with EFBIG, which
-     * is reported with the path like a full disk, not kill the process. */
-    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return QFD_EXIT_BAD_INPUT;
@@ -84,14 +83,30 @@ int main(int argc, char **argv)
         if (strcmp(name, k_cmds[i]->name) != 0)
             continue;
         qfd_ctx *ctx = qfd_ctx_new();
-        if (!ctx) {
-            fputs("qfd-onnx: error: out of memory\n", stderr);
-            return QFD_EXIT_INTERNAL;
-        }
+        if (!ctx)
+            return qfd_cli_oom();
         int rc = k_cmds[i]->run(ctx, argc - 2, argv + 2);
         qfd_ctx_free(ctx);
         return rc;
     }
     fprintf(stderr, "qfd-onnx: error: unknown command '%s' (see 'qfd-onnx --help')\n", name);
     return QFD_EXIT_BAD_INPUT;
+}
+
+int main(int argc, char **argv)
+{
+    set_omp_wait_policy(argv);
+    /* Past a file-size limit (ulimit -f) a write must fail with EFBIG, which
+     * is reported with the path like a full disk, not kill the process. */
+    signal(SIGXFSZ, SIG_IGN);
+    int rc = dispatch(argc, argv);
+    /* stdio buffers stdout, so a full disk or a closed file shows only here:
+     * `info --json m.onnx > /dev/full` must not exit 0 with nothing written. */
+    int err = fflush(stdout) != 0 ? errno : 0;
+    if (err || ferror(stdout)) {
+        fprintf(stderr, "qfd-onnx: error: cannot write to standard output: %s\n", strerror(err ? err : EIO));
+        if (rc == QFD_EXIT_OK)
+            rc = QFD_EXIT_BAD_INPUT;
+    }
+    return rc;
 }

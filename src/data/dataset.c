@@ -69,25 +69,34 @@ static qfd_status make_labels(qfd_ctx *ctx, const qfd_array *raw, int64_t n, qfd
     return QFD_OK;
 }
 
-/* The first n examples of raw as float32, images scaled to [0,1] in NCHW. */
+/* The first n examples of raw as float32 [N,C,H,W], uint8 scaled to [0,1].
+ * One rule for eval and train, whatever the element type: [N,H,W] gains a
+ * channel axis; uint8 [N,H,W,C] with C 1 or 3 is channels-last (how image
+ * libraries and Keras store it) and is transposed; anything else of rank 4
+ * is already NCHW. Other ranks are not images and are refused. */
 static qfd_status make_inputs(qfd_ctx *ctx, const qfd_array *raw, int64_t n, qfd_array *x)
 {
     int32_t dt = raw->dtype;
     if (dt != QFD_DT_UINT8 && dt != QFD_DT_FLOAT && dt != QFD_DT_DOUBLE)
         return qfd_fail(ctx, QFD_ERR_INVALID, "inputs x must be uint8 images or float32, not %s",
                         qfd_dtype_name(dt) ? qfd_dtype_name(dt) : "an unknown type");
+    if (raw->rank != 3 && raw->rank != 4)
+        return qfd_fail(ctx, QFD_ERR_INVALID, "inputs x must be images [N,H,W] or [N,C,H,W], not of rank %d",
+                        raw->rank);
     int64_t dims[QFD_ARRAY_MAX_RANK];
-    int rank = raw->rank;
+    int rank = 4;
     memcpy(dims, raw->dims, sizeof dims);
     dims[0] = n;
-    /* which uint8 layout is channels-last and must be transposed */
-    int nhwc = dt == QFD_DT_UINT8 && rank == 4 && (dims[3] == 1 || dims[3] == 3);
-    if (dt == QFD_DT_UINT8 && rank == 3) {
-        dims[3] = dims[2], dims[2] = dims[1], dims[1] = 1, rank = 4;
+    int nhwc = dt == QFD_DT_UINT8 && raw->rank == 4 && (dims[3] == 1 || dims[3] == 3);
+    if (raw->rank == 3) {
+        dims[3] = dims[2], dims[2] = dims[1], dims[1] = 1;
     } else if (nhwc) {
         int64_t c = dims[3];
         dims[3] = dims[2], dims[2] = dims[1], dims[1] = c;
     }
+    if (dims[1] < 1 || dims[2] < 1 || dims[3] < 1)
+        return qfd_fail(ctx, QFD_ERR_INVALID, "inputs x must have C, H, W >= 1, got [%lld,%lld,%lld]",
+                        (long long)dims[1], (long long)dims[2], (long long)dims[3]);
     qfd_status st = qfd_array_alloc(ctx, x, QFD_DT_FLOAT, rank, dims);
     if (st)
         return st;

@@ -8,7 +8,7 @@
 #define QFD_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
 
 typedef struct qfd_dataset {
-    qfd_array x; /* float32 [N,C,H,W] scaled to [0,1] for image data, or float32 as stored */
+    qfd_array x; /* float32 [N,C,H,W], uint8 pixels scaled to [0,1] */
     qfd_array y; /* int64 [N], every label >= 0 */
     int64_t n;
     char *source; /* the file(s) it came from, for messages */
@@ -20,8 +20,10 @@ typedef enum { QFD_SPLIT_TRAIN, QFD_SPLIT_TEST } qfd_split;
  * ({train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]); or a .npz holding
  * x_train/y_train or x_test/y_test (by split), else x and y; or NULL for
  * QFD_FASHION_MNIST_DIR. limit > 0 keeps the first limit examples.
- * uint8 images become float32 pixel/255, [N,H,W] becomes [N,1,H,W] and
- * [N,H,W,C] with C in {1,3} becomes NCHW; float x is kept as it is. */
+ * x must hold images, and comes out float32 [N,C,H,W] for eval and train
+ * alike: uint8 pixels become pixel/255; [N,H,W] becomes [N,1,H,W]; uint8
+ * [N,H,W,C] with C in {1,3} is read as channels-last and transposed; other
+ * rank-4 arrays are NCHW already; any other rank is refused. */
 qfd_status qfd_dataset_load(qfd_ctx *ctx, const char *path, qfd_split split, int64_t limit, qfd_dataset *out);
 void qfd_dataset_free(qfd_dataset *d);
 

@@ -184,40 +184,39 @@ static qfd_status check_opts(qfd_ctx *ctx, const qfd_dataset *ds, const qfd_load
 {
     const qfd_array *x = &ds->x, *y = &ds->y;
     if (x->dtype != QFD_DT_FLOAT || x->rank != 4)
-        return qfd_fail(ctx, QFD_ERR_ARG, "loader: dataset x must be float32 [N,C,H,W], got %s of rank %d",
+        return qfd_fail(ctx, QFD_ERR_ARG, "dataset x must be float32 [N,C,H,W], got %s of rank %d",
                         qfd_dtype_str(x->dtype), x->rank);
     if (y->dtype != QFD_DT_INT64 || y->rank != 1)
-        return qfd_fail(ctx, QFD_ERR_ARG, "loader: dataset y must be int64 [N], got %s of rank %d",
-                        qfd_dtype_str(y->dtype), y->rank);
+        return qfd_fail(ctx, QFD_ERR_ARG, "dataset y must be int64 [N], got %s of rank %d", qfd_dtype_str(y->dtype),
+                        y->rank);
     if (ds->n < 0 || x->dims[0] != ds->n || y->dims[0] != ds->n)
-        return qfd_fail(ctx, QFD_ERR_ARG, "loader: dataset has n = %lld but x has %lld and y %lld examples",
-                        (long long)ds->n, (long long)x->dims[0], (long long)y->dims[0]);
+        return qfd_fail(ctx, QFD_ERR_ARG, "dataset has n = %lld but x has %lld and y %lld examples", (long long)ds->n,
+                        (long long)x->dims[0], (long long)y->dims[0]);
     if (x->dims[1] < 1 || x->dims[2] < 1 || x->dims[3] < 1)
-        return qfd_fail(ctx, QFD_ERR_ARG, "loader: dataset images must have C, H, W >= 1, got [%lld,%lld,%lld]",
+        return qfd_fail(ctx, QFD_ERR_ARG, "dataset images must have C, H, W >= 1, got [%lld,%lld,%lld]",
                         (long long)x->dims[1], (long long)x->dims[2], (long long)x->dims[3]);
     if (ds->n > 0 &&
         (!x->data || !y->data || qfd_array_numel(x) < 0 || x->nbytes < (size_t)qfd_array_numel(x) * sizeof(float) ||
          y->nbytes < (size_t)ds->n * sizeof(int64_t)))
-        return qfd_fail(ctx, QFD_ERR_ARG, "loader: dataset arrays are smaller than their shapes");
+        return qfd_fail(ctx, QFD_ERR_ARG, "dataset arrays are smaller than their shapes");
     if (o->batch < 1)
-        return qfd_fail(ctx, QFD_ERR_ARG, "loader: batch must be >= 1, got %lld", (long long)o->batch);
+        return qfd_fail(ctx, QFD_ERR_ARG, "batch must be >= 1, got %lld", (long long)o->batch);
     if (o->crop_pad < 0 || o->crop_pad > (1 << 20))
-        return qfd_fail(ctx, QFD_ERR_ARG, "loader: crop padding must be in [0, 1048576], got %d", o->crop_pad);
+        return qfd_fail(ctx, QFD_ERR_ARG, "crop padding must be in [0, 1048576], got %d", o->crop_pad);
     if (o->prefetch < 0 || o->prefetch > 1024)
-        return qfd_fail(ctx, QFD_ERR_ARG, "loader: prefetch must be in [0, 1024] batches, got %d", o->prefetch);
+        return qfd_fail(ctx, QFD_ERR_ARG, "prefetch must be in [0, 1024] batches, got %d", o->prefetch);
     const int64_t c = x->dims[1];
     if (o->n_norm != 0 && o->n_norm != 1 && o->n_norm != c)
         return qfd_fail(ctx, QFD_ERR_ARG,
-                        "loader: %d normalisation values for %lld channels (need 0, 1 or one per channel)", o->n_norm,
-                        (long long)c);
+                        "%d mean/std values for images with %lld channel%s (need 1 or one per channel)", o->n_norm,
+                        (long long)c, c == 1 ? "" : "s");
     if (o->n_norm > 4)
-        return qfd_fail(ctx, QFD_ERR_ARG, "loader: per-channel normalisation supports at most 4 channels, got %d",
-                        o->n_norm);
+        return qfd_fail(ctx, QFD_ERR_ARG, "per-channel normalization supports at most 4 channels, got %d", o->n_norm);
     for (int i = 0; i < o->n_norm; i++) {
         if (!isfinite(o->mean[i]))
-            return qfd_fail(ctx, QFD_ERR_ARG, "loader: mean[%d] must be finite, got %g", i, (double)o->mean[i]);
+            return qfd_fail(ctx, QFD_ERR_ARG, "mean[%d] must be finite, got %g", i, (double)o->mean[i]);
         if (!(o->std[i] > 0) || !isfinite(o->std[i]))
-            return qfd_fail(ctx, QFD_ERR_ARG, "loader: std[%d] must be > 0 and finite, got %g", i, (double)o->std[i]);
+            return qfd_fail(ctx, QFD_ERR_ARG, "std[%d] must be > 0 and finite, got %g", i, (double)o->std[i]);
     }
     return QFD_OK;
 }
@@ -227,12 +226,12 @@ qfd_status qfd_loader_new(qfd_ctx *ctx, const qfd_dataset *ds, const qfd_loader_
     qfd_status st;
     qfd_loader *l = NULL;
     if (!out || !ds || !o)
-        return qfd_fail(ctx, QFD_ERR_ARG, "loader: NULL dataset, options or output");
+        return qfd_fail(ctx, QFD_ERR_ARG, "NULL dataset, options or output");
     *out = NULL;
     if ((st = check_opts(ctx, ds, o)))
         return st;
     if (!(l = calloc(1, sizeof *l)))
-        return qfd_fail(ctx, QFD_ERR_NOMEM, "loader: out of memory");
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
     l->ds = ds;
     l->o = *o;
     l->n = ds->n;
@@ -247,7 +246,7 @@ qfd_status qfd_loader_new(qfd_ctx *ctx, const qfd_dataset *ds, const qfd_loader_
     l->perm = malloc((size_t)(l->n > 0 ? l->n : 1) * sizeof *l->perm);
     l->slots = calloc((size_t)l->n_slots, sizeof *l->slots);
     if (!l->perm || !l->slots) {
-        st = qfd_fail(ctx, QFD_ERR_NOMEM, "loader: out of memory for %lld examples", (long long)l->n);
+        st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for %lld examples", (long long)l->n);
         goto fail;
     }
     for (int i = 0; i < l->n_slots; i++) {
@@ -265,7 +264,7 @@ qfd_status qfd_loader_new(qfd_ctx *ctx, const qfd_dataset *ds, const qfd_loader_
             pthread_mutex_destroy(&l->mu);
         }
         if (e) {
-            st = qfd_fail(ctx, QFD_ERR_INTERNAL, "loader: cannot create prefetch locks: %s", strerror(e));
+            st = qfd_fail(ctx, QFD_ERR_INTERNAL, "cannot create prefetch locks: %s", strerror(e));
             goto fail;
         }
         l->sync_ready = true;
@@ -280,14 +279,14 @@ fail:
 qfd_status qfd_loader_start_epoch(qfd_ctx *ctx, qfd_loader *l, int64_t epoch, int64_t skip_batches)
 {
     if (!l)
-        return qfd_fail(ctx, QFD_ERR_ARG, "loader: NULL loader");
+        return qfd_fail(ctx, QFD_ERR_ARG, "NULL loader");
     stop_worker(l);
     l->started = false;
     if (epoch < 0)
-        return qfd_fail(ctx, QFD_ERR_ARG, "loader: epoch must be >= 0, got %lld", (long long)epoch);
+        return qfd_fail(ctx, QFD_ERR_ARG, "epoch must be >= 0, got %lld", (long long)epoch);
     if (skip_batches < 0 || skip_batches > l->n_batches)
-        return qfd_fail(ctx, QFD_ERR_ARG, "loader: cannot skip %lld batches of an epoch of %lld",
-                        (long long)skip_batches, (long long)l->n_batches);
+        return qfd_fail(ctx, QFD_ERR_ARG, "cannot skip %lld batches of an epoch of %lld", (long long)skip_batches,
+                        (long long)l->n_batches);
     for (int64_t i = 0; i < l->n; i++)
         l->perm[i] = i;
     if (l->o.shuffle) {
@@ -306,7 +305,7 @@ qfd_status qfd_loader_start_epoch(qfd_ctx *ctx, qfd_loader *l, int64_t epoch, in
         int e = pthread_create(&l->thread, NULL, worker_main, l);
         if (e) {
             l->started = false;
-            return qfd_fail(ctx, QFD_ERR_INTERNAL, "loader: cannot start the prefetch thread: %s", strerror(e));
+            return qfd_fail(ctx, QFD_ERR_INTERNAL, "cannot start the prefetch thread: %s", strerror(e));
         }
         l->running = true;
     }

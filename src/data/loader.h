@@ -1,5 +1,5 @@
 /* Training batches from an in-memory dataset: per-epoch shuffling, random
- * crop and horizontal flip, normalisation, and optional prefetching by one
+ * crop and horizontal flip, normalization, and optional prefetching by one
  * worker thread.
  *
  * Every random choice is a pure function of (seed, epoch, position in the

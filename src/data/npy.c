@@ -258,6 +258,10 @@ qfd_status qfd_npy_read(qfd_ctx *ctx, const char *path, qfd_array *out)
         st = qfd_fail(ctx, QFD_ERR_IO, "not a regular file");
         goto fail;
     }
+    if (sb.st_size == 0) {
+        st = qfd_fail(ctx, QFD_ERR_PARSE, "file is empty, not a .npy file");
+        goto fail;
+    }
     size_t fsize = (size_t)sb.st_size, total = 0, dict = 0, nbytes = 0;
     uint8_t pre[12];
     size_t n = fread(pre, 1, fsize < sizeof pre ? fsize : sizeof pre, f);
@@ -325,6 +329,33 @@ static size_t format_header(const qfd_array *a, char kind, int size, char *buf, 
     return 10 + hlen + pad;
 }
 
+/* What qfd_npy_write needs of a: a dtype .npy has, a shape matching its bytes. */
+static qfd_status writable(qfd_ctx *ctx, const qfd_array *a, char *kind, int *size, size_t *nbytes)
+{
+    *kind = 0;
+    for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++)
+        if (k_types[i].dtype == a->dtype)
+            *kind = k_types[i].kind, *size = k_types[i].size;
+    if (!*kind)
+        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "cannot write %s arrays as .npy",
+                        qfd_dtype_name(a->dtype) ? qfd_dtype_name(a->dtype) : "unknown-type");
+    if (a->rank < 0 || a->rank > QFD_ARRAY_MAX_RANK || data_bytes(ctx, a, nbytes) || *nbytes != a->nbytes ||
+        (*nbytes && !a->data))
+        return qfd_fail(ctx, QFD_ERR_ARG, "array shape does not match its %zu data bytes", a->nbytes);
+    return QFD_OK;
+}
+
+qfd_status qfd_npy_check(qfd_ctx *ctx, const char *path, const qfd_array *a)
+{
+    char kind;
+    int size;
+    size_t nbytes = 0;
+    qfd_status st = writable(ctx, a, &kind, &size, &nbytes);
+    if (st)
+        qfd_ctx_prefix(ctx, path);
+    return st;
+}
+
 qfd_status qfd_npy_write(qfd_ctx *ctx, const char *path, const qfd_array *a)
 {
     qfd_status st = QFD_OK;
@@ -332,20 +363,9 @@ qfd_status qfd_npy_write(qfd_ctx *ctx, const char *path, const qfd_array *a)
     FILE *f = NULL;
     char kind = 0;
     int size = 0;
-    for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++)
-        if (k_types[i].dtype == a->dtype)
-            kind = k_types[i].kind, size = k_types[i].size;
-    size_t nbytes;
-    if (!kind) {
-        st = qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "cannot write %s arrays as .npy",
-                      qfd_dtype_name(a->dtype) ? qfd_dtype_name(a->dtype) : "unknown-type");
+    size_t nbytes = 0;
+    if ((st = writable(ctx, a, &kind, &size, &nbytes)))
         goto fail;
-    }
-    if (a->rank < 0 || a->rank > QFD_ARRAY_MAX_RANK || data_bytes(ctx, a, &nbytes) || nbytes != a->nbytes ||
-        (nbytes && !a->data)) {
-        st = qfd_fail(ctx, QFD_ERR_ARG, "array shape does not match its %zu data bytes", a->nbytes);
-        goto fail;
-    }
     char header[512]; /* 8 dims of at most 20 digits fit with room to spare */
     size_t hsize = format_header(a, kind, size, header, sizeof header);
     size_t plen = strlen(path) + 16;
@@ -651,6 +671,10 @@ qfd_status qfd_npz_read_any(qfd_ctx *ctx, const char *path, const char *const *n
     }
     if (!S_ISREG(sb.st_mode)) {
         st = qfd_fail(ctx, QFD_ERR_IO, "not a regular file");
+        goto fail;
+    }
+    if (sb.st_size == 0) {
+        st = qfd_fail(ctx, QFD_ERR_PARSE, "file is empty, not a .npz archive");
         goto fail;
     }
     if ((st = read_dir(ctx, f, (uint64_t)sb.st_size, &e, &n)))

@@ -112,6 +112,7 @@ void qfd_exec_op_ctx(qfd_exec *e, qfd_ctx *ctx, size_t i, qfd_op_ctx *oc)
         e->out_ptrs[k] = n->out[k] >= 0 ? &e->vals[n->out[k]] : NULL;
     *oc = (qfd_op_ctx){ctx,
                        n,
+                       i,
                        e->nodes[i].opset,
                        n->n_in,
                        n->n_out,
@@ -254,6 +255,24 @@ fail:
 
 /* Gives tensor t a buffer of its inferred size, or only the size when
  * pooled (placed by qfd_exec_place_values at the end of planning). */
+/* A value larger than the machine's memory comes from the model's own
+ * shapes (an Expand to [2^20, 2^20]), not from a lack of memory at the
+ * moment: bad input, exit 2 naming the node, like a Reshape that does not
+ * fit. */
+static qfd_status too_large(qfd_ctx *ctx, const qfd_exec *e, int t, size_t nbytes)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0 || (double)nbytes <= (double)pages * (double)page)
+        return QFD_OK;
+    char name[200], label[256] = "";
+    int p = e->g->tensors[t].producer;
+    if (p >= 0)
+        snprintf(label, sizeof label, "node %s: ", qfd_node_label(&e->g->nodes[p], (size_t)p, name, sizeof name));
+    return qfd_fail(ctx, QFD_ERR_INVALID,
+                    "%soutput '%s' would need %.1f GiB, more than this machine's %.1f GiB of memory", label,
+                    e->g->tensors[t].name, (double)nbytes / (1 << 30), (double)pages * (double)page / (1 << 30));
+}
+
 static qfd_status alloc_value(qfd_ctx *ctx, qfd_exec *e, int t, bool pooled)
 {
     qfd_array *v = &e->vals[t];
@@ -266,6 +285,9 @@ static qfd_status alloc_value(qfd_ctx *ctx, qfd_exec *e, int t, bool pooled)
     if (!ok)
         return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "tensor '%s': cannot hold %lld elements of type %d",
                         e->g->tensors[t].name, (long long)numel, v->dtype);
+    qfd_status st = too_large(ctx, e, t, nbytes);
+    if (st)
+        return st;
     if (pooled) {
         v->data = NULL;
         v->nbytes = nbytes;

@@ -21,9 +21,10 @@ qfd_status qfd_exec_mark_grads(qfd_ctx *ctx, qfd_exec *e, size_t i)
         e->needs_grad[t] = any && e->vals[t].dtype == QFD_DT_FLOAT && !(e->nodes[i].def->flags & QFD_OP_SHAPE_ONLY);
         flows |= e->needs_grad[t];
     }
+    char label[256];
     if (flows && !e->nodes[i].def->backward)
-        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "node '%s' (%s) lies on a training path but has no backward yet",
-                        n->name ? n->name : "?", n->op_type);
+        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "node %s lies on a training path but has no backward yet",
+                        qfd_node_label(n, i, label, sizeof label));
     return QFD_OK;
 }
 

@@ -1,6 +1,7 @@
 /* Graph storage: tensors, nodes, and freeing them. */
 #include "ir/ir.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -190,4 +191,14 @@ void qfd_model_free(qfd_model *m)
     qfd_extra_clear(&m->extra);
     free(m->path);
     free(m);
+}
+
+const char *qfd_node_label(const qfd_node *n, size_t idx, char *buf, size_t cap)
+{
+    const char *op = n->op_type && *n->op_type ? n->op_type : "node";
+    if (n->name && *n->name)
+        snprintf(buf, cap, "'%s' (%s)", n->name, op);
+    else
+        snprintf(buf, cap, "%s#%zu", op, idx);
+    return buf;
 }

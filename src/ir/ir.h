@@ -182,6 +182,9 @@ int64_t qfd_tensor_numel(const qfd_tensor *t);
 /* Adds a tensor named `name` (copied) and returns its index, or -1 when out
  * of memory. The name must not exist yet. */
 int qfd_graph_add_tensor(qfd_graph *g, const char *name);
+/* How messages name node idx: "'conv1' (Conv)", or "Conv#3" when it has no
+ * name (PyTorch leaves many unnamed). Writes into buf and returns it. */
+const char *qfd_node_label(const qfd_node *n, size_t idx, char *buf, size_t cap);
 int qfd_graph_find(const qfd_graph *g, const char *name);
 
 void qfd_tensor_clear(qfd_tensor *t);

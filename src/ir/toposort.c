@@ -41,15 +41,6 @@ static int heap_pop(int *h, size_t *n)
     return top;
 }
 
-static const char *node_label(const qfd_node *n, size_t idx, char *buf, size_t cap)
-{
-    if (n->name && *n->name)
-        snprintf(buf, cap, "'%s' (%s)", n->name, n->op_type ? n->op_type : "?");
-    else
-        snprintf(buf, cap, "#%zu (%s)", idx, n->op_type ? n->op_type : "?");
-    return buf;
-}
-
 static qfd_status sort_nodes(qfd_ctx *ctx, qfd_graph *g)
 {
     size_t nn = g->n_nodes, nt = g->n_tensors, total_in = 0;
@@ -120,7 +111,7 @@ static qfd_status sort_nodes(qfd_ctx *ctx, qfd_graph *g)
             char buf[256];
             st = qfd_fail(ctx, QFD_ERR_INVALID,
                           "graph has a cycle: node %s depends on its own output through tensor '%s'",
-                          node_label(n, i, buf, sizeof buf), via);
+                          qfd_node_label(n, i, buf, sizeof buf), via);
             goto out;
         }
     }
@@ -166,11 +157,11 @@ qfd_status qfd_graph_validate(qfd_ctx *ctx, qfd_graph *g)
             if (tt->producer >= 0)
                 return qfd_fail(ctx, QFD_ERR_INVALID,
                                 "duplicate tensor name: '%s' is an output of node %s and of an earlier node", tt->name,
-                                node_label(n, i, buf, sizeof buf));
+                                qfd_node_label(n, i, buf, sizeof buf));
             if (tt->flags & (QFD_T_INITIALIZER | QFD_T_INPUT))
                 return qfd_fail(ctx, QFD_ERR_INVALID,
                                 "duplicate tensor name: '%s' is an output of node %s and also a graph %s", tt->name,
-                                node_label(n, i, buf, sizeof buf),
+                                qfd_node_label(n, i, buf, sizeof buf),
                                 (tt->flags & QFD_T_INITIALIZER) ? "initializer" : "input");
             tt->producer = (int)i;
         }
@@ -185,7 +176,7 @@ qfd_status qfd_graph_validate(qfd_ctx *ctx, qfd_graph *g)
             if (tt->producer < 0 && !(tt->flags & (QFD_T_INITIALIZER | QFD_T_INPUT)))
                 return qfd_fail(ctx, QFD_ERR_INVALID,
                                 "node %s: input '%s' is not produced by any node, graph input or initializer",
-                                node_label(n, i, buf, sizeof buf), tt->name);
+                                qfd_node_label(n, i, buf, sizeof buf), tt->name);
         }
     }
     for (size_t i = 0; i < g->n_outputs; i++) {

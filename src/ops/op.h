@@ -32,7 +32,8 @@
 typedef struct qfd_op_ctx {
     qfd_ctx *ctx;
     const qfd_node *node;
-    int64_t opset; /* version of the node's domain imported by the model */
+    size_t node_index; /* position in the graph: names an unnamed node in messages */
+    int64_t opset;     /* version of the node's domain imported by the model */
     size_t n_in, n_out;
     const qfd_array *const *in; /* in[i] == NULL: optional input omitted */
     qfd_array *const *out;      /* out[i] == NULL: optional output omitted */

@@ -11,8 +11,8 @@ qfd_status qfd_op_fail(const qfd_op_ctx *oc, qfd_status st, const char *fmt, ...
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    const qfd_node *n = oc->node;
-    return qfd_fail(oc->ctx, st, "node '%s' (%s): %s", n->name && *n->name ? n->name : "?", n->op_type, msg);
+    char label[256];
+    return qfd_fail(oc->ctx, st, "node %s: %s", qfd_node_label(oc->node, oc->node_index, label, sizeof label), msg);
 }
 
 qfd_status qfd_broadcast_shape(const qfd_op_ctx *oc, const qfd_array *a, const qfd_array *b, qfd_array *out)

@@ -1,10 +1,10 @@
 /* Softmax and LogSoftmax (opsets 1-21), float32.
  *   softmax:    y = exp(x - m) / sum(exp(x - m))
  *   logsoftmax: y = x - m - log(sum(exp(x - m)))
- * with m the maximum over the normalised block (for numerical stability).
+ * with m the maximum over the normalized block (for numerical stability).
  * Before opset 13 the input is coerced to 2-D [prod(dims[:axis]),
- * prod(dims[axis:])] (axis default 1) and each row is normalised; from 13
- * only dimension `axis` (default -1) is normalised.
+ * prod(dims[axis:])] (axis default 1) and each row is normalized; from 13
+ * only dimension `axis` (default -1) is normalized.
  * Backward, from the forward output y and sums over the same block:
  *   softmax:    dx = y * (dy - sum(dy * y))
  *   logsoftmax: dx = dy - exp(y) * sum(dy)
@@ -16,7 +16,7 @@
 #include "ops/op.h"
 
 typedef struct sm_shape {
-    int64_t outer, n, inner; /* x viewed as [outer, n, inner], normalised over n */
+    int64_t outer, n, inner; /* x viewed as [outer, n, inner], normalized over n */
 } sm_shape;
 
 static qfd_status get_shape(qfd_op_ctx *oc, sm_shape *s)
@@ -141,7 +141,7 @@ static QFD_AVX512_FN void rows_avx512(const float *x, float *y, int64_t o0, int6
 }
 #endif
 
-/* x is [n, inner] with inner > 1: columns normalised, rows walked contiguously. */
+/* x is [n, inner] with inner > 1: columns normalized, rows walked contiguously. */
 static void block(const float *x, float *y, int64_t n, int64_t inner, float *mx, float *sum, int log_form)
 {
     for (int64_t j = 0; j < inner; j++) {
@@ -227,7 +227,7 @@ static void row_backward(const float *y, const float *dy, float *dx, int64_t n, 
     }
 }
 
-/* The same for an [n, inner] block normalised per column; the column sums
+/* The same for an [n, inner] block normalized per column; the column sums
  * go to acc (inner floats) so that rows are still walked contiguously. */
 static void block_backward(const float *y, const float *dy, float *dx, int64_t n, int64_t inner, float *acc,
                            int log_form)

@@ -2,11 +2,16 @@
 #   -DCMD="prog|arg|..."  (| separates arguments: ctest mangles ';')  -DRC=<exit code>  [-DSTDERR=<regex>] [-DSTDOUT=<regex>]
 #   [-DNO_FILE=<path>]  the command must not leave this file (or its temporaries)
 #   [-DONE_LINE=1]      stderr must be exactly one line
+#   [-DSTDOUT_FILE=<path>]  stdout goes to this file (/dev/full: a write error) instead of being matched
 if(NO_FILE)
   file(REMOVE "${NO_FILE}")
 endif()
 string(REPLACE "|" ";" CMD "${CMD}")
-execute_process(COMMAND ${CMD} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(STDOUT_FILE)
+  execute_process(COMMAND ${CMD} RESULT_VARIABLE rc OUTPUT_FILE "${STDOUT_FILE}" ERROR_VARIABLE err)
+else()
+  execute_process(COMMAND ${CMD} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+endif()
 set(fail "")
 if(NOT rc STREQUAL "${RC}")
   string(APPEND fail "exit code ${rc}, expected ${RC}\n")

@@ -117,7 +117,7 @@ static int bn_running_stats(void)
                 sq += (x[(b * C + c) * S + i] - mu) * (x[(b * C + c) * S + i] - mu);
         fails += check_close("training forward: running mean", c, rm[c], rm0[c] * mom + mu * (1 - mom));
         fails += check_close("training forward: running var", c, rv[c], rv0[c] * mom + sq / (M - 1) * (1 - mom));
-        /* And y is normalised with the batch statistics, biased variance. */
+        /* And y is normalized with the batch statistics, biased variance. */
         const float sc[] = {1.0f, 2.0f, 0.5f}, bb[] = {0.0f, 0.1f, -0.1f};
         int at = (1 * C + c) * S + 2;
         fails += check_close("training forward: y", c, y[at], sc[c] * (x[at] - mu) / sqrt(sq / M + 1e-5) + bb[c]);

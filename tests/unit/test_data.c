@@ -205,7 +205,7 @@ static void test_npy_errors(qfd_ctx *ctx)
     qfd_array a;
     EXPECT_FAIL(ctx, qfd_npy_read(ctx, tmp_path("absent.npy"), &a), QFD_ERR_IO, tmp_path("absent.npy"),
                 "cannot open: No such file");
-    bad_npy(ctx, "empty.npy", b, 0, QFD_ERR_PARSE, "truncated .npy file", __LINE__);
+    bad_npy(ctx, "empty.npy", b, 0, QFD_ERR_PARSE, "file is empty, not a .npy file", __LINE__);
     bad_npy(ctx, "short_preamble.npy", b, 8, QFD_ERR_PARSE, "truncated .npy file", __LINE__);
     bad_npy(ctx, "short_header.npy", b, 40, QFD_ERR_PARSE, "truncated .npy header", __LINE__);
     bad_npy(ctx, "short_data.npy", b, n - 1, QFD_ERR_PARSE,
@@ -346,7 +346,7 @@ static size_t build_zip(uint8_t *z, const member *m, int n, int zip64_end)
 /* The fixture arrays, as .npy images. */
 static const uint8_t k_x[12] = {0, 17, 34, 51, 68, 85, 102, 119, 136, 153, 170, 255}; /* uint8 [2,2,3] */
 static const int32_t k_y[2] = {3, 7};
-static const float k_xt[6] = {0.5f, -1.0f, 2.0f, 3.5f, 1e-3f, 42.0f}; /* float32 [3,2] */
+static const float k_xt[6] = {0.5f, -1.0f, 2.0f, 3.5f, 1e-3f, 42.0f}; /* float32 [3,1,2] */
 static const int64_t k_yt[3] = {0, 1, 2};
 
 typedef struct npys {
@@ -358,7 +358,7 @@ static void make_npys(npys *s)
 {
     s->nx = hand_npy(s->x, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 2, 3), }", k_x, 12);
     s->ny = hand_npy(s->y, 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }", k_y, 8);
-    s->nxt = hand_npy(s->xt, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", k_xt, 24);
+    s->nxt = hand_npy(s->xt, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 1, 2), }", k_xt, 24);
     s->nyt = hand_npy(s->yt, 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }", k_yt, 24);
 }
 
@@ -380,7 +380,8 @@ static void test_npz(qfd_ctx *ctx)
           a.nbytes == 12 && !memcmp(a.data, k_x, 12));
     qfd_array_free(&a);
     CHECK_OK(ctx, qfd_npz_read(ctx, p, "x_test", &a)); /* deflated */
-    CHECK(a.dtype == QFD_DT_FLOAT && a.rank == 2 && a.dims[0] == 3 && a.dims[1] == 2 && !memcmp(a.data, k_xt, 24));
+    CHECK(a.dtype == QFD_DT_FLOAT && a.rank == 3 && a.dims[0] == 3 && a.dims[1] == 1 && a.dims[2] == 2 &&
+          !memcmp(a.data, k_xt, 24));
     qfd_array_free(&a);
     int which = -1;
     const char *names[2] = {"y_train", "y_test"};
@@ -579,10 +580,10 @@ static void test_dataset_npz(qfd_ctx *ctx)
         CHECK(((float *)ds.x.data)[i] == k_x[i] / 255.0f);
     CHECK(((int64_t *)ds.y.data)[0] == 3 && ((int64_t *)ds.y.data)[1] == 7);
     qfd_dataset_free(&ds);
-    /* test: x_test float32 [3,2] as stored, y_test int64 */
+    /* test: x_test float32 [3,1,2] gains a channel axis as uint8 does, y_test int64 */
     CHECK_OK(ctx, qfd_dataset_load(ctx, p, QFD_SPLIT_TEST, 0, &ds));
-    CHECK(ds.n == 3 && ds.x.rank == 2 && ds.x.dims[1] == 2 && !memcmp(ds.x.data, k_xt, 24) &&
-          !memcmp(ds.y.data, k_yt, 24) && strstr(ds.source, "[x_test,y_test]"));
+    CHECK(ds.n == 3 && ds.x.rank == 4 && ds.x.dims[1] == 1 && ds.x.dims[2] == 1 && ds.x.dims[3] == 2 &&
+          !memcmp(ds.x.data, k_xt, 24) && !memcmp(ds.y.data, k_yt, 24) && strstr(ds.source, "[x_test,y_test]"));
     qfd_dataset_free(&ds);
 
     /* channels-last colour images: [2,2,2,3] uint8 -> [2,3,2,2] */
@@ -604,6 +605,21 @@ static void test_dataset_npz(qfd_ctx *ctx)
     qfd_dataset_free(&ds);
     EXPECT_FAIL(ctx, qfd_dataset_load(ctx, p, QFD_SPLIT_TEST, 0, &ds), QFD_ERR_ARG, p,
                 "no array 'x_test' or 'x' in the archive (it holds: x_train, y_train)");
+
+    /* not images: one rule for both splits (eval once took float [N,F] that train refused) */
+    const float feat[4] = {1, 2, 3, 4};
+    nx = hand_npy(xb, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", feat, 16);
+    member flat[] = {{"x.npy", xb, nx, 0, 0}, {"y.npy", yb, ny, 0, 0}};
+    p = tmp_path("flat.npz");
+    write_file(p, z, build_zip(z, flat, 2, 0));
+    for (int split = 0; split < 2; split++)
+        EXPECT_FAIL(ctx, qfd_dataset_load(ctx, p, split ? QFD_SPLIT_TEST : QFD_SPLIT_TRAIN, 0, &ds), QFD_ERR_INVALID, p,
+                    "inputs x must be images [N,H,W] or [N,C,H,W], not of rank 2");
+    nx = hand_npy(xb, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 0, 2), }", feat, 0);
+    member empty_h[] = {{"x.npy", xb, nx, 0, 0}, {"y.npy", yb, ny, 0, 0}};
+    write_file(p, z, build_zip(z, empty_h, 2, 0));
+    EXPECT_FAIL(ctx, qfd_dataset_load(ctx, p, QFD_SPLIT_TRAIN, 0, &ds), QFD_ERR_INVALID, p,
+                "inputs x must have C, H, W >= 1, got [1,0,2]");
 
     /* mismatched N, negative labels, float labels, a missing y */
     const int16_t neg[3] = {1, -4, 2};

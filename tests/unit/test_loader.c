@@ -1,6 +1,6 @@
 /* The training data loader: coverage of every epoch, seeded order,
  * byte-identical batches with and without prefetching and after a resume,
- * crop/flip/normalisation against values computed here from the dataset,
+ * crop/flip/normalization against values computed here from the dataset,
  * clean shutdown mid-epoch, option checks, and one epoch of the real
  * Fashion-MNIST train split (dataset-fashion-mnist must be installed).
  *
@@ -309,10 +309,10 @@ static void test_prefetch_and_resume(qfd_ctx *ctx)
     qfd_dataset_free(&ds);
 }
 
-/* ---- augmentation and normalisation against values computed here ----------------------- */
+/* ---- augmentation and normalization against values computed here ----------------------- */
 
 /* Whether out is img shifted by (oy, ox) after a zero pad, mirrored if flip,
- * then normalised (n_norm 0: not). */
+ * then normalized (n_norm 0: not). */
 static bool is_view(const float *out, const float *img, int64_t c_n, int64_t h, int64_t w, int64_t oy, int64_t ox,
                     bool flip, int n_norm, const float *mean, const float *std)
 {
@@ -570,8 +570,8 @@ static void test_bad_options(qfd_ctx *ctx)
     o = plain(4), o.crop_pad = -1, EXPECT_REJECT(&ds, &o, "crop padding must be in [0, 1048576], got -1");
     o = plain(4), o.prefetch = -2, EXPECT_REJECT(&ds, &o, "prefetch must be in [0, 1024] batches, got -2");
     o = plain(4), o.n_norm = 2, o.std[0] = o.std[1] = 1;
-    EXPECT_REJECT(&ds, &o, "2 normalisation values for 3 channels");
-    o = plain(4), o.n_norm = -1, EXPECT_REJECT(&ds, &o, "-1 normalisation values for 3 channels");
+    EXPECT_REJECT(&ds, &o, "2 mean/std values for images with 3 channels");
+    o = plain(4), o.n_norm = -1, EXPECT_REJECT(&ds, &o, "-1 mean/std values for images with 3 channels");
     o = plain(4), o.n_norm = 3, o.std[0] = o.std[1] = 1, o.std[2] = 0;
     EXPECT_REJECT(&ds, &o, "std[2] must be > 0 and finite, got 0");
     o = plain(4), o.n_norm = 1, o.std[0] = -0.5f, EXPECT_REJECT(&ds, &o, "std[0] must be > 0");
