@@ -8,6 +8,7 @@
 #include "exec/exec.h"
 #include "ir/model_info.h"
 #include "ops/op.h"
+#include "passes/passes.h"
 #include "train/loss.h"
 
 typedef struct term {
@@ -90,6 +91,12 @@ qfd_status qfd_trainer_new(qfd_ctx *ctx, qfd_model *m, const qfd_trainer_opts *o
     }
     t->m = m;
     t->n_threads = o->n_threads;
+    int moved;
+    if ((st = qfd_pass_own_bn_stats(ctx, m, &moved))) {
+        if (m->path)
+            qfd_ctx_prefix(ctx, m->path);
+        goto fail;
+    }
     if ((st = qfd_exec_new(ctx, m, o->n_threads, &t->e)))
         goto fail;
     if (o->teacher && (st = qfd_exec_new(ctx, o->teacher, o->n_threads, &t->teacher)))

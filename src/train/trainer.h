@@ -56,7 +56,9 @@ typedef struct qfd_step_stats {
 typedef struct qfd_trainer qfd_trainer;
 
 /* The trainer updates the model's initializers in place; the model and the
- * teacher must outlive it. */
+ * teacher must outlive it. It first gives every BatchNormalization's running
+ * statistics an initializer of their own (qfd_pass_own_bn_stats), which may
+ * rewrite the graph: a statistic it cannot store fails here, naming the node. */
 qfd_status qfd_trainer_new(qfd_ctx *ctx, qfd_model *m, const qfd_trainer_opts *o, qfd_trainer **out);
 void qfd_trainer_free(qfd_trainer *t);
 /* A training step on x [b, ...] with labels y [b] (int64). lr_factor scales
