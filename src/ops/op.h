@@ -52,6 +52,11 @@ enum qfd_op_flags {
     /* forward reads only input shapes (Shape, Size): foldable whenever the
      * input shapes are known, whatever the input values. */
     QFD_OP_SHAPE_ONLY = 1u << 0,
+    /* outputs are piecewise constant in the inputs (comparisons): no
+     * gradient flows through it by definition, so training may pass a
+     * gradient-carrying value to it without a backward. Any other op with
+     * such an input needs a backward, whatever its output type. */
+    QFD_OP_NO_GRAD = 1u << 1,
 };
 
 /* Which inputs of an op are trainable parameters, declared by the op rather
