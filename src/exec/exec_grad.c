@@ -123,6 +123,19 @@ void qfd_exec_set_training(qfd_exec *e, bool training, uint64_t seed)
     e->seed = seed;
 }
 
+qfd_status qfd_exec_set_inference_nodes(qfd_ctx *ctx, qfd_exec *e, const uint8_t *per_node)
+{
+    if (!per_node) {
+        free(e->inference_nodes);
+        e->inference_nodes = NULL;
+        return QFD_OK;
+    }
+    if (!e->inference_nodes && !(e->inference_nodes = malloc(e->g->n_nodes + 1)))
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    memcpy(e->inference_nodes, per_node, e->g->n_nodes);
+    return QFD_OK;
+}
+
 qfd_array *qfd_exec_grad(qfd_exec *e, int tensor)
 {
     return e->needs_grad && e->needs_grad[tensor] && e->grads[tensor].data ? &e->grads[tensor] : NULL;

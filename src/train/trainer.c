@@ -141,6 +141,15 @@ qfd_status qfd_trainer_new(qfd_ctx *ctx, qfd_model *m, const qfd_trainer_opts *o
     }
     if ((st = qfd_exec_new(ctx, m, o->n_threads, &t->e)))
         goto fail;
+    if (o->inference_mode) {
+        uint8_t *all = malloc(g->n_nodes + 1);
+        if (all)
+            memset(all, 1, g->n_nodes + 1);
+        st = all ? qfd_exec_set_inference_nodes(ctx, t->e, all) : qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+        free(all);
+        if (st)
+            goto fail;
+    }
     if (o->teacher && (st = qfd_exec_new(ctx, o->teacher, o->n_threads, &t->teacher)))
         goto fail;
 

@@ -44,6 +44,12 @@ typedef struct qfd_trainer_opts {
     size_t n_losses; /* 0: one cross-entropy term on the first output */
     const qfd_loss_term *losses;
     const qfd_model *teacher; /* frozen, run in inference mode; NULL if no term needs it */
+    /* Every node of the student runs as in inference (BatchNorm statistics
+     * used and left as they are, Dropout off) while gradients flow through
+     * it. For some nodes only: qfd_exec_set_inference_nodes on
+     * qfd_trainer_exec, indexing the model's nodes after qfd_trainer_new
+     * (which may rewrite the graph). */
+    bool inference_mode;
     int n_threads;
     uint64_t seed; /* dropout masks */
 } qfd_trainer_opts;
