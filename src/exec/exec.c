@@ -97,6 +97,7 @@ void qfd_exec_free(qfd_exec *e)
     free(e->seeded);
     free(e->grad_first);
     free(e->saved);
+    free(e->inference_nodes);
     free(e->prof);
     free(e->gout_ptrs);
     free(e->gin_ptrs);
@@ -121,7 +122,7 @@ void qfd_exec_op_ctx(qfd_exec *e, qfd_ctx *ctx, size_t i, qfd_op_ctx *oc)
                        e->nodes[i].state,
                        e->ws,
                        e->n_threads,
-                       e->training,
+                       e->training && !(e->inference_nodes && e->inference_nodes[i]),
                        NULL,
                        0,
                        NULL,

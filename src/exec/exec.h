@@ -26,6 +26,14 @@ int qfd_exec_output_tensor(const qfd_exec *e, size_t i);
  * computed from them is folded. */
 qfd_status qfd_exec_set_trainable(qfd_ctx *ctx, qfd_exec *e, const uint8_t *trainable);
 void qfd_exec_set_training(qfd_exec *e, bool training, uint64_t seed);
+/* Nodes that a training forward runs as inference does, while gradients
+ * still flow through them: BatchNormalization normalizes with its running
+ * statistics and leaves them as they are, Dropout keeps everything
+ * (calibration, a frozen teacher, fine-tuning with frozen statistics).
+ * per_node[i] != 0 for graph node i; NULL: none. Copied; takes effect at
+ * the next run. A node's own training_mode (attribute or input) still
+ * applies. */
+qfd_status qfd_exec_set_inference_nodes(qfd_ctx *ctx, qfd_exec *e, const uint8_t *per_node);
 qfd_array *qfd_exec_grad(qfd_exec *e, int tensor); /* NULL when the tensor gets none */
 void qfd_exec_zero_grads(qfd_exec *e);
 /* Declares that the caller writes the gradient of this tensor (a loss term

@@ -6,12 +6,14 @@
 #include "exec/exec_impl.h"
 
 /* A float output of a node with a gradient-carrying input carries one too;
- * integer and bool outputs (Shape, Equal, Cast to int) never do, so their
- * ops need no backward. */
+ * integer and bool outputs (Shape, Equal, Cast to int) never do. The node
+ * still needs a backward unless the op says no gradient flows through it
+ * (shape-only ops, comparisons): an op without one would otherwise cut the
+ * gradient silently when its output is an integer (QuantizeLinear). */
 qfd_status qfd_exec_mark_grads(qfd_ctx *ctx, qfd_exec *e, size_t i)
 {
     const qfd_node *n = &e->g->nodes[i];
-    bool any = false, flows = false;
+    bool any = false;
     for (size_t k = 0; k < n->n_in; k++)
         any |= n->in[k] >= 0 && e->needs_grad[n->in[k]];
     for (size_t k = 0; k < n->n_out; k++) {
@@ -19,11 +21,12 @@ qfd_status qfd_exec_mark_grads(qfd_ctx *ctx, qfd_exec *e, size_t i)
         if (t < 0)
             continue;
         e->needs_grad[t] = any && e->vals[t].dtype == QFD_DT_FLOAT && !(e->nodes[i].def->flags & QFD_OP_SHAPE_ONLY);
-        flows |= e->needs_grad[t];
     }
     char label[256];
-    if (flows && !e->nodes[i].def->backward)
-        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "node %s lies on a training path but has no backward yet",
+    const qfd_op_def *def = e->nodes[i].def;
+    if (any && !def->backward && !(def->flags & (QFD_OP_SHAPE_ONLY | QFD_OP_NO_GRAD)))
+        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED,
+                        "node %s lies on a training path but has no backward: gradients cannot flow through it",
                         qfd_node_label(n, i, label, sizeof label));
     return QFD_OK;
 }
@@ -119,6 +122,19 @@ void qfd_exec_set_training(qfd_exec *e, bool training, uint64_t seed)
 {
     e->training = training;
     e->seed = seed;
+}
+
+qfd_status qfd_exec_set_inference_nodes(qfd_ctx *ctx, qfd_exec *e, const uint8_t *per_node)
+{
+    if (!per_node) {
+        free(e->inference_nodes);
+        e->inference_nodes = NULL;
+        return QFD_OK;
+    }
+    if (!e->inference_nodes && !(e->inference_nodes = malloc(e->g->n_nodes + 1)))
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    memcpy(e->inference_nodes, per_node, e->g->n_nodes);
+    return QFD_OK;
 }
 
 qfd_array *qfd_exec_grad(qfd_exec *e, int tensor)

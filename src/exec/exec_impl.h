@@ -48,6 +48,7 @@ struct qfd_exec {
     const qfd_array **gout_ptrs;
     qfd_array **gin_ptrs;
     bool training;
+    uint8_t *inference_nodes; /* per node: runs as in inference in a training forward; NULL: none */
     uint64_t seed;
 
     /* profiling (qfd_exec_profile_start): per node, seconds in forward

@@ -373,7 +373,8 @@ const qfd_op_def qfd_op_batchnorm = {
     .name = "BatchNormalization",
     .domain = "",
     .since = 6,
-    .frozen_inputs = 1u << 3 | 1u << 4, /* running mean and variance: statistics, not weights */
+    /* running mean and variance: statistics, not weights */
+    .param_role = {QFD_ROLE_PASS, QFD_ROLE_NORM, QFD_ROLE_NORM, QFD_ROLE_FROZEN, QFD_ROLE_FROZEN},
     .state_size = sizeof(bn_state),
     .parse = parse,
     .infer = infer,

@@ -763,7 +763,7 @@ static qfd_status backward(qfd_op_ctx *oc)
     return QFD_OK;
 }
 
-#define BIN_DEF(sym, NAME, OP)                                                 \
+#define BIN_DEF(sym, NAME, OP, ROLES)                                          \
     static qfd_status parse_##sym(qfd_op_ctx *oc, void *state)                 \
     {                                                                          \
         (void)oc;                                                              \
@@ -773,6 +773,7 @@ static qfd_status backward(qfd_op_ctx *oc)
     const qfd_op_def qfd_op_##sym = {.name = NAME,                             \
                                      .domain = "",                             \
                                      .since = 1,                               \
+                                     .param_role = ROLES,                      \
                                      .state_size = sizeof(bin_state),          \
                                      .parse = parse_##sym,                     \
                                      .infer = infer,                           \
@@ -781,8 +782,8 @@ static qfd_status backward(qfd_op_ctx *oc)
                                      .grad_writes = grad_writes,               \
                                      .backward = backward};
 
-BIN_DEF(add, "Add", ADD)
-BIN_DEF(sub, "Sub", SUB)
-BIN_DEF(mul, "Mul", MUL)
-BIN_DEF(div, "Div", DIV)
-BIN_DEF(pow, "Pow", POW)
+BIN_DEF(add, "Add", ADD, QFD_ROLES_ALL(QFD_ROLE_DATA))
+BIN_DEF(sub, "Sub", SUB, QFD_ROLES_ALL(QFD_ROLE_DATA))
+BIN_DEF(mul, "Mul", MUL, QFD_ROLES_ALL(QFD_ROLE_DATA))
+BIN_DEF(div, "Div", DIV, QFD_ROLES_ALL(QFD_ROLE_DATA))
+BIN_DEF(pow, "Pow", POW, {QFD_ROLE_DATA}) /* the exponent is a constant */

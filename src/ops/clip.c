@@ -159,5 +159,10 @@ static qfd_status backward(qfd_op_ctx *oc)
     return QFD_OK;
 }
 
-const qfd_op_def qfd_op_clip = {
-    .name = "Clip", .domain = "", .since = 1, .infer = infer, .forward = forward, .backward = backward};
+const qfd_op_def qfd_op_clip = {.name = "Clip",
+                                .domain = "",
+                                .since = 1,
+                                .param_role = QFD_ROLES_PASS0,
+                                .infer = infer,
+                                .forward = forward,
+                                .backward = backward};

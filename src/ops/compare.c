@@ -107,7 +107,8 @@ static qfd_status forward(qfd_op_ctx *oc)
 }
 
 #define CMP_DEF(sym, op_name, since_) \
-    const qfd_op_def qfd_op_##sym = {.name = op_name, .domain = "", .since = since_, .infer = infer, .forward = forward}
+    const qfd_op_def qfd_op_##sym = { \
+        .name = op_name, .domain = "", .since = since_, .flags = QFD_OP_NO_GRAD, .infer = infer, .forward = forward}
 
 CMP_DEF(equal, "Equal", 1);
 CMP_DEF(less, "Less", 1);

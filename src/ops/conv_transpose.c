@@ -208,6 +208,7 @@ const qfd_op_def qfd_op_conv_transpose = {
     .name = "ConvTranspose",
     .domain = "",
     .since = 1,
+    .param_role = {QFD_ROLE_PASS, QFD_ROLE_WEIGHT, QFD_ROLE_BIAS},
     .infer = infer,
     .workspace = workspace,
     .forward = forward,

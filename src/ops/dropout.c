@@ -237,6 +237,7 @@ static qfd_status backward(qfd_op_ctx *oc)
 const qfd_op_def qfd_op_dropout = {.name = "Dropout",
                                    .domain = "",
                                    .since = 1,
+                                   .param_role = QFD_ROLES_PASS0,
                                    .infer = infer,
                                    .forward = forward,
                                    .saved_size = saved_size,

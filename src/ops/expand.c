@@ -197,6 +197,7 @@ const qfd_op_def qfd_op_expand = {
     .name = "Expand",
     .domain = "",
     .since = 8,
+    .param_role = QFD_ROLES_PASS0,
     .value_inputs = 1u << 1,
     .infer = infer,
     .forward = forward,

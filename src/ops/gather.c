@@ -166,6 +166,8 @@ const qfd_op_def qfd_op_gather = {
     .name = "Gather",
     .domain = "",
     .since = 1,
+    .param_role = {QFD_ROLE_WEIGHT}, /* an embedding table */
+
     .infer = infer,
     .forward = forward,
     .view = view,

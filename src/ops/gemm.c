@@ -125,6 +125,7 @@ const qfd_op_def qfd_op_gemm = {
     .name = "Gemm",
     .domain = "",
     .since = 1,
+    .param_role = {QFD_ROLE_WEIGHT, QFD_ROLE_WEIGHT, QFD_ROLE_BIAS},
     .infer = infer,
     .forward = forward,
     .backward = backward,

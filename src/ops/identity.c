@@ -39,6 +39,7 @@ const qfd_op_def qfd_op_identity = {
     .name = "Identity",
     .domain = "",
     .since = 1,
+    .param_role = QFD_ROLES_PASS0,
     .infer = infer,
     .forward = forward,
     .view = view,

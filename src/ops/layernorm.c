@@ -359,6 +359,7 @@ const qfd_op_def qfd_op_layernorm = {
     .name = "LayerNormalization",
     .domain = "",
     .since = 17,
+    .param_role = {QFD_ROLE_PASS, QFD_ROLE_NORM, QFD_ROLE_NORM},
     .state_size = sizeof(ln_state),
     .parse = parse,
     .infer = infer,

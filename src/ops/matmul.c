@@ -179,6 +179,7 @@ const qfd_op_def qfd_op_matmul = {
     .name = "MatMul",
     .domain = "",
     .since = 1,
+    .param_role = {QFD_ROLE_WEIGHT, QFD_ROLE_WEIGHT},
     .infer = infer,
     .forward = forward,
     .backward = backward,

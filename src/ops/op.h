@@ -54,7 +54,45 @@ enum qfd_op_flags {
     /* forward reads only input shapes (Shape, Size): foldable whenever the
      * input shapes are known, whatever the input values. */
     QFD_OP_SHAPE_ONLY = 1u << 0,
+    /* outputs are piecewise constant in the inputs (comparisons): no
+     * gradient flows through it by definition, so training may pass a
+     * gradient-carrying value to it without a backward. Any other op with
+     * such an input needs a backward, whatever its output type. */
+    QFD_OP_NO_GRAD = 1u << 1,
 };
+
+/* Which inputs of an op are trainable parameters, declared by the op rather
+ * than guessed from shapes: the trainer trains a float initializer when a
+ * node reads it through a slot with a role (directly or through PASS
+ * slots), puts it in the parameter group of its role, and never trains one
+ * that any node reads through a FROZEN slot. */
+typedef enum qfd_param_role {
+    QFD_ROLE_NONE,   /* a constant: never trained through this slot */
+    QFD_ROLE_WEIGHT, /* a layer's weight: Conv, Gemm, MatMul, an embedding table */
+    QFD_ROLE_BIAS,   /* an additive bias of Conv, Gemm */
+    QFD_ROLE_NORM,   /* a normalization's scale or shift, PReLU's slope */
+    QFD_ROLE_STEP,   /* a quantizer's step size, however few elements it has */
+    /* an operand of general math (Add, Mul, Concat, Where): a parameter only
+     * with more than one element (positional embeddings, class tokens, a
+     * decomposed norm's scale), a weight at rank >= 2, else a bias; one
+     * element is a constant the exporter folded (GELU's 0.5, 1/sqrt(d)) */
+    QFD_ROLE_DATA,
+    /* passed on (Identity, Transpose, Reshape, a quantizer's x): the role
+     * the node's outputs have where they are read (Transpose(W) -> MatMul) */
+    QFD_ROLE_PASS,
+    QFD_ROLE_FROZEN, /* never trained, whatever else reads it: running statistics, scales */
+} qfd_param_role;
+#define QFD_OP_ROLE_SLOTS 8
+/* Role tables for param_role: every input one role; or input 0 passed on
+ * (a unary op, a shape op: its value goes where its output goes). */
+#define QFD_ROLES_ALL(r)       \
+    {                          \
+        r, r, r, r, r, r, r, r \
+    }
+#define QFD_ROLES_PASS0 \
+    {                   \
+        QFD_ROLE_PASS   \
+    }
 
 typedef struct qfd_op_def {
     const char *name;
@@ -64,10 +102,10 @@ typedef struct qfd_op_def {
     /* Bit k set: infer reads the value of input k (Resize's scales). A graph
      * input feeding such a slot is taken as known when planning. */
     uint32_t value_inputs;
-    /* Bit k set: input k is never trained even when it is a float
-     * initializer (BatchNormalization's running statistics, Resize's
-     * scales): the trainer's parameter rule skips it. */
-    uint32_t frozen_inputs;
+    /* What a float initializer read through input k is to the trainer
+     * (qfd_param_role); slots past the table take its last entry's role, and
+     * a slot not declared is QFD_ROLE_NONE: a constant. */
+    uint8_t param_role[QFD_OP_ROLE_SLOTS];
     size_t state_size;
     qfd_status (*parse)(qfd_op_ctx *oc, void *state);
     qfd_status (*infer)(qfd_op_ctx *oc);

@@ -307,6 +307,7 @@ static qfd_status backward(qfd_op_ctx *oc)
 const qfd_op_def qfd_op_pad = {.name = "Pad",
                                .domain = "",
                                .since = 1,
+                               .param_role = QFD_ROLES_PASS0,
                                .value_inputs = 1u << 1 | 1u << 3, /* pads, axes */
                                .infer = infer,
                                .forward = forward,

@@ -141,6 +141,8 @@ static qfd_status backward(qfd_op_ctx *oc)
 const qfd_op_def qfd_op_prelu = {.name = "PRelu",
                                  .domain = "",
                                  .since = 1,
+                                 .param_role = {QFD_ROLE_DATA, QFD_ROLE_NORM}, /* the slope, even a single one */
+
                                  .infer = infer,
                                  .forward = forward,
                                  .backward_workspace = backward_workspace,

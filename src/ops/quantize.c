@@ -225,12 +225,14 @@ static qfd_status forward_dq(qfd_op_ctx *oc)
 const qfd_op_def qfd_op_quantize_linear = {.name = "QuantizeLinear",
                                            .domain = "",
                                            .since = 10,
-                                           .frozen_inputs = 1u << 1 | 1u << 2, /* scale, zero point */
+                                           /* x passed on, so that a float weight behind it is seen (and
+                                              refused: no backward); scale and zero point frozen */
+                                           .param_role = {QFD_ROLE_PASS, QFD_ROLE_FROZEN, QFD_ROLE_FROZEN},
                                            .infer = infer_q,
                                            .forward = forward_q};
 const qfd_op_def qfd_op_dequantize_linear = {.name = "DequantizeLinear",
                                              .domain = "",
                                              .since = 10,
-                                             .frozen_inputs = 1u << 1 | 1u << 2,
+                                             .param_role = {QFD_ROLE_PASS, QFD_ROLE_FROZEN, QFD_ROLE_FROZEN},
                                              .infer = infer_dq,
                                              .forward = forward_dq};

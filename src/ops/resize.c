@@ -435,7 +435,7 @@ const qfd_op_def qfd_op_resize = {.name = "Resize",
                                   .domain = "",
                                   .since = 10,
                                   .value_inputs = 1u << 1 | 1u << 2 | 1u << 3, /* roi, scales, sizes */
-                                  .frozen_inputs = 1u << 1 | 1u << 2 | 1u << 3,
+                                  .param_role = {QFD_ROLE_PASS, QFD_ROLE_FROZEN, QFD_ROLE_FROZEN, QFD_ROLE_FROZEN},
                                   .infer = infer,
                                   .workspace = workspace,
                                   .forward = forward};

@@ -231,6 +231,7 @@ const qfd_op_def qfd_op_slice = {
     .name = "Slice",
     .domain = "",
     .since = 1,
+    .param_role = QFD_ROLES_PASS0,
     .value_inputs = 0x1Eu /* starts, ends, axes, steps */,
     .state_size = sizeof(slice_state),
     .parse = parse,

@@ -112,6 +112,7 @@ static qfd_status backward(qfd_op_ctx *oc)
 const qfd_op_def qfd_op_where = {.name = "Where",
                                  .domain = "",
                                  .since = 9,
+                                 .param_role = {QFD_ROLE_NONE, QFD_ROLE_DATA, QFD_ROLE_DATA},
                                  .infer = infer,
                                  .forward = forward,
                                  .backward_workspace = backward_workspace,

@@ -20,4 +20,12 @@ qfd_status qfd_pass_fold_bn(qfd_ctx *ctx, qfd_model *m, int *folded);
  * not an ai.onnx op. *fused receives the count. */
 qfd_status qfd_pass_fuse_act(qfd_ctx *ctx, qfd_model *m, int *fused);
 
+/* Before training: gives each BatchNormalization's running mean and var an
+ * initializer read by nothing else, which a training forward updates in
+ * place. A statistic that is an Identity/Constant chain (PyTorch exports
+ * equal tensors once) becomes that initializer (the chain is dropped); one
+ * shared with other readers is copied; one computed otherwise fails naming
+ * the node. *changed receives the count of statistics moved. */
+qfd_status qfd_pass_own_bn_stats(qfd_ctx *ctx, qfd_model *m, int *changed);
+
 #endif

@@ -8,6 +8,7 @@
 #include "exec/exec.h"
 #include "ir/model_info.h"
 #include "ops/op.h"
+#include "passes/passes.h"
 #include "train/loss.h"
 
 typedef struct term {
@@ -26,26 +27,68 @@ struct qfd_trainer {
     int n_threads;
 };
 
-bool qfd_trainer_is_param(const qfd_model *m, int t)
+static qfd_param_role slot_role(const qfd_op_def *d, size_t k)
 {
-    const qfd_graph *g = &m->graph;
-    const qfd_tensor *tt = &g->tensors[t];
-    if (!(tt->flags & QFD_T_INITIALIZER) || tt->dtype != QFD_DT_FLOAT || !tt->data || qfd_tensor_numel(tt) <= 1)
-        return false;
-    for (size_t i = 0; i < g->n_nodes; i++) {
-        const qfd_node *n = &g->nodes[i];
-        const qfd_op_def *d = qfd_op_lookup(n->domain, n->op_type, qfd_model_opset(m, n->domain));
-        for (size_t k = 0; d && k < n->n_in && k < 32; k++)
-            if (n->in[k] == t && (d->frozen_inputs >> k & 1u))
-                return false;
-    }
-    return true;
+    return d ? (qfd_param_role)d->param_role[k < QFD_OP_ROLE_SLOTS ? k : QFD_OP_ROLE_SLOTS - 1] : QFD_ROLE_NONE;
 }
 
-static int default_group(void *user, const qfd_model *m, int t)
+/* From the roles of the slots that read a tensor (bit r for role r) to its
+ * own: frozen wins, then the explicit roles, most specific first. */
+static qfd_param_role resolve_role(const qfd_tensor *tt, unsigned seen)
+{
+    static const qfd_param_role order[] = {QFD_ROLE_STEP, QFD_ROLE_WEIGHT, QFD_ROLE_NORM, QFD_ROLE_BIAS};
+    if (!(tt->flags & QFD_T_INITIALIZER) || tt->dtype != QFD_DT_FLOAT || !tt->data || (seen >> QFD_ROLE_FROZEN & 1u))
+        return QFD_ROLE_NONE;
+    for (size_t i = 0; i < sizeof order / sizeof *order; i++)
+        if (seen >> order[i] & 1u)
+            return order[i];
+    if ((seen >> QFD_ROLE_DATA & 1u) && qfd_tensor_numel(tt) > 1)
+        return tt->rank >= 2 ? QFD_ROLE_WEIGHT : QFD_ROLE_BIAS;
+    return QFD_ROLE_NONE;
+}
+
+void qfd_trainer_param_roles(const qfd_model *m, uint8_t *roles)
+{
+    const qfd_graph *g = &m->graph;
+    _Static_assert(QFD_ROLE_FROZEN < 8, "role bits must fit in a byte");
+    memset(roles, 0, g->n_tensors);
+    /* Nodes are in topological order: going backwards, every reader of a
+     * PASS node's outputs has been seen when the node is. */
+    for (size_t i = g->n_nodes; i-- > 0;) {
+        const qfd_node *n = &g->nodes[i];
+        const qfd_op_def *d = qfd_op_lookup(n->domain, n->op_type, qfd_model_opset(m, n->domain));
+        uint8_t out = 0;
+        for (size_t k = 0; k < n->n_out; k++)
+            out |= n->out[k] >= 0 ? roles[n->out[k]] : 0;
+        for (size_t k = 0; k < n->n_in; k++) {
+            qfd_param_role r = slot_role(d, k);
+            if (n->in[k] >= 0 && r != QFD_ROLE_NONE)
+                roles[n->in[k]] |= r == QFD_ROLE_PASS ? out : (uint8_t)(1u << r);
+        }
+    }
+    for (size_t t = 0; t < g->n_tensors; t++)
+        roles[t] = (uint8_t)resolve_role(&g->tensors[t], roles[t]);
+}
+
+bool qfd_trainer_is_param(const qfd_model *m, int t)
+{
+    uint8_t *roles = malloc(m->graph.n_tensors + 1);
+    if (!roles)
+        return false;
+    qfd_trainer_param_roles(m, roles);
+    bool is = roles[t] != QFD_ROLE_NONE;
+    free(roles);
+    return is;
+}
+
+/* Weights decay; biases, norms and steps do not; steps have their own group
+ * because their learning rate must be far smaller (docs: qfd-method.md). */
+static int default_group(void *user, const qfd_model *m, int t, qfd_param_role role)
 {
     (void)user;
-    return m->graph.tensors[t].rank >= 2 ? 0 : 1;
+    (void)m;
+    (void)t;
+    return role == QFD_ROLE_WEIGHT ? 0 : role == QFD_ROLE_STEP ? 2 : 1;
 }
 
 static qfd_status resolve(qfd_ctx *ctx, const qfd_model *m, const qfd_exec *e, const char *name, const char *what,
@@ -79,7 +122,7 @@ qfd_status qfd_trainer_new(qfd_ctx *ctx, qfd_model *m, const qfd_trainer_opts *o
     qfd_status st;
     const qfd_graph *g = &m->graph;
     qfd_trainer *t = calloc(1, sizeof *t);
-    uint8_t *train = calloc(g->n_tensors + 1, 1);
+    uint8_t *train = calloc(g->n_tensors + 1, 1), *roles = NULL;
     qfd_param *params = calloc(g->n_tensors + 1, sizeof *params);
     const qfd_loss_term ce = {QFD_LOSS_CE, NULL, NULL, 1.0f, 0.0f, 1.0f};
     size_t n_terms = o->n_losses ? o->n_losses : 1;
@@ -90,19 +133,39 @@ qfd_status qfd_trainer_new(qfd_ctx *ctx, qfd_model *m, const qfd_trainer_opts *o
     }
     t->m = m;
     t->n_threads = o->n_threads;
+    int moved;
+    if ((st = qfd_pass_own_bn_stats(ctx, m, &moved))) {
+        if (m->path)
+            qfd_ctx_prefix(ctx, m->path);
+        goto fail;
+    }
     if ((st = qfd_exec_new(ctx, m, o->n_threads, &t->e)))
         goto fail;
+    if (o->inference_mode) {
+        uint8_t *all = malloc(g->n_nodes + 1);
+        if (all)
+            memset(all, 1, g->n_nodes + 1);
+        st = all ? qfd_exec_set_inference_nodes(ctx, t->e, all) : qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+        free(all);
+        if (st)
+            goto fail;
+    }
     if (o->teacher && (st = qfd_exec_new(ctx, o->teacher, o->n_threads, &t->teacher)))
         goto fail;
 
-    qfd_param_group dflt[2] = {{o->lr, o->weight_decay, false}, {o->lr, 0.0f, false}};
+    qfd_param_group dflt[3] = {{o->lr, o->weight_decay, false}, {o->lr, 0.0f, false}, {o->lr, 0.0f, false}};
     const qfd_param_group *groups = o->n_groups ? o->groups : dflt;
-    size_t n_groups = o->n_groups ? o->n_groups : 2, n_params = 0;
+    size_t n_groups = o->n_groups ? o->n_groups : 3, n_params = 0;
     qfd_group_fn group_of = o->group_of ? o->group_of : default_group;
+    if (!(roles = malloc(g->n_tensors + 1))) {
+        st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    qfd_trainer_param_roles(m, roles);
     for (size_t i = 0; i < g->n_tensors; i++) {
-        if (!qfd_trainer_is_param(m, (int)i))
+        if (roles[i] == QFD_ROLE_NONE)
             continue;
-        int grp = group_of(o->group_user, m, (int)i);
+        int grp = group_of(o->group_user, m, (int)i, (qfd_param_role)roles[i]);
         if (grp < 0)
             continue; /* the caller freezes it */
         if ((size_t)grp >= n_groups) {
@@ -142,11 +205,13 @@ qfd_status qfd_trainer_new(qfd_ctx *ctx, qfd_model *m, const qfd_trainer_opts *o
         }
     }
     free(train);
+    free(roles);
     free(params);
     *out = t;
     return QFD_OK;
 fail:
     free(train);
+    free(roles);
     free(params);
     qfd_trainer_free(t);
     return st;

@@ -5,14 +5,15 @@
  * the batch labels; an MSE or KL term compares a student tensor with a
  * tensor of a frozen teacher graph run on the same batch (QFD: student
  * feature vs quantized teacher feature; KD: logits). Parameters are the
- * float initializers that can learn (see qfd_trainer_is_param), in groups
- * with their own learning rate and weight decay. */
+ * float initializers the ops declare trainable (qfd_trainer_param_roles),
+ * in groups with their own learning rate and weight decay. */
 #ifndef QFD_TRAIN_TRAINER_H
 #define QFD_TRAIN_TRAINER_H
 
 #include <stdbool.h>
 
 #include "ir/ir.h"
+#include "ops/op.h"
 #include "train/optim.h"
 
 typedef enum { QFD_LOSS_CE, QFD_LOSS_MSE, QFD_LOSS_KL } qfd_loss_kind;
@@ -26,22 +27,29 @@ typedef struct qfd_loss_term {
     float temperature; /* KL */
 } qfd_loss_term;
 
-/* Which parameter group a parameter goes to: the default rule puts rank >= 2
- * tensors (weights) in group 0 and rank-1 tensors (biases, norm scales and
- * shifts) in group 1, which has no weight decay. */
-typedef int (*qfd_group_fn)(void *user, const qfd_model *m, int tensor);
+/* Which parameter group a parameter goes to, given its role (see
+ * qfd_trainer_param_roles); negative: not trained. The default puts
+ * weights in group 0, biases and norm scales/shifts in group 1 (no weight
+ * decay), quantizer steps in group 2 (no weight decay). */
+typedef int (*qfd_group_fn)(void *user, const qfd_model *m, int tensor, qfd_param_role role);
 
 typedef struct qfd_trainer_opts {
     qfd_opt_kind optimizer;
     float lr, momentum, weight_decay;
     bool nesterov;
-    size_t n_groups; /* 0: the default two groups (weights, then biases/norms without decay) */
+    size_t n_groups; /* 0: the default three groups (weights; biases/norms; steps), lr for each, decay on weights */
     const qfd_param_group *groups;
     qfd_group_fn group_of;
     void *group_user;
     size_t n_losses; /* 0: one cross-entropy term on the first output */
     const qfd_loss_term *losses;
     const qfd_model *teacher; /* frozen, run in inference mode; NULL if no term needs it */
+    /* Every node of the student runs as in inference (BatchNorm statistics
+     * used and left as they are, Dropout off) while gradients flow through
+     * it. For some nodes only: qfd_exec_set_inference_nodes on
+     * qfd_trainer_exec, indexing the model's nodes after qfd_trainer_new
+     * (which may rewrite the graph). */
+    bool inference_mode;
     int n_threads;
     uint64_t seed; /* dropout masks */
 } qfd_trainer_opts;
@@ -56,7 +64,9 @@ typedef struct qfd_step_stats {
 typedef struct qfd_trainer qfd_trainer;
 
 /* The trainer updates the model's initializers in place; the model and the
- * teacher must outlive it. */
+ * teacher must outlive it. It first gives every BatchNormalization's running
+ * statistics an initializer of their own (qfd_pass_own_bn_stats), which may
+ * rewrite the graph: a statistic it cannot store fails here, naming the node. */
 qfd_status qfd_trainer_new(qfd_ctx *ctx, qfd_model *m, const qfd_trainer_opts *o, qfd_trainer **out);
 void qfd_trainer_free(qfd_trainer *t);
 /* A training step on x [b, ...] with labels y [b] (int64). lr_factor scales
@@ -73,9 +83,12 @@ qfd_exec *qfd_trainer_exec(qfd_trainer *t);
 /* Bytes of activations, gradients and optimizer state after the last step. */
 size_t qfd_trainer_memory(const qfd_trainer *t);
 
-/* The default parameter rule: a float initializer with more than one
- * element that no node reads through a frozen input slot. Scalars are the
- * constants exporters fold (GELU's 0.5, attention's 1/sqrt(d)), not weights. */
+/* The parameters, as declared by the ops (qfd_op_def.param_role): roles[t]
+ * is tensor t's role, QFD_ROLE_NONE for all but the float initializers
+ * that a node reads through a parameter slot (directly, or through ops that
+ * pass values on: Transpose(W) -> MatMul) and no node reads through a
+ * frozen one. roles holds one byte per graph tensor. */
+void qfd_trainer_param_roles(const qfd_model *m, uint8_t *roles);
 bool qfd_trainer_is_param(const qfd_model *m, int tensor);
 
 #endif

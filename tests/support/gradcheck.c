@@ -46,6 +46,11 @@ int gradcheck(const char *label, qfd_model *m, const gradcheck_opts *o)
         goto out;
     }
     qfd_exec_set_training(e, o->training, 1234);
+    if (o->inference_nodes && qfd_exec_set_inference_nodes(ctx, e, o->inference_nodes)) {
+        printf("FAIL %s: %s\n", label, qfd_ctx_error(ctx));
+        fails++;
+        goto out;
+    }
     if (qfd_exec_run(ctx, e, o->inputs, o->n_inputs)) {
         printf("FAIL %s: %s\n", label, qfd_ctx_error(ctx));
         fails++;

@@ -13,10 +13,11 @@ typedef struct gradcheck_opts {
     const char *const *params; /* NULL-terminated initializer names to check */
     const qfd_array *inputs;   /* graph inputs, if any */
     size_t n_inputs;
-    bool training; /* forward in training mode (BatchNorm statistics) */
-    double eps;    /* default 1e-2 */
-    double tol;    /* relative tolerance, default 2e-2 */
-    int max_elems; /* elements checked per parameter, default 48 (spread) */
+    bool training;                  /* forward in training mode (BatchNorm statistics) */
+    const uint8_t *inference_nodes; /* per node: runs as in inference even so (qfd_exec_set_inference_nodes) */
+    double eps;                     /* default 1e-2 */
+    double tol;                     /* relative tolerance, default 2e-2 */
+    int max_elems;                  /* elements checked per parameter, default 48 (spread) */
 } gradcheck_opts;
 
 /* Prints one line per parameter; returns the number of mismatches (and

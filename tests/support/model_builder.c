@@ -150,6 +150,24 @@ qfd_node *mb_node(qfd_model *m, const char *op_type, int n_in, const char *const
     return n;
 }
 
+void mb_domain(qfd_model *m, qfd_node *n, const char *domain, int64_t version)
+{
+    free(n->domain);
+    n->domain = xstrdup(domain);
+    for (size_t i = 0; i < m->n_opsets; i++)
+        if (!strcmp(m->opsets[i].domain, domain))
+            return;
+    qfd_opset *o = realloc(m->opsets, (m->n_opsets + 1) * sizeof *o);
+    if (!o)
+        abort();
+    m->opsets = o;
+    o = &m->opsets[m->n_opsets++];
+    memset(o, 0, sizeof *o);
+    o->domain = xstrdup(domain);
+    o->has_version = true;
+    o->version = version;
+}
+
 static qfd_attr *add_attr(qfd_node *n, const char *name, int type)
 {
     qfd_attr *a = realloc(n->attrs, (n->n_attrs + 1) * sizeof *a);

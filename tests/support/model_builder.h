@@ -18,6 +18,8 @@ int mb_input(qfd_model *m, const char *name, int rank, const int64_t *dims);
 /* A node; names "" mean an omitted optional input/output. */
 qfd_node *mb_node(qfd_model *m, const char *op_type, int n_in, const char *const *ins, int n_out,
                   const char *const *outs);
+/* Puts node n in domain (e.g. "ai.qfd") and imports it at version, once. */
+void mb_domain(qfd_model *m, qfd_node *n, const char *domain, int64_t version);
 void mb_attr_int(qfd_node *n, const char *name, int64_t v);
 void mb_attr_ints(qfd_node *n, const char *name, int count, const int64_t *v);
 void mb_attr_float(qfd_node *n, const char *name, float v);
