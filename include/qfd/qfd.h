@@ -177,6 +177,7 @@ typedef struct qfd_eval_opts {
     void *user;
     FILE *profile;               /* non-NULL: the time per op type is written here at the end */
     volatile sig_atomic_t *stop; /* set non-zero (e.g. by a signal handler) to stop after the current batch */
+    FILE *logits;                /* non-NULL: every image's logits, float32 little-endian, row after row */
 } qfd_eval_opts;
 
 typedef struct qfd_eval_result {
@@ -256,6 +257,72 @@ qfd_status qfd_output_check(qfd_ctx *ctx, const char *path);
  * A loss that turns NaN or infinite stops with an error; the last
  * checkpoint stays as it was. */
 qfd_status qfd_model_train(qfd_ctx *ctx, qfd_model *model, const qfd_train_opts *opts, qfd_train_result *result);
+
+/* Writes s as a JSON string literal, escaped; NULL writes null. */
+void qfd_json_str(FILE *f, const char *s);
+
+/* ---- Quantization: `qfd-onnx quantize` -------------------------------- */
+
+typedef struct qfd_quantize_opts {
+    const char *method;      /* "ptq" (calibration only) or "lsq" (default: learned steps, cross-entropy) */
+    int wbits, abits;        /* 2..8; <= 0: 4 */
+    const char *first_last;  /* first and last layers: "8" (default), "same" or "fp" (kept float) */
+    const char *format;      /* "ort" (default) */
+    const char *calib;       /* activations: "mse" (default), "percentile" or "minmax" */
+    int64_t calib_images;    /* <= 0: 2048 training images, no augmentation */
+    const char *const *skip; /* shell patterns on node names or op types: those layers stay float */
+    size_t n_skip;
+    float lr_steps;           /* <= 0: 1e-5, the quantizer steps' learning rate */
+    int64_t eval_limit;       /* > 0: first eval_limit test images for the accuracies (0: all) */
+    const char *student_path; /* non-NULL: also save the trained fake-quant model (domain ai.qfd) here */
+    /* Data and training: as `train` (epochs <= 0: 2; lr <= 0: 0.004; SGD,
+     * Nesterov momentum 0.9, cosine). check_test is implied. */
+    qfd_train_opts train;
+    void (*stage)(void *user, int stage, int stages, const char *what); /* one call per stage */
+    void (*calib_progress)(void *user, int64_t done, int64_t total);
+} qfd_quantize_opts;
+
+typedef struct qfd_quantize_layer {
+    char *name; /* node name, or "<op>#<index>" */
+    const char *op;
+    int wbits, abits; /* 0: kept float */
+} qfd_quantize_layer;
+
+typedef struct qfd_quantize_tensor {
+    char *name; /* the tensor quantized */
+    int bits;
+    int is_signed, weight;
+    int64_t qmin, qmax;
+    int64_t n_step;
+    float step_min, step_max; /* learned (or calibrated) step, over channels */
+} qfd_quantize_tensor;
+
+typedef struct qfd_quantize_result {
+    qfd_train_result train; /* lsq: the training run */
+    int folded_bn;
+    size_t n_layers, n_tensors;
+    qfd_quantize_layer *layers;
+    qfd_quantize_tensor *tensors;
+    int64_t n_test;
+    double fp32_top1, student_top1, exported_top1;
+    double agreement;      /* fraction of test images where student and exported file predict one class */
+    double max_logit_diff; /* largest |student - exported| logit */
+    int float_groups;      /* activations below 8 bits: ONNX Runtime runs their consumers in float */
+    double seconds_prepare, seconds_calibrate, seconds_train, seconds_export, seconds_evaluate;
+} qfd_quantize_result;
+
+/* Quantizes the FP32 model: folds BatchNormalization, places fake-quant,
+ * calibrates, trains (lsq), exports *out as QDQ ONNX in the chosen format
+ * and measures FP32, student and exported accuracy on the test split.
+ * A run stopped through train.stop returns QFD_OK with train.stopped set and
+ * *out NULL (the checkpoint, if any, holds the state). */
+qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *model, const qfd_quantize_opts *opts, qfd_model **out,
+                              qfd_quantize_result *result);
+void qfd_quantize_result_free(qfd_quantize_result *result);
+/* Writes the JSON report (atomically): the options, per-layer and
+ * per-quantizer bits and steps, timings and accuracies. */
+qfd_status qfd_quantize_report_write(qfd_ctx *ctx, const char *path, const char *model_path,
+                                     const qfd_quantize_opts *opts, const qfd_quantize_result *result);
 
 #ifdef __cplusplus
 }

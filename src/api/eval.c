@@ -1,4 +1,5 @@
 /* Top-1/top-5 accuracy of a classifier on a labelled dataset. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +97,11 @@ qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_o
             }
             top1 += above == 0;
             top5 += above < 5;
+        }
+        if (o->logits &&
+            fwrite(logits->data, sizeof(float), (size_t)(b * classes), o->logits) != (size_t)(b * classes)) {
+            st = qfd_fail(ctx, QFD_ERR_IO, "cannot write the logits: %s", strerror(errno));
+            goto out;
         }
         if (o->progress)
             o->progress(o->user, start + b, n);

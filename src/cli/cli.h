@@ -21,6 +21,7 @@ extern const qfd_cli_cmd qfd_cmd_convert;
 extern const qfd_cli_cmd qfd_cmd_eval;
 extern const qfd_cli_cmd qfd_cmd_run;
 extern const qfd_cli_cmd qfd_cmd_train;
+extern const qfd_cli_cmd qfd_cmd_quantize;
 
 /* The exit code for a failure of status st. */
 int qfd_cli_exit_code(qfd_status st);
@@ -31,7 +32,22 @@ int qfd_cli_usage_error(const qfd_cli_cmd *cmd, const char *fmt, ...) __attribut
 /* 1 when argv[i] asks for help. */
 int qfd_cli_is_help(const char *arg);
 
-/* JSON string literal with escapes; NULL prints null. */
-void qfd_json_str(FILE *f, const char *s);
+/* An output file written under a temporary name: qfd_cli_create opens it
+ * (NULL after printing why), qfd_cli_commit renames it into place when keep
+ * is set and everything was written (0), else removes it (-1, printed). */
+FILE *qfd_cli_create(const char *path, char **tmp);
+int qfd_cli_commit(FILE *f, char *tmp, const char *path, int keep);
+
+/* SIGINT/SIGTERM set the returned flag (and no longer end the process):
+ * training stops after the current step and checkpoints. */
+volatile sig_atomic_t *qfd_cli_catch_stop(void);
+
+/* The per-epoch progress bar of train and quantize, on stderr: one updated
+ * line on a terminal, else a line every tenth of an epoch. */
+typedef struct qfd_cli_bar {
+    int tty;
+    int64_t last_printed;
+} qfd_cli_bar;
+void qfd_cli_train_bar(void *user, const qfd_train_progress *p);
 
 #endif

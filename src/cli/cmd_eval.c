@@ -38,10 +38,13 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     qfd_eval_opts o = {0};
     const char *path;
     int json = 0, no_fold = 0, profile = 0;
+    const char *dump = NULL;
+    char *dump_tmp = NULL;
     qfd_flag flags[] = {
         QFD_FLAG_SWITCH("--json", &json),
         QFD_FLAG_SWITCH("--no-fold", &no_fold),
         QFD_FLAG_SWITCH("--profile", &profile),
+        QFD_FLAG_STRING("--dump-logits", &dump),
         QFD_FLAG_STRING("--data", &o.data),
         QFD_FLAG_INT64("--limit", &o.limit, 1, INFINITY),
         QFD_FLAG_INT("--batch", &o.batch, 1, 4096),
@@ -69,9 +72,15 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     st = fold ? qfd_model_fold_batchnorm(ctx, m, &folded) : QFD_OK;
     if (!st && fold)
         st = qfd_model_fuse_activations(ctx, m, &fused);
+    if (!st && dump && !(o.logits = qfd_cli_create(dump, &dump_tmp))) {
+        qfd_model_free(m);
+        return QFD_EXIT_BAD_INPUT;
+    }
     if (!st)
         st = qfd_model_evaluate(ctx, m, &o, &r);
     qfd_model_free(m);
+    if (o.logits && qfd_cli_commit(o.logits, dump_tmp, dump, !st) && !st)
+        return QFD_EXIT_BAD_INPUT;
     if (st)
         return qfd_cli_fail(ctx, st);
     if (r.n_nonfinite)
@@ -130,6 +139,7 @@ const qfd_cli_cmd qfd_cmd_eval = {
     "                 folded into the preceding Conv and Relu/Clip fused with\n"
     "                 it, as ONNX Runtime does)\n"
     "  --json         print one JSON object: top1, top5, n, seconds, ...\n"
+    "  --dump-logits FILE  write every image's logits there: float32, row after row\n"
     "  --profile      print the time per op type to stderr at the end\n"
     "  -h, --help     show this help\n"
     "\n"

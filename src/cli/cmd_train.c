@@ -8,39 +8,6 @@
 
 #include "cli/args.h"
 
-/* Signal handlers can only reach a static: SIGINT/SIGTERM set it, the
- * training loop stops after the current step and checkpoints. */
-static volatile sig_atomic_t g_stop;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
-
-typedef struct bar {
-    int tty;
-    int64_t last_printed;
-} bar;
-
-static void on_progress(void *user, const qfd_train_progress *p)
-{
-    bar *b = user;
-    int64_t tenth = p->steps >= 10 ? p->steps / 10 : 1;
-    if (!b->tty && !p->epoch_done && p->step - b->last_printed < tenth)
-        return;
-    b->last_printed = p->epoch_done ? 0 : p->step;
-    int width = 24, fill = p->steps ? (int)(width * p->step / p->steps) : width;
-    char bar_s[32];
-    for (int i = 0; i < width; i++)
-        bar_s[i] = i < fill ? '#' : '.';
-    bar_s[width] = 0;
-    long eta = (long)p->eta_seconds;
-    fprintf(stderr, "%sepoch %d/%d [%s] %" PRId64 "/%" PRId64 " loss %.4f acc %.2f%% %.0f img/s ETA %ld:%02ld%s",
-            b->tty ? "\r" : "", p->epoch, p->epochs, bar_s, p->step, p->steps, p->loss, 100 * p->accuracy,
-            p->images_per_second, eta / 60, eta % 60, b->tty && !p->epoch_done ? "" : "\n");
-}
-
 static int run(qfd_ctx *ctx, int argc, char **argv)
 {
     qfd_train_opts o = {.epochs = 0, .momentum = -1, .weight_decay = -1, .crop_pad = -1, .hflip = -1, .seed = 1};
@@ -99,16 +66,10 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     qfd_status st = qfd_output_check(ctx, out);
     if (st || (st = qfd_model_load(ctx, path, &m)))
         return qfd_cli_fail(ctx, st);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    g_stop = 0;
-    o.stop = &g_stop;
+    o.stop = qfd_cli_catch_stop();
     o.check_test = eval;
-    bar b = {isatty(2), 0};
-    o.progress = on_progress;
+    qfd_cli_bar b = {isatty(2), 0};
+    o.progress = qfd_cli_train_bar;
     o.user = &b;
     qfd_train_result r;
     st = qfd_model_train(ctx, m, &o, &r);
@@ -146,7 +107,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
                             .n_threads = o.n_threads,
                             .n_mean = o.n_mean,
                             .n_std = o.n_std,
-                            .stop = &g_stop};
+                            .stop = o.stop};
         memcpy(eo.mean, o.mean, sizeof eo.mean);
         memcpy(eo.std, o.std, sizeof eo.std);
         qfd_eval_result er;

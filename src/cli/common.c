@@ -1,5 +1,10 @@
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -36,26 +41,76 @@ int qfd_cli_is_help(const char *arg)
     return !strcmp(arg, "-h") || !strcmp(arg, "--help");
 }
 
-void qfd_json_str(FILE *f, const char *s)
+/* Signal handlers can only reach a static: SIGINT/SIGTERM set it, the
+ * training loop stops after the current step and checkpoints. */
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
 {
-    if (!s) {
-        fputs("null", f);
+    (void)sig;
+    g_stop = 1;
+}
+
+volatile sig_atomic_t *qfd_cli_catch_stop(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    g_stop = 0;
+    return &g_stop;
+}
+
+void qfd_cli_train_bar(void *user, const qfd_train_progress *p)
+{
+    qfd_cli_bar *b = user;
+    int64_t tenth = p->steps >= 10 ? p->steps / 10 : 1;
+    if (!b->tty && !p->epoch_done && p->step - b->last_printed < tenth)
         return;
-    }
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"': fputs("\\\"", f); break;
-        case '\\': fputs("\\\\", f); break;
-        case '\n': fputs("\\n", f); break;
-        case '\r': fputs("\\r", f); break;
-        case '\t': fputs("\\t", f); break;
-        default:
-            if (*p < 0x20)
-                fprintf(f, "\\u%04x", *p);
-            else
-                fputc(*p, f);
+    b->last_printed = p->epoch_done ? 0 : p->step;
+    int width = 24, fill = p->steps ? (int)(width * p->step / p->steps) : width;
+    char bar_s[32];
+    for (int i = 0; i < width; i++)
+        bar_s[i] = i < fill ? '#' : '.';
+    bar_s[width] = 0;
+    long eta = (long)p->eta_seconds;
+    fprintf(stderr, "%sepoch %d/%d [%s] %" PRId64 "/%" PRId64 " loss %.4f acc %.2f%% %.0f img/s ETA %ld:%02ld%s",
+            b->tty ? "\r" : "", p->epoch, p->epochs, bar_s, p->step, p->steps, p->loss, 100 * p->accuracy,
+            p->images_per_second, eta / 60, eta % 60, b->tty && !p->epoch_done ? "" : "\n");
+}
+
+FILE *qfd_cli_create(const char *path, char **tmp)
+{
+    size_t n = strlen(path) + 16;
+    if (!(*tmp = malloc(n)))
+        return NULL;
+    snprintf(*tmp, n, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(*tmp);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) {
+        fprintf(stderr, "qfd-onnx: error: %s: cannot write: %s\n", path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(*tmp);
         }
+        free(*tmp);
+        *tmp = NULL;
     }
-    fputc('"', f);
+    return f;
+}
+
+int qfd_cli_commit(FILE *f, char *tmp, const char *path, int keep)
+{
+    int bad = ferror(f) || fflush(f) != 0 || fsync(fileno(f)) != 0;
+    int err = errno;
+    bad |= fclose(f) != 0;
+    if (keep && (bad || rename(tmp, path) != 0)) {
+        fprintf(stderr, "qfd-onnx: error: %s: write failed: %s\n", path, strerror(bad ? err : errno));
+        keep = 0;
+    }
+    if (!keep)
+        unlink(tmp);
+    free(tmp);
+    return keep ? 0 : -1;
 }

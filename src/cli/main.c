@@ -12,8 +12,8 @@
 #define QFD_VERSION "unknown"
 #endif
 
-static const qfd_cli_cmd *const k_cmds[] = {&qfd_cmd_info, &qfd_cmd_convert, &qfd_cmd_run, &qfd_cmd_eval,
-                                            &qfd_cmd_train};
+static const qfd_cli_cmd *const k_cmds[] = {&qfd_cmd_info, &qfd_cmd_convert, &qfd_cmd_run,
+                                            &qfd_cmd_eval, &qfd_cmd_train,   &qfd_cmd_quantize};
 enum { N_CMDS = sizeof k_cmds / sizeof *k_cmds };
 
 static void usage(FILE *f)

@@ -54,6 +54,35 @@ const float *qfd_graph_float_init(const qfd_graph *g, int t, int64_t numel)
     return tt->data;
 }
 
+bool qfd_graph_known_scalar(const qfd_graph *g, int t, float *v, int *node)
+{
+    *node = -1;
+    const qfd_tensor *tt = &g->tensors[t];
+    const qfd_tensor *val = NULL;
+    if (tt->flags & QFD_T_INPUT)
+        return false; /* a caller may feed another value */
+    if (tt->flags & QFD_T_INITIALIZER) {
+        val = tt;
+    } else if (tt->producer >= 0 && qfd_node_is(&g->nodes[tt->producer], "Constant")) {
+        const qfd_node *c = &g->nodes[tt->producer];
+        for (size_t i = 0; i < c->n_attrs; i++) {
+            const qfd_attr *a = &c->attrs[i];
+            if (a->name && !strcmp(a->name, "value") && a->t)
+                val = a->t;
+            else if (a->name && !strcmp(a->name, "value_float") && a->has_f) {
+                *v = a->f;
+                *node = tt->producer;
+                return true;
+            }
+        }
+        *node = tt->producer;
+    }
+    if (!val || val->dtype != QFD_DT_FLOAT || qfd_tensor_numel(val) != 1 || val->nbytes != sizeof(float) || !val->data)
+        return false;
+    memcpy(v, val->data, sizeof *v);
+    return true;
+}
+
 char *qfd_graph_unique_name(const qfd_graph *g, const char *base)
 {
     size_t n = strlen(base) + 24;
@@ -198,5 +227,31 @@ int qfd_model_set_opset(qfd_model *m, const char *domain, int64_t version)
     o[m->n_opsets].has_version = true;
     o[m->n_opsets].version = version;
     m->n_opsets++;
+    return 0;
+}
+
+int qfd_model_set_metadata(qfd_model *m, const char *key, const char *value)
+{
+    char *v = strdup(value);
+    if (!v)
+        return -1;
+    for (size_t i = 0; i < m->n_metadata; i++)
+        if (m->metadata[i].key && !strcmp(m->metadata[i].key, key)) {
+            free(m->metadata[i].value);
+            m->metadata[i].value = v;
+            return 0;
+        }
+    char *k = strdup(key);
+    qfd_kv *kv = k ? realloc(m->metadata, (m->n_metadata + 1) * sizeof *kv) : NULL;
+    if (!kv) {
+        free(k);
+        free(v);
+        return -1;
+    }
+    m->metadata = kv;
+    memset(&kv[m->n_metadata], 0, sizeof *kv);
+    kv[m->n_metadata].key = k;
+    kv[m->n_metadata].value = v;
+    m->n_metadata++;
     return 0;
 }

@@ -37,6 +37,11 @@ bool qfd_graph_is_output(const qfd_graph *g, int t);
  * any count), else NULL. */
 const float *qfd_graph_float_init(const qfd_graph *g, int t, int64_t numel);
 
+/* A float scalar known when the model is loaded: an initializer that is
+ * not also a graph input, or a Constant node's value; *node is set to that
+ * Constant node (-1 for an initializer). */
+bool qfd_graph_known_scalar(const qfd_graph *g, int t, float *v, int *node);
+
 /* ---- edits ---- */
 /* base, or base_2, base_3, ... : the first name no tensor has (malloc'd). */
 char *qfd_graph_unique_name(const qfd_graph *g, const char *base);
@@ -58,5 +63,7 @@ void qfd_graph_drop_nodes(qfd_graph *g, const bool *drop);
 void qfd_graph_prune_inits(qfd_graph *g);
 /* Imports domain at version (or sets the version it is imported at). */
 int qfd_model_set_opset(qfd_model *m, const char *domain, int64_t version);
+/* Sets (adding or replacing) a metadata_props entry. */
+int qfd_model_set_metadata(qfd_model *m, const char *key, const char *value);
 
 #endif

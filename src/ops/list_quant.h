@@ -2,3 +2,4 @@
 QFD_OP(quantize_linear)
 QFD_OP(dequantize_linear)
 QFD_OP(fake_quant)
+QFD_OP(bias_quant)

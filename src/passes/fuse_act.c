@@ -32,38 +32,6 @@ typedef struct act_spec {
     int bound_nodes[2]; /* Constant nodes giving Clip's bounds, -1 if none */
 } act_spec;
 
-/* A float scalar known when the model is loaded: an initializer that is not
- * also a graph input, or a Constant node's value; *node set to that
- * Constant node (-1 for an initializer). */
-static bool known_scalar(const qfd_graph *g, int t, float *v, int *node)
-{
-    *node = -1;
-    const qfd_tensor *tt = &g->tensors[t];
-    const qfd_tensor *val = NULL;
-    if (tt->flags & QFD_T_INPUT)
-        return false; /* a caller may feed another value */
-    if (tt->flags & QFD_T_INITIALIZER) {
-        val = tt;
-    } else if (tt->producer >= 0 && qfd_node_is(&g->nodes[tt->producer], "Constant")) {
-        const qfd_node *c = &g->nodes[tt->producer];
-        for (size_t i = 0; i < c->n_attrs; i++) {
-            const qfd_attr *a = &c->attrs[i];
-            if (a->name && !strcmp(a->name, "value") && a->t)
-                val = a->t;
-            else if (a->name && !strcmp(a->name, "value_float") && a->has_f) {
-                *v = a->f;
-                *node = tt->producer;
-                return true;
-            }
-        }
-        *node = tt->producer;
-    }
-    if (!val || val->dtype != QFD_DT_FLOAT || qfd_tensor_numel(val) != 1 || val->nbytes != sizeof(float) || !val->data)
-        return false;
-    memcpy(v, val->data, sizeof *v);
-    return true;
-}
-
 /* The activation node n as FusedConv attributes, or false when it is not
  * one the Conv kernels apply. Omitted Clip bounds are the float range, as
  * the Clip op takes them. */
@@ -95,7 +63,7 @@ static bool act_of(const qfd_model *m, const qfd_graph *g, const qfd_node *n, ac
         return n->n_in == 1;
     }
     for (size_t k = 1; k < n->n_in; k++)
-        if (n->in[k] >= 0 && !known_scalar(g, n->in[k], &a->params[k - 1], &a->bound_nodes[k - 1]))
+        if (n->in[k] >= 0 && !qfd_graph_known_scalar(g, n->in[k], &a->params[k - 1], &a->bound_nodes[k - 1]))
             return false;
     return true;
 }

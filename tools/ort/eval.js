@@ -133,7 +133,7 @@ async function main() {
   const n = Math.min(o.limit, count);
   const px = h * w;
 
-  const opts = { executionProviders: ['cpu'], graphOptimizationLevel: 'all' };
+  const opts = { executionProviders: ['cpu'], graphOptimizationLevel: process.env.QFD_ORT_OPT || 'all' };
   if (o.threads > 0) { opts.intraOpNumThreads = o.threads; opts.interOpNumThreads = 1; }
   const session = await ort.InferenceSession.create(o.model, opts);
   const inName = session.inputNames[0], outName = session.outputNames[0];

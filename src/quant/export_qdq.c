@@ -1,0 +1,230 @@
+/* The trained fake-quant model as QDQ ONNX (qfd_quant_export). Each
+ * FakeQuant(x, s) with range [qmin, qmax] becomes what computes the same
+ * floats in ONNX:
+ *   weight      DequantizeLinear(q, s, 0, axis), q = clamp(round(W / s)) as
+ *               int8 (a range below 8 bits is exact in the int8 container);
+ *   activation  [Clip(x, qmin*s, qmax*s)] -> QuantizeLinear(s, zp) ->
+ *               DequantizeLinear(s, zp), the Clip only when the range is
+ *               narrower than the container (bits < 8), which keeps the
+ *               trained clamp.
+ * Format ort: activations are stored as uint8 whatever their sign, zero
+ * point 0 for [0, 255] and 128 for [-128, 127] (the same floats as int8
+ * with zero point 0: ONNX Runtime's x86 kernels are uint8 x int8, and
+ * both inputs of a fused Add must share one type). Zero points are always
+ * written explicitly. A bias becomes int32 at x_scale * w_scale, as the
+ * student computed it (BiasQuant). */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ctx.h"
+#include "io/io.h"
+#include "ir/edit.h"
+#include "ir/model_info.h"
+#include "quant/quant.h"
+
+static int add_scalar(qfd_graph *g, const char *base, int32_t dtype, const void *v, size_t size)
+{
+    void *d = malloc(size);
+    if (!d)
+        return -1;
+    memcpy(d, v, size);
+    return qfd_graph_add_init(g, base, dtype, 0, NULL, d, size);
+}
+
+static qfd_status export_weight(qfd_ctx *ctx, qfd_graph *g, int fq)
+{
+    char base[512];
+    const qfd_node *n = &g->nodes[fq];
+    const int x = n->in[0], s = n->in[1], y = n->out[0];
+    const qfd_tensor *w = &g->tensors[x];
+    const float *wv = w->data, *sv = g->tensors[s].data;
+    const float qmin = (float)qfd_attr_int(n, "qmin", -128), qmax = (float)qfd_attr_int(n, "qmax", 127);
+    const int64_t axis = qfd_attr_get(n, "axis") ? qfd_attr_int(n, "axis", 0) : -1;
+    const int64_t numel = qfd_tensor_numel(w), c_n = axis >= 0 ? w->dims[axis] : 1;
+    int64_t inner = 1;
+    for (int d = (int)axis + 1; axis >= 0 && d < w->rank; d++)
+        inner *= w->dims[d];
+    int8_t *q = malloc((size_t)(numel ? numel : 1));
+    float *scale = malloc((size_t)c_n * sizeof *scale);
+    int8_t *zp = calloc((size_t)c_n, 1);
+    if (!q || !scale || !zp) {
+        free(q), free(scale), free(zp);
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    }
+    for (int64_t i = 0; i < numel; i++) {
+        float st = sv[axis >= 0 ? (i / inner) % c_n : 0], r = rintf(wv[i] / st);
+        q[i] = (int8_t)(r < qmin ? qmin : r > qmax ? qmax : r);
+    }
+    memcpy(scale, sv, (size_t)c_n * sizeof *scale);
+    int64_t wdims[QFD_ARRAY_MAX_RANK], cdims[1] = {c_n};
+    memcpy(wdims, w->dims, (size_t)w->rank * sizeof *wdims);
+    int rank = w->rank, crank = axis >= 0 ? 1 : 0;
+    snprintf(base, sizeof base, "%s_quantized", w->name);
+    int tq = qfd_graph_add_init(g, base, QFD_DT_INT8, rank, wdims, q, (size_t)numel);
+    snprintf(base, sizeof base, "%s_scale", g->tensors[x].name);
+    int ts = tq < 0 ? (free(scale), -1) : qfd_graph_add_init(g, base, QFD_DT_FLOAT, crank, cdims, scale, c_n * 4);
+    snprintf(base, sizeof base, "%s_zero_point", g->tensors[x].name);
+    int tz = ts < 0 ? (free(zp), -1) : qfd_graph_add_init(g, base, QFD_DT_INT8, crank, cdims, zp, (size_t)c_n);
+    snprintf(base, sizeof base, "%s_dequantize", g->tensors[x].name);
+    int dq = tz < 0 ? -1 : qfd_graph_add_node(g, "DequantizeLinear", "", base, (int[]){tq, ts, tz}, 3, (int[]){y}, 1);
+    if (dq < 0 || (axis >= 0 && qfd_node_set_int(&g->nodes[dq], "axis", axis)))
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    return QFD_OK;
+}
+
+static qfd_status export_act(qfd_ctx *ctx, qfd_graph *g, int fq, qfd_quant_format fmt)
+{
+    char base[512], name[400]; /* names past 400 bytes are cut; add_value keeps them unique */
+    const qfd_node *n = &g->nodes[fq];
+    const int x = n->in[0], y = n->out[0];
+    const int64_t qmin = qfd_attr_int(n, "qmin", 0), qmax = qfd_attr_int(n, "qmax", 255);
+    const float s = *(const float *)g->tensors[n->in[1]].data;
+    snprintf(name, sizeof name, "%s", g->tensors[x].name);
+    /* the container: uint8 for ort, int8 for tensorrt */
+    int32_t dtype = fmt == QFD_FORMAT_TENSORRT ? QFD_DT_INT8 : QFD_DT_UINT8;
+    int64_t lo = dtype == QFD_DT_UINT8 ? 0 : -128, hi = dtype == QFD_DT_UINT8 ? 255 : 127;
+    int64_t zp = dtype == QFD_DT_UINT8 && qmin < 0 ? 128 : 0;
+    if (qmin + zp < lo || qmax + zp > hi)
+        return qfd_fail(ctx, QFD_ERR_INTERNAL, "quantizer of '%s': range [%lld, %lld] does not fit its container",
+                        name, (long long)qmin, (long long)qmax);
+    int in = x;
+    if (qmin + zp > lo || qmax + zp < hi) { /* narrower than the container: keep the trained clamp */
+        float cl = (float)qmin * s, ch = (float)qmax * s;
+        snprintf(base, sizeof base, "%s_clip_min", name);
+        int tl = add_scalar(g, base, QFD_DT_FLOAT, &cl, sizeof cl);
+        snprintf(base, sizeof base, "%s_clip_max", name);
+        int th = tl < 0 ? -1 : add_scalar(g, base, QFD_DT_FLOAT, &ch, sizeof ch);
+        snprintf(base, sizeof base, "%s_clipped", name);
+        in = th < 0 ? -1 : qfd_graph_add_value(g, base);
+        snprintf(base, sizeof base, "%s_clip", name);
+        if (in < 0 || qfd_graph_add_node(g, "Clip", "", base, (int[]){x, tl, th}, 3, (int[]){in}, 1) < 0)
+            return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    }
+    uint8_t zp_u8 = (uint8_t)zp;
+    int8_t zp_i8 = 0;
+    snprintf(base, sizeof base, "%s_scale", name);
+    int ts = add_scalar(g, base, QFD_DT_FLOAT, &s, sizeof s);
+    snprintf(base, sizeof base, "%s_zero_point", name);
+    int tz = ts < 0 ? -1 : add_scalar(g, base, dtype, dtype == QFD_DT_UINT8 ? (void *)&zp_u8 : (void *)&zp_i8, 1);
+    snprintf(base, sizeof base, "%s_quantized", name);
+    int tq = tz < 0 ? -1 : qfd_graph_add_value(g, base);
+    snprintf(base, sizeof base, "%s_quantize", name);
+    int qn = tq < 0 ? -1 : qfd_graph_add_node(g, "QuantizeLinear", "", base, (int[]){in, ts, tz}, 3, (int[]){tq}, 1);
+    snprintf(base, sizeof base, "%s_dequantize", name);
+    int dq = qn < 0 ? -1 : qfd_graph_add_node(g, "DequantizeLinear", "", base, (int[]){tq, ts, tz}, 3, (int[]){y}, 1);
+    if (dq < 0)
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    return QFD_OK;
+}
+
+/* BiasQuant(b, sx, sw) -> DequantizeLinear(int32 q, sx * sw, 0[, axis 0]):
+ * the same integers and the same float32 product the student used. */
+static qfd_status export_bias(qfd_ctx *ctx, qfd_graph *g, int bq)
+{
+    char base[512];
+    const qfd_node *n = &g->nodes[bq];
+    const int x = n->in[0], y = n->out[0];
+    const float *b = g->tensors[x].data, sx = *(const float *)g->tensors[n->in[1]].data;
+    const float *sw = g->tensors[n->in[2]].data;
+    const int64_t nc = qfd_tensor_numel(&g->tensors[x]), nw = qfd_tensor_numel(&g->tensors[n->in[2]]);
+    int32_t *q = malloc((size_t)nc * sizeof *q), *zp = calloc((size_t)nw, sizeof *zp);
+    float *scale = malloc((size_t)nw * sizeof *scale);
+    if (!q || !scale || !zp) {
+        free(q), free(scale), free(zp);
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    }
+    for (int64_t k = 0; k < nw; k++)
+        scale[k] = sx * sw[k];
+    for (int64_t c = 0; c < nc; c++) {
+        double r = rint((double)(b[c] / scale[nw == 1 ? 0 : c]));
+        q[c] = (int32_t)(r < (double)INT32_MIN ? (double)INT32_MIN : r > (double)INT32_MAX ? (double)INT32_MAX : r);
+    }
+    int64_t dims[1] = {nc}, sdims[1] = {nw};
+    int srank = nw == 1 ? 0 : 1;
+    char name[400];
+    snprintf(name, sizeof name, "%s", g->tensors[x].name);
+    snprintf(base, sizeof base, "%s_quantized", name);
+    int tq = qfd_graph_add_init(g, base, QFD_DT_INT32, 1, dims, q, (size_t)nc * sizeof *q);
+    snprintf(base, sizeof base, "%s_scale", name);
+    int ts = tq < 0 ? (free(scale), -1) : qfd_graph_add_init(g, base, QFD_DT_FLOAT, srank, sdims, scale, nw * 4);
+    snprintf(base, sizeof base, "%s_zero_point", name);
+    int tz = ts < 0 ? (free(zp), -1) : qfd_graph_add_init(g, base, QFD_DT_INT32, srank, sdims, zp, nw * 4);
+    snprintf(base, sizeof base, "%s_dequantize", name);
+    int dq = tz < 0 ? -1 : qfd_graph_add_node(g, "DequantizeLinear", "", base, (int[]){tq, ts, tz}, 3, (int[]){y}, 1);
+    if (dq < 0 || (srank && qfd_node_set_int(&g->nodes[dq], "axis", 0)))
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    return QFD_OK;
+}
+
+/* Drops the import of domain (nothing uses it any more). */
+static void drop_opset(qfd_model *m, const char *domain)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < m->n_opsets; i++) {
+        if (m->opsets[i].domain && !strcmp(m->opsets[i].domain, domain)) {
+            free(m->opsets[i].domain);
+            qfd_extra_clear(&m->opsets[i].extra);
+            continue;
+        }
+        m->opsets[w++] = m->opsets[i];
+    }
+    m->n_opsets = w;
+}
+
+qfd_status qfd_quant_export(qfd_ctx *ctx, const qfd_model *src, qfd_quant_format fmt, qfd_model **out)
+{
+    *out = NULL;
+    if (fmt != QFD_FORMAT_ORT)
+        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "only --format ort is implemented so far");
+    if (qfd_model_opset(src, "") < 13)
+        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED,
+                        "the model imports ONNX opset %lld; per-channel QDQ needs opset 13 or later",
+                        (long long)qfd_model_opset(src, ""));
+    qfd_model *m;
+    qfd_status st = qfd_onnx_clone(ctx, src, &m);
+    if (st)
+        return st;
+    qfd_graph *g = &m->graph;
+    size_t n_nodes = g->n_nodes;
+    bool *drop = calloc(n_nodes + 1, sizeof *drop);
+    if (!drop) {
+        qfd_model_free(m);
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n_nodes && !st; i++) {
+        const qfd_node *n = &g->nodes[i];
+        if (!n->domain || strcmp(n->domain, QFD_FQ_DOMAIN))
+            continue;
+        drop[i] = true;
+        if (!strcmp(n->op_type, QFD_BQ_OP))
+            st = export_bias(ctx, g, (int)i);
+        else if (qfd_graph_float_init(g, n->in[0], -1))
+            st = export_weight(ctx, g, (int)i);
+        else
+            st = export_act(ctx, g, (int)i, fmt);
+    }
+    /* The new nodes sit past n_nodes: drop only the FakeQuant ones. */
+    bool *all = st ? NULL : calloc(g->n_nodes + 1, sizeof *all);
+    if (!st && !all)
+        st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    if (!st) {
+        memcpy(all, drop, n_nodes * sizeof *all);
+        qfd_graph_drop_nodes(g, all);
+    }
+    if (!st) {
+        qfd_graph_prune_inits(g);
+        drop_opset(m, QFD_FQ_DOMAIN);
+        st = qfd_graph_validate(ctx, g);
+    }
+    free(all);
+    free(drop);
+    if (st) {
+        qfd_model_free(m);
+        return st;
+    }
+    *out = m;
+    return QFD_OK;
+}

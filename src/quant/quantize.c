@@ -1,0 +1,380 @@
+/* qfd_model_quantize: prepare -> calibrate -> [train] -> export -> evaluate.
+ * Every check that can fail (options, model, data, paths) runs before the
+ * first step; a resumed run rebuilds the same fake-quant graph (the same
+ * plan and calibration from the same data) and then takes every weight and
+ * step from the checkpoint. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/ctx.h"
+#include "data/dataset.h"
+#include "io/io.h"
+#include "ir/edit.h"
+#include "ir/model_info.h"
+#include "passes/passes.h"
+#include "quant/compare.h"
+#include "quant/quant.h"
+#include "train/setup.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct run {
+    qfd_quant_cfg cfg;
+    qfd_calib_kind calib;
+    bool train;
+    const char *method;
+} run;
+
+static qfd_status parse_opts(qfd_ctx *ctx, const qfd_quantize_opts *o, run *r)
+{
+    memset(r, 0, sizeof *r);
+    r->method = o->method ? o->method : "lsq";
+    if (strcmp(r->method, "lsq") && strcmp(r->method, "ptq"))
+        return qfd_fail(ctx, QFD_ERR_ARG, "--method %s: not one of ptq, lsq", r->method);
+    r->train = !strcmp(r->method, "lsq");
+    r->cfg.wbits = o->wbits > 0 ? o->wbits : 4;
+    r->cfg.abits = o->abits > 0 ? o->abits : 4;
+    if (r->cfg.wbits < 2 || r->cfg.wbits > 8 || r->cfg.abits < 2 || r->cfg.abits > 8)
+        return qfd_fail(ctx, QFD_ERR_ARG, "bits must be 2 to 8 (got weights %d, activations %d)", r->cfg.wbits,
+                        r->cfg.abits);
+    const char *fl = o->first_last ? o->first_last : "8";
+    if (!strcmp(fl, "8"))
+        r->cfg.first_last = QFD_FIRST_LAST_8;
+    else if (!strcmp(fl, "same"))
+        r->cfg.first_last = QFD_FIRST_LAST_SAME;
+    else if (!strcmp(fl, "fp"))
+        r->cfg.first_last = QFD_FIRST_LAST_FP;
+    else
+        return qfd_fail(ctx, QFD_ERR_ARG, "--first-last %s: not one of 8, same, fp", fl);
+    const char *fmt = o->format ? o->format : "ort";
+    if (strcmp(fmt, "ort"))
+        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "--format %s: only ort is implemented so far", fmt);
+    r->cfg.format = QFD_FORMAT_ORT;
+    const char *cal = o->calib ? o->calib : "mse";
+    if (!strcmp(cal, "mse"))
+        r->calib = QFD_CALIB_MSE;
+    else if (!strcmp(cal, "percentile"))
+        r->calib = QFD_CALIB_PERCENTILE;
+    else if (!strcmp(cal, "minmax"))
+        r->calib = QFD_CALIB_MINMAX;
+    else
+        return qfd_fail(ctx, QFD_ERR_ARG, "--calib %s: not one of mse, percentile, minmax", cal);
+    r->cfg.skip = o->skip;
+    r->cfg.n_skip = o->n_skip;
+    if (o->train.resume_dir && !r->train)
+        return qfd_fail(ctx, QFD_ERR_ARG, "--resume: --method %s does not train", r->method);
+    return QFD_OK;
+}
+
+/* The first n images of ds, normalized as the model expects. */
+static float *calib_images(const qfd_dataset *ds, int64_t n, int n_norm, const float *mean, const float *std)
+{
+    int64_t per = ds->n ? qfd_array_numel(&ds->x) / ds->n : 0;
+    int64_t channels = ds->x.rank >= 2 ? ds->x.dims[1] : 1, plane = channels ? per / channels : 0;
+    float *x = malloc((size_t)(n * per) * sizeof *x + 1);
+    const float *src = ds->x.data;
+    for (int64_t i = 0; x && i < n * per; i++) {
+        int c = n_norm > 1 ? (int)((i / plane) % channels) : 0;
+        x[i] = n_norm ? (src[i] - mean[c]) / std[c] : src[i];
+    }
+    return x;
+}
+
+/* Parameter groups of a fake-quant student: weights, biases and norms,
+ * steps, and the frozen steps of 8-bit weights (their LSQ gradient is
+ * multiplied by qmax = 127 at the clip boundary: see qfd-method.md). */
+static int student_group(void *user, const qfd_model *m, int t, qfd_param_role role)
+{
+    const bool *frozen = user;
+    (void)m;
+    if (role == QFD_ROLE_STEP)
+        return frozen[t] ? 3 : 2;
+    return role == QFD_ROLE_WEIGHT ? 0 : 1;
+}
+
+static void config_str(char *config, size_t cap, const char *flag, const char *v)
+{
+    size_t n = strlen(config);
+    snprintf(config + n, cap - n, "%s=%s\n", flag, v ? v : "");
+}
+
+static qfd_status train_student(qfd_ctx *ctx, const qfd_model *src, qfd_model *student, const qfd_dataset *ds,
+                                const qfd_quantize_opts *o, const run *rn, qfd_quantize_result *r)
+{
+    qfd_train_opts to = o->train;
+    to.epochs = to.epochs > 0 ? to.epochs : 2;
+    to.lr = to.lr > 0 ? to.lr : 0.004f;
+    if (!to.optimizer)
+        to.nesterov = 1;
+    qfd_fit_opts f;
+    char config[4096];
+    qfd_status st = qfd_fit_opts_from_train(ctx, student, &to, ds->n, &f, config, sizeof config);
+    if (st)
+        return st;
+    const qfd_graph *g = &student->graph;
+    bool *frozen = calloc(g->n_tensors + 1, sizeof *frozen);
+    if (!frozen)
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const qfd_node *n = &g->nodes[i];
+        if (!strcmp(n->op_type, QFD_FQ_OP) && qfd_attr_int(n, "bits", 0) >= 8 &&
+            qfd_graph_float_init(g, n->in[0], -1))
+            frozen[n->in[1]] = true;
+    }
+    float lr_steps = o->lr_steps > 0 ? o->lr_steps : 1e-5f;
+    qfd_param_group groups[4] = {{f.trainer.lr, f.trainer.weight_decay, false},
+                                 {f.trainer.lr, 0.0f, false},
+                                 {lr_steps, 0.0f, false},
+                                 {0.0f, 0.0f, true}};
+    qfd_loss_term ce = {QFD_LOSS_CE, NULL, NULL, 1.0f, to.label_smoothing, 1.0f};
+    f.trainer.groups = groups;
+    f.trainer.n_groups = 4;
+    f.trainer.group_of = student_group;
+    f.trainer.group_user = frozen;
+    f.trainer.losses = &ce;
+    f.trainer.n_losses = 1;
+    f.trainer.inference_mode = true; /* BatchNorms left unfolded keep their statistics; Dropout off */
+    char num[64];
+    snprintf(num, sizeof num, "%d", rn->cfg.wbits);
+    config_str(config, sizeof config, "--wbits", num);
+    snprintf(num, sizeof num, "%d", rn->cfg.abits);
+    config_str(config, sizeof config, "--abits", num);
+    config_str(config, sizeof config, "--method", rn->method);
+    config_str(config, sizeof config, "--first-last", o->first_last ? o->first_last : "8");
+    config_str(config, sizeof config, "--format", o->format ? o->format : "ort");
+    config_str(config, sizeof config, "--calib", o->calib ? o->calib : "mse");
+    qfd_fit_config_add(config, sizeof config, "--calib-images", "%.0f", (double)(o->calib_images > 0 ? o->calib_images : 2048));
+    qfd_fit_config_add(config, sizeof config, "--lr-steps", "%.7g", lr_steps);
+    for (size_t i = 0; i < o->n_skip; i++)
+        config_str(config, sizeof config, "--skip", o->skip[i]);
+    f.meta.source = qfd_graph_fingerprint(&src->graph);
+    f.meta.stage = "training (lsq)";
+    st = qfd_fit(ctx, student, ds, &f, &r->train);
+    free(frozen);
+    return st;
+}
+
+static qfd_status fill_layers(qfd_ctx *ctx, const qfd_quant_plan *plan, qfd_quantize_result *r)
+{
+    if (!(r->layers = calloc(plan->n_layers + 1, sizeof *r->layers)))
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < plan->n_layers; i++) {
+        qfd_quantize_layer *L = &r->layers[r->n_layers++];
+        if (!(L->name = strdup(plan->layers[i].name)))
+            return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+        L->op = plan->layers[i].op;
+        L->wbits = plan->layers[i].wbits;
+        L->abits = plan->layers[i].abits;
+    }
+    return QFD_OK;
+}
+
+/* Quantizers as trained: read back from the student's FakeQuant nodes. */
+static qfd_status fill_tensors(qfd_ctx *ctx, const qfd_model *student, qfd_quantize_result *r)
+{
+    const qfd_graph *g = &student->graph;
+    if (!(r->tensors = calloc(g->n_nodes + 1, sizeof *r->tensors)))
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const qfd_node *n = &g->nodes[i];
+        if (strcmp(n->op_type, QFD_FQ_OP))
+            continue;
+        qfd_quantize_tensor *q = &r->tensors[r->n_tensors++];
+        const qfd_tensor *s = &g->tensors[n->in[1]];
+        const float *sv = s->data;
+        if (!(q->name = strdup(g->tensors[n->in[0]].name)))
+            return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+        q->bits = (int)qfd_attr_int(n, "bits", 8);
+        q->qmin = qfd_attr_int(n, "qmin", 0);
+        q->qmax = qfd_attr_int(n, "qmax", 0);
+        q->is_signed = q->qmin < 0;
+        q->weight = qfd_graph_float_init(g, n->in[0], -1) != NULL;
+        q->n_step = qfd_tensor_numel(s);
+        q->step_min = q->step_max = sv[0];
+        for (int64_t k = 1; k < q->n_step; k++) {
+            q->step_min = fminf(q->step_min, sv[k]);
+            q->step_max = fmaxf(q->step_max, sv[k]);
+        }
+        if (!q->weight && q->bits < 8)
+            r->float_groups++;
+    }
+    return QFD_OK;
+}
+
+static qfd_status tag(qfd_ctx *ctx, qfd_model *out, const run *rn, const qfd_quantize_result *r)
+{
+    char buf[256];
+    size_t cap = 64;
+    for (size_t i = 0; i < r->n_layers; i++)
+        cap += strlen(r->layers[i].name) + 16;
+    char *bits = malloc(cap), *fl = malloc(cap);
+    if (!bits || !fl) {
+        free(bits), free(fl);
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    }
+    bits[0] = fl[0] = 0;
+    for (size_t i = 0; i < r->n_layers; i++) {
+        const qfd_quantize_layer *L = &r->layers[i];
+        char *dst = L->wbits ? bits : fl;
+        size_t n = strlen(dst);
+        if (L->wbits)
+            snprintf(dst + n, cap - n, "%s%s=w%da%d", n ? "," : "", L->name, L->wbits, L->abits);
+        else
+            snprintf(dst + n, cap - n, "%s%s", n ? "," : "", L->name);
+    }
+    int bad = qfd_model_set_metadata(out, "qfd.quant.bits", bits) || qfd_model_set_metadata(out, "qfd.quant.float", fl) ||
+              qfd_model_set_metadata(out, "qfd.quant.method", rn->method) ||
+              qfd_model_set_metadata(out, "qfd.quant.format", "ort");
+    snprintf(buf, sizeof buf, "fp32 %.4f, student %.4f, exported %.4f on %lld test images", r->fp32_top1,
+             r->student_top1, r->exported_top1, (long long)r->n_test);
+    bad |= qfd_model_set_metadata(out, "qfd.quant.accuracy", buf);
+    free(bits), free(fl);
+    return bad ? qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory") : QFD_OK;
+}
+
+qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quantize_opts *o, qfd_model **out,
+                              qfd_quantize_result *r)
+{
+    memset(r, 0, sizeof *r);
+    *out = NULL;
+    run rn;
+    qfd_model *work = NULL, *exported = NULL;
+    qfd_dataset ds = {0};
+    qfd_quant_plan plan = {0};
+    float *cx = NULL;
+    qfd_status st = parse_opts(ctx, o, &rn);
+    const int stages = rn.train ? 5 : 4;
+    int stage = 0;
+    char what[256];
+    double t = now();
+#define STAGE(...)                                                      \
+    do {                                                                \
+        snprintf(what, sizeof what, __VA_ARGS__);                       \
+        if (o->stage)                                                   \
+            o->stage(o->train.user, ++stage, stages, what);             \
+    } while (0)
+    if (st)
+        return st;
+    if (o->train.resume_dir && !qfd_checkpoint_exists(o->train.resume_dir))
+        return qfd_fail(ctx, QFD_ERR_IO, "--resume %s: no checkpoint there (%s/checkpoint.bin)", o->train.resume_dir,
+                        o->train.resume_dir);
+    if (qfd_model_opset(src, "") < 13)
+        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED,
+                        "the model imports ONNX opset %lld; the QDQ export needs opset 13 or later (per-channel "
+                        "scales)",
+                        (long long)qfd_model_opset(src, ""));
+    if ((o->train.checkpoint_dir && (st = qfd_fit_dir_check(ctx, o->train.checkpoint_dir))) ||
+        (st = qfd_onnx_clone(ctx, src, &work)) || (st = qfd_pass_fold_bn(ctx, work, &r->folded_bn)) ||
+        (st = qfd_quant_plan_make(ctx, work, &rn.cfg, &plan)) || (st = fill_layers(ctx, &plan, r)))
+        goto out;
+
+    /* data, checked whole before any work */
+    int n_norm;
+    float mean[4], std[4];
+    const char *norm_source;
+    qfd_train_opts checks = o->train;
+    checks.check_test = 1;
+    if ((st = qfd_model_normalization(ctx, src, o->train.n_mean, o->train.mean, o->train.n_std, o->train.std, &n_norm,
+                                      mean, std, &norm_source)) ||
+        (st = qfd_dataset_load(ctx, o->train.data, QFD_SPLIT_TRAIN, o->train.limit, &ds)) ||
+        (st = qfd_fit_check_data(ctx, src, &checks, &ds)))
+        goto out;
+    int n_w = 0, n_a = 0;
+    for (size_t i = 0; i < plan.n_q; i++)
+        plan.q[i].weight ? n_w++ : n_a++;
+    int n_quant = 0;
+    for (size_t i = 0; i < plan.n_layers; i++)
+        n_quant += plan.layers[i].wbits > 0;
+    STAGE("prepared: %d BatchNormalization folded; %d of %zu layers quantized (W%dA%d, first/last %s); %d weight "
+          "and %d activation quantizers",
+          r->folded_bn, n_quant, plan.n_layers, rn.cfg.wbits, rn.cfg.abits, o->first_last ? o->first_last : "8", n_w,
+          n_a);
+    r->seconds_prepare = now() - t;
+
+    t = now();
+    int64_t nc = o->calib_images > 0 ? o->calib_images : 2048;
+    nc = nc < ds.n ? nc : ds.n;
+    STAGE("calibrating on %lld training images (%s)", (long long)nc, o->calib ? o->calib : "mse");
+    if (!(cx = calib_images(&ds, nc, n_norm, mean, std))) {
+        st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    qfd_calib_opts co = {rn.calib, cx, nc, &ds.x, 64, o->train.n_threads, o->calib_progress, o->train.user};
+    if ((st = qfd_quant_calibrate(ctx, work, &plan, &co)) || (st = qfd_quant_insert(ctx, work, &plan)))
+        goto out;
+    r->seconds_calibrate = now() - t;
+
+    if (rn.train) {
+        t = now();
+        STAGE("training (lsq): %d epoch%s", o->train.epochs > 0 ? o->train.epochs : 2,
+              (o->train.epochs > 0 ? o->train.epochs : 2) == 1 ? "" : "s");
+        if ((st = train_student(ctx, src, work, &ds, o, &rn, r)))
+            goto out;
+        r->seconds_train = now() - t;
+        if (r->train.stopped)
+            goto out;
+    }
+    qfd_dataset_free(&ds);
+    if (o->student_path && (st = qfd_model_save(ctx, work, o->student_path)))
+        goto out;
+
+    t = now();
+    STAGE("exporting QDQ (format ort)");
+    if ((st = qfd_quant_export(ctx, work, rn.cfg.format, &exported)) || (st = fill_tensors(ctx, work, r)))
+        goto out;
+    r->seconds_export = now() - t;
+
+    t = now();
+    qfd_compare_opts cmp = {.data = o->train.data,
+                            .limit = o->eval_limit,
+                            .batch = 100,
+                            .n_threads = o->train.n_threads,
+                            .n_norm = n_norm,
+                            .a = 1,
+                            .b = 2};
+    memcpy(cmp.mean, mean, sizeof mean);
+    memcpy(cmp.std, std, sizeof std);
+    STAGE("evaluating FP32, student and exported models on the test split");
+    const qfd_model *models[3] = {src, work, exported};
+    qfd_compare_result cr;
+    if ((st = qfd_quant_compare(ctx, models, 3, &cmp, &cr)))
+        goto out;
+    r->n_test = cr.n;
+    r->fp32_top1 = cr.top1[0];
+    r->student_top1 = cr.top1[1];
+    r->exported_top1 = cr.top1[2];
+    r->agreement = cr.agreement;
+    r->max_logit_diff = cr.max_logit_diff;
+    r->seconds_evaluate = now() - t;
+    if ((st = tag(ctx, exported, &rn, r)))
+        goto out;
+    *out = exported;
+    exported = NULL;
+#undef STAGE
+out:
+    free(cx);
+    qfd_quant_plan_free(&plan);
+    qfd_dataset_free(&ds);
+    qfd_model_free(work);
+    qfd_model_free(exported);
+    return st;
+}
+
+void qfd_quantize_result_free(qfd_quantize_result *r)
+{
+    for (size_t i = 0; i < r->n_layers; i++)
+        free(r->layers[i].name);
+    for (size_t i = 0; i < r->n_tensors; i++)
+        free(r->tensors[i].name);
+    free(r->layers);
+    free(r->tensors);
+    memset(r, 0, sizeof *r);
+}
