@@ -107,8 +107,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         o.train.hflip = 0, o.train.crop_pad = 0;
     if (o.train.n_mean != o.train.n_std) {
         free(skip.items);
-        return qfd_cli_usage_error(&qfd_cmd_quantize,
-                                   "--mean and --std must be given together, with as many values");
+        return qfd_cli_usage_error(&qfd_cmd_quantize, "--mean and --std must be given together, with as many values");
     }
     char *out_owned = out ? NULL : default_output(path, o.wbits, o.abits);
     if (!out && !(out = out_owned)) {

@@ -88,8 +88,8 @@ static qfd_status export_act(qfd_ctx *ctx, qfd_graph *g, int fq, qfd_quant_forma
     int64_t lo = dtype == QFD_DT_UINT8 ? 0 : -128, hi = dtype == QFD_DT_UINT8 ? 255 : 127;
     int64_t zp = dtype == QFD_DT_UINT8 && qmin < 0 ? 128 : 0;
     if (qmin + zp < lo || qmax + zp > hi)
-        return qfd_fail(ctx, QFD_ERR_INTERNAL, "quantizer of '%s': range [%lld, %lld] does not fit its container",
-                        name, (long long)qmin, (long long)qmax);
+        return qfd_fail(ctx, QFD_ERR_INTERNAL, "quantizer of '%s': range [%lld, %lld] does not fit its container", name,
+                        (long long)qmin, (long long)qmax);
     int in = x;
     if (qmin + zp > lo || qmax + zp < hi) { /* narrower than the container: keep the trained clamp */
         float cl = (float)qmin * s, ch = (float)qmax * s;

@@ -65,9 +65,9 @@ static void clip_bounds(const qfd_graph *g, const qfd_node *n, float *lo, float 
 /* nonneg[t]: tensor t cannot be negative; filled in node (topological) order. */
 static void find_nonneg(const qfd_graph *g, bool *nonneg)
 {
-    static const char *const pass[] = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Flatten",
-                                       "Reshape", "Transpose",   "Squeeze",           "Unsqueeze",     "Identity",
-                                       "Resize",  "Concat",      "Relu",              "Dropout"};
+    static const char *const pass[] = {
+        "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape", "Transpose",
+        "Squeeze", "Unsqueeze",   "Identity",          "Resize",        "Concat",  "Relu",    "Dropout"};
     for (size_t i = 0; i < g->n_nodes; i++) {
         const qfd_node *n = &g->nodes[i];
         if (n->n_out < 1 || n->out[0] < 0)
@@ -173,9 +173,9 @@ static bool quantized_model(const qfd_graph *g)
 {
     for (size_t i = 0; i < g->n_nodes; i++) {
         const qfd_node *n = &g->nodes[i];
-        if (qfd_node_is(n, "QuantizeLinear") || qfd_node_is(n, "DequantizeLinear") ||
-            qfd_node_is(n, "QLinearConv") || qfd_node_is(n, "QLinearMatMul") || qfd_node_is(n, "ConvInteger") ||
-            qfd_node_is(n, "MatMulInteger") || !strcmp(n->op_type, QFD_FQ_OP))
+        if (qfd_node_is(n, "QuantizeLinear") || qfd_node_is(n, "DequantizeLinear") || qfd_node_is(n, "QLinearConv") ||
+            qfd_node_is(n, "QLinearMatMul") || qfd_node_is(n, "ConvInteger") || qfd_node_is(n, "MatMulInteger") ||
+            !strcmp(n->op_type, QFD_FQ_OP))
             return true;
     }
     return false;
@@ -186,8 +186,9 @@ qfd_status qfd_quant_plan_make(qfd_ctx *ctx, const qfd_model *m, const qfd_quant
     const qfd_graph *g = &m->graph;
     memset(plan, 0, sizeof *plan);
     if (quantized_model(g))
-        return qfd_fail(ctx, QFD_ERR_ARG, "the model is already quantized (it has QuantizeLinear/DequantizeLinear "
-                                          "or integer ops); give qfd-onnx the FP32 model");
+        return qfd_fail(ctx, QFD_ERR_ARG,
+                        "the model is already quantized (it has QuantizeLinear/DequantizeLinear "
+                        "or integer ops); give qfd-onnx the FP32 model");
     bool *nonneg = calloc(g->n_tensors + 1, sizeof *nonneg);
     int *slot = malloc((g->n_tensors + 1) * sizeof *slot);
     plan->layers = calloc(g->n_nodes + 1, sizeof *plan->layers);

@@ -38,12 +38,12 @@ typedef struct qfd_quant_cfg {
 typedef struct qfd_qtensor {
     int tensor; /* in the model the plan was made for */
     int bits;
-    bool weight;   /* an initializer, quantized per channel along axis */
+    bool weight; /* an initializer, quantized per channel along axis */
     /* A layer's bias held as int32 at x_step * w_step (BiasQuant): the
      * tensors of the layer's quantized input and weight. */
     bool bias;
     int x_of, w_of;
-    int axis;      /* weights: the output-channel axis; -1 per tensor */
+    int axis; /* weights: the output-channel axis; -1 per tensor */
     int64_t qmin, qmax;
     float clip_hi; /* activations made by Clip(0, hi) / Relu6: steps stay <= hi / qmax so ORT absorbs the Clip */
     float *step;   /* calibrated step(s): one, or one per channel; owned */

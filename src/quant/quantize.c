@@ -125,8 +125,7 @@ static qfd_status train_student(qfd_ctx *ctx, const qfd_model *src, qfd_model *s
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < g->n_nodes; i++) {
         const qfd_node *n = &g->nodes[i];
-        if (!strcmp(n->op_type, QFD_FQ_OP) && qfd_attr_int(n, "bits", 0) >= 8 &&
-            qfd_graph_float_init(g, n->in[0], -1))
+        if (!strcmp(n->op_type, QFD_FQ_OP) && qfd_attr_int(n, "bits", 0) >= 8 && qfd_graph_float_init(g, n->in[0], -1))
             frozen[n->in[1]] = true;
     }
     float lr_steps = o->lr_steps > 0 ? o->lr_steps : 1e-5f;
@@ -151,7 +150,8 @@ static qfd_status train_student(qfd_ctx *ctx, const qfd_model *src, qfd_model *s
     config_str(config, sizeof config, "--first-last", o->first_last ? o->first_last : "8");
     config_str(config, sizeof config, "--format", o->format ? o->format : "ort");
     config_str(config, sizeof config, "--calib", o->calib ? o->calib : "mse");
-    qfd_fit_config_add(config, sizeof config, "--calib-images", "%.0f", (double)(o->calib_images > 0 ? o->calib_images : 2048));
+    qfd_fit_config_add(config, sizeof config, "--calib-images", "%.0f",
+                       (double)(o->calib_images > 0 ? o->calib_images : 2048));
     qfd_fit_config_add(config, sizeof config, "--lr-steps", "%.7g", lr_steps);
     for (size_t i = 0; i < o->n_skip; i++)
         config_str(config, sizeof config, "--skip", o->skip[i]);
@@ -230,7 +230,8 @@ static qfd_status tag(qfd_ctx *ctx, qfd_model *out, const run *rn, const qfd_qua
         else
             snprintf(dst + n, cap - n, "%s%s", n ? "," : "", L->name);
     }
-    int bad = qfd_model_set_metadata(out, "qfd.quant.bits", bits) || qfd_model_set_metadata(out, "qfd.quant.float", fl) ||
+    int bad = qfd_model_set_metadata(out, "qfd.quant.bits", bits) ||
+              qfd_model_set_metadata(out, "qfd.quant.float", fl) ||
               qfd_model_set_metadata(out, "qfd.quant.method", rn->method) ||
               qfd_model_set_metadata(out, "qfd.quant.format", "ort");
     snprintf(buf, sizeof buf, "fp32 %.4f, student %.4f, exported %.4f on %lld test images", r->fp32_top1,
@@ -255,11 +256,11 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
     int stage = 0;
     char what[256];
     double t = now();
-#define STAGE(...)                                                      \
-    do {                                                                \
-        snprintf(what, sizeof what, __VA_ARGS__);                       \
-        if (o->stage)                                                   \
-            o->stage(o->train.user, ++stage, stages, what);             \
+#define STAGE(...)                                          \
+    do {                                                    \
+        snprintf(what, sizeof what, __VA_ARGS__);           \
+        if (o->stage)                                       \
+            o->stage(o->train.user, ++stage, stages, what); \
     } while (0)
     if (st)
         return st;
@@ -287,16 +288,16 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
         (st = qfd_dataset_load(ctx, o->train.data, QFD_SPLIT_TRAIN, o->train.limit, &ds)) ||
         (st = qfd_fit_check_data(ctx, src, &checks, &ds)))
         goto out;
-    int n_w = 0, n_a = 0;
+    int n_w = 0, n_a = 0, n_b = 0;
     for (size_t i = 0; i < plan.n_q; i++)
-        plan.q[i].weight ? n_w++ : n_a++;
+        plan.q[i].weight ? n_w++ : plan.q[i].bias ? n_b++ : n_a++;
     int n_quant = 0;
     for (size_t i = 0; i < plan.n_layers; i++)
         n_quant += plan.layers[i].wbits > 0;
-    STAGE("prepared: %d BatchNormalization folded; %d of %zu layers quantized (W%dA%d, first/last %s); %d weight "
-          "and %d activation quantizers",
+    STAGE("prepared: %d BatchNormalization folded; %d of %zu layers quantized (W%dA%d, first/last %s); %d weight, "
+          "%d activation and %d int32 bias quantizers",
           r->folded_bn, n_quant, plan.n_layers, rn.cfg.wbits, rn.cfg.abits, o->first_last ? o->first_last : "8", n_w,
-          n_a);
+          n_a, n_b);
     r->seconds_prepare = now() - t;
 
     t = now();

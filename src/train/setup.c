@@ -100,7 +100,7 @@ void qfd_fit_config_add(char *buf, size_t cap, const char *flag, const char *fmt
 }
 
 qfd_status qfd_fit_opts_from_train(qfd_ctx *ctx, const qfd_model *m, const qfd_train_opts *o, int64_t n_examples,
-                           qfd_fit_opts *f, char *config, size_t cap)
+                                   qfd_fit_opts *f, char *config, size_t cap)
 {
     bool adamw = o->optimizer && !strcmp(o->optimizer, "adamw");
     if (o->optimizer && !adamw && strcmp(o->optimizer, "sgd"))
@@ -164,7 +164,8 @@ qfd_status qfd_fit_opts_from_train(qfd_ctx *ctx, const qfd_model *m, const qfd_t
     qfd_fit_config_add(config, cap, "--step-epochs", "%.0f", o->step_epochs);
     qfd_fit_config_add(config, cap, "--gamma", "%.7g", o->gamma);
     qfd_fit_config_add(config, cap, "--label-smoothing", "%.7g", o->label_smoothing);
-    qfd_fit_config_add(config, cap, "--threads", "%.0f", o->n_threads > 0 ? o->n_threads : (double)sysconf(_SC_NPROCESSORS_ONLN));
+    qfd_fit_config_add(config, cap, "--threads", "%.0f",
+                       o->n_threads > 0 ? o->n_threads : (double)sysconf(_SC_NPROCESSORS_ONLN));
     qfd_fit_config_add(config, cap, "--crop-pad", "%.0f", lo->crop_pad);
     qfd_fit_config_add(config, cap, "--no-flip", "%.0f", !lo->hflip);
     for (int c = 0; c < lo->n_norm; c++) {
@@ -176,4 +177,3 @@ qfd_status qfd_fit_opts_from_train(qfd_ctx *ctx, const qfd_model *m, const qfd_t
     f->meta.stage = "training";
     return QFD_OK;
 }
-
