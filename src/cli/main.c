@@ -1,4 +1,7 @@
 /* qfd-onnx: entry point and subcommand dispatch. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +28,12 @@ static void usage(FILE *f)
         fprintf(f, "  %-10s %s\n", k_cmds[i]->name, k_cmds[i]->summary);
     fputs("\n"
           "Run 'qfd-onnx COMMAND --help' for a command's flags.\n"
-          "  -h, --help      show this help\n"
-          "  --version       print the version\n"
+          "  -h, --help         show this help\n"
+          "  --version          print the version\n"
+          "  --max-memory SIZE  with any command: the most memory a model's tensors, a data\n"
+          "                     array or an execution plan may take (default 16G; 512M,\n"
+          "                     2G, 1T or bytes; 'none' for no limit): a file needing more\n"
+          "                     is refused with exit 2\n"
           "\n"
           "Exit status: 0 on success, 2 on bad input (model, data file or flag),\n"
           "1 on an internal failure.\n",
@@ -54,9 +61,80 @@ static void set_omp_wait_policy(char **argv)
     /* not re-executed (no /proc): carry on with the default policy */
 }
 
+/* "512M", "16G", "1.5T", "4096": bytes (K, M, G, T are powers of 1024, an
+ * optional trailing B or iB allowed); "none" is 0, no limit. -1 if malformed
+ * or zero. */
+static int64_t parse_size(const char *s)
+{
+    if (!strcmp(s, "none"))
+        return 0;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || !(v > 0))
+        return -1;
+    for (const char *p = s; p < end; p++) /* no sign, space, exponent or hex */
+        if (!isdigit((unsigned char)*p) && *p != '.')
+            return -1;
+    double scale = 1;
+    const char *units = "KMGT";
+    const char *u = *end ? strchr(units, toupper((unsigned char)*end)) : NULL;
+    if (u && *u) {
+        for (const char *p = units; p <= u; p++)
+            scale *= 1024;
+        end++;
+        if (*end == 'i')
+            end++;
+    }
+    if (*end == 'B' || (*end == 'b' && u))
+        end++;
+    if (*end || v * scale > 9.2e18 || v * scale < 1)
+        return -1;
+    return (int64_t)(v * scale);
+}
+
+/* Takes the global --max-memory SIZE (or --max-memory=SIZE) out of argv,
+ * wherever it is before a "--", so that no subcommand's parser sees it.
+ * Returns 0, or 2 after printing the error. */
+static int take_global_flags(int *argc, char **argv, uint64_t *limit)
+{
+    for (int i = 1; i < *argc && strcmp(argv[i], "--"); i++) {
+        const char *val;
+        int used;
+        if (!strcmp(argv[i], "--max-memory")) {
+            if (i + 1 >= *argc) {
+                fputs("qfd-onnx: error: --max-memory needs a size such as 512M or 16G\n", stderr);
+                return QFD_EXIT_BAD_INPUT;
+            }
+            val = argv[i + 1];
+            used = 2;
+        } else if (!strncmp(argv[i], "--max-memory=", 13)) {
+            val = argv[i] + 13;
+            used = 1;
+        } else {
+            continue;
+        }
+        int64_t v = parse_size(val);
+        if (v < 0) {
+            fprintf(stderr, "qfd-onnx: error: --max-memory needs a size such as 512M or 16G, or 'none', got '%s'\n",
+                    val);
+            return QFD_EXIT_BAD_INPUT;
+        }
+        *limit = (uint64_t)v;
+        memmove(&argv[i], &argv[i + used], (size_t)(*argc - i - used + 1) * sizeof *argv);
+        *argc -= used;
+        i--;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     set_omp_wait_policy(argv);
+    uint64_t limit = QFD_DEFAULT_MEMORY_LIMIT;
+    int rc = take_global_flags(&argc, argv, &limit);
+    if (rc)
+        return rc;
     if (argc < 2) {
         usage(stderr);
         return QFD_EXIT_BAD_INPUT;
@@ -84,7 +162,8 @@ int main(int argc, char **argv)
             fputs("qfd-onnx: error: out of memory\n", stderr);
             return QFD_EXIT_INTERNAL;
         }
-        int rc = k_cmds[i]->run(ctx, argc - 2, argv + 2);
+        qfd_ctx_set_memory_limit(ctx, limit);
+        rc = k_cmds[i]->run(ctx, argc - 2, argv + 2);
         qfd_ctx_free(ctx);
         return rc;
     }

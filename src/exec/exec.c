@@ -252,9 +252,38 @@ fail:
     return st;
 }
 
-/* Gives tensor t a buffer of its inferred size, or only the size when
- * pooled (placed by qfd_exec_place_values at the end of planning). */
-static qfd_status alloc_value(qfd_ctx *ctx, qfd_exec *e, int t, bool pooled)
+/* "node 'name' (Op)", or "node #i (Op)" when unnamed. */
+static const char *node_label(const qfd_exec *e, size_t i, char *buf, size_t cap)
+{
+    const qfd_node *n = &e->g->nodes[i];
+    if (n->name && *n->name)
+        snprintf(buf, cap, "node '%s' (%s)", n->name, n->op_type);
+    else
+        snprintf(buf, cap, "node #%zu (%s)", i, n->op_type);
+    return buf;
+}
+
+/* Counts bytes that node i's plan adds (what: "output 'y'", "workspace")
+ * against the context's memory limit, before they are allocated. */
+static qfd_status charge(qfd_ctx *ctx, qfd_exec *e, size_t i, const char *what, uint64_t bytes)
+{
+    e->plan_bytes += bytes;
+    if (!qfd_over_memory_limit(ctx, e->plan_bytes))
+        return QFD_OK;
+    char node[300], b[32], tot[32], lim[32];
+    node_label(e, i, node, sizeof node);
+    qfd_format_bytes(lim, qfd_ctx_memory_limit(ctx));
+    if (qfd_over_memory_limit(ctx, bytes))
+        return qfd_fail(ctx, QFD_ERR_LIMIT, "%s: %s needs %s, over the memory limit of %s", node, what,
+                        qfd_format_bytes(b, bytes), lim);
+    return qfd_fail(ctx, QFD_ERR_LIMIT, "%s: %s (%s) brings the planned memory to %s, over the memory limit of %s",
+                    node, what, qfd_format_bytes(b, bytes), qfd_format_bytes(tot, e->plan_bytes), lim);
+}
+
+/* Gives tensor t, an output of node i, a buffer of its inferred size, or
+ * only the size when pooled (placed by qfd_exec_place_values at the end of
+ * planning, which checks the pool against the memory limit). */
+static qfd_status alloc_value(qfd_ctx *ctx, qfd_exec *e, size_t i, int t, bool pooled)
 {
     qfd_array *v = &e->vals[t];
     int ok = 0;
@@ -266,6 +295,13 @@ static qfd_status alloc_value(qfd_ctx *ctx, qfd_exec *e, int t, bool pooled)
     if (!ok)
         return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "tensor '%s': cannot hold %lld elements of type %d",
                         e->g->tensors[t].name, (long long)numel, v->dtype);
+    char what[300];
+    snprintf(what, sizeof what, "output '%s'", e->g->tensors[t].name);
+    qfd_status st = charge(ctx, e, i, what, pooled ? 0 : nbytes);
+    if (st)
+        return st;
+    if (pooled && qfd_over_memory_limit(ctx, nbytes))
+        return charge(ctx, e, i, what, nbytes);
     if (pooled) {
         v->data = NULL;
         v->nbytes = nbytes;
@@ -316,10 +352,13 @@ static bool try_view(qfd_exec *e, size_t i, qfd_op_ctx *oc)
     return true;
 }
 
-static qfd_status ensure_ws(qfd_ctx *ctx, qfd_exec *e, size_t need)
+static qfd_status ensure_ws(qfd_ctx *ctx, qfd_exec *e, size_t i, size_t need)
 {
     if (need <= e->ws_size)
         return QFD_OK;
+    qfd_status st = charge(ctx, e, i, "its workspace", need - e->ws_size);
+    if (st)
+        return st;
     void *ws = realloc(e->ws, need);
     if (!ws)
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for a %zu-byte workspace", need);
@@ -356,6 +395,7 @@ static qfd_status plan(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs)
     const qfd_graph *g = e->g;
     release_values(e);
     e->has_plan = false;
+    e->plan_bytes = e->ws_size; /* the workspace is kept across plans */
     /* A parameter changes between steps: nothing computed from it may be folded. */
     for (size_t t = 0; e->trainable && t < g->n_tensors; t++) {
         if (g->tensors[t].flags & QFD_T_INITIALIZER)
@@ -405,14 +445,14 @@ static qfd_status plan(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs)
         /* values computed here (folded) keep their own buffers */
         bool pooled = e->share_values && !e->needs_grad && !en->folded;
         for (size_t k = en->view ? 1 : 0; k < n->n_out; k++)
-            if (n->out[k] >= 0 && (st = alloc_value(ctx, e, n->out[k], pooled)))
+            if (n->out[k] >= 0 && (st = alloc_value(ctx, e, i, n->out[k], pooled)))
                 return st;
         size_t ws = en->def->workspace ? en->def->workspace(&oc) : 0;
         if (e->needs_grad && en->def->backward_workspace) {
             size_t bws = en->def->backward_workspace(&oc);
             ws = bws > ws ? bws : ws;
         }
-        if ((st = ensure_ws(ctx, e, ws)))
+        if ((st = ensure_ws(ctx, e, i, ws)))
             return st;
         if (e->needs_grad && (st = alloc_training(ctx, e, i, &oc)))
             return st;
@@ -430,6 +470,11 @@ static qfd_status plan(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs)
         return st;
     if (e->needs_grad && (st = qfd_exec_plan_grads(ctx, e)))
         return st;
+    if (qfd_over_memory_limit(ctx, qfd_exec_memory(e))) {
+        char a[32], b[32];
+        return qfd_fail(ctx, QFD_ERR_LIMIT, "values, gradients and workspace take %s, over the memory limit of %s",
+                        qfd_format_bytes(a, qfd_exec_memory(e)), qfd_format_bytes(b, qfd_ctx_memory_limit(ctx)));
+    }
     e->has_plan = true;
     return QFD_OK;
 }

@@ -1,6 +1,6 @@
 // A minimal ONNX protobuf writer: just enough of ModelProto to state small
-// one- or two-node test models by hand (make_nan_fixtures.js), without an
-// ONNX Python install and without qfd-onnx's own writer.
+// test models by hand (make_nan_fixtures.js, make_limit_fixtures.js),
+// without an ONNX Python install and without qfd-onnx's own writer.
 'use strict';
 
 function varint(n) {
@@ -56,6 +56,18 @@ function floatTensor(name, dims, values) {
   const raw = Buffer.from(Float32Array.from(values).buffer);
   return cat([...dims.map(d => vint(1, d)), vint(2, 1), bytes(8, name), bytes(9, raw)]);
 }
+// TensorProto of int64 values (raw data).
+function int64Tensor(name, dims, values) {
+  const raw = Buffer.from(BigInt64Array.from(values.map(BigInt)).buffer);
+  return cat([...dims.map(d => vint(1, d)), vint(2, 7), bytes(8, name), bytes(9, raw)]);
+}
+// Float TensorProto whose data lives in an external file (data_location
+// EXTERNAL, external_data location/offset/length).
+function externalTensor(name, dims, location, offset, length) {
+  const kv = (k, v) => bytes(13, cat([bytes(1, k), bytes(2, String(v))]));
+  return cat([...dims.map(d => vint(1, d)), vint(2, 1), bytes(8, name), kv('location', location),
+    kv('offset', offset), kv('length', length), vint(14, 1)]);
+}
 function model({ nodes, inputs, outputs, inits = [], opset = 13 }) {
   const graph = cat([...nodes.map(n => bytes(1, n)), bytes(2, 'g'), ...inits.map(t => bytes(5, t)),
     ...inputs.map(v => bytes(11, v)), ...outputs.map(v => bytes(12, v))]);
@@ -63,4 +75,4 @@ function model({ nodes, inputs, outputs, inits = [], opset = 13 }) {
     bytes(8, cat([bytes(1, ''), vint(2, opset)]))]);
 }
 
-module.exports = { node, vinfo, floatTensor, model, fl, FLOAT: 1, INT64: 7 };
+module.exports = { node, vinfo, floatTensor, int64Tensor, externalTensor, model, fl, FLOAT: 1, INT64: 7 };
