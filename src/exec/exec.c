@@ -523,7 +523,8 @@ static bool same_plan(const qfd_array *a, const qfd_array *planned)
     return !planned->data || (a->nbytes == planned->nbytes && !memcmp(a->data, planned->data, a->nbytes));
 }
 
-static qfd_status run_graph(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs, size_t n_inputs)
+/* Checks the inputs and plans for them unless the current plan fits. */
+static qfd_status prepare(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs, size_t n_inputs)
 {
     if (n_inputs != e->n_in)
         return qfd_fail(ctx, QFD_ERR_ARG, "model takes %zu input%s, got %zu", e->n_in, e->n_in == 1 ? "" : "s",
@@ -537,7 +538,21 @@ static qfd_status run_graph(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs, 
     }
     qfd_blas_set_threads(e->n_threads);
     /* Planning runs folded nodes, which may read the inputs' shapes only. */
-    if (replan && (st = plan(ctx, e, inputs)))
+    return replan ? plan(ctx, e, inputs) : QFD_OK;
+}
+
+qfd_status qfd_exec_prepare(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs, size_t n_inputs)
+{
+    qfd_status st = prepare(ctx, e, inputs, n_inputs);
+    if (st && e->m->path)
+        qfd_ctx_prefix(ctx, e->m->path);
+    return st;
+}
+
+static qfd_status run_graph(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs, size_t n_inputs)
+{
+    qfd_status st = prepare(ctx, e, inputs, n_inputs);
+    if (st)
         return st;
     for (size_t i = 0; i < e->n_in; i++) {
         if (e->planned[i].data)

@@ -46,15 +46,21 @@ function node(op, ins, outs, attrs = {}, domain = '') {
   return cat([...ins.map(i => bytes(1, i)), ...outs.map(o => bytes(2, o)), bytes(3, `${op.toLowerCase()}_0`),
     bytes(4, op), ...a, ...(domain ? [bytes(7, domain)] : [])]);
 }
-// ValueInfoProto of a tensor; dims undefined: no shape.
+// ValueInfoProto of a tensor; dims undefined: no shape; a string dim is
+// symbolic (dim_param).
 function vinfo(name, elemType, dims) {
-  const shape = dims ? bytes(2, cat(dims.map(d => bytes(1, vint(1, d))))) : Buffer.alloc(0);
+  const dim = d => bytes(1, typeof d === 'string' ? bytes(2, d) : vint(1, d));
+  const shape = dims ? bytes(2, cat(dims.map(dim))) : Buffer.alloc(0);
   return cat([bytes(1, name), bytes(2, bytes(1, cat([vint(1, elemType), shape])))]);
 }
 // TensorProto with raw little-endian float32 data.
 function floatTensor(name, dims, values) {
   const raw = Buffer.from(Float32Array.from(values).buffer);
   return cat([...dims.map(d => vint(1, d)), vint(2, 1), bytes(8, name), bytes(9, raw)]);
+}
+// TensorProto of any type from its raw little-endian bytes.
+function rawTensor(name, dims, dataType, raw) {
+  return cat([...dims.map(d => vint(1, d)), vint(2, dataType), bytes(8, name), bytes(9, raw)]);
 }
 // TensorProto of int64 values (raw data).
 function int64Tensor(name, dims, values) {
@@ -75,4 +81,4 @@ function model({ nodes, inputs, outputs, inits = [], opset = 13 }) {
     bytes(8, cat([bytes(1, ''), vint(2, opset)]))]);
 }
 
-module.exports = { node, vinfo, floatTensor, int64Tensor, externalTensor, model, fl, FLOAT: 1, INT64: 7 };
+module.exports = { node, vinfo, floatTensor, int64Tensor, rawTensor, externalTensor, model, fl, FLOAT: 1, INT64: 7 };
