@@ -25,7 +25,8 @@ typedef enum qfd_status {
     QFD_ERR_INVALID,     /* well-formed protobuf, but not a valid graph */
     QFD_ERR_UNSUPPORTED, /* valid ONNX that qfd-onnx cannot handle */
     QFD_ERR_NOMEM,
-    QFD_ERR_INTERNAL
+    QFD_ERR_INTERNAL,
+    QFD_ERR_LIMIT /* input that would take more memory than the context's limit */
 } qfd_status;
 
 /* Everything that would otherwise be global: error text, verbosity. */
@@ -36,6 +37,18 @@ void qfd_ctx_free(qfd_ctx *ctx);
 /* Message of the last failure, "" if none. Valid until the next call. */
 const char *qfd_ctx_error(const qfd_ctx *ctx);
 const char *qfd_status_name(qfd_status st);
+
+/* The most memory one file's tensors (initializers and external data, read
+ * together), one array read from a data file, or one executor plan (values,
+ * gradients, workspace) may take; beyond it the call fails with
+ * QFD_ERR_LIMIT, naming the tensor or node, before allocating. It keeps a
+ * hostile or corrupt file from taking the machine. 0 means no limit. The
+ * default, 16 GiB, is ten times what training the bundled models takes and
+ * the same on every machine, so that a file is accepted or refused alike
+ * everywhere. */
+#define QFD_DEFAULT_MEMORY_LIMIT ((uint64_t)16 << 30)
+void qfd_ctx_set_memory_limit(qfd_ctx *ctx, uint64_t bytes);
+uint64_t qfd_ctx_memory_limit(const qfd_ctx *ctx);
 
 /* An ONNX model held in qfd-onnx's IR. */
 typedef struct qfd_model qfd_model;

@@ -15,7 +15,8 @@ int qfd_cli_exit_code(qfd_status st)
 
 int qfd_cli_fail(qfd_ctx *ctx, qfd_status st)
 {
-    fprintf(stderr, "qfd-onnx: error: %s\n", qfd_ctx_error(ctx));
+    fprintf(stderr, "qfd-onnx: error: %s%s\n", qfd_ctx_error(ctx),
+            st == QFD_ERR_LIMIT ? " (see --max-memory in 'qfd-onnx --help')" : "");
     return qfd_cli_exit_code(st);
 }
 

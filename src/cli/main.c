@@ -1,6 +1,8 @@
 /* qfd-onnx: entry point and subcommand dispatch. */
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +31,12 @@ static void usage(FILE *f)
           "Run 'qfd-onnx COMMAND --help' for a command's flags. A flag's value\n"
           "follows it ('--epochs 3') or is joined with '=' ('--epochs=3'); '--'\n"
           "ends the flags. Numbers outside a flag's range are refused.\n"
-          "  -h, --help      show this help\n"
-          "  --version       print the version\n"
+          "  -h, --help         show this help\n"
+          "  --version          print the version\n"
+          "  --max-memory SIZE  with any command: the most memory a model's tensors, a data\n"
+          "                     array or an execution plan may take (default 16G; 512M,\n"
+          "                     2G, 1T or bytes; 'none' for no limit): a file needing more\n"
+          "                     is refused with exit 2\n"
           "\n"
           "Exit status: 0 on success, 2 on bad input (model, data file or flag),\n"
           "1 on an internal failure.\n",
@@ -58,7 +64,74 @@ static void set_omp_wait_policy(char **argv)
     /* not re-executed (no /proc): carry on with the default policy */
 }
 
-static int dispatch(int argc, char **argv)
+/* "512M", "16G", "1.5T", "4096": bytes (K, M, G, T are powers of 1024, an
+ * optional trailing B or iB allowed); "none" is 0, no limit. -1 if malformed
+ * or zero. */
+static int64_t parse_size(const char *s)
+{
+    if (!strcmp(s, "none"))
+        return 0;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || !(v > 0))
+        return -1;
+    for (const char *p = s; p < end; p++) /* no sign, space, exponent or hex */
+        if (!isdigit((unsigned char)*p) && *p != '.')
+            return -1;
+    double scale = 1;
+    const char *units = "KMGT";
+    const char *u = *end ? strchr(units, toupper((unsigned char)*end)) : NULL;
+    if (u && *u) {
+        for (const char *p = units; p <= u; p++)
+            scale *= 1024;
+        end++;
+        if (*end == 'i')
+            end++;
+    }
+    if (*end == 'B' || (*end == 'b' && u))
+        end++;
+    if (*end || v * scale > 9.2e18 || v * scale < 1)
+        return -1;
+    return (int64_t)(v * scale);
+}
+
+/* Takes the global --max-memory SIZE (or --max-memory=SIZE) out of argv,
+ * wherever it is before a "--", so that no subcommand's parser sees it.
+ * Returns 0, or 2 after printing the error. */
+static int take_global_flags(int *argc, char **argv, uint64_t *limit)
+{
+    for (int i = 1; i < *argc && strcmp(argv[i], "--"); i++) {
+        const char *val;
+        int used;
+        if (!strcmp(argv[i], "--max-memory")) {
+            if (i + 1 >= *argc) {
+                fputs("qfd-onnx: error: --max-memory needs a size such as 512M or 16G\n", stderr);
+                return QFD_EXIT_BAD_INPUT;
+            }
+            val = argv[i + 1];
+            used = 2;
+        } else if (!strncmp(argv[i], "--max-memory=", 13)) {
+            val = argv[i] + 13;
+            used = 1;
+        } else {
+            continue;
+        }
+        int64_t v = parse_size(val);
+        if (v < 0) {
+            fprintf(stderr, "qfd-onnx: error: --max-memory needs a size such as 512M or 16G, or 'none', got '%s'\n",
+                    val);
+            return QFD_EXIT_BAD_INPUT;
+        }
+        *limit = (uint64_t)v;
+        memmove(&argv[i], &argv[i + used], (size_t)(*argc - i - used + 1) * sizeof *argv);
+        *argc -= used;
+        i--;
+    }
+    return 0;
+}
+
+static int dispatch(int argc, char **argv, uint64_t limit)
 {
     if (argc < 2) {
         usage(stderr);
@@ -85,6 +158,7 @@ static int dispatch(int argc, char **argv)
         qfd_ctx *ctx = qfd_ctx_new();
         if (!ctx)
             return qfd_cli_oom();
+        qfd_ctx_set_memory_limit(ctx, limit);
         int rc = k_cmds[i]->run(ctx, argc - 2, argv + 2);
         qfd_ctx_free(ctx);
         return rc;
@@ -99,7 +173,11 @@ int main(int argc, char **argv)
     /* Past a file-size limit (ulimit -f) a write must fail with EFBIG, which
      * is reported with the path like a full disk, not kill the process. */
     signal(SIGXFSZ, SIG_IGN);
-    int rc = dispatch(argc, argv);
+    uint64_t limit = QFD_DEFAULT_MEMORY_LIMIT;
+    int rc = take_global_flags(&argc, argv, &limit);
+    if (rc)
+        return rc;
+    rc = dispatch(argc, argv, limit);
     /* stdio buffers stdout, so a full disk or a closed file shows only here:
      * `info --json m.onnx > /dev/full` must not exit 0 with nothing written. */
     int err = fflush(stdout) != 0 ? errno : 0;

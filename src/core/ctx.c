@@ -7,7 +7,41 @@
 
 qfd_ctx *qfd_ctx_new(void)
 {
-    return calloc(1, sizeof(qfd_ctx));
+    qfd_ctx *ctx = calloc(1, sizeof(qfd_ctx));
+    if (ctx)
+        ctx->memory_limit = QFD_DEFAULT_MEMORY_LIMIT;
+    return ctx;
+}
+
+void qfd_ctx_set_memory_limit(qfd_ctx *ctx, uint64_t bytes)
+{
+    ctx->memory_limit = bytes;
+}
+
+uint64_t qfd_ctx_memory_limit(const qfd_ctx *ctx)
+{
+    return ctx->memory_limit;
+}
+
+bool qfd_over_memory_limit(const qfd_ctx *ctx, uint64_t bytes)
+{
+    return ctx && ctx->memory_limit && bytes > ctx->memory_limit;
+}
+
+const char *qfd_format_bytes(char buf[32], uint64_t bytes)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024.0 && u < 6) {
+        v /= 1024.0;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, 32, "%llu B", (unsigned long long)bytes);
+    else
+        snprintf(buf, 32, "%.1f %s", v, units[u]);
+    return buf;
 }
 
 void qfd_ctx_free(qfd_ctx *ctx)
@@ -31,6 +65,7 @@ const char *qfd_status_name(qfd_status st)
     case QFD_ERR_UNSUPPORTED: return "unsupported";
     case QFD_ERR_NOMEM: return "out of memory";
     case QFD_ERR_INTERNAL: return "internal error";
+    case QFD_ERR_LIMIT: return "over the memory limit";
     }
     return "unknown status";
 }

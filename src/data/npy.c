@@ -604,6 +604,11 @@ static qfd_status extract(qfd_ctx *ctx, FILE *f, uint64_t fsize, const zip_entry
     /* deflate cannot expand more than about 1032:1; a bigger claim is corrupt */
     if ((z->method == 0 && z->csize != z->usize) || z->usize / 1032 > z->csize + 1 || z->usize > SIZE_MAX / 2)
         return not_zip(ctx, "member sizes in the directory are inconsistent");
+    if (qfd_over_memory_limit(ctx, z->usize)) {
+        char a[32], b[32];
+        return qfd_fail(ctx, QFD_ERR_LIMIT, "member of %s is over the memory limit of %s",
+                        qfd_format_bytes(a, z->usize), qfd_format_bytes(b, qfd_ctx_memory_limit(ctx)));
+    }
     buf = malloc(z->usize ? (size_t)z->usize : 1);
     raw = z->method == 8 ? malloc(z->csize ? (size_t)z->csize : 1) : buf;
     if (!buf || !raw) {

@@ -254,27 +254,27 @@ fail:
     return st;
 }
 
-/* Gives tensor t a buffer of its inferred size, or only the size when
- * pooled (placed by qfd_exec_place_values at the end of planning). */
-/* A value larger than the machine's memory comes from the model's own
- * shapes (an Expand to [2^20, 2^20]), not from a lack of memory at the
- * moment: bad input, exit 2 naming the node, like a Reshape that does not
- * fit. */
-static qfd_status too_large(qfd_ctx *ctx, const qfd_exec *e, int t, size_t nbytes)
+/* Counts bytes that node i's plan adds (what: "output 'y'", "workspace")
+ * against the context's memory limit, before they are allocated. */
+static qfd_status charge(qfd_ctx *ctx, qfd_exec *e, size_t i, const char *what, uint64_t bytes)
 {
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    if (pages <= 0 || page <= 0 || (double)nbytes <= (double)pages * (double)page)
+    e->plan_bytes += bytes;
+    if (!qfd_over_memory_limit(ctx, e->plan_bytes))
         return QFD_OK;
-    char name[200], label[256] = "";
-    int p = e->g->tensors[t].producer;
-    if (p >= 0)
-        snprintf(label, sizeof label, "node %s: ", qfd_node_label(&e->g->nodes[p], (size_t)p, name, sizeof name));
-    return qfd_fail(ctx, QFD_ERR_INVALID,
-                    "%soutput '%s' would need %.1f GiB, more than this machine's %.1f GiB of memory", label,
-                    e->g->tensors[t].name, (double)nbytes / (1 << 30), (double)pages * (double)page / (1 << 30));
+    char node[300], b[32], tot[32], lim[32];
+    qfd_node_label(&e->g->nodes[i], i, node, sizeof node);
+    qfd_format_bytes(lim, qfd_ctx_memory_limit(ctx));
+    if (qfd_over_memory_limit(ctx, bytes))
+        return qfd_fail(ctx, QFD_ERR_LIMIT, "node %s: %s needs %s, over the memory limit of %s", node, what,
+                        qfd_format_bytes(b, bytes), lim);
+    return qfd_fail(ctx, QFD_ERR_LIMIT, "node %s: %s (%s) brings the planned memory to %s, over the memory limit of %s",
+                    node, what, qfd_format_bytes(b, bytes), qfd_format_bytes(tot, e->plan_bytes), lim);
 }
 
-static qfd_status alloc_value(qfd_ctx *ctx, qfd_exec *e, int t, bool pooled)
+/* Gives tensor t, an output of node i, a buffer of its inferred size, or
+ * only the size when pooled (placed by qfd_exec_place_values at the end of
+ * planning, which checks the pool against the memory limit). */
+static qfd_status alloc_value(qfd_ctx *ctx, qfd_exec *e, size_t i, int t, bool pooled)
 {
     qfd_array *v = &e->vals[t];
     int ok = 0;
@@ -286,9 +286,13 @@ static qfd_status alloc_value(qfd_ctx *ctx, qfd_exec *e, int t, bool pooled)
     if (!ok)
         return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "tensor '%s': cannot hold %lld elements of type %d",
                         e->g->tensors[t].name, (long long)numel, v->dtype);
-    qfd_status st = too_large(ctx, e, t, nbytes);
+    char what[300];
+    snprintf(what, sizeof what, "output '%s'", e->g->tensors[t].name);
+    qfd_status st = charge(ctx, e, i, what, pooled ? 0 : nbytes);
     if (st)
         return st;
+    if (pooled && qfd_over_memory_limit(ctx, nbytes))
+        return charge(ctx, e, i, what, nbytes);
     if (pooled) {
         v->data = NULL;
         v->nbytes = nbytes;
@@ -339,10 +343,13 @@ static bool try_view(qfd_exec *e, size_t i, qfd_op_ctx *oc)
     return true;
 }
 
-static qfd_status ensure_ws(qfd_ctx *ctx, qfd_exec *e, size_t need)
+static qfd_status ensure_ws(qfd_ctx *ctx, qfd_exec *e, size_t i, size_t need)
 {
     if (need <= e->ws_size)
         return QFD_OK;
+    qfd_status st = charge(ctx, e, i, "its workspace", need - e->ws_size);
+    if (st)
+        return st;
     void *ws = realloc(e->ws, need);
     if (!ws)
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for a %zu-byte workspace", need);
@@ -379,6 +386,7 @@ static qfd_status plan(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs)
     const qfd_graph *g = e->g;
     release_values(e);
     e->has_plan = false;
+    e->plan_bytes = e->ws_size; /* the workspace is kept across plans */
     /* A parameter changes between steps: nothing computed from it may be folded. */
     for (size_t t = 0; e->trainable && t < g->n_tensors; t++) {
         if (g->tensors[t].flags & QFD_T_INITIALIZER)
@@ -428,14 +436,14 @@ static qfd_status plan(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs)
         /* values computed here (folded) keep their own buffers */
         bool pooled = e->share_values && !e->needs_grad && !en->folded;
         for (size_t k = en->view ? 1 : 0; k < n->n_out; k++)
-            if (n->out[k] >= 0 && (st = alloc_value(ctx, e, n->out[k], pooled)))
+            if (n->out[k] >= 0 && (st = alloc_value(ctx, e, i, n->out[k], pooled)))
                 return st;
         size_t ws = en->def->workspace ? en->def->workspace(&oc) : 0;
         if (e->needs_grad && en->def->backward_workspace) {
             size_t bws = en->def->backward_workspace(&oc);
             ws = bws > ws ? bws : ws;
         }
-        if ((st = ensure_ws(ctx, e, ws)))
+        if ((st = ensure_ws(ctx, e, i, ws)))
             return st;
         if (e->needs_grad && (st = alloc_training(ctx, e, i, &oc)))
             return st;
@@ -453,6 +461,11 @@ static qfd_status plan(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs)
         return st;
     if (e->needs_grad && (st = qfd_exec_plan_grads(ctx, e)))
         return st;
+    if (qfd_over_memory_limit(ctx, qfd_exec_memory(e))) {
+        char a[32], b[32];
+        return qfd_fail(ctx, QFD_ERR_LIMIT, "values, gradients and workspace take %s, over the memory limit of %s",
+                        qfd_format_bytes(a, qfd_exec_memory(e)), qfd_format_bytes(b, qfd_ctx_memory_limit(ctx)));
+    }
     e->has_plan = true;
     return QFD_OK;
 }
@@ -501,7 +514,8 @@ static bool same_plan(const qfd_array *a, const qfd_array *planned)
     return !planned->data || (a->nbytes == planned->nbytes && !memcmp(a->data, planned->data, a->nbytes));
 }
 
-static qfd_status run_graph(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs, size_t n_inputs)
+/* Checks the inputs and plans for them unless the current plan fits. */
+static qfd_status prepare(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs, size_t n_inputs)
 {
     if (n_inputs != e->n_in)
         return qfd_fail(ctx, QFD_ERR_ARG, "model takes %zu input%s, got %zu", e->n_in, e->n_in == 1 ? "" : "s",
@@ -515,7 +529,21 @@ static qfd_status run_graph(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs, 
     }
     qfd_blas_set_threads(e->n_threads);
     /* Planning runs folded nodes, which may read the inputs' shapes only. */
-    if (replan && (st = plan(ctx, e, inputs)))
+    return replan ? plan(ctx, e, inputs) : QFD_OK;
+}
+
+qfd_status qfd_exec_prepare(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs, size_t n_inputs)
+{
+    qfd_status st = prepare(ctx, e, inputs, n_inputs);
+    if (st && e->m->path)
+        qfd_ctx_prefix(ctx, e->m->path);
+    return st;
+}
+
+static qfd_status run_graph(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs, size_t n_inputs)
+{
+    qfd_status st = prepare(ctx, e, inputs, n_inputs);
+    if (st)
         return st;
     for (size_t i = 0; i < e->n_in; i++) {
         if (e->planned[i].data)

@@ -17,6 +17,11 @@
 int qfd_exec_input_tensor(const qfd_exec *e, size_t i);
 int qfd_exec_output_tensor(const qfd_exec *e, size_t i);
 
+/* Checks the inputs and plans for their shapes (shape inference, folded
+ * nodes computed, buffers allocated) without running the graph; a later
+ * qfd_exec_run with inputs of the same shapes plans no more. */
+qfd_status qfd_exec_prepare(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs, size_t n_inputs);
+
 /* Training. set_trainable marks (per graph tensor) the float initializers
  * that get gradients, and fails naming any node on a path from them whose
  * op has no backward. A training forward (set_training) uses batch

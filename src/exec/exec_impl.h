@@ -35,6 +35,7 @@ struct qfd_exec {
     bool share_values; /* inference: intermediate values may share memory */
     void *value_pool;  /* the shared values (owned == 2) */
     size_t value_pool_bytes;
+    uint64_t plan_bytes; /* own values and workspace so far in this plan, for the memory limit */
 
     /* training */
     uint8_t *trainable;  /* per tensor: a parameter that gets a gradient */

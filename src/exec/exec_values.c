@@ -89,6 +89,15 @@ static qfd_status place_pool(qfd_ctx *ctx, qfd_exec *e)
         if (e->owned[t] == 2)
             order[k++] = (int)t;
     size_t total = qfd_exec_pack(e->vals, order, n, first, last, off);
+    if (qfd_over_memory_limit(ctx, e->plan_bytes + total)) {
+        char a[32], b[32], c[32];
+        st = qfd_fail(
+            ctx, QFD_ERR_LIMIT,
+            "values shared by liveness take %s (largest: '%s', %s), over the memory limit of %s with the rest",
+            qfd_format_bytes(a, total), g->tensors[order[0]].name, qfd_format_bytes(b, e->vals[order[0]].nbytes),
+            qfd_format_bytes(c, qfd_ctx_memory_limit(ctx)));
+        goto out;
+    }
     if (!(e->value_pool = aligned_alloc(64, total ? total : 64))) {
         st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for %zu bytes of values", total);
         goto out;

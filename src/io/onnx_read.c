@@ -17,7 +17,8 @@
 
 typedef struct reader {
     qfd_ctx *ctx;
-    char *dir; /* folder of the model file, for external data */
+    char *dir;      /* folder of the model file, for external data */
+    uint64_t total; /* tensor bytes read so far, against the memory limit */
 } reader;
 
 #define NOMEM(r) qfd_fail((r)->ctx, QFD_ERR_NOMEM, "out of memory")
@@ -112,6 +113,23 @@ static int copy_kvs(Onnx__StringStringEntryProto **src, size_t n, qfd_kv **out, 
 static const char *tname(const qfd_tensor *t)
 {
     return t->name ? t->name : "(unnamed)";
+}
+
+/* Counts a tensor's bytes against the context's memory limit, before they
+ * are allocated (external data) or kept. */
+static qfd_status charge(reader *r, const qfd_tensor *t, uint64_t bytes)
+{
+    r->total += bytes;
+    if (!qfd_over_memory_limit(r->ctx, r->total))
+        return QFD_OK;
+    char b[32], tot[32], lim[32];
+    qfd_format_bytes(lim, qfd_ctx_memory_limit(r->ctx));
+    if (bytes == r->total)
+        return qfd_fail(r->ctx, QFD_ERR_LIMIT, "tensor '%s': %s of data, over the memory limit of %s", tname(t),
+                        qfd_format_bytes(b, bytes), lim);
+    return qfd_fail(r->ctx, QFD_ERR_LIMIT,
+                    "tensor '%s': %s of data bring the model's tensors to %s, over the memory limit of %s", tname(t),
+                    qfd_format_bytes(b, bytes), qfd_format_bytes(tot, r->total), lim);
 }
 
 static qfd_status read_external(reader *r, Onnx__TensorProto *tp, qfd_tensor *t, size_t want)
@@ -275,12 +293,16 @@ static qfd_status read_tensor(reader *r, Onnx__TensorProto *tp, qfd_tensor *t)
             return qfd_fail(r->ctx, QFD_ERR_INVALID, "tensor '%s': external data of unknown type %d", tname(t),
                             t->dtype);
         t->storage = QFD_STORE_EXTERNAL;
-        return read_external(r, tp, t, want);
+        qfd_status st = charge(r, t, want);
+        return st ? st : read_external(r, tp, t, want);
     }
     if (tp->has_raw_data) {
         if (known && tp->raw_data.len != want)
             return qfd_fail(r->ctx, QFD_ERR_INVALID, "tensor '%s': raw_data has %zu bytes, %s[%lld] needs %zu",
                             tname(t), tp->raw_data.len, qfd_dtype_name(t->dtype), (long long)numel, want);
+        qfd_status st = charge(r, t, tp->raw_data.len);
+        if (st)
+            return st;
         t->storage = QFD_STORE_RAW;
         t->nbytes = tp->raw_data.len;
         t->data = tp->raw_data.data; /* moved, not copied */
@@ -291,8 +313,10 @@ static qfd_status read_tensor(reader *r, Onnx__TensorProto *tp, qfd_tensor *t)
         return QFD_OK;
     }
     if (tp->n_float_data || tp->n_int32_data || tp->n_string_data || tp->n_int64_data || tp->n_double_data ||
-        tp->n_uint64_data)
-        return read_typed(r, tp, t, numel);
+        tp->n_uint64_data) {
+        qfd_status st = charge(r, t, known ? want : 0);
+        return st ? st : read_typed(r, tp, t, numel);
+    }
     t->storage = QFD_STORE_NONE;
     return QFD_OK;
 }
@@ -588,6 +612,12 @@ static qfd_status slurp(qfd_ctx *ctx, const char *path, uint8_t **buf, size_t *l
         st = qfd_fail(ctx, QFD_ERR_PARSE, "file is empty, not an ONNX model");
         goto out;
     }
+    if (qfd_over_memory_limit(ctx, (uint64_t)sb.st_size)) {
+        char a[32], b[32];
+        st = qfd_fail(ctx, QFD_ERR_LIMIT, "the file's %s are over the memory limit of %s",
+                      qfd_format_bytes(a, (uint64_t)sb.st_size), qfd_format_bytes(b, qfd_ctx_memory_limit(ctx)));
+        goto out;
+    }
     *buf = malloc((size_t)sb.st_size);
     if (!*buf) {
         st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory reading %lld bytes", (long long)sb.st_size);
@@ -608,7 +638,7 @@ out:
 static qfd_status read_bytes(qfd_ctx *ctx, const uint8_t *buf, size_t len, const char *dir, qfd_model **out)
 {
     *out = NULL;
-    reader r = {ctx, NULL};
+    reader r = {ctx, NULL, 0};
     qfd_model *m = NULL;
     qfd_status st;
     Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, buf);
@@ -667,7 +697,7 @@ qfd_status qfd_onnx_read_tensor_file(qfd_ctx *ctx, const char *path, qfd_tensor 
 {
     memset(out, 0, sizeof *out);
     out->producer = -1;
-    reader r = {ctx, NULL};
+    reader r = {ctx, NULL, 0};
     uint8_t *buf;
     size_t len;
     Onnx__TensorProto *tp = NULL;

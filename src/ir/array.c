@@ -42,6 +42,11 @@ qfd_status qfd_array_alloc(qfd_ctx *ctx, qfd_array *a, int32_t dtype, int rank, 
     if (numel < 0 || !ok)
         return qfd_fail(ctx, QFD_ERR_INVALID, "array of %lld %s elements is too large or has a bad type",
                         (long long)numel, qfd_dtype_name(dtype) ? qfd_dtype_name(dtype) : "unknown");
+    if (qfd_over_memory_limit(ctx, nbytes)) {
+        char need[32], lim[32];
+        return qfd_fail(ctx, QFD_ERR_LIMIT, "array of %s is over the memory limit of %s",
+                        qfd_format_bytes(need, nbytes), qfd_format_bytes(lim, qfd_ctx_memory_limit(ctx)));
+    }
     /* calloc(0) may return NULL; one spare byte keeps "no data" and "failed" apart. */
     t.data = calloc(nbytes ? nbytes : 1, 1);
     if (!t.data)

@@ -1,13 +1,13 @@
 /* GlobalAveragePool and GlobalMaxPool (opsets 1-21): over all spatial axes
  * of X (N x C x D1 x ... x Dn),
  *   GlobalAveragePool: y[n,c,1,...,1] = mean of x[n,c,...]
- *   GlobalMaxPool:     y[n,c,1,...,1] = max of x[n,c,...]
+ *   GlobalMaxPool:     y[n,c,1,...,1] = max of x[n,c,...], NaN if one is NaN
  * Float only.
  * Backward: GlobalAveragePool dx[n,c,...] += dy[n,c] / (spatial size);
- * GlobalMaxPool routes dy[n,c] to the first position of the max (recomputed
- * from X), as the forward's strict > keeps the first one.
+ * GlobalMaxPool routes dy[n,c] to the first position of the max, or of the
+ * first NaN (recomputed from X), as the forward's strict > keeps the first.
  */
-#include <float.h>
+#include <math.h>
 
 #include "ops/op.h"
 
@@ -70,9 +70,9 @@ static qfd_status forward_max(qfd_op_ctx *oc)
 #pragma omp parallel for num_threads(oc->n_threads) if (planes * inner > 65536)
     for (int64_t p = 0; p < planes; p++) {
         const float *xp = x + p * inner;
-        float m = -FLT_MAX;
+        float m = -INFINITY;
         for (int64_t i = 0; i < inner; i++)
-            m = xp[i] > m ? xp[i] : m;
+            m = QFD_MAX_NAN(m, xp[i]);
         y[p] = m;
     }
     return QFD_OK;
@@ -110,10 +110,10 @@ static qfd_status backward_max(qfd_op_ctx *oc)
 #pragma omp parallel for num_threads(oc->n_threads) if (planes * inner > 65536)
     for (int64_t p = 0; p < planes; p++) {
         const float *xp = x + p * inner;
-        float m = -FLT_MAX;
+        float m = -INFINITY;
         int64_t at = -1;
         for (int64_t i = 0; i < inner; i++)
-            if (xp[i] > m || at < 0) {
+            if (at < 0 || xp[i] > m || (xp[i] != xp[i] && m == m)) {
                 m = xp[i];
                 at = i;
             }

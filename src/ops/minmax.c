@@ -1,17 +1,18 @@
 /* Min, Max (opsets 1-21): y = elementwise min/max of 1..N inputs, numpy
  * broadcast from opset 8 (before, all shapes must be equal). Float, double
- * and every integer type (integers from opset 12). A NaN in the first
- * operand of a pair is not propagated (as with std::min).
+ * and every integer type (integers from opset 12). A NaN in any input gives
+ * NaN, as in ONNX Runtime.
  * Backward (float32): dy goes to the input that gave each output, summed
- * over that input's broadcast dimensions; on ties to the first such input. */
+ * over that input's broadcast dimensions; on ties to the first such input,
+ * for a NaN output to the first NaN input. */
 #include <string.h>
 
 #include "ops/binary.h"
 
 #define MM_TYPES(X) QFD_NUMERIC_TYPES(X)
 
-#define MM_MIN(x, z) ((z) < (x) ? (z) : (x))
-#define MM_MAX(x, z) ((z) > (x) ? (z) : (x))
+#define MM_MIN(x, z) QFD_MIN_NAN(x, z)
+#define MM_MAX(x, z) QFD_MAX_NAN(x, z)
 
 #define MM_KERNEL(OPN, C, T)                                                                                     \
     static void k_##OPN##_##C(void *yv, const void *av, const void *bv, const void *cv, int64_t n, unsigned adv, \
@@ -118,8 +119,8 @@ static qfd_status forward(qfd_op_ctx *oc, int is_max)
 
 /* ---- backward ---- */
 
-/* Marks in sel (out's shape) the outputs input k gave: equal to y and not
- * claimed by an earlier input. in {y, x_k}; param: k. */
+/* Marks in sel (out's shape) the outputs input k gave: equal to y (or both
+ * NaN) and not claimed by an earlier input. in {y, x_k}; param: k. */
 static void k_claim(void *sv, const void *yv, const void *xv, const void *unused, int64_t n, unsigned adv,
                     const void *param)
 {
@@ -131,13 +132,15 @@ static void k_claim(void *sv, const void *yv, const void *xv, const void *unused
         for (int64_t i = 0; i < n; i++) {
             const uint8_t s0 = sel[i];
             const float a = y[i], b = x[i];
-            sel[i] = (uint8_t)((s0 == 0xff) & (a == b) ? k : s0);
+            sel[i] = (uint8_t)(((s0 == 0xff) & ((a == b) | ((a != a) & (b != b)))) ? k : s0);
         }
         return;
     }
     const int64_t sy = adv & 1, sx = (adv >> 1) & 1;
     for (int64_t i = 0; i < n; i++)
-        sel[i] = sel[i] == 0xff && y[i * sy] == x[i * sx] ? k : sel[i];
+        sel[i] = sel[i] == 0xff && (y[i * sy] == x[i * sx] || (y[i * sy] != y[i * sy] && x[i * sx] != x[i * sx]))
+                     ? k
+                     : sel[i];
 }
 
 /* dy where input k was selected: in {sel, dy}; param: k. */

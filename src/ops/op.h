@@ -146,6 +146,14 @@ static inline const qfd_array *qfd_op_in(const qfd_op_ctx *oc, size_t i)
     return i < oc->n_in ? oc->in[i] : NULL;
 }
 
+/* The running max/min of acc and v, NaN propagating: a NaN v replaces acc,
+ * and a NaN acc stays. ONNX's reference implementation (numpy), PyTorch and
+ * ONNX Runtime's elementwise Max/Min/Clip give NaN for NaN; a plain
+ * `v > acc ? v : acc` would drop a NaN that comes after a number. Still a
+ * select, so loops over it vectorise; for integers v != v is false. */
+#define QFD_MAX_NAN(acc, v) ((v) > (acc) || (v) != (v) ? (v) : (acc))
+#define QFD_MIN_NAN(acc, v) ((v) < (acc) || (v) != (v) ? (v) : (acc))
+
 /* X(code, C type) for the plain numeric element types, to instantiate a
  * kernel per type: X(FLOAT, float) ... X(UINT64, uint64_t). */
 #define QFD_NUMERIC_TYPES(X) \

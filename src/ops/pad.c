@@ -17,6 +17,9 @@
 
 #include "ops/op.h"
 
+/* Far beyond any tensor, far from int64 overflow when added to a dimension. */
+#define PAD_MAX ((int64_t)1 << 48)
+
 enum { PAD_CONSTANT, PAD_REFLECT, PAD_EDGE, PAD_WRAP };
 
 typedef struct pad_plan {
@@ -90,6 +93,10 @@ static qfd_status make_plan(qfd_op_ctx *oc, pad_plan *p, qfd_array *y)
         if (a < 0 || seen[a])
             return qfd_op_fail(oc, QFD_ERR_INVALID, "axis %lld out of range or repeated", (long long)axes[i]);
         seen[a] = 1;
+        /* bounded so that the sums below cannot overflow (undefined) */
+        if (pads[i] < -PAD_MAX || pads[i] > PAD_MAX || pads[i + naxes] < -PAD_MAX || pads[i + naxes] > PAD_MAX)
+            return qfd_op_fail(oc, QFD_ERR_INVALID, "pads %lld, %lld of axis %d are out of range", (long long)pads[i],
+                               (long long)pads[i + naxes], a);
         p->begin[a] = pads[i];
         end[a] = pads[i + naxes];
     }

@@ -1,8 +1,9 @@
 /* MaxPool (opsets 1-21) and AveragePool (opsets 1-21) over 1-D, 2-D and 3-D
  * windows of X (N x C x D1 [x D2 [x D3]]):
- *   MaxPool:     y = max over the window taps inside X (Indices: flat index
- *                of the max in X, row-major or, storage_order=1, with the
- *                first spatial axis fastest; padding not counted)
+ *   MaxPool:     y = max over the window taps inside X, NaN if one is NaN
+ *                (Indices: flat index of the max, or of the first NaN, in X,
+ *                row-major or, storage_order=1, with the first spatial axis
+ *                fastest; padding not counted)
  *   AveragePool: y = sum over the window taps inside X / count, count being
  *                the taps inside X, or with count_include_pad=1 the taps
  *                inside X plus its pads
@@ -20,6 +21,7 @@
  * being the forward's divisor. Overlapping windows accumulate.
  */
 #include <float.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -234,6 +236,10 @@ static inline void out_range(int64_t off, int64_t stride, int64_t len, int64_t n
     *hi = h > l ? h : l;
 }
 
+/* Whether the argmax scan moves to tap v: the first tap, a larger one, or
+ * the first NaN (after which nothing is larger), as QFD_MAX_NAN keeps. */
+#define takes_tap(v, m, at) ((at) < 0 || (v) > (m) || ((v) != (v) && (m) == (m)))
+
 /* Without Indices, a row of outputs is reduced one tap at a time: the loop
  * over outputs is long and branch-free, so gcc vectorises it, where a loop
  * over the few taps of one window cannot be. */
@@ -263,7 +269,7 @@ static inline void out_range(int64_t off, int64_t stride, int64_t len, int64_t n
                                 out_range(off, sw, W, OW, &lo, &hi);                                                \
                                 for (int64_t ow = lo; ow < hi; ow++) {                                              \
                                     T v = xr[ow * sw + off];                                                        \
-                                    yr[ow] = v > yr[ow] ? v : yr[ow];                                               \
+                                    yr[ow] = QFD_MAX_NAN(yr[ow], v);                                                \
                                 }                                                                                   \
                             }                                                                                       \
                         }                                                                                           \
@@ -298,7 +304,7 @@ static inline void out_range(int64_t off, int64_t stride, int64_t len, int64_t n
                             for (int64_t kh = h0; kh < h1; kh++) {                                                  \
                                 int64_t row = ((sd + kd * g->d[0]) * H + sh + kh * g->d[1]) * W + sw;               \
                                 for (int64_t kw = w0; kw < w1; kw++)                                                \
-                                    if (xp[row + kw * dw] > m || at < 0) {                                          \
+                                    if (takes_tap(xp[row + kw * dw], m, at)) {                                      \
                                         m = xp[row + kw * dw];                                                      \
                                         at = row + kw * dw;                                                         \
                                     }                                                                               \
@@ -317,10 +323,10 @@ static inline void out_range(int64_t off, int64_t stride, int64_t len, int64_t n
         }                                                                                                           \
     }
 
-DEFINE_MAXPOOL(maxpool_f32, float, -FLT_MAX)
+DEFINE_MAXPOOL(maxpool_f32, float, -INFINITY)
 DEFINE_MAXPOOL(maxpool_u8, uint8_t, 0)
 DEFINE_MAXPOOL(maxpool_i8, int8_t, INT8_MIN)
-DEFINE_MAXPOOL_IDX(maxpool_idx_f32, float, -FLT_MAX)
+DEFINE_MAXPOOL_IDX(maxpool_idx_f32, float, -INFINITY)
 DEFINE_MAXPOOL_IDX(maxpool_idx_u8, uint8_t, 0)
 DEFINE_MAXPOOL_IDX(maxpool_idx_i8, int8_t, INT8_MIN)
 
@@ -410,13 +416,13 @@ static void maxpool_bwd(const pool_geom *g, const float *x, const float *dy, flo
                 for (int64_t ow = 0; ow < g->out[2]; ow++, o++) {
                     int64_t sw = ow * g->s[2] - g->pb[2], w0, w1;
                     tap_range(sw, g->k[2], dw, 0, W, &w0, &w1);
-                    float m = -FLT_MAX;
+                    float m = -INFINITY;
                     int64_t at = -1;
                     for (int64_t kd = d0; kd < d1; kd++)
                         for (int64_t kh = h0; kh < h1; kh++) {
                             int64_t row = ((sd + kd * g->d[0]) * H + sh + kh * g->d[1]) * W + sw;
                             for (int64_t kw = w0; kw < w1; kw++)
-                                if (xp[row + kw * dw] > m || at < 0) {
+                                if (takes_tap(xp[row + kw * dw], m, at)) {
                                     m = xp[row + kw * dw];
                                     at = row + kw * dw;
                                 }

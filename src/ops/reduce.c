@@ -1,6 +1,7 @@
 /* ReduceSum (opsets 1-21; axes an input from 13), ReduceMean and ReduceMax
  * (opsets 1-21; axes an input from 18).
- *   y[kept] = sum / mean / max of x over the reduced axes.
+ *   y[kept] = sum / mean / max of x over the reduced axes (a max is NaN
+ *   when one of its elements is).
  * Empty axes reduce every axis, unless noop_with_empty_axes (13 for Sum, 18
  * for the others) makes the op an identity. keepdims (default 1) keeps the
  * reduced axes as size 1. ReduceSum and ReduceMax also take int32/int64.
@@ -8,8 +9,9 @@
  * output element x[i] is reduced into:
  *   sum:  dx[i] += dy[o(i)]
  *   mean: dx[i] += dy[o(i)] / count
- *   max:  dx[i] += dy[o(i)] at the first i (row-major) with x[i] == y[o(i)],
- *         0 elsewhere: ties route the whole gradient to the first maximum.
+ *   max:  dx[i] += dy[o(i)] at the first i (row-major) with x[i] == y[o(i)]
+ *         (or both NaN), 0 elsewhere: ties route the whole gradient to the
+ *         first maximum, a NaN max to the first NaN.
  * keepdims only changes y's shape, not its element order, so o(i) is the
  * same for both. The noop identity passes dy through.
  */
@@ -189,7 +191,7 @@ static qfd_status infer_kind(qfd_op_ctx *oc, int kind)
         }                                                                                                      \
     }
 #define OP_ADD(a, b) ((a) + (b))
-#define OP_MAX(a, b) ((b) > (a) ? (b) : (a))
+#define OP_MAX(a, b) QFD_MAX_NAN(a, b)
 KERNEL(sum_f32, float, 0.0f, OP_ADD)
 KERNEL(max_f32, float, -INFINITY, OP_MAX)
 KERNEL(sum_i32, int32_t, 0, OP_ADD)
@@ -239,6 +241,12 @@ static qfd_status forward_kind(qfd_op_ctx *oc, int kind)
     default: (kind == R_MAX ? max_i64 : sum_i64)(&p, x->data, y->data, ny, oc->n_threads); break;
     }
     return QFD_OK;
+}
+
+/* x is the max y: equal, or both NaN (the max of a row holding a NaN). */
+static inline bool same(float x, float y)
+{
+    return x == y || (x != x && y != y);
 }
 
 /* Output offset of the first element of merged row `o` (all merged dims but
@@ -303,7 +311,7 @@ static qfd_status backward_kind(qfd_op_ctx *oc, int kind)
         for (int64_t o = 0; o < outer; o++) {
             const float *xr = xd + o * inner;
             for (int64_t j = 0; j < inner; j++)
-                if (xr[j] == y[o]) {
+                if (same(xr[j], y[o])) {
                     dx[o * inner + j] += dy[o];
                     break;
                 }
@@ -320,7 +328,7 @@ static qfd_status backward_kind(qfd_op_ctx *oc, int kind)
         int64_t yb = row_ybase(&p, o);
         for (int64_t j = 0; j < inner; j++) {
             int64_t k = red_last ? yb : yb + j;
-            if (!done[k] && xr[j] == y[k]) {
+            if (!done[k] && same(xr[j], y[k])) {
                 dr[j] += dy[k];
                 done[k] = 1;
             }

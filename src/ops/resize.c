@@ -152,7 +152,12 @@ static qfd_status make_plan(qfd_op_ctx *oc, rs_plan *p)
                 return qfd_op_fail(oc, QFD_ERR_INVALID, "scale %g must be positive", (double)vals[i]);
             p->scale[a] = vals[i];
             double len = (double)p->in[a] * (p->ctm == T_TF_CROP ? (double)(p->roi1[a] - p->roi0[a]) : 1.0);
-            p->out[a] = (int64_t)floor(len * (double)vals[i]);
+            double out = floor(len * (double)vals[i]);
+            /* a huge scale (or roi) must not reach the conversion: it is undefined */
+            if (!(out >= 0.0 && out < 0x1p62))
+                return qfd_op_fail(oc, QFD_ERR_INVALID, "scale %g on axis %d gives output size %g", (double)vals[i], a,
+                                   out);
+            p->out[a] = (int64_t)out;
         }
     } else {
         int64_t want[QFD_ARRAY_MAX_RANK];
@@ -179,7 +184,10 @@ static qfd_status make_plan(qfd_op_ctx *oc, rs_plan *p)
         for (int i = 0; keep && i < naxes; i++) {
             int a = (int)axes[i];
             p->scale[a] = common;
-            p->out[a] = (int64_t)floor((double)common * (double)p->in[a] + 0.5);
+            double out = floor((double)common * (double)p->in[a] + 0.5);
+            if (!(out >= 0.0 && out < 0x1p62))
+                return qfd_op_fail(oc, QFD_ERR_INVALID, "sizes give axis %d output size %g", a, out);
+            p->out[a] = (int64_t)out;
         }
     }
     int64_t combos = 1;

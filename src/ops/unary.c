@@ -172,9 +172,9 @@ static inline double dgelu(double x)
             break;                                                                            \
         case HSIGMOID:                                                                        \
             for (int64_t i = 0; i < n; i++) {                                                 \
-                T v = al * x[i] + be;                                                         \
-                v = v < 1 ? v : (T)1;                                                         \
-                y[i] = v > 0 ? v : (T)0;                                                      \
+                T v = al * x[i] + be; /* compared so that a NaN passes */                     \
+                v = v > 1 ? (T)1 : v;                                                         \
+                y[i] = v < 0 ? (T)0 : v;                                                      \
             }                                                                                 \
             break;                                                                            \
         case HSWISH:                                                                          \

@@ -17,11 +17,11 @@
 
 static int fails;
 
-#define FAIL(...)                                                                                                      \
-    do {                                                                                                               \
-        printf("FAIL: " __VA_ARGS__);                                                                                  \
-        putchar('\n');                                                                                                 \
-        fails++;                                                                                                       \
+#define FAIL(...)                     \
+    do {                              \
+        printf("FAIL: " __VA_ARGS__); \
+        putchar('\n');                \
+        fails++;                      \
     } while (0)
 
 /* The weight bits of layer `name` in "a=w4a8,b=w8a8", or 0. */

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Rebuilds the fuzz seed corpus, tests/fuzz/corpus/<harness>/, from the test
+# fixtures: tests/data (models, .npy), the .npy/.npz/IDX files test_data
+# writes (valid ones and each kind of bad one), and the hand-made models of
+# tools/ort/make_fuzz_seeds.js. Inputs that fuzzing found (crash-*, named by
+# what they broke) are kept. Needs a built build/ (tools/test.sh).
+#
+#   tools/make_fuzz_corpus.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+C=tests/fuzz/corpus
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+build/tests/test_data "$tmp/data" >/dev/null
+for h in onnx npy npz idx; do
+  mkdir -p "$C/$h"
+  find "$C/$h" -type f ! -name 'crash-*' -delete
+done
+
+# onnx: the reader/writer fixtures (bad ones too), the NaN and limit cases
+for f in tests/data/io/*.onnx tests/data/io/bad/*.onnx tests/data/limits/*.onnx; do
+  cp "$f" "$C/onnx/io_$(basename "$f")"
+done
+cp tests/data/io/external/model.onnx "$C/onnx/io_external.onnx"
+for d in maxpool_indices maxpool_pads globalmaxpool reducemax_cols reducemax_opset18 max3 min_broadcast clip \
+         clip_opset6 hardsigmoid prelu softmax conv_dw_clip; do
+  cp "tests/data/nan/$d/model.onnx" "$C/onnx/nan_$d.onnx"
+done
+cp tests/data/train/cnn_bn/model.onnx "$C/onnx/train_cnn_bn.onnx"
+node tools/ort/make_fuzz_seeds.js "$C/onnx"
+
+# npy: tests/data inputs and test_data's files (TensorProto .pb inputs too)
+cp tests/data/io/small_conv_input.npy "$C/npy/io_small_conv_input.npy"
+cp tests/data/io/small_conv_input.pb "$C/npy/io_small_conv_input.pb"
+cp tests/data/io/bad/corrupt.npy "$C/npy/io_corrupt.npy"
+cp tests/data/nan/maxpool_indices/expected_1.npy "$C/npy/nan_int64.npy"
+for f in "$tmp"/data/*.npy; do cp "$f" "$C/npy/data_$(basename "$f")"; done
+for f in "$tmp"/data/*.npz; do cp "$f" "$C/npz/data_$(basename "$f")"; done
+# idx: raw and gzip, images and labels, and the broken ones
+for f in "$tmp"/data/*.gz "$tmp"/data/images-raw "$tmp"/data/truncated-header; do
+  cp "$f" "$C/idx/data_$(basename "$f")"
+done
+for f in "$tmp"/data/mnist_ok/*; do cp "$f" "$C/idx/mnist_$(basename "$f")"; done
+du -sh "$C"
