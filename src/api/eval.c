@@ -41,7 +41,7 @@ qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_o
     }
     const int64_t n = ds.n, per = n ? qfd_array_numel(&ds.x) / n : 0;
     const int bs = o->batch > 0 ? o->batch : 64;
-    const int64_t channels = ds.x.rank >= 2 ? ds.x.dims[1] : 1, plane = channels ? per / channels : 0;
+    const int64_t channels = ds.x.rank >= 2 ? ds.x.dims[1] : 1;
     if (r->n_norm > 1 && r->n_norm != channels) {
         st = qfd_fail(ctx, QFD_ERR_ARG, "%d mean/std values for images with %lld channel%s (need 1 or one per channel)",
                       r->n_norm, (long long)channels, channels == 1 ? "" : "s");
@@ -56,11 +56,7 @@ qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_o
     double t0 = now();
     for (int64_t start = 0; start < n; start += bs) {
         int64_t b = n - start < bs ? n - start : bs;
-        const float *src = (const float *)ds.x.data + start * per;
-        for (int64_t i = 0; i < b * per; i++) {
-            int c = r->n_norm > 1 ? (int)((i / plane) % channels) : 0;
-            batch[i] = r->n_norm ? (src[i] - r->mean[c]) / r->std[c] : src[i];
-        }
+        qfd_dataset_normalize(&ds, start, b, r->n_norm, r->mean, r->std, batch);
         qfd_array in = ds.x;
         in.dims[0] = b;
         in.data = batch;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/atomic.h"
 #include "core/ctx.h"
 #include "exec/exec.h"
 #include "ir/model_info.h"
@@ -21,20 +22,10 @@ qfd_status qfd_output_check(qfd_ctx *ctx, const char *path)
         return qfd_fail(ctx, QFD_ERR_ARG, "the output path is empty");
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
         return qfd_fail(ctx, QFD_ERR_ARG, "%s: is a folder, not a file name", path);
-    size_t n = strlen(path) + 16;
-    char *tmp = malloc(n);
-    if (!tmp)
-        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
-    snprintf(tmp, n, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    qfd_status st = QFD_OK;
-    if (fd < 0)
-        st = qfd_fail(ctx, QFD_ERR_IO, "%s: cannot write there: %s", path, strerror(errno));
-    else {
-        close(fd);
-        unlink(tmp);
-    }
-    free(tmp);
+    qfd_atomic probe;
+    qfd_status st = qfd_atomic_open(ctx, path, &probe);
+    if (!st)
+        qfd_atomic_abort(&probe);
     return st;
 }
 

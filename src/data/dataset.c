@@ -219,3 +219,15 @@ fail:
     qfd_dataset_free(out);
     return st;
 }
+
+void qfd_dataset_normalize(const qfd_dataset *ds, int64_t start, int64_t n, int n_norm, const float *mean,
+                           const float *std, float *dst)
+{
+    const int64_t per = ds->n ? qfd_array_numel(&ds->x) / ds->n : 0;
+    const int64_t channels = ds->x.rank >= 2 ? ds->x.dims[1] : 1, plane = channels ? per / channels : 1;
+    const float *src = (const float *)ds->x.data + start * per;
+    for (int64_t i = 0; i < n * per; i++) {
+        int c = n_norm > 1 ? (int)((i / plane) % channels) : 0;
+        dst[i] = n_norm ? (src[i] - mean[c]) / std[c] : src[i];
+    }
+}

@@ -26,5 +26,10 @@ typedef enum { QFD_SPLIT_TRAIN, QFD_SPLIT_TEST } qfd_split;
  * rank-4 arrays are NCHW already; any other rank is refused. */
 qfd_status qfd_dataset_load(qfd_ctx *ctx, const char *path, qfd_split split, int64_t limit, qfd_dataset *out);
 void qfd_dataset_free(qfd_dataset *d);
+/* Examples [start, start + n) of ds->x into dst, normalized as
+ * (x - mean[c]) / std[c] (n_norm 0: copied; 1: one mean/std for every
+ * channel; C: one per channel). */
+void qfd_dataset_normalize(const qfd_dataset *ds, int64_t start, int64_t n, int n_norm, const float *mean,
+                           const float *std, float *dst);
 
 #endif

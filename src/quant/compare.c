@@ -39,7 +39,7 @@ qfd_status qfd_quant_compare(qfd_ctx *ctx, const qfd_model *const *models, int n
         if (!(st = qfd_exec_new(ctx, models[i], o->n_threads, &e[i])))
             qfd_exec_share_values(e[i]);
     const int64_t n = ds.n, per = n ? qfd_array_numel(&ds.x) / n : 0, bs = o->batch > 0 ? o->batch : 100;
-    const int64_t channels = ds.x.rank >= 2 ? ds.x.dims[1] : 1, plane = channels ? per / channels : 0;
+    const int64_t channels = ds.x.rank >= 2 ? ds.x.dims[1] : 1;
     if (!st && o->n_norm > 1 && o->n_norm != channels)
         st = qfd_fail(ctx, QFD_ERR_ARG, "%d mean/std values for data with %lld channels", o->n_norm,
                       (long long)channels);
@@ -48,11 +48,7 @@ qfd_status qfd_quant_compare(qfd_ctx *ctx, const qfd_model *const *models, int n
     float *first = NULL; /* logits of models[a] for the batch */
     for (int64_t start = 0; !st && start < n; start += bs) {
         int64_t b = n - start < bs ? n - start : bs;
-        const float *src = (const float *)ds.x.data + start * per;
-        for (int64_t i = 0; i < b * per; i++) {
-            int c = o->n_norm > 1 ? (int)((i / plane) % channels) : 0;
-            batch[i] = o->n_norm ? (src[i] - o->mean[c]) / o->std[c] : src[i];
-        }
+        qfd_dataset_normalize(&ds, start, b, o->n_norm, o->mean, o->std, batch);
         qfd_array in = ds.x;
         in.dims[0] = b;
         in.data = batch;

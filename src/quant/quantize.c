@@ -78,13 +78,9 @@ static qfd_status parse_opts(qfd_ctx *ctx, const qfd_quantize_opts *o, run *r)
 static float *calib_images(const qfd_dataset *ds, int64_t n, int n_norm, const float *mean, const float *std)
 {
     int64_t per = ds->n ? qfd_array_numel(&ds->x) / ds->n : 0;
-    int64_t channels = ds->x.rank >= 2 ? ds->x.dims[1] : 1, plane = channels ? per / channels : 0;
     float *x = malloc((size_t)(n * per) * sizeof *x + 1);
-    const float *src = ds->x.data;
-    for (int64_t i = 0; x && i < n * per; i++) {
-        int c = n_norm > 1 ? (int)((i / plane) % channels) : 0;
-        x[i] = n_norm ? (src[i] - mean[c]) / std[c] : src[i];
-    }
+    if (x)
+        qfd_dataset_normalize(ds, 0, n, n_norm, mean, std, x);
     return x;
 }
 

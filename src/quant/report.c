@@ -1,12 +1,8 @@
 /* The JSON report of a quantize run (qfd_quantize_report_write), written
  * under a temporary name and renamed like every output. */
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-#include "core/ctx.h"
+#include "core/atomic.h"
 
 static void num(FILE *f, const char *key, double v, int last)
 {
@@ -81,28 +77,10 @@ static void body(FILE *f, const char *model, const qfd_quantize_opts *o, const q
 qfd_status qfd_quantize_report_write(qfd_ctx *ctx, const char *path, const char *model, const qfd_quantize_opts *o,
                                      const qfd_quantize_result *r)
 {
-    size_t n = strlen(path) + 16;
-    char *tmp = malloc(n);
-    if (!tmp)
-        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
-    snprintf(tmp, n, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    qfd_status st = QFD_OK;
-    if (!f) {
-        st = qfd_fail(ctx, QFD_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-    } else {
-        body(f, model, o, r);
-        int bad = ferror(f) || fflush(f) != 0 || fsync(fileno(f)) != 0;
-        int err = errno;
-        bad |= fclose(f) != 0;
-        if (bad || rename(tmp, path) != 0)
-            st = qfd_fail(ctx, QFD_ERR_IO, "%s: write failed: %s", path, strerror(bad ? err : errno));
-    }
+    qfd_atomic a;
+    qfd_status st = qfd_atomic_open(ctx, path, &a);
     if (st)
-        unlink(tmp);
-    free(tmp);
-    return st;
+        return st;
+    body(a.f, model, o, r);
+    return qfd_atomic_commit(ctx, &a);
 }

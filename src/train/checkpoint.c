@@ -8,7 +8,6 @@
 #include "train/checkpoint.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "core/atomic.h"
 #include "core/ctx.h"
 
 static const char k_magic[8] = {'Q', 'F', 'D', 'C', 'K', 'P', 'T', '2'};
@@ -81,50 +81,6 @@ static char *join(const char *dir, const char *name)
     return p;
 }
 
-/* Writes len bytes to path through a synced temporary file and a rename,
- * then syncs the folder so the rename itself survives a power cut. */
-static qfd_status write_atomic(qfd_ctx *ctx, const char *dir, const char *path, const uint8_t *p, size_t len)
-{
-    size_t n = strlen(path) + 16;
-    char *tmp = malloc(n);
-    if (!tmp)
-        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
-    snprintf(tmp, n, "%s.tmp.XXXXXX", path);
-    qfd_status st = QFD_OK;
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        st = qfd_fail(ctx, QFD_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-        free(tmp);
-        return st;
-    }
-    size_t done = 0;
-    while (done < len) {
-        ssize_t w = write(fd, p + done, len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        done += (size_t)w;
-    }
-    int err = done < len ? (errno ? errno : EIO) : 0;
-    if (!err && fsync(fd) != 0)
-        err = errno;
-    if (close(fd) != 0 && !err)
-        err = errno;
-    if (err || rename(tmp, path) != 0) {
-        st = qfd_fail(ctx, QFD_ERR_IO, "%s: write failed: %s", path, strerror(err ? err : errno));
-        unlink(tmp);
-    } else {
-        int dfd = open(dir, O_RDONLY);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-    }
-    free(tmp);
-    return st;
-}
-
 qfd_status qfd_checkpoint_save(qfd_ctx *ctx, const char *dir, const qfd_model *m, const qfd_optim *o, const int *params,
                                const qfd_train_state *s, const qfd_checkpoint_meta *meta)
 {
@@ -174,7 +130,11 @@ qfd_status qfd_checkpoint_save(qfd_ctx *ctx, const char *dir, const qfd_model *m
         st = qfd_fail(ctx, QFD_ERR_NOMEM, "%s: out of memory", ckpt);
         goto out;
     }
-    st = write_atomic(ctx, dir, ckpt, b.p, b.len);
+    qfd_atomic f;
+    if (!(st = qfd_atomic_open(ctx, ckpt, &f))) {
+        fwrite(b.p, 1, b.len, f.f); /* a short write shows as ferror in commit */
+        st = qfd_atomic_commit(ctx, &f);
+    }
 out:
     free(b.p);
     free(model);

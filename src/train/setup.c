@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/atomic.h"
 #include "core/ctx.h"
 #include "exec/exec.h"
 #include "ir/model_info.h"
@@ -21,20 +22,18 @@ qfd_status qfd_fit_dir_check(qfd_ctx *ctx, const char *dir)
         return qfd_fail(ctx, QFD_ERR_IO, "checkpoint folder %s: %s", dir, strerror(errno));
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return qfd_fail(ctx, QFD_ERR_IO, "checkpoint folder %s: not a folder", dir);
-    size_t n = strlen(dir) + 16;
-    char *probe = malloc(n);
-    if (!probe)
+    size_t n = strlen(dir) + 8;
+    char *name = malloc(n);
+    if (!name)
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
-    snprintf(probe, n, "%s/.probe.XXXXXX", dir);
-    int fd = mkstemp(probe);
-    qfd_status st = QFD_OK;
-    if (fd < 0)
+    snprintf(name, n, "%s/.probe", dir);
+    qfd_atomic probe;
+    qfd_status st = qfd_atomic_open(ctx, name, &probe);
+    if (st)
         st = qfd_fail(ctx, QFD_ERR_IO, "checkpoint folder %s: cannot write there: %s", dir, strerror(errno));
-    else {
-        close(fd);
-        unlink(probe);
-    }
-    free(probe);
+    else
+        qfd_atomic_abort(&probe);
+    free(name);
     return st;
 }
 

@@ -11,6 +11,7 @@ qfd=$1 root=$2 work=$3
 model=$root/models/resnet20.onnx
 rm -rf "$work" && mkdir -p "$work"
 fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "$0")/kill_resume.sh"
 c=(--w4a4 --limit 768 --epochs 2 --batch 64 --calib-images 128 --eval-limit 100 --threads 2)
 "$qfd" quantize "$model" "${c[@]}" -o "$work/straight.onnx" >/dev/null 2>&1 || fail "uninterrupted run"
 
@@ -35,25 +36,7 @@ rc=0
 
 # 2. SIGKILL at random moments
 RANDOM=${QFD_TEST_SEED:-23}
-kills=0
-for attempt in $(seq 60); do
-  resume=()
-  [[ -e "$work/kck/checkpoint.bin" ]] && resume=(--resume "$work/kck")
-  : >"$work/kill.log"
-  "$qfd" quantize "$model" "${c[@]}" --checkpoint "$work/kck" --checkpoint-steps 1 "${resume[@]}" \
-    -o "$work/killed.onnx" >/dev/null 2>"$work/kill.log" &
-  pid=$!
-  k=$((1 + RANDOM % 4))
-  while kill -0 $pid 2>/dev/null && (($(grep -c "^epoch" "$work/kill.log") < k)); do sleep 0.02; done
-  sleep "$(printf '0.%03d' $((RANDOM % 250)))"
-  kill -KILL $pid 2>/dev/null || true
-  rc=0; wait $pid 2>/dev/null || rc=$?
-  [[ $rc == 0 ]] && break
-  [[ $rc == 137 ]] || { cat "$work/kill.log"; fail "attempt $attempt: exit $rc (a broken checkpoint?)"; }
-  kills=$((kills + 1))
-done
-[[ -e "$work/killed.onnx" ]] || fail "not finished after 60 attempts"
-((kills >= 3)) || fail "only $kills kills landed"
+kill_until_done "$work/kck" "$work/killed.onnx" "$work/kill.log" "$qfd" quantize "$model" "${c[@]}" --checkpoint-steps 1
 cmp -s "$work/straight.onnx" "$work/killed.onnx" || fail "killed $kills times and resumed: the file differs"
 echo "SIGKILL: killed $kills times, resumed each time, same file as the uninterrupted run"
 echo "quantize checkpoints: all checks passed"

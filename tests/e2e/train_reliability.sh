@@ -18,6 +18,7 @@ model=$root/models/resnet20.onnx
 fmnist=/usr/share/datasets/fashion-mnist
 rm -rf "$work" && mkdir -p "$work"
 fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "$0")/kill_resume.sh"
 
 # expect RC PATTERN -- ARGS...: exit code, stderr pattern, and no training
 # step taken (no progress line) unless RC is 0.
@@ -108,28 +109,7 @@ kc=(--epochs 2 --limit 1024 --batch 64 --lr 0.01 --seed 5 --no-eval --checkpoint
 "$qfd" train "$model" "${kc[@]}" -o "$work/kill_ref.onnx" >/dev/null 2>&1
 RANDOM=${QFD_TEST_SEED:-17}
 rm -rf "$work/kck" "$work/killed.onnx"
-kills=0
-# Each attempt is killed a random 0-250 ms after its k-th progress line
-# (k = 1..4, one line a step), so every attempt gets somewhere and the kill
-# lands anywhere in a step or a checkpoint save.
-for attempt in $(seq 60); do
-  resume=()
-  [[ -e "$work/kck/checkpoint.bin" ]] && resume=(--resume "$work/kck")
-  : >"$work/kill.log"
-  "$qfd" train "$model" "${kc[@]}" --checkpoint "$work/kck" "${resume[@]}" -o "$work/killed.onnx" \
-    >/dev/null 2>"$work/kill.log" &
-  pid=$!
-  k=$((1 + RANDOM % 4))
-  while kill -0 $pid 2>/dev/null && (($(grep -c "^epoch" "$work/kill.log") < k)); do sleep 0.02; done
-  sleep "$(printf '0.%03d' $((RANDOM % 250)))"
-  kill -KILL $pid 2>/dev/null || true
-  rc=0; wait $pid 2>/dev/null || rc=$?
-  if [[ $rc == 0 ]]; then break; fi
-  [[ $rc == 137 ]] || { cat "$work/kill.log"; fail "attempt $attempt: exit $rc (a broken checkpoint?)"; }
-  kills=$((kills + 1))
-done
-[[ -e "$work/killed.onnx" ]] || fail "not finished after 60 attempts"
-((kills >= 3)) || fail "only $kills kills landed; the run is too short for this test"
+kill_until_done "$work/kck" "$work/killed.onnx" "$work/kill.log" "$qfd" train "$model" "${kc[@]}"
 cmp -s "$work/kill_ref.onnx" "$work/killed.onnx" || fail "killed $kills times and resumed: the model differs"
 echo "SIGKILL: killed $kills times, resumed each time, same model as the uninterrupted run"
 # a damaged checkpoint is refused, not trusted
