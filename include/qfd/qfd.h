@@ -103,9 +103,10 @@ typedef struct qfd_model_summary {
 qfd_status qfd_model_summarize(qfd_ctx *ctx, const qfd_model *model, qfd_model_summary **out);
 void qfd_model_summary_free(qfd_model_summary *summary);
 
-/* Inference-time rewrite: folds each BatchNormalization that follows a Conv
- * into the Conv's weights (as ONNX Runtime does); outputs change only by
- * float rounding. Not for a model that will be trained. */
+/* Inference-time rewrite: folds each BatchNormalization that follows a Conv,
+ * ConvTranspose or Gemm into that op's weights and bias (as ONNX Runtime
+ * does); outputs change only by float rounding. Not for a model that will be
+ * trained. */
 qfd_status qfd_model_fold_batchnorm(qfd_ctx *ctx, qfd_model *model, int *folded);
 
 /* Inference-time rewrite, after qfd_model_fold_batchnorm: each Relu,

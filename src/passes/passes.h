@@ -6,8 +6,12 @@
 #include "ir/ir.h"
 
 /* Folds every inference-form BatchNormalization that directly follows a
- * Conv (whose output nothing else reads) into the Conv's weights and bias:
+ * Conv, ConvTranspose or Gemm (whose output nothing else reads) into that
+ * op's weights and bias, per output channel o:
  *   s = scale / sqrt(var + eps);  W'[o] = W[o] * s[o];  b'[o] = (b[o] - mean[o]) * s[o] + B[o].
+ * o is axis 0 of a Conv weight, axis 1 (per group) of a ConvTranspose weight,
+ * and of a Gemm's B axis 0 with transB=1, else axis 1; a Gemm's C must be a
+ * per-channel bias ([N], [1, N] or one element; beta becomes 1).
  * Inference only: a model that will be trained keeps its BatchNorms (QAT
  * folds them before inserting fake-quant, so that the trained weights are
  * the exported ones). *folded receives the count. */
