@@ -32,4 +32,25 @@ qfd_status qfd_pass_fuse_act(qfd_ctx *ctx, qfd_model *m, int *fused);
  * the node. *changed receives the count of statistics moved. */
 qfd_status qfd_pass_own_bn_stats(qfd_ctx *ctx, qfd_model *m, int *changed);
 
+/* The classifier feature f of QFD (qfd-method.md): with override_name, that
+ * tensor (failing "--feature: no tensor named ..." when the model has none,
+ * or when it names a weight); else the activation input of the last Gemm or
+ * MatMul by a weight on the path back from the first graph output, through
+ * bias Adds, Softmax, token selects (Gather/Slice), Flatten/Reshape and
+ * other ops that pass values on (find_feature.c says which and why), and
+ * through a Dropout or Identity right before the classifier. Fails naming
+ * the node where the search stopped and asking for --feature. */
+typedef struct qfd_feature {
+    int tensor;     /* the feature */
+    int classifier; /* the Gemm/MatMul node that reads it; -1 with an override */
+    int32_t dtype;  /* element type, 0 when unknown */
+    int rank;       /* -1 when the shape is unknown: declared in the graph, or
+                       derived from the classifier's weight and the output's
+                       declared shape */
+    qfd_dim_info dims[QFD_ARRAY_MAX_RANK];
+} qfd_feature;
+qfd_status qfd_pass_find_feature_info(qfd_ctx *ctx, const qfd_model *m, const char *override_name, qfd_feature *f);
+/* The same, the tensor's index only (-1 on failure). */
+qfd_status qfd_pass_find_feature(qfd_ctx *ctx, const qfd_model *m, const char *override_name, int *tensor);
+
 #endif
