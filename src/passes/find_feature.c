@@ -243,3 +243,11 @@ qfd_status qfd_pass_find_feature(qfd_ctx *ctx, const qfd_model *m, const char *o
     *tensor = st ? -1 : f.tensor;
     return st;
 }
+
+qfd_status qfd_model_find_feature(qfd_ctx *ctx, const qfd_model *m, const char *name, const char **feature)
+{
+    int t;
+    qfd_status st = qfd_pass_find_feature(ctx, m, name, &t);
+    *feature = st ? NULL : m->graph.tensors[t].name;
+    return st;
+}

@@ -312,10 +312,18 @@ static void models(qfd_ctx *ctx, const char *root)
                   f.dims[1].value == cases[i].c && f.dtype == QFD_DT_FLOAT);
         else
             CHECK(f.rank == -1);
-        /* --feature with the found name gives the same tensor. */
+        /* --feature with the found name gives the same tensor; the public
+         * call gives the name, and a missing name names the file. */
         int t = -1;
         CHECK_OK(ctx, qfd_pass_find_feature(ctx, m, cases[i].feature, &t));
         CHECK(t == f.tensor);
+        const char *name = NULL;
+        CHECK_OK(ctx, qfd_model_find_feature(ctx, m, NULL, &name));
+        CHECK(name && !strcmp(name, cases[i].feature));
+        CHECK(qfd_model_find_feature(ctx, m, "no_such", &name) == QFD_ERR_ARG && !name);
+        char want[4200];
+        snprintf(want, sizeof want, "--feature: no tensor named 'no_such' in %s", path);
+        CHECK(!strcmp(qfd_ctx_error(ctx), want));
         qfd_model_free(m);
     }
 }
