@@ -111,14 +111,28 @@ typedef struct qfd_model_summary {
     size_t n_qtypes;
     const qfd_qtype_count *qtypes;
     int64_t n_subgraphs; /* If/Loop/Scan bodies, kept opaque */
+    /* The classifier feature (qfd_model_find_feature without a name), with
+     * its shape when the graph declares it or it follows from the
+     * classifier's weight; NULL when the search finds none. */
+    const qfd_value_summary *feature;
 } qfd_model_summary;
 
 qfd_status qfd_model_summarize(qfd_ctx *ctx, const qfd_model *model, qfd_model_summary **out);
 void qfd_model_summary_free(qfd_model_summary *summary);
 
-/* Inference-time rewrite: folds each BatchNormalization that follows a Conv
- * into the Conv's weights (as ONNX Runtime does); outputs change only by
- * float rounding. Not for a model that will be trained. */
+/* The classifier feature that quantization distils (QFD's f): with name,
+ * that tensor, which must be a value of the graph ("--feature: no tensor
+ * named ..." otherwise); with name NULL, the activation input of the last
+ * Gemm or MatMul by a weight on the path back from the first output (for
+ * GlobalAveragePool -> Flatten -> Gemm, the Flatten's output), or a failure
+ * that names where the search stopped and asks for --feature. *feature is
+ * the tensor's name, owned by the model. */
+qfd_status qfd_model_find_feature(qfd_ctx *ctx, const qfd_model *model, const char *name, const char **feature);
+
+/* Inference-time rewrite: folds each BatchNormalization that follows a Conv,
+ * ConvTranspose or Gemm into that op's weights and bias (as ONNX Runtime
+ * does); outputs change only by float rounding. Not for a model that will be
+ * trained. */
 qfd_status qfd_model_fold_batchnorm(qfd_ctx *ctx, qfd_model *model, int *folded);
 
 /* Inference-time rewrite, after qfd_model_fold_batchnorm: each Relu,

@@ -5,6 +5,7 @@
 
 #include "core/ctx.h"
 #include "ir/ir.h"
+#include "passes/passes.h"
 
 static int cmp_ops(const void *pa, const void *pb)
 {
@@ -74,6 +75,21 @@ static int count_subgraphs(const qfd_graph *g)
     return n;
 }
 
+/* The classifier feature, or none: a model without one is still a model
+ * (no ctx, so that the search's message does not linger as an error). */
+static void fill_feature(const qfd_model *m, qfd_model_summary *s, qfd_value_summary *v, qfd_dim_info *dims)
+{
+    qfd_feature f;
+    if (qfd_pass_find_feature_info(NULL, m, NULL, &f))
+        return;
+    *v = (qfd_value_summary){
+        m->graph.tensors[f.tensor].name, "tensor", f.dtype ? qfd_dtype_name(f.dtype) : NULL, f.rank >= 0,
+        f.rank >= 0 ? f.rank : 0,        dims};
+    for (int k = 0; k < v->rank; k++)
+        dims[k] = f.dims[k];
+    s->feature = v;
+}
+
 /* One allocation holds the summary and its arrays, so that free is trivial. */
 qfd_status qfd_model_summarize(qfd_ctx *ctx, const qfd_model *m, qfd_model_summary **out)
 {
@@ -86,7 +102,8 @@ qfd_status qfd_model_summarize(qfd_ctx *ctx, const qfd_model *m, qfd_model_summa
     size_t size = sizeof(qfd_model_summary) + m->n_opsets * sizeof(qfd_opset_summary) +
                   (g->n_inputs + g->n_outputs) * sizeof(qfd_value_summary) + ndims * sizeof(qfd_dim_info) +
                   2 * m->n_metadata * sizeof(char *) + g->n_nodes * sizeof(qfd_op_count) +
-                  QFD_DT_COUNT * sizeof(qfd_qtype_count);
+                  QFD_DT_COUNT * sizeof(qfd_qtype_count) + sizeof(qfd_value_summary) +
+                  QFD_ARRAY_MAX_RANK * sizeof(qfd_dim_info);
     qfd_model_summary *s = calloc(1, size);
     if (!s)
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
@@ -98,6 +115,8 @@ qfd_status qfd_model_summarize(qfd_ctx *ctx, const qfd_model *m, qfd_model_summa
     const char **keys, **vals;
     qfd_op_count *ops;
     qfd_qtype_count *qt;
+    qfd_value_summary *feature;
+    qfd_dim_info *fdims;
     TAKE(opsets, m->n_opsets);
     TAKE(ins, g->n_inputs);
     TAKE(outs, g->n_outputs);
@@ -106,6 +125,8 @@ qfd_status qfd_model_summarize(qfd_ctx *ctx, const qfd_model *m, qfd_model_summa
     TAKE(vals, m->n_metadata);
     TAKE(ops, g->n_nodes);
     TAKE(qt, QFD_DT_COUNT);
+    TAKE(feature, 1);
+    TAKE(fdims, QFD_ARRAY_MAX_RANK);
 #undef TAKE
 
     s->ir_version = m->ir_version;
@@ -176,6 +197,7 @@ qfd_status qfd_model_summarize(qfd_ctx *ctx, const qfd_model *m, qfd_model_summa
     }
     s->n_initializers = (int64_t)g->n_inits;
     s->n_subgraphs = count_subgraphs(g);
+    fill_feature(m, s, feature, fdims);
     *out = s;
     return QFD_OK;
 }

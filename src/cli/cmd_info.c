@@ -63,6 +63,13 @@ static void print_text(FILE *f, const char *path, const qfd_model_summary *s)
         if (!n)
             fprintf(f, "  %-12s (none)\n", io ? "outputs" : "inputs");
     }
+    if (s->feature) {
+        fprintf(f, "  %-12s %s  ", "feature", s->feature->name);
+        print_shape(f, s->feature);
+        fputc('\n', f);
+    } else {
+        fprintf(f, "  %-12s (none found)\n", "feature");
+    }
     for (size_t i = 0; i < s->n_metadata; i++)
         fprintf(f, "  %-12s %s = %s\n", i ? "" : "metadata", s->metadata_keys[i], s->metadata_values[i]);
     fprintf(f, "  nodes        %" PRId64 "\n", s->n_nodes);
@@ -84,33 +91,40 @@ static void print_text(FILE *f, const char *path, const qfd_model_summary *s)
     fputs(")\n", f);
 }
 
+static void json_value(FILE *f, const qfd_value_summary *v)
+{
+    fputs("{\"name\":", f);
+    qfd_json_str(f, v->name);
+    fputs(",\"kind\":", f);
+    qfd_json_str(f, v->kind);
+    fputs(",\"dtype\":", f);
+    qfd_json_str(f, v->dtype);
+    fputs(",\"shape\":", f);
+    if (!v->has_shape) {
+        fputs("null}", f);
+        return;
+    }
+    fputc('[', f);
+    for (int k = 0; k < v->rank; k++) {
+        if (k)
+            fputc(',', f);
+        if (v->dims[k].param)
+            qfd_json_str(f, v->dims[k].param);
+        else if (v->dims[k].value >= 0)
+            fprintf(f, "%" PRId64, v->dims[k].value);
+        else
+            fputs("null", f);
+    }
+    fputs("]}", f);
+}
+
 static void json_values(FILE *f, const qfd_value_summary *v, size_t n)
 {
     fputc('[', f);
     for (size_t i = 0; i < n; i++) {
-        fputs(i ? ",{\"name\":" : "{\"name\":", f);
-        qfd_json_str(f, v[i].name);
-        fputs(",\"kind\":", f);
-        qfd_json_str(f, v[i].kind);
-        fputs(",\"dtype\":", f);
-        qfd_json_str(f, v[i].dtype);
-        fputs(",\"shape\":", f);
-        if (!v[i].has_shape) {
-            fputs("null}", f);
-            continue;
-        }
-        fputc('[', f);
-        for (int k = 0; k < v[i].rank; k++) {
-            if (k)
-                fputc(',', f);
-            if (v[i].dims[k].param)
-                qfd_json_str(f, v[i].dims[k].param);
-            else if (v[i].dims[k].value >= 0)
-                fprintf(f, "%" PRId64, v[i].dims[k].value);
-            else
-                fputs("null", f);
-        }
-        fputs("]}", f);
+        if (i)
+            fputc(',', f);
+        json_value(f, &v[i]);
     }
     fputc(']', f);
 }
@@ -135,6 +149,11 @@ static void print_json(FILE *f, const char *path, const qfd_model_summary *s)
     json_values(f, s->inputs, s->n_inputs);
     fputs(",\"outputs\":", f);
     json_values(f, s->outputs, s->n_outputs);
+    fputs(",\"feature\":", f);
+    if (s->feature)
+        json_value(f, s->feature);
+    else
+        fputs("null", f);
     fputs(",\"metadata\":{", f);
     for (size_t i = 0; i < s->n_metadata; i++) {
         if (i)
@@ -195,6 +214,12 @@ const qfd_cli_cmd qfd_cmd_info = {
     "producer, metadata, a histogram of op types, the parameter count and bytes\n"
     "of its initializers, and whether it is already quantized (QuantizeLinear /\n"
     "DequantizeLinear nodes, with the integer types and bit widths they use).\n"
+    "\n"
+    "It also names the classifier feature, the tensor that quantize distils:\n"
+    "the input of the last Gemm or MatMul by a weight on the way to the first\n"
+    "output (after GlobalAveragePool -> Flatten, the Flatten's output), with\n"
+    "its shape when the graph declares it or the classifier's weight gives it\n"
+    "(\"feature\": null in JSON when there is none to find).\n"
     "\n"
     "  --json       print the same as one JSON object on stdout\n"
     "  -h, --help   show this help\n"

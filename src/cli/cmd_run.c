@@ -124,8 +124,9 @@ const qfd_cli_cmd qfd_cmd_run = {
     "  -o, --output-dir DIR   where to write output_<i>.npy (default: .; created if missing)\n"
     "  --threads T            CPU threads (default: all cores, at most 256)\n"
     "  --no-fold              run the graph as written (default: BatchNormalization\n"
-    "                         folded into the preceding Conv and Relu/Clip fused\n"
-    "                         with it, as ONNX Runtime does)\n"
+    "                         folded into the preceding Conv, ConvTranspose or\n"
+    "                         Gemm, and Relu/Clip fused with a Conv, as ONNX\n"
+    "                         Runtime does)\n"
     "  -h, --help             show this help\n"
     "\n"
     "Exit status: 0 on success, 2 on a bad model, input file or flag.\n",

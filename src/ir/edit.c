@@ -117,7 +117,8 @@ int qfd_graph_add_init(qfd_graph *g, const char *base, int32_t dtype, int rank, 
         return -1;
     }
     qfd_tensor *tt = &g->tensors[t];
-    memcpy(d, dims, (size_t)rank * sizeof *d);
+    if (rank) /* a scalar may come with dims NULL, which memcpy must not get */
+        memcpy(d, dims, (size_t)rank * sizeof *d);
     tt->has_dtype = true;
     tt->dtype = dtype;
     tt->rank = rank;

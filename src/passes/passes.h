@@ -6,8 +6,12 @@
 #include "ir/ir.h"
 
 /* Folds every inference-form BatchNormalization that directly follows a
- * Conv (whose output nothing else reads) into the Conv's weights and bias:
+ * Conv, ConvTranspose or Gemm (whose output nothing else reads) into that
+ * op's weights and bias, per output channel o:
  *   s = scale / sqrt(var + eps);  W'[o] = W[o] * s[o];  b'[o] = (b[o] - mean[o]) * s[o] + B[o].
+ * o is axis 0 of a Conv weight, axis 1 (per group) of a ConvTranspose weight,
+ * and of a Gemm's B axis 0 with transB=1, else axis 1; a Gemm's C must be a
+ * per-channel bias ([N], [1, N] or one element; beta becomes 1).
  * Inference only: a model that will be trained keeps its BatchNorms (QAT
  * folds them before inserting fake-quant, so that the trained weights are
  * the exported ones). *folded receives the count. */
@@ -27,5 +31,26 @@ qfd_status qfd_pass_fuse_act(qfd_ctx *ctx, qfd_model *m, int *fused);
  * shared with other readers is copied; one computed otherwise fails naming
  * the node. *changed receives the count of statistics moved. */
 qfd_status qfd_pass_own_bn_stats(qfd_ctx *ctx, qfd_model *m, int *changed);
+
+/* The classifier feature f of QFD (qfd-method.md): with override_name, that
+ * tensor (failing "--feature: no tensor named ..." when the model has none,
+ * or when it names a weight); else the activation input of the last Gemm or
+ * MatMul by a weight on the path back from the first graph output, through
+ * bias Adds, Softmax, token selects (Gather/Slice), Flatten/Reshape and
+ * other ops that pass values on (find_feature.c says which and why), and
+ * through a Dropout or Identity right before the classifier. Fails naming
+ * the node where the search stopped and asking for --feature. */
+typedef struct qfd_feature {
+    int tensor;     /* the feature */
+    int classifier; /* the Gemm/MatMul node that reads it; -1 with an override */
+    int32_t dtype;  /* element type, 0 when unknown */
+    int rank;       /* -1 when the shape is unknown: declared in the graph, or
+                       derived from the classifier's weight and the output's
+                       declared shape */
+    qfd_dim_info dims[QFD_ARRAY_MAX_RANK];
+} qfd_feature;
+qfd_status qfd_pass_find_feature_info(qfd_ctx *ctx, const qfd_model *m, const char *override_name, qfd_feature *f);
+/* The same, the tensor's index only (-1 on failure). */
+qfd_status qfd_pass_find_feature(qfd_ctx *ctx, const qfd_model *m, const char *override_name, int *tensor);
 
 #endif
