@@ -297,6 +297,8 @@ typedef struct qfd_quantize_opts {
     const char *format;      /* "ort" (default) */
     const char *calib;       /* activations: "mse" (default), "percentile" or "minmax" */
     int64_t calib_images;    /* <= 0: 2048 training images, no augmentation */
+    const char *feature;     /* the classifier feature (NULL: found as qfd_model_find_feature does); its
+                                quantizer is what QFD distils. A name not in the model is refused. */
     const char *const *skip; /* shell patterns on node names or op types: those layers stay float */
     size_t n_skip;
     float lr_steps;           /* <= 0: 1e-5, the quantizer steps' learning rate */
@@ -326,6 +328,7 @@ typedef struct qfd_quantize_tensor {
 
 typedef struct qfd_quantize_result {
     qfd_train_result train; /* lsq: the training run */
+    char *feature;          /* the classifier feature, NULL when none was found (ptq and lsq do not need it) */
     int folded_bn;
     size_t n_layers, n_tensors;
     qfd_quantize_layer *layers;

@@ -62,6 +62,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         QFD_FLAG_CHOICE("--format", &o.format, "ort"),
         QFD_FLAG_CHOICE("--first-last", &o.first_last, "8|same|fp"),
         QFD_FLAG_LIST("--skip", &skip),
+        QFD_FLAG_STRING("--feature", &o.feature),
         QFD_FLAG_CHOICE("--calib", &o.calib, "mse|percentile|minmax"),
         QFD_FLAG_INT64("--calib-images", &o.calib_images, 1, INFINITY),
         QFD_FLAG_INT64("--eval-limit", &o.eval_limit, 1, INFINITY),
@@ -181,6 +182,8 @@ const qfd_cli_cmd qfd_cmd_quantize = {
     "  --first-last MODE    first and last layers: 8 (default: 8-bit), same, fp (float)\n"
     "  --skip GLOB          keep layers whose node name or op type matches float\n"
     "                       (shell pattern; repeatable)\n"
+    "  --feature NAME       the classifier feature (default: the input of the last\n"
+    "                       Gemm/MatMul, as 'info' shows it); in the report\n"
     "Method:\n"
     "  --method M           lsq (default): calibrate, then train weights and steps\n"
     "                       with cross-entropy (LSQ); ptq: calibrate only\n"

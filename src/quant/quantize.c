@@ -268,6 +268,13 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
                         "the model imports ONNX opset %lld; the QDQ export needs opset 13 or later (per-channel "
                         "scales)",
                         (long long)qfd_model_opset(src, ""));
+    int feature = -1;
+    if (o->feature && (st = qfd_pass_find_feature(ctx, src, o->feature, &feature)))
+        return st;
+    if (!o->feature && qfd_pass_find_feature(ctx, src, NULL, &feature) != QFD_OK)
+        feature = -1; /* ptq and lsq do not need it; the distilling methods will refuse */
+    if (feature >= 0 && !(r->feature = strdup(src->graph.tensors[feature].name)))
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
     if ((o->train.checkpoint_dir && (st = qfd_fit_dir_check(ctx, o->train.checkpoint_dir))) ||
         (st = qfd_onnx_clone(ctx, src, &work)) || (st = qfd_pass_fold_bn(ctx, work, &r->folded_bn)) ||
         (st = qfd_quant_plan_make(ctx, work, &rn.cfg, &plan)) || (st = fill_layers(ctx, &plan, r)))
@@ -367,6 +374,7 @@ out:
 
 void qfd_quantize_result_free(qfd_quantize_result *r)
 {
+    free(r->feature);
     for (size_t i = 0; i < r->n_layers; i++)
         free(r->layers[i].name);
     for (size_t i = 0; i < r->n_tensors; i++)

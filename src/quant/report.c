@@ -31,6 +31,7 @@ static void body(FILE *f, const char *model, const qfd_quantize_opts *o, const q
             o->abits > 0 ? o->abits : 4);
     str(f, "first_last", o->first_last ? o->first_last : "8");
     str(f, "calibration", o->calib ? o->calib : "mse");
+    str(f, "feature", r->feature);
     fprintf(f, "\"folded_batchnorm\":%d,", r->folded_bn);
     fputs("\"layers\":[", f);
     for (size_t i = 0; i < r->n_layers; i++) {
