@@ -37,11 +37,12 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
 {
     qfd_eval_opts o = {0};
     const char *path;
-    int json = 0, no_fold = 0, profile = 0;
+    int json = 0, no_fold = 0, profile = 0, quiet = 0;
     const char *dump = NULL;
     char *dump_tmp = NULL;
     qfd_flag flags[] = {
         QFD_FLAG_SWITCH("--json", &json),
+        QFD_FLAG_SWITCH("-q|--quiet", &quiet),
         QFD_FLAG_SWITCH("--no-fold", &no_fold),
         QFD_FLAG_SWITCH("--profile", &profile),
         QFD_FLAG_STRING("--dump-logits", &dump),
@@ -61,7 +62,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     if (o.n_mean != o.n_std)
         return qfd_cli_usage_error(&qfd_cmd_eval, "--mean and --std must be given together, with as many values");
     progress p = {now(), 0, isatty(2)};
-    o.progress = on_progress;
+    o.progress = quiet ? NULL : on_progress;
     o.user = &p;
     qfd_model *m;
     qfd_status st = qfd_model_load(ctx, path, &m);
@@ -139,6 +140,7 @@ const qfd_cli_cmd qfd_cmd_eval = {
     "                 folded into the preceding Conv, ConvTranspose or Gemm,\n"
     "                 and Relu/Clip fused with a Conv, as ONNX Runtime does)\n"
     "  --json         print one JSON object: top1, top5, n, seconds, ...\n"
+    "  -q, --quiet    no progress lines (shown on stderr after 2 s otherwise)\n"
     "  --dump-logits FILE  write every image's logits there: float32, row after row\n"
     "  --profile      print the time per op type to stderr at the end\n"
     "  -h, --help     show this help\n"

@@ -3,7 +3,7 @@
 set(model ${FIX}/small_conv.onnx)
 
 # 1. NaN/Inf logits are wrong predictions, and eval says how many there were.
-qfd_cli_test(eval_nan_logits RC 0 ONE_LINE ARGS eval ${FIX}/bad/nan_logits.onnx --limit 100
+qfd_cli_test(eval_nan_logits RC 0 ONE_LINE ARGS eval ${FIX}/bad/nan_logits.onnx --limit 100 --quiet
   STDOUT "top-1 0.00%, top-5 0.00% on 100 images"
   STDERR "^qfd-onnx: warning: .*nan_logits.onnx: the logits of 100 of 100 images hold NaN or Inf; they count as wrong predictions")
 qfd_cli_test(eval_nan_logits_json RC 0 ARGS eval ${FIX}/bad/nan_logits.onnx --limit 100 --json
