@@ -181,14 +181,24 @@ static bool quantized_model(const qfd_graph *g)
     return false;
 }
 
+/* A model refused as a whole (st, with its message set): the message names
+ * the file, as every bad-input message does. */
+static qfd_status refuse(qfd_ctx *ctx, const qfd_model *m, qfd_status st)
+{
+    if (m->path)
+        qfd_ctx_prefix(ctx, m->path);
+    return st;
+}
+
 qfd_status qfd_quant_plan_make(qfd_ctx *ctx, const qfd_model *m, const qfd_quant_cfg *cfg, qfd_quant_plan *plan)
 {
     const qfd_graph *g = &m->graph;
     memset(plan, 0, sizeof *plan);
     if (quantized_model(g))
-        return qfd_fail(ctx, QFD_ERR_ARG,
-                        "the model is already quantized (it has QuantizeLinear/DequantizeLinear "
-                        "or integer ops); give qfd-onnx the FP32 model");
+        return refuse(ctx, m,
+                      qfd_fail(ctx, QFD_ERR_ARG,
+                               "the model is already quantized (it has QuantizeLinear/DequantizeLinear "
+                               "or integer ops); give qfd-onnx the FP32 model"));
     bool *nonneg = calloc(g->n_tensors + 1, sizeof *nonneg);
     int *slot = malloc((g->n_tensors + 1) * sizeof *slot);
     plan->layers = calloc(g->n_nodes + 1, sizeof *plan->layers);
@@ -209,7 +219,9 @@ qfd_status qfd_quant_plan_make(qfd_ctx *ctx, const qfd_model *m, const qfd_quant
             n_layers++;
         }
     if (!n_layers) {
-        st = qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "the model has no Conv, ConvTranspose, Gemm or MatMul to quantize");
+        st = refuse(
+            ctx, m,
+            qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "the model has no Conv, ConvTranspose, Gemm or MatMul to quantize"));
         goto out;
     }
     bool oom = false;
