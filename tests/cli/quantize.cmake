@@ -1,0 +1,67 @@
+# qfd-onnx quantize: every refused input exits 2 with one line on stderr
+# naming the flag or the file, before any work (no stage line), and leaves
+# no output file; --help exits 0.
+# Included from tests/CMakeLists.txt (qfd_cli_test, FIX and CLI_TMP come from there).
+set(model ${FIX}/small_conv.onnx)
+set(qout ${CLI_TMP}/quantized.onnx)
+set(see "\\(see 'qfd-onnx quantize --help'\\)")
+
+# Flags refused by the parser, each with its accepted values.
+foreach(case
+    "wbits_9|--wbits|9|--wbits needs an integer in \\[2, 8\\], got '9'"
+    "abits_1|--abits|1|--abits needs an integer in \\[2, 8\\], got '1'"
+    "method_bogus|--method|bogus|--method needs one of ptq\\|lsq, got 'bogus'"
+    "format_bogus|--format|bogus|--format needs one of ort, got 'bogus'"
+    "first_last_bogus|--first-last|bogus|--first-last needs one of 8\\|same\\|fp, got 'bogus'"
+    "calib_bogus|--calib|bogus|--calib needs one of mse\\|percentile\\|minmax, got 'bogus'"
+    "calib_images_0|--calib-images|0|--calib-images needs an integer >= 1, got '0'"
+    "lr_steps_0|--lr-steps|0|--lr-steps needs a finite number > 0, got '0'")
+  string(REGEX MATCH "^([^|]+)\\|([^|]+)\\|([^|]*)\\|(.*)$" matched "${case}")
+  qfd_cli_test(quantize_${CMAKE_MATCH_1} RC 2 ONE_LINE NO_FILE ${qout}
+    ARGS quantize ${model} -o ${qout} ${CMAKE_MATCH_2} ${CMAKE_MATCH_3}
+    STDERR "^qfd-onnx: error: ${CMAKE_MATCH_4} ${see}\n$")
+endforeach()
+
+qfd_cli_test(quantize_two_presets RC 2 ONE_LINE NO_FILE ${qout}
+  ARGS quantize ${model} --w4a4 --w8a8 -o ${qout}
+  STDERR "^qfd-onnx: error: give one of --w2a2 --w3a3 --w4a4 --w4a8 --w8a8 ${see}\n$")
+qfd_cli_test(quantize_missing_model RC 2 ONE_LINE NO_FILE ${qout} ARGS quantize -o ${qout}
+  STDERR "^qfd-onnx: error: missing MODEL ${see}\n$")
+qfd_cli_test(quantize_no_such_model RC 2 ONE_LINE NO_FILE ${qout} ARGS quantize ${FIX}/no_such_model.onnx -o ${qout}
+  STDERR "^qfd-onnx: error: [^\n]*no_such_model.onnx: cannot open")
+qfd_cli_test(quantize_help RC 0 ARGS quantize --help
+  STDOUT "^usage: qfd-onnx quantize MODEL.onnx .*--first-last MODE.*--skip GLOB.*--method M.*--format F.*--resume DIR")
+
+# --resume: only lsq trains, and the folder must hold a checkpoint
+qfd_cli_test(quantize_resume_ptq RC 2 ONE_LINE NO_FILE ${qout}
+  ARGS quantize ${model} --method ptq --resume ${CLI_TMP} -o ${qout}
+  STDERR "^qfd-onnx: error: --resume: --method ptq does not train\n$")
+file(MAKE_DIRECTORY "${CLI_TMP}/quantize_no_checkpoint")
+qfd_cli_test(quantize_resume_no_checkpoint RC 2 ONE_LINE NO_FILE ${qout}
+  ARGS quantize ${model} --resume ${CLI_TMP}/quantize_no_checkpoint -o ${qout}
+  STDERR "^qfd-onnx: error: --resume [^\n]*quantize_no_checkpoint: no checkpoint there")
+
+# Outputs are checked before anything runs: no stage line, no training (the
+# default method trains), no file.
+qfd_cli_test(quantize_output_missing_dir RC 2 ONE_LINE NO_FILE ${CLI_TMP}/missing_dir/q.onnx
+  ARGS quantize ${model} --limit 64 --epochs 1 -o ${CLI_TMP}/missing_dir/q.onnx
+  STDERR "^qfd-onnx: error: [^\n]*missing_dir/q.onnx: cannot write there")
+qfd_cli_test(quantize_report_missing_dir RC 2 ONE_LINE NO_FILE ${qout}
+  ARGS quantize ${model} --limit 64 --epochs 1 -o ${qout} --report ${CLI_TMP}/missing_dir/r.json
+  STDERR "^qfd-onnx: error: [^\n]*missing_dir/r.json: cannot write there")
+qfd_cli_test(quantize_student_missing_dir RC 2 ONE_LINE NO_FILE ${qout}
+  ARGS quantize ${model} --limit 64 --epochs 1 -o ${qout} --save-student ${CLI_TMP}/missing_dir/s.onnx
+  STDERR "^qfd-onnx: error: [^\n]*missing_dir/s.onnx: cannot write there")
+
+# Models it cannot quantize: nothing to quantize (an Add and a Relu), or
+# already quantized (its own ptq output, made by the fixture).
+qfd_cli_test(quantize_no_layers RC 2 ONE_LINE NO_FILE ${qout} ARGS quantize ${FIX}/bad/unnamed_add.onnx -o ${qout}
+  STDERR "^qfd-onnx: error: [^\n]*unnamed_add.onnx: the model has no Conv, ConvTranspose, Gemm or MatMul to quantize\n$")
+set(ptq ${CLI_TMP}/quantize_ptq.onnx)
+qfd_cli_test(quantize_ptq_small RC 0
+  ARGS quantize ${model} --method ptq --limit 64 --calib-images 64 --eval-limit 64 -o ${ptq}
+  STDOUT "quantize_ptq.onnx: W4A4 ptq, format ort.*exported .*agrees with the student on 100.00% of images")
+set_tests_properties(cli.quantize_ptq_small PROPERTIES FIXTURES_SETUP quantize_ptq)
+qfd_cli_test(quantize_already_quantized RC 2 ONE_LINE NO_FILE ${qout} ARGS quantize ${ptq} -o ${qout}
+  STDERR "^qfd-onnx: error: [^\n]*quantize_ptq.onnx: the model is already quantized")
+set_tests_properties(cli.quantize_already_quantized PROPERTIES FIXTURES_REQUIRED quantize_ptq)
