@@ -251,6 +251,17 @@ qfd_status qfd_quant_plan_make(qfd_ctx *ctx, const qfd_model *m, const qfd_quant
         if ((qfd_node_is(n, "Conv") || qfd_node_is(n, "ConvTranspose")) && n->out[0] >= 0)
             oom |= want(&b, fused_output(g, n->out[0]), L->abits, -1, false) != 0;
     }
+    size_t n_quant = 0;
+    for (size_t i = 0; i < plan->n_layers; i++)
+        n_quant += plan->layers[i].wbits > 0;
+    if (!oom && !n_quant) { /* else the "quantized" file would be the FP32 model */
+        st = refuse(ctx, m,
+                    qfd_fail(ctx, QFD_ERR_ARG,
+                             "all %zu Conv, ConvTranspose, Gemm and MatMul layers are kept float "
+                             "(--skip, --first-last fp): nothing to quantize",
+                             plan->n_layers));
+        goto out;
+    }
     /* Biases of layers whose input and weight are both quantized: the
      * runtimes hold them as int32 at x_step * w_step. */
     for (size_t i = 0; i < g->n_nodes && !oom; i++) {

@@ -57,6 +57,9 @@ qfd_cli_test(quantize_student_missing_dir RC 2 ONE_LINE NO_FILE ${qout}
 # already quantized (its own ptq output, made by the fixture).
 qfd_cli_test(quantize_no_layers RC 2 ONE_LINE NO_FILE ${qout} ARGS quantize ${FIX}/bad/unnamed_add.onnx -o ${qout}
   STDERR "^qfd-onnx: error: [^\n]*unnamed_add.onnx: the model has no Conv, ConvTranspose, Gemm or MatMul to quantize\n$")
+qfd_cli_test(quantize_skip_everything RC 2 ONE_LINE NO_FILE ${qout}
+  ARGS quantize ${model} --skip * --method ptq --limit 64 -o ${qout}
+  STDERR "^qfd-onnx: error: [^\n]*small_conv.onnx: all 2 Conv, ConvTranspose, Gemm and MatMul layers are kept float \\(--skip, --first-last fp\\): nothing to quantize\n$")
 set(ptq ${CLI_TMP}/quantize_ptq.onnx)
 qfd_cli_test(quantize_ptq_small RC 0
   ARGS quantize ${model} --method ptq --limit 64 --calib-images 64 --eval-limit 64 -o ${ptq}

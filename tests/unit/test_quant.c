@@ -367,10 +367,11 @@ static void test_plan_skip(qfd_ctx *ctx)
     qfd_model_free(m);
 }
 
-static void expect_refused(qfd_ctx *ctx, const char *label, qfd_model *m, qfd_status want_st, const char *want)
+static void expect_refused_cfg(qfd_ctx *ctx, const char *label, qfd_model *m, const qfd_quant_cfg *cfg,
+                               qfd_status want_st, const char *want)
 {
     qfd_quant_plan p;
-    qfd_quant_cfg c = cfg_of(4, 4, QFD_FIRST_LAST_8);
+    qfd_quant_cfg c = *cfg;
     m->path = strdup("dir/model.onnx"); /* as loaded from a file: the message names it */
     qfd_status st = qfd_quant_plan_make(ctx, m, &c, &p);
     bool ok = st == want_st && !strncmp(qfd_ctx_error(ctx), "dir/model.onnx: ", 16) &&
@@ -379,6 +380,12 @@ static void expect_refused(qfd_ctx *ctx, const char *label, qfd_model *m, qfd_st
     CHECK(ok);
     qfd_quant_plan_free(&p);
     qfd_model_free(m);
+}
+
+static void expect_refused(qfd_ctx *ctx, const char *label, qfd_model *m, qfd_status want_st, const char *want)
+{
+    qfd_quant_cfg c = cfg_of(4, 4, QFD_FIRST_LAST_8);
+    expect_refused_cfg(ctx, label, m, &c, want_st, want);
 }
 
 static void test_plan_refused(qfd_ctx *ctx)
@@ -415,6 +422,16 @@ static void test_plan_refused(qfd_ctx *ctx)
     mb_node(m, "Add", 2, (const char *[]){"r", "x"}, 1, (const char *[]){"y"});
     mb_output(m, "y");
     expect_refused(ctx, "a model without layers", m, QFD_ERR_UNSUPPORTED, "no Conv, ConvTranspose, Gemm or MatMul");
+
+    /* every layer kept float: the written file would be the FP32 model */
+    const char *all[] = {"conv0", "C*"};
+    qfd_quant_cfg c = cfg_of(4, 4, QFD_FIRST_LAST_SAME);
+    c.skip = all;
+    c.n_skip = 2;
+    expect_refused_cfg(ctx, "--skip of every layer", conv_chain(3), &c, QFD_ERR_ARG,
+                       "all 3 Conv, ConvTranspose, Gemm and MatMul layers are kept float");
+    c = cfg_of(4, 4, QFD_FIRST_LAST_FP);
+    expect_refused_cfg(ctx, "--first-last fp of two layers", conv_chain(2), &c, QFD_ERR_ARG, "nothing to quantize");
 }
 
 /* ---- calibrate ------------------------------------------------------------ */
