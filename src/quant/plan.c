@@ -247,9 +247,14 @@ qfd_status qfd_quant_plan_make(qfd_ctx *ctx, const qfd_model *m, const qfd_quant
             oom |= want(&b, t, w ? L->wbits : L->abits, w ? weight_axis(g, n, t) : -1, w) != 0;
         }
         /* The output quantizer a fused integer Conv needs; when the output
-         * feeds another layer this is that layer's input quantizer. */
-        if ((qfd_node_is(n, "Conv") || qfd_node_is(n, "ConvTranspose")) && n->out[0] >= 0)
-            oom |= want(&b, fused_output(g, n->out[0]), L->abits, -1, false) != 0;
+         * feeds another layer this is that layer's input quantizer, so it
+         * takes the model's activation bits, not the 8 bits of a first
+         * layer (whose input and weights only are 8-bit by convention).
+         * An output that only leaves the graph needs none. */
+        int out = n->out[0] >= 0 ? fused_output(g, n->out[0]) : -1, c;
+        if ((qfd_node_is(n, "Conv") || qfd_node_is(n, "ConvTranspose")) && out >= 0 &&
+            qfd_graph_consumers(g, out, &c, 1) > 0)
+            oom |= want(&b, out, cfg->abits, -1, false) != 0;
     }
     size_t n_quant = 0;
     for (size_t i = 0; i < plan->n_layers; i++)

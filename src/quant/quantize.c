@@ -265,9 +265,9 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
                         o->train.resume_dir);
     if (qfd_model_opset(src, "") < 13)
         return qfd_fail(ctx, QFD_ERR_UNSUPPORTED,
-                        "the model imports ONNX opset %lld; the QDQ export needs opset 13 or later (per-channel "
-                        "scales)",
-                        (long long)qfd_model_opset(src, ""));
+                        "%s: the model imports ONNX opset %lld; the QDQ export needs opset 13 or later "
+                        "(per-channel scales)",
+                        src->path ? src->path : "model", (long long)qfd_model_opset(src, ""));
     int feature = -1;
     if (o->feature && (st = qfd_pass_find_feature(ctx, src, o->feature, &feature)))
         return st;

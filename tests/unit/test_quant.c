@@ -168,6 +168,10 @@ static void test_plan_first_last(qfd_ctx *ctx)
     CHECK(is_weight(planned(&p, m, "w2"), 8, 0, 4));
     CHECK(is_act(planned(&p, m, "x"), 8, -128, 127));
     CHECK(is_act(planned(&p, m, "r1"), 8, 0, 255)); /* the last layer's input */
+    /* the first layer's output is the second layer's input: low bits; the
+     * last layer's output only leaves the graph: no quantizer */
+    CHECK(is_act(planned(&p, m, "r0"), 3, 0, 7));
+    CHECK(!planned(&p, m, "y"));
     qfd_quant_plan_free(&p);
 
     c.first_last = QFD_FIRST_LAST_SAME;
