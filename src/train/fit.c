@@ -64,7 +64,7 @@ qfd_status qfd_fit(qfd_ctx *ctx, qfd_model *m, const qfd_dataset *ds, const qfd_
     qfd_train_state s = {.seed = o->loader.seed, .batch_size = o->loader.batch};
     if (o->resume_dir && (st = qfd_checkpoint_load(ctx, o->resume_dir, m, opt, params, &o->meta, &s, NULL)))
         goto out;
-    double t0 = now(), first_loss = -1;
+    double t0 = now(), first_loss = -1; /* the loss before this run's first update */
     int64_t images = 0;
     for (int64_t epoch = s.epoch; epoch < o->epochs && !r->stopped; epoch++) {
         if ((st = qfd_loader_start_epoch(ctx, ld, epoch, s.batch)))
@@ -113,6 +113,19 @@ qfd_status qfd_fit(qfd_ctx *ctx, qfd_model *m, const qfd_dataset *ds, const qfd_
         if (!r->stopped) {
             s.epoch = epoch + 1;
             s.batch = 0;
+            /* Diverged without exploding: a model that collapses to chance
+             * (a fine-tuned 0.25 becoming ln(classes) = 2.3) has a finite,
+             * modest loss, but a whole epoch far above where the run began
+             * never happens to a run that learns. The last checkpoint is
+             * kept as it was. */
+            double mean = s.seen ? s.loss_sum / (double)s.seen : 0;
+            if (first_loss >= 0 && mean > 4.0 * first_loss && mean > first_loss + 1.0) {
+                st = qfd_fail(ctx, QFD_ERR_INVALID,
+                              "training stopped: the loss rose from %.4g (first step) to %.4g over epoch %lld: "
+                              "training diverged; lower --lr",
+                              first_loss, mean, (long long)epoch + 1);
+                goto out;
+            }
         }
         if (o->checkpoint_dir && (st = qfd_checkpoint_save(ctx, o->checkpoint_dir, m, opt, params, &s, &o->meta)))
             goto out;

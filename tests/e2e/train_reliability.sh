@@ -2,7 +2,8 @@
 # What `train` promises when things go wrong, on the bundled ResNet-20:
 #  1. bad output paths, checkpoint folders, models and data are refused
 #     before the first step (no progress line), naming what is wrong, and
-#     "the last good checkpoint is in DIR" is said only of a real one;
+#     "the last good checkpoint is in DIR" is said only of a real one; a
+#     run whose loss collapses to chance stops without writing a model;
 #  2. --resume refuses another model and changed options, and the summary
 #     of a resumed run (also of a finished checkpoint) is the whole run's;
 #  3. SIGINT during the final test-set evaluation stops it (exit 130);
@@ -69,6 +70,12 @@ no_steps "missing test split"
 # --no-eval needs no test split
 expect 0 "epoch 1/1" -- train "$model" --data "$work/notest" --limit 128 --batch 64 --epochs 1 --no-eval -o "$work/x.onnx"
 expect 2 "no_such.onnx" -- train "$work/no_such.onnx" "${small[@]}" -o "$work/y.onnx"
+
+# A run that collapses (loss far above where it began, without exploding)
+# stops after the epoch instead of writing a broken model.
+expect 2 "training diverged; lower --lr" -- \
+  train "$model" --lr 2 --limit 2048 --batch 64 --epochs 1 --no-eval --threads 1 -o "$work/collapsed.onnx"
+[[ ! -e "$work/collapsed.onnx" ]] || fail "a collapsed run wrote its model"
 
 # ---- 2. resume: same model, same options, whole-run summary -------------
 common=(--epochs 2 --limit 512 --batch 64 --lr 0.01 --seed 3 --no-eval)
