@@ -2,17 +2,11 @@
  * epoch loop (train/fit.c). Everything that can be checked before the first
  * step is: data of both splits, labels against the model's classes, the
  * options a resumed run must keep. */
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "core/atomic.h"
 #include "core/ctx.h"
-#include "exec/exec.h"
-#include "ir/model_info.h"
 #include "train/setup.h"
 
 qfd_status qfd_output_check(qfd_ctx *ctx, const char *path)

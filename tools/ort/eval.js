@@ -11,7 +11,7 @@
 //
 // The input normalization x' = (x/255 - mean) / std is read from the model's
 // metadata_props qfd.mean / qfd.std. onnxruntime-node does not expose custom
-// metadata, so the ModelProto is scanned here with a minimal protobuf reader
+// metadata, so the ModelProto is scanned with a minimal protobuf reader (pb_scan.js)
 // (top-level field 14, repeated StringStringEntryProto {1: key, 2: value}).
 // --mean/--std override the metadata; a model without either is an error.
 'use strict';
@@ -20,6 +20,7 @@ const fs = require('fs');
 const path = require('path');
 const zlib = require('zlib');
 const ort = require('onnxruntime-node');
+const { scanFields } = require('./pb_scan');
 
 function usage(msg) {
   if (msg) process.stderr.write(`eval.js: ${msg}\n`);
@@ -51,37 +52,7 @@ function parseArgs(argv) {
   return o;
 }
 
-// ---- minimal protobuf scan for ModelProto.metadata_props -------------------
-
-function readVarint(buf, pos) {
-  let result = 0, shift = 0, b;
-  do {
-    if (pos >= buf.length) throw new Error('truncated varint');
-    b = buf[pos++];
-    result += (b & 0x7f) * Math.pow(2, shift);
-    shift += 7;
-  } while (b & 0x80);
-  return [result, pos];
-}
-
-// Calls fn(fieldNumber, wireType, valueOrSlice) for each field of a message.
-function scanFields(buf, fn) {
-  let pos = 0;
-  while (pos < buf.length) {
-    let key;
-    [key, pos] = readVarint(buf, pos);
-    const field = Math.floor(key / 8), wt = key & 7;
-    if (wt === 0) { let v; [v, pos] = readVarint(buf, pos); fn(field, wt, v); }
-    else if (wt === 1) { pos += 8; }
-    else if (wt === 5) { pos += 4; }
-    else if (wt === 2) {
-      let len; [len, pos] = readVarint(buf, pos);
-      if (pos + len > buf.length) throw new Error('truncated field');
-      fn(field, wt, buf.subarray(pos, pos + len));
-      pos += len;
-    } else throw new Error(`unsupported wire type ${wt}`);
-  }
-}
+// ---- ModelProto.metadata_props -----------------------------------------------
 
 function modelMetadata(file) {
   const meta = {};
