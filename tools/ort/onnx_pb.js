@@ -40,10 +40,11 @@ function attr(name, v) {
 class Fl { constructor(v) { this.v = v; } }
 const fl = v => new Fl(v);
 
-function node(op, ins, outs, attrs = {}, domain = '') {
+// name: the node's name (default `<op>_0`).
+function node(op, ins, outs, attrs = {}, domain = '', name = undefined) {
   const a = Object.entries(attrs).map(([k, v]) =>
     bytes(5, v instanceof Fl ? cat([bytes(1, k), f32(2, v.v), vint(20, 1)]) : attr(k, v)));
-  return cat([...ins.map(i => bytes(1, i)), ...outs.map(o => bytes(2, o)), bytes(3, `${op.toLowerCase()}_0`),
+  return cat([...ins.map(i => bytes(1, i)), ...outs.map(o => bytes(2, o)), bytes(3, name ?? `${op.toLowerCase()}_0`),
     bytes(4, op), ...a, ...(domain ? [bytes(7, domain)] : [])]);
 }
 // ValueInfoProto of a tensor; dims undefined: no shape; a string dim is
@@ -74,11 +75,14 @@ function externalTensor(name, dims, location, offset, length) {
   return cat([...dims.map(d => vint(1, d)), vint(2, 1), bytes(8, name), kv('location', location),
     kv('offset', offset), kv('length', length), vint(14, 1)]);
 }
-function model({ nodes, inputs, outputs, inits = [], opset = 13 }) {
+// irVersion: ModelProto.ir_version; domains: other imported opsets
+// ({'com.microsoft': 1}); metadata: metadata_props ({key: value}).
+function model({ nodes, inputs, outputs, inits = [], opset = 13, irVersion = 8, domains = {}, metadata = {} }) {
   const graph = cat([...nodes.map(n => bytes(1, n)), bytes(2, 'g'), ...inits.map(t => bytes(5, t)),
     ...inputs.map(v => bytes(11, v)), ...outputs.map(v => bytes(12, v))]);
-  return cat([vint(1, 8), bytes(2, 'qfd-onnx tools/ort'), bytes(7, graph),
-    bytes(8, cat([bytes(1, ''), vint(2, opset)]))]);
+  const opsets = [['', opset], ...Object.entries(domains)].map(([d, v]) => bytes(8, cat([bytes(1, d), vint(2, v)])));
+  const meta = Object.entries(metadata).map(([k, v]) => bytes(14, cat([bytes(1, k), bytes(2, v)])));
+  return cat([vint(1, irVersion), bytes(2, 'qfd-onnx tools/ort'), bytes(7, graph), ...opsets, ...meta]);
 }
 
 module.exports = { node, vinfo, floatTensor, int64Tensor, rawTensor, externalTensor, model, fl, FLOAT: 1, INT64: 7 };
