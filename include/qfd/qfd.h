@@ -354,6 +354,107 @@ void qfd_quantize_result_free(qfd_quantize_result *result);
 qfd_status qfd_quantize_report_write(qfd_ctx *ctx, const char *path, const char *model_path,
                                      const qfd_quantize_opts *opts, const qfd_quantize_result *result);
 
+/* ---- Checking quantized files: `qfd-onnx check` ------------------------ */
+
+typedef enum qfd_check_severity { QFD_CHECK_WARNING = 1, QFD_CHECK_ERROR = 2 } qfd_check_severity;
+
+/* One rule: a stable id (never reused for another meaning), the severity of
+ * its findings, when it runs ("any": always; "ort", "tensorrt": with that
+ * --target; "numeric": with a reference model) and what it asks, in one
+ * line. claims_float: its findings say that ONNX Runtime runs the node in
+ * float (the ort-target rules that predict ONNX Runtime's graph). */
+typedef struct qfd_check_rule {
+    const char *id;
+    qfd_check_severity severity;
+    const char *target;
+    const char *title;
+    int claims_float;
+} qfd_check_rule;
+
+/* Every rule, in id order; *n is set to their count. */
+const qfd_check_rule *qfd_check_rules(size_t *n);
+
+typedef struct qfd_check_opts {
+    const char *target;             /* "any" (default, NULL), "ort" or "tensorrt" */
+    int expect_wbits, expect_abits; /* --expect wNaM: every layer's bits unless the file's qfd metadata gives
+                                       them; 0 = not given (wbits without abits: weights only, activations
+                                       may stay float) */
+    const char *const *allow_float; /* shell patterns on node names and op types: layers allowed to stay float */
+    size_t n_allow_float;
+    /* Numerical rules, with a reference (FP32) model: both run by qfd-onnx's
+     * executor on the test split of data (NULL: Fashion-MNIST). */
+    const char *reference;
+    const char *data;
+    int64_t limit;     /* > 0: first `limit` test images; 0: all */
+    double max_drop;   /* top-1 percentage points the quantized model may lose; < 0: 1.0 */
+    int n_threads;     /* <= 0: all cores */
+    int n_mean, n_std; /* normalization from flags; 0: the quantized model's metadata, else the reference's */
+    float mean[4], std[4];
+} qfd_check_opts;
+
+typedef struct qfd_check_finding {
+    const qfd_check_rule *rule;
+    int64_t node_index; /* -1: about the file, not a node */
+    char *node;         /* node name (NULL when unnamed or about the file) */
+    char *op;           /* its op type, domain-prefixed outside ONNX's ("com.microsoft.QLinearConv") */
+    char *tensor;       /* the tensor at fault, NULL when none */
+    char *message;      /* one line, starting with the node ("node 'conv1' (Conv): ...") */
+} qfd_check_finding;
+
+/* One layer (Conv, ConvTranspose, Gemm, MatMul or an integer op) and how
+ * the file holds it. */
+typedef struct qfd_check_layer {
+    int64_t node_index;
+    char *node; /* name, or "<op>#<index>" when unnamed */
+    char *op;
+    const char *status;    /* "quantized", "allowed_float" or "float" */
+    int wbits, abits;      /* the bits it is checked against, 0 when none */
+    const char *bits_from; /* "the qfd metadata", "--expect" or NULL */
+} qfd_check_layer;
+
+/* What a rule did: findings of its severity, or why it did not run. */
+typedef struct qfd_check_rule_status {
+    int64_t findings;
+    const char *skipped; /* NULL when it ran, else why not ("needs --target ort") */
+} qfd_check_rule_status;
+
+typedef struct qfd_check_result {
+    const char *target; /* "any", "ort" or "tensorrt" */
+    /* How the file is quantized: "qdq" (QuantizeLinear/DequantizeLinear),
+     * "qoperator" (QLinearConv and friends), "dynamic" (DynamicQuantizeLinear,
+     * MatMulInteger, ...), joined with '+' when mixed, or "float". */
+    char *format;
+    char *qfd_format; /* the qfd.quant.format metadata, NULL without it */
+    int64_t ir_version, opset;
+    int64_t n_nodes;
+    size_t n_layers; /* Conv, ConvTranspose, Gemm, MatMul and their integer forms, in node order */
+    qfd_check_layer *layers;
+    int64_t n_quantized, n_allowed_float, n_float;
+    size_t n_findings; /* sorted by rule, then node, then tensor */
+    qfd_check_finding *findings;
+    qfd_check_rule_status *rules; /* one per qfd_check_rules() entry */
+    int64_t n_errors, n_warnings;
+    /* Numerical rules (has_numbers when a reference was given and ran). */
+    int has_numbers;
+    int64_t n_images;
+    double reference_top1, top1, drop_points, agreement, max_logit_diff;
+} qfd_check_result;
+
+/* Checks the quantized ONNX file at path. Returns QFD_OK whenever the
+ * checks ran, whatever they found (result->n_errors > 0 when a rule
+ * failed); a file that cannot be read (missing, not ONNX, over the memory
+ * limit), a bad option or reference data fail with the matching status.
+ * A file that parses but is not a valid graph is a finding (QDQ001). */
+qfd_status qfd_check_file(qfd_ctx *ctx, const char *path, const qfd_check_opts *opts, qfd_check_result *result);
+void qfd_check_result_free(qfd_check_result *result);
+/* The result as one JSON object (and a newline): the same file and options
+ * give the same bytes. */
+void qfd_check_write_json(FILE *f, const char *path, const qfd_check_opts *opts, const qfd_check_result *result);
+/* A JUnit XML report (one testcase per rule: failed with its errors,
+ * passed with its warnings as output, or skipped), written atomically. */
+qfd_status qfd_check_write_junit(qfd_ctx *ctx, const char *out_path, const char *model_path,
+                                 const qfd_check_result *result);
+
 #ifdef __cplusplus
 }
 #endif

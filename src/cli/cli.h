@@ -22,6 +22,7 @@ extern const qfd_cli_cmd qfd_cmd_eval;
 extern const qfd_cli_cmd qfd_cmd_run;
 extern const qfd_cli_cmd qfd_cmd_train;
 extern const qfd_cli_cmd qfd_cmd_quantize;
+extern const qfd_cli_cmd qfd_cmd_check;
 
 /* The exit code for a failure of status st. */
 int qfd_cli_exit_code(qfd_status st);

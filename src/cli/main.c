@@ -14,8 +14,8 @@
 #define QFD_VERSION "unknown"
 #endif
 
-static const qfd_cli_cmd *const k_cmds[] = {&qfd_cmd_info, &qfd_cmd_convert, &qfd_cmd_run,
-                                            &qfd_cmd_eval, &qfd_cmd_train,   &qfd_cmd_quantize};
+static const qfd_cli_cmd *const k_cmds[] = {&qfd_cmd_info,  &qfd_cmd_convert,  &qfd_cmd_run,  &qfd_cmd_eval,
+                                            &qfd_cmd_train, &qfd_cmd_quantize, &qfd_cmd_check};
 enum { N_CMDS = sizeof k_cmds / sizeof *k_cmds };
 
 static void usage(FILE *f)
@@ -39,7 +39,8 @@ static void usage(FILE *f)
           "                     is refused with exit 2\n"
           "\n"
           "Exit status: 0 on success, 2 on bad input (model, data file or flag),\n"
-          "1 on an internal failure.\n",
+          "1 on an internal failure; check exits 1 when a rule fails and 3 on an\n"
+          "internal failure (see 'qfd-onnx check --help').\n",
           f);
 }
 
