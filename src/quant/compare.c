@@ -46,6 +46,7 @@ qfd_status qfd_quant_compare(qfd_ctx *ctx, const qfd_model *const *models, int n
     if (!st && !(batch = malloc((size_t)(bs * per) * sizeof *batch + 1)))
         st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
     float *first = NULL; /* logits of models[a] for the batch */
+    int64_t first_classes = 0;
     for (int64_t start = 0; !st && start < n; start += bs) {
         int64_t b = n - start < bs ? n - start : bs;
         qfd_dataset_normalize(&ds, start, b, o->n_norm, o->mean, o->std, batch);
@@ -74,6 +75,12 @@ qfd_status qfd_quant_compare(qfd_ctx *ctx, const qfd_model *const *models, int n
                     break;
                 }
                 memcpy(first, lg, (size_t)(b * classes) * sizeof *first);
+                first_classes = classes;
+            } else if (mi == o->b && first && classes != first_classes) {
+                /* models from different sources (check --reference) need not match */
+                st = qfd_fail(ctx, QFD_ERR_INVALID, "the models give %lld and %lld classes: they cannot be compared",
+                              (long long)first_classes, (long long)classes);
+                break;
             } else if (mi == o->b && first) {
                 for (int64_t i = 0; i < b; i++) {
                     int64_t pa = argmax(first + i * classes, classes), pb = argmax(lg + i * classes, classes);
