@@ -96,11 +96,20 @@ static int parse_target(const char *t)
     return -1;
 }
 
-/* "qdq", "qoperator", "dynamic" joined with '+', or "float". */
+/* "qdq", "qoperator", "dynamic" joined with '+', or "float". QOperator and
+ * dynamic files hold QuantizeLinear/DequantizeLinear too (at the graph's
+ * edges, around ops without an integer form): they count as QDQ only when
+ * a DequantizeLinear feeds a float layer. */
 static char *format_name(const qfd_checker *c)
 {
     char buf[64] = "";
-    if (c->has_qdq)
+    bool qdq_layers = false;
+    for (size_t i = 0; i < c->g->n_nodes && !qdq_layers; i++) {
+        const qfd_node *n = &c->g->nodes[i];
+        for (size_t k = 0; chk_is_layer(n) && k < n->n_in && k < 2; k++)
+            qdq_layers |= chk_dq_through(c, n->in[k]) >= 0;
+    }
+    if (qdq_layers || (c->has_qdq && !c->has_qop && !c->has_dynamic))
         strcat(buf, "qdq");
     if (c->has_qop)
         strcat(strcat(buf, *buf ? "+" : ""), "qoperator");

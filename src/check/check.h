@@ -144,6 +144,10 @@ bool chk_float_at(const qfd_tensor *t, int64_t i, double *v);
 /* Range of an integer type; false for other types. */
 bool chk_type_range(int32_t dt, int64_t *lo, int64_t *hi);
 const char *chk_type_name(int32_t dt);
+/* The shape of t when fully known (a constant, or declared in the graph's
+ * inputs, outputs or value_info): its rank, dims written to dims (at most
+ * cap); -1 when unknown. */
+int chk_shape(const qfd_checker *c, int t, int64_t *dims, int cap);
 /* Quantization parameters of the Q or DQ node i. */
 void chk_qparams(const qfd_checker *c, int i, chk_qp *q);
 /* The DequantizeLinear node t comes from, directly or through Transpose,

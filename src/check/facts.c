@@ -268,6 +268,34 @@ bool chk_moves_only(const qfd_node *n)
     return moves_only(n);
 }
 
+int chk_shape(const qfd_checker *c, int t, int64_t *dims, int cap)
+{
+    const qfd_tensor *k = chk_const(c, t);
+    if (k) {
+        if (k->rank > cap)
+            return -1;
+        memcpy(dims, k->dims, (size_t)k->rank * sizeof *dims);
+        return k->rank;
+    }
+    const qfd_graph *g = c->g;
+    const qfd_value_info *lists[3] = {g->inputs, g->outputs, g->value_infos};
+    size_t counts[3] = {g->n_inputs, g->n_outputs, g->n_value_infos};
+    for (int l = 0; l < 3; l++)
+        for (size_t i = 0; i < counts[l]; i++) {
+            const qfd_value_info *v = &lists[l][i];
+            if (v->tensor != t || !v->has_type || v->type.kind != QFD_TYPE_TENSOR || !v->type.has_shape ||
+                v->type.rank > cap)
+                continue;
+            for (int d = 0; d < v->type.rank; d++) {
+                if (v->type.dims[d].kind != QFD_DIM_VALUE)
+                    return -1;
+                dims[d] = v->type.dims[d].value;
+            }
+            return v->type.rank;
+        }
+    return -1;
+}
+
 void chk_qparams(const qfd_checker *c, int i, chk_qp *q)
 {
     const qfd_node *n = &c->g->nodes[i];
@@ -279,6 +307,9 @@ void chk_qparams(const qfd_checker *c, int i, chk_qp *q)
     q->scale_c = chk_const(c, q->scale);
     q->zp_c = chk_const(c, q->zp);
     q->per_axis = q->scale_c && qfd_tensor_numel(q->scale_c) > 1;
+    int64_t sd[8];
+    if (!q->scale_c && q->scale >= 0 && chk_shape(c, q->scale, sd, 8) == 1 && sd[0] > 1)
+        q->per_axis = true; /* a scale given at run time, declared 1-D */
     q->axis = qfd_attr_int(n, "axis", 1);
     q->block = qfd_attr_int(n, "block_size", 0);
     if (chk_is_q(n))

@@ -83,20 +83,22 @@ static void check_weight_bits(qfd_checker *c, int node, int tensor, const wints 
     lo = unsigned_zero ? 0 : -((int64_t)1 << (bits - 1));
     hi = unsigned_zero ? ((int64_t)1 << bits) - 1 : ((int64_t)1 << (bits - 1)) - 1;
     int64_t vmin = INT64_MAX, vmax = INT64_MIN, outside = 0;
+    bool zp_used = false;
     for (int64_t i = 0; i < n; i++) {
         int64_t q, z;
         if (!wints_at(w, i, &q, &z))
             return;
         int64_t v = unsigned_zero ? q : q - z;
+        zp_used |= !unsigned_zero && z != 0;
         vmin = v < vmin ? v : vmin;
         vmax = v > vmax ? v : vmax;
         outside += v < lo || v > hi;
     }
     if (outside)
         chk_add(c, R_QDQ012, node, tensor,
-                "weight '%s' holds %s in [%lld, %lld] (%lld of %lld outside [%lld, %lld]), more than the %d bits "
-                "%s gives this layer",
-                c->g->tensors[tensor].name, unsigned_zero ? "integers" : "integers minus zero point", (long long)vmin,
+                "weight '%s' holds %s in [%lld, %lld] (%lld of %lld outside [%lld, %lld]): more than the %d bits %s "
+                "gives this layer",
+                c->g->tensors[tensor].name, zp_used ? "integers (minus zero point)" : "integers", (long long)vmin,
                 (long long)vmax, (long long)outside, (long long)n, (long long)lo, (long long)hi, bits,
                 c->bits_from[node]);
 }
@@ -140,6 +142,7 @@ static void check_act_levels(qfd_checker *c, int node, int dq, int bits)
     int64_t qlo, qhi, z = 0;
     double s;
     const char *how = "";
+    int act = src; /* the activation as the exporter named it: the Q's input */
     if (p && chk_is(p, "DynamicQuantizeLinear")) {
         qlo = 0, qhi = 255, how = " (DynamicQuantizeLinear)";
     } else {
@@ -148,6 +151,7 @@ static void check_act_levels(qfd_checker *c, int node, int dq, int bits)
             return;
         chk_qp q;
         chk_qparams(c, qn, &q);
+        act = g->nodes[qn].in[0];
         if (!q.scale_c || q.per_axis || !chk_float_at(q.scale_c, 0, &s) || !(s > 0) ||
             !chk_type_range(q.qtype, &qlo, &qhi) || (q.zp >= 0 && !(q.zp_c && chk_int_at(q.zp_c, 0, &z))))
             return;
@@ -175,10 +179,10 @@ static void check_act_levels(qfd_checker *c, int node, int dq, int bits)
     }
     int64_t levels = qhi - qlo + 1, allowed = (int64_t)1 << bits;
     if (levels > allowed)
-        chk_add(c, R_QDQ013, node, src,
-                "activation '%s' is quantized to %lld levels [%lld, %lld]%s, more than the %lld of the %d bits %s "
+        chk_add(c, R_QDQ013, node, act,
+                "activation '%s' is quantized to %lld levels [%lld, %lld]%s: more than the %lld of the %d bits %s "
                 "gives this layer",
-                g->tensors[src].name, (long long)levels, (long long)qlo, (long long)qhi, how, (long long)allowed, bits,
+                g->tensors[act].name, (long long)levels, (long long)qlo, (long long)qhi, how, (long long)allowed, bits,
                 c->bits_from[node]);
 }
 
@@ -233,7 +237,15 @@ static void check_int_layer(qfd_checker *c, int i)
         wi = 1, zi = 3, axis = -1;
     else if (chk_is_ms(n, "MatMulIntegerToFloat"))
         wi = 1, zi = 5, axis = -1;
-    if (wi < 0 || (size_t)wi >= n->n_in || !c->wbits[i])
+    if (wi < 0 || (size_t)wi >= n->n_in || n->in[wi] < 0)
+        return;
+    /* a convolution's kernel is a weight; a MatMul operand only when constant */
+    if (axis == 0 && !chk_const_derived(c, n->in[wi])) {
+        chk_add(c, R_QDQ004, i, n->in[wi], "weight '%s' is computed at run time (or a graph input), not a constant",
+                c->g->tensors[n->in[wi]].name);
+        return;
+    }
+    if (!c->wbits[i])
         return;
     wints w = {0};
     if (!(w.q = chk_const(c, n->in[wi])))

@@ -428,9 +428,9 @@ static void check_layer(qfd_checker *c, int i)
             else if (conv && conv_bias_scale_blocks(c, n, bd))
                 why = "its int32 bias scale is more than about 1% off input scale x weight scale";
         }
+        int bt = bd >= 0 ? c->g->nodes[bd].in[0] : n->in[2];
         if (why)
-            chk_add(c, R_ORT008, i, n->in[2], "bias '%s' keeps the layer in float: %s", c->g->tensors[n->in[2]].name,
-                    why);
+            chk_add(c, R_ORT008, i, bt, "bias '%s' keeps the layer in float: %s", c->g->tensors[bt].name, why);
     }
 }
 

@@ -21,45 +21,6 @@ static bool signed_type(int32_t t)
     return t == QFD_DT_INT8 || t == QFD_DT_INT4 || t == QFD_DT_INT16;
 }
 
-/* Rank of t when its shape is fully known (a constant, or declared in the
- * graph's inputs, outputs or value_info), else -1. */
-static int known_rank(const qfd_checker *c, int t)
-{
-    const qfd_tensor *k = chk_const(c, t);
-    if (k)
-        return k->rank;
-    const qfd_graph *g = c->g;
-    const qfd_value_info *lists[3] = {g->inputs, g->outputs, g->value_infos};
-    size_t counts[3] = {g->n_inputs, g->n_outputs, g->n_value_infos};
-    for (int l = 0; l < 3; l++)
-        for (size_t i = 0; i < counts[l]; i++) {
-            const qfd_value_info *v = &lists[l][i];
-            if (v->tensor != t || !v->has_type || v->type.kind != QFD_TYPE_TENSOR || !v->type.has_shape)
-                continue;
-            for (int d = 0; d < v->type.rank; d++)
-                if (v->type.dims[d].kind != QFD_DIM_VALUE)
-                    return -1;
-            return v->type.rank;
-        }
-    return -1;
-}
-
-/* Dim d of t (known_rank said it is known). */
-static int64_t known_dim(const qfd_checker *c, int t, int d)
-{
-    const qfd_tensor *k = chk_const(c, t);
-    if (k)
-        return k->dims[d];
-    const qfd_graph *g = c->g;
-    const qfd_value_info *lists[3] = {g->inputs, g->outputs, g->value_infos};
-    size_t counts[3] = {g->n_inputs, g->n_outputs, g->n_value_infos};
-    for (int l = 0; l < 3; l++)
-        for (size_t i = 0; i < counts[l]; i++)
-            if (lists[l][i].tensor == t && lists[l][i].has_type && lists[l][i].type.has_shape)
-                return lists[l][i].type.dims[d].value;
-    return -1;
-}
-
 /* QDQ005 on a constant scale. */
 static void check_scale(qfd_checker *c, int node, int t)
 {
@@ -100,7 +61,8 @@ static void check_axis(qfd_checker *c, int node, const chk_qp *q)
 {
     if (!q->scale_c || (!q->per_axis && !q->block))
         return;
-    int rank = known_rank(c, q->data);
+    int64_t dims[16];
+    int rank = chk_shape(c, q->data, dims, 16);
     const char *dn = c->g->tensors[q->data].name, *sn = c->g->tensors[q->scale].name;
     int64_t ns = qfd_tensor_numel(q->scale_c);
     if (rank < 0)
@@ -111,7 +73,7 @@ static void check_axis(qfd_checker *c, int node, const chk_qp *q)
                 dn);
         return;
     }
-    int64_t d = known_dim(c, q->data, (int)a);
+    int64_t d = dims[a];
     if (q->block > 0) {
         int64_t want = (d + q->block - 1) / q->block;
         if (q->scale_c->rank != rank || q->scale_c->dims[a] != want)

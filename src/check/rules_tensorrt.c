@@ -55,9 +55,8 @@ static void check_qdq(qfd_checker *c, int i)
     bool activation = is_q ? !chk_const_derived(c, q.data) : !weight;
     if (activation && q.per_axis)
         chk_add(c, R_TRT005, i, q.scale,
-                "activation '%s' is quantized per axis (scale '%s' has %lld entries): TensorRT quantizes "
-                "activations per tensor",
-                c->g->tensors[q.data].name, c->g->tensors[q.scale].name, (long long)qfd_tensor_numel(q.scale_c));
+                "activation '%s' is quantized per axis (by scale '%s'): TensorRT quantizes activations per tensor",
+                c->g->tensors[q.data].name, c->g->tensors[q.scale].name);
 }
 
 static bool qoperator_or_dynamic(const qfd_node *n)
@@ -131,7 +130,8 @@ void chk_rules_tensorrt(qfd_checker *c)
             check_qdq(c, (int)i);
         else if (qoperator_or_dynamic(n))
             chk_add(c, R_TRT006, (int)i, -1,
-                    "%s is an ONNX Runtime integer op: TensorRT's ONNX parser cannot import it; export Q/DQ instead",
+                    "%s is an integer op of the QOperator or dynamic format: TensorRT's ONNX parser cannot import it; "
+                    "export QuantizeLinear/DequantizeLinear instead",
                     n->op_type);
         else if (chk_is(n, "Add") && c->has_qdq)
             check_residual(c, (int)i);
