@@ -1,0 +1,21 @@
+# check --json twice on the same file and flags, numbers included: the same
+# bytes; and the JUnit report of the run: one testcase per rule, NUM001 run.
+#   -DQFD=<qfd-onnx> -DMODEL=<quantized> -DREFERENCE=<fp32> -DOUT=<prefix>
+set(args check ${MODEL} --target ort --expect w8a8 --reference ${REFERENCE} --limit 300 --json)
+execute_process(COMMAND ${QFD} ${args} --junit ${OUT}.xml RESULT_VARIABLE rc1 OUTPUT_VARIABLE a ERROR_VARIABLE e1)
+execute_process(COMMAND ${QFD} ${args} RESULT_VARIABLE rc2 OUTPUT_VARIABLE b ERROR_VARIABLE e2)
+if(NOT rc1 STREQUAL "0" OR NOT rc2 STREQUAL "0")
+  message(FATAL_ERROR "exit codes ${rc1} and ${rc2}, expected 0\n${e1}${e2}${a}")
+endif()
+if(NOT a STREQUAL b)
+  message(FATAL_ERROR "the JSON differs between two runs:\n${a}\n---\n${b}")
+endif()
+if(NOT a MATCHES "\"numbers\":\\{\"reference\":\"[^\"]*num_reference.onnx\",.*\"images\":300,")
+  message(FATAL_ERROR "no numbers in the JSON:\n${a}")
+endif()
+file(READ ${OUT}.xml xml)
+string(REGEX MATCHALL "<testcase " cases "${xml}")
+list(LENGTH cases n)
+if(NOT n EQUAL 36 OR NOT xml MATCHES "tests=\"36\" failures=\"0\"" OR NOT xml MATCHES "name=\"NUM001 [^\"]*\"></testcase>")
+  message(FATAL_ERROR "JUnit report: ${n} testcases, expected 36 with NUM001 run:\n${xml}")
+endif()
