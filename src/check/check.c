@@ -194,7 +194,8 @@ static void mark_skipped(qfd_checker *c, bool have_bits)
 static void finish(qfd_checker *c)
 {
     qfd_check_result *r = c->r;
-    qsort(r->findings, r->n_findings, sizeof *r->findings, cmp_finding);
+    if (r->n_findings) /* qsort takes no NULL array, even empty */
+        qsort(r->findings, r->n_findings, sizeof *r->findings, cmp_finding);
     for (size_t i = 0; i < r->n_findings; i++) {
         const qfd_check_finding *f = &r->findings[i];
         r->rules[f->rule - chk_rule_table].findings++;

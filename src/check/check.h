@@ -117,6 +117,9 @@ void chk_facts_free(qfd_checker *c);
 bool chk_is(const qfd_node *n, const char *op);
 /* n is op of com.microsoft, ONNX Runtime's contrib domain. */
 bool chk_is_ms(const qfd_node *n, const char *op);
+/* A Q or DQ node with data, scale and output (chk_qdq_arity), of the
+ * default or com.microsoft domain. */
+bool chk_qdq_arity(const qfd_node *n);
 bool chk_is_q(const qfd_node *n);
 bool chk_is_dq(const qfd_node *n);
 /* Conv, ConvTranspose, Gemm, MatMul of the default domain. */

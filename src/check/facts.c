@@ -28,14 +28,21 @@ bool chk_is_ms(const qfd_node *n, const char *op)
     return n->op_type && !strcmp(n->op_type, op) && domain_is(n, "com.microsoft");
 }
 
+bool chk_qdq_arity(const qfd_node *n)
+{
+    return n->n_in >= 2 && n->in[0] >= 0 && n->in[1] >= 0 && n->n_out >= 1 && n->out[0] >= 0;
+}
+
+/* Only a Q or DQ with its data, scale and output counts as one: the rules
+ * read those without looking again; a malformed one is QDQ001's. */
 bool chk_is_q(const qfd_node *n)
 {
-    return chk_is(n, "QuantizeLinear") || chk_is_ms(n, "QuantizeLinear");
+    return (chk_is(n, "QuantizeLinear") || chk_is_ms(n, "QuantizeLinear")) && chk_qdq_arity(n);
 }
 
 bool chk_is_dq(const qfd_node *n)
 {
-    return chk_is(n, "DequantizeLinear") || chk_is_ms(n, "DequantizeLinear");
+    return (chk_is(n, "DequantizeLinear") || chk_is_ms(n, "DequantizeLinear")) && chk_qdq_arity(n);
 }
 
 bool chk_is_layer(const qfd_node *n)

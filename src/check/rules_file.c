@@ -43,7 +43,11 @@ void chk_rules_file(qfd_checker *c)
         chk_add(c, R_QDQ002, -1, -1, "the file imports no ONNX opset (opset_import has no default domain)");
     for (size_t i = 0; i < g->n_nodes; i++) {
         const qfd_node *n = &g->nodes[i];
-        if (chk_is(n, "QuantizeLinear") || chk_is(n, "DequantizeLinear"))
+        bool qdq_op = chk_is(n, "QuantizeLinear") || chk_is(n, "DequantizeLinear") || chk_is_ms(n, "QuantizeLinear") ||
+                      chk_is_ms(n, "DequantizeLinear");
+        if (qdq_op && !chk_qdq_arity(n))
+            chk_add(c, R_QDQ001, (int)i, -1, "%s needs its data and scale inputs and an output", n->op_type);
+        else if (chk_is(n, "QuantizeLinear") || chk_is(n, "DequantizeLinear"))
             check_qdq_opset(c, (int)i);
         else if (c->opset >= 0 && c->opset < 10 &&
                  (chk_is(n, "QLinearConv") || chk_is(n, "QLinearMatMul") || chk_is(n, "ConvInteger") ||

@@ -73,7 +73,7 @@ static int conv_of(const qfd_checker *c, int t)
 {
     const qfd_node *p = chk_producer(c, t);
     if (p && chk_is(p, "BatchNormalization"))
-        p = chk_producer(c, p->in[0]);
+        p = p->n_in ? chk_producer(c, p->in[0]) : NULL;
     if (!p || !(chk_is(p, "Conv") || chk_is(p, "ConvTranspose")))
         return -1;
     return (int)(p - c->g->nodes);

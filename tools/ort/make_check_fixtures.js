@@ -66,6 +66,13 @@ save('conv_s8_float_bias', convNet(trt));
   g.output(g.op('Relu', ['no_such_tensor'], {}, { name: 'relu' }), T.FLOAT);
   save('invalid_graph', g);
 }
+// a DequantizeLinear without its scale
+{
+  const g = new Graph();
+  g.input('x', T.UINT8, [1, 4]);
+  g.output(g.op('DequantizeLinear', ['x'], {}, { name: 'x_dequantize' }), T.FLOAT);
+  save('dq_without_scale', g);
+}
 // ---- QDQ002 opsets: per-axis at opset 10, int4 at 13; int4 at 21 is fine
 save('per_axis_opset10', convNet({ act: 'relu' }), { opset: 10 });
 const int4w = (g) => g.wdq('w', [OC, IC, 3, 3], ints(OC * IC * 9, -8, 7, 7),
