@@ -27,6 +27,12 @@ for d in maxpool_indices maxpool_pads globalmaxpool reducemax_cols reducemax_ops
   cp "tests/data/nan/$d/model.onnx" "$C/onnx/nan_$d.onnx"
 done
 cp tests/data/train/cnn_bn/model.onnx "$C/onnx/train_cnn_bn.onnx"
+# check's fixtures: every quantized shape its rules read
+for f in conv_u8 conv_s8_float_bias int4_uint4 qoperator_conv dynamic_matmul residual_both qfd_meta_bad \
+         transpose_between softmax_int8 convtranspose_axis0 matmul_int4 weight_float_qdq scale_runtime \
+         dq_without_scale act_per_channel; do
+  cp "tests/data/check/$f.onnx" "$C/onnx/check_$f.onnx"
+done
 node tools/ort/make_fuzz_seeds.js "$C/onnx"
 
 # npy: tests/data inputs and test_data's files (TensorProto .pb inputs too)

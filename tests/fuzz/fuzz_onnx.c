@@ -3,8 +3,11 @@
  * data.bin, a 4 KiB file beside it), summarizes it as `info` does, applies
  * `run`'s inference rewrites and plans the executor for the model's
  * declared input shapes (symbolic or unknown dimensions taken as 1, inputs
- * of zeros): shape inference, constant folding, buffers. Any status is
- * fine; a crash, leak, hang or undefined behaviour is not. */
+ * of zeros): shape inference, constant folding, buffers. It also runs
+ * `check`'s rules for each target (with bits to check against) and writes
+ * their JSON, as a CI gate meets any file. Any status is fine; a crash,
+ * leak, hang or undefined behaviour is not. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,6 +68,23 @@ static void plan(qfd_ctx *ctx, qfd_model *m)
     qfd_exec_free(e);
 }
 
+static void check(qfd_ctx *ctx, const char *path)
+{
+    static const char *const targets[] = {"any", "ort", "tensorrt"};
+    for (int t = 0; t < 3; t++) {
+        qfd_check_opts o = {.target = targets[t], .expect_wbits = 4, .expect_abits = t == 1 ? 0 : 4, .max_drop = -1};
+        qfd_check_result r;
+        if (qfd_check_file(ctx, path, &o, &r))
+            continue;
+        FILE *f = fopen("/dev/null", "w");
+        if (f) {
+            qfd_check_write_json(f, path, &o, &r);
+            fclose(f);
+        }
+        qfd_check_result_free(&r);
+    }
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -94,6 +114,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 qfd_model_fuse_activations(ctx, m, &fused) == QFD_OK)
                 plan(ctx, m);
         }
+        check(ctx, path);
     }
     qfd_model_free(m);
     qfd_ctx_free(ctx);
