@@ -47,6 +47,8 @@ static bool wints_at(const wints *w, int64_t i, int64_t *q, int64_t *z)
         !chk_type_range(w->qtype, &lo, &hi) || !(s > 0))
         return false;
     double r = nearbyint(x / s) + (double)*z;
+    if (r != r)
+        return false; /* a NaN weight has no integer */
     *q = r < (double)lo ? lo : r > (double)hi ? hi : (int64_t)r;
     return true;
 }
@@ -172,8 +174,11 @@ static void check_act_levels(qfd_checker *c, int node, int dq, int bits)
             if (qfd_attr_get(a, "max"))
                 hi = qfd_attr_float(a, "max", 0);
             double l = nearbyint(lo / s) + (double)z, h = nearbyint(hi / s) + (double)z;
-            qlo = l > (double)qlo ? (int64_t)l : qlo;
-            qhi = h < (double)qhi ? (int64_t)h : qhi;
+            /* compared as doubles first: a bound far outside the type has no int64 */
+            if (l > (double)qlo)
+                qlo = l >= (double)qhi ? qhi : (int64_t)l;
+            if (h < (double)qhi)
+                qhi = h <= (double)qlo ? qlo : (int64_t)h;
             how = " (after its Clip)";
         }
     }

@@ -8,6 +8,7 @@
  * On x86 ONNX Runtime rewrites int8 activations to uint8 first, so the two
  * 8-bit types behave alike here. tests/check/ort_agree.js holds every
  * prediction against ONNX Runtime's own optimized graph. */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -339,7 +340,7 @@ static bool conv_bias_scale_blocks(const qfd_checker *c, const qfd_node *n, int 
 static void check_layer(qfd_checker *c, int i)
 {
     const qfd_node *n = &c->g->nodes[i];
-    if (n->n_out < 1 || n->out[0] < 0 || n->n_in < 2)
+    if (n->n_out < 1 || n->out[0] < 0 || n->n_in < 2 || n->in[0] < 0 || n->in[1] < 0)
         return;
     const bool conv = chk_is(n, "Conv"), gemm = chk_is(n, "Gemm"), matmul = chk_is(n, "MatMul");
     const bool has_bias = (conv || gemm || chk_is(n, "ConvTranspose")) && n->n_in > 2 && n->in[2] >= 0;
@@ -439,7 +440,7 @@ static void check_layer(qfd_checker *c, int i)
 static void check_binary(qfd_checker *c, int i)
 {
     const qfd_node *n = &c->g->nodes[i];
-    if (n->n_in != 2 || n->n_out < 1 || n->out[0] < 0)
+    if (n->n_in != 2 || n->in[0] < 0 || n->in[1] < 0 || n->n_out < 1 || n->out[0] < 0)
         return;
     const qfd_node *a = chk_dq_of(c, n->in[0]), *b = chk_dq_of(c, n->in[1]);
     if (!a && !b)

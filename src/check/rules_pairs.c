@@ -3,6 +3,7 @@
  * (QDQ015), an int32 bias has the scale the runtimes assume (QDQ016), and
  * the placement hazards: a Transpose inside a pair (QDQ017), an int8
  * Softmax output (QDQ018). */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -163,8 +164,8 @@ static void check_bias(qfd_checker *c, int i)
     double worst_rel = 0, worst_want = 0, worst_got = 0;
     for (int64_t k = 0; k < channels; k++) {
         double ws, got;
-        if (!entry(w.scale_c, k, &ws) || !entry(b.scale_c, k, &got))
-            return;
+        if (!entry(w.scale_c, k, &ws) || !entry(b.scale_c, k, &got) || !(fabs(xs) <= FLT_MAX) || !(fabs(ws) <= FLT_MAX))
+            return; /* QDQ005 reports scales that are not finite floats */
         /* the float32 product, as the runtimes and exporters compute it */
         double want = (double)((float)xs * (float)ws);
         double rel = want > 0 ? fabs(got - want) / want : (got == want ? 0 : INFINITY);
