@@ -17,6 +17,24 @@
  * the exported ones). *folded receives the count. */
 qfd_status qfd_pass_fold_bn(qfd_ctx *ctx, qfd_model *m, int *folded);
 
+/* The same, reporting for each folded weight (by its new name) the factor s
+ * of every element's output channel (W' = W * s). Training W' with its
+ * gradient times s^2 is training W as the FP32 model was trained, with
+ * BatchNorm frozen; without it a depthwise channel whose BatchNorm scaled
+ * it by 8 learns 64 times slower than it did (quant/quantize.c). The
+ * caller owns out (qfd_fold_factors_free). */
+typedef struct qfd_fold_factor {
+    char *weight;
+    float *s; /* one per element of the weight */
+    int64_t n;
+} qfd_fold_factor;
+typedef struct qfd_fold_factors {
+    qfd_fold_factor *f;
+    size_t n;
+} qfd_fold_factors;
+qfd_status qfd_pass_fold_bn_factors(qfd_ctx *ctx, qfd_model *m, int *folded, qfd_fold_factors *out);
+void qfd_fold_factors_free(qfd_fold_factors *ff);
+
 /* Fuses each Relu, LeakyRelu or Clip with known bounds that alone reads a
  * Conv's output into that Conv, which becomes a com.microsoft FusedConv
  * (ONNX Runtime's contrib op): the activation is applied while the output is

@@ -96,6 +96,16 @@ static int student_group(void *user, const qfd_model *m, int t, qfd_param_role r
     return role == QFD_ROLE_WEIGHT ? 0 : 1;
 }
 
+/* A folded weight's gradient factor: s^2 per element (qfd_pass_fold_bn_factors). */
+static const float *fold_precond(void *user, const qfd_model *m, int t)
+{
+    const qfd_fold_factors *ff = user;
+    for (size_t i = 0; i < ff->n; i++)
+        if (!strcmp(ff->f[i].weight, m->graph.tensors[t].name) && ff->f[i].n == qfd_tensor_numel(&m->graph.tensors[t]))
+            return ff->f[i].s;
+    return NULL;
+}
+
 static void config_str(char *config, size_t cap, const char *flag, const char *v)
 {
     size_t n = strlen(config);
@@ -103,7 +113,8 @@ static void config_str(char *config, size_t cap, const char *flag, const char *v
 }
 
 static qfd_status train_student(qfd_ctx *ctx, const qfd_model *src, qfd_model *student, const qfd_dataset *ds,
-                                const qfd_quantize_opts *o, const run *rn, qfd_quantize_result *r)
+                                const qfd_quantize_opts *o, const run *rn, const qfd_fold_factors *ff,
+                                qfd_quantize_result *r)
 {
     qfd_train_opts to = o->train;
     to.epochs = to.epochs > 0 ? to.epochs : 2;
@@ -134,6 +145,8 @@ static qfd_status train_student(qfd_ctx *ctx, const qfd_model *src, qfd_model *s
     f.trainer.n_groups = 4;
     f.trainer.group_of = student_group;
     f.trainer.group_user = frozen;
+    f.trainer.precond_of = fold_precond;
+    f.trainer.precond_user = (void *)ff;
     f.trainer.losses = &ce;
     f.trainer.n_losses = 1;
     f.trainer.inference_mode = true; /* BatchNorms left unfolded keep their statistics; Dropout off */
@@ -246,6 +259,7 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
     qfd_model *work = NULL, *exported = NULL;
     qfd_dataset ds = {0};
     qfd_quant_plan plan = {0};
+    qfd_fold_factors ff = {0};
     float *cx = NULL;
     qfd_status st = parse_opts(ctx, o, &rn);
     const int stages = rn.train ? 5 : 4;
@@ -276,7 +290,7 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
     if (feature >= 0 && !(r->feature = strdup(src->graph.tensors[feature].name)))
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
     if ((o->train.checkpoint_dir && (st = qfd_fit_dir_check(ctx, o->train.checkpoint_dir))) ||
-        (st = qfd_onnx_clone(ctx, src, &work)) || (st = qfd_pass_fold_bn(ctx, work, &r->folded_bn)) ||
+        (st = qfd_onnx_clone(ctx, src, &work)) || (st = qfd_pass_fold_bn_factors(ctx, work, &r->folded_bn, &ff)) ||
         (st = qfd_quant_plan_make(ctx, work, &rn.cfg, &plan)) || (st = fill_layers(ctx, &plan, r)))
         goto out;
 
@@ -320,7 +334,10 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
         t = now();
         STAGE("training (lsq): %d epoch%s", o->train.epochs > 0 ? o->train.epochs : 2,
               (o->train.epochs > 0 ? o->train.epochs : 2) == 1 ? "" : "s");
-        if ((st = train_student(ctx, src, work, &ds, o, &rn, r)))
+        for (size_t i = 0; i < ff.n; i++) /* the preconditioner is s^2 */
+            for (int64_t k = 0; k < ff.f[i].n; k++)
+                ff.f[i].s[k] *= ff.f[i].s[k];
+        if ((st = train_student(ctx, src, work, &ds, o, &rn, &ff, r)))
             goto out;
         r->seconds_train = now() - t;
         if (r->train.stopped)
@@ -365,6 +382,7 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
 #undef STAGE
 out:
     free(cx);
+    qfd_fold_factors_free(&ff);
     qfd_quant_plan_free(&plan);
     qfd_dataset_free(&ds);
     qfd_model_free(work);
