@@ -129,6 +129,12 @@ void qfd_model_summary_free(qfd_model_summary *summary);
  * the tensor's name, owned by the model. */
 qfd_status qfd_model_find_feature(qfd_ctx *ctx, const qfd_model *model, const char *name, const char **feature);
 
+/* Makes the model import ONNX opset `opset` (up to 21, not below its own)
+ * and compute the same outputs, rewriting the nodes whose op changed
+ * between the two opsets; fails naming a node it cannot rewrite exactly,
+ * leaving the model as it was. */
+qfd_status qfd_model_upgrade_opset(qfd_ctx *ctx, qfd_model *model, int64_t opset);
+
 /* Inference-time rewrite: folds each BatchNormalization that follows a Conv,
  * ConvTranspose or Gemm into that op's weights and bias (as ONNX Runtime
  * does); outputs change only by float rounding. Not for a model that will be
