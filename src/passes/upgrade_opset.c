@@ -33,6 +33,7 @@
  * LpPool ceil_mode, RNN layout, Cast saturate, Q/DQ axis and block_size,
  * DepthToSpace mode), ops added after opset 7 that have not changed since
  * (Gelu, Mish, LayerNormalization, ...), and ops unchanged since before 7. */
+/* clang-format off */
 static const char *const safe_ops[] = {
     "Abs", "Acos", "Acosh", "Add", "And", "ArgMax", "ArgMin", "Asin", "Asinh", "Atan", "Atanh", "AveragePool",
     "BitShift", "BitwiseAnd", "BitwiseNot", "BitwiseOr", "BitwiseXor", "Cast", "CastLike", "Ceil", "Celu",
@@ -48,6 +49,7 @@ static const char *const safe_ops[] = {
     "ScatterND", "Selu", "Shape", "Shrink", "Sigmoid", "Sign", "Sin", "Sinh", "Size", "Softplus", "Softsign",
     "SpaceToDepth", "Sqrt", "Sub", "Sum", "Tan", "Tanh", "ThresholdedRelu", "Tile", "Transpose", "Trilu", "Unique",
     "Where", "Xor", NULL};
+/* clang-format on */
 
 static bool is_safe(const char *op)
 {

@@ -20,6 +20,7 @@ static bool any_of(const qfd_node *n, const char *const *ops)
     return false;
 }
 
+/* clang-format off */
 /* Ops whose first output has the rank of their first input. */
 static const char *const same_rank[] = {
     "Abs", "Neg", "Exp", "Log", "Sqrt", "Reciprocal", "Erf", "Floor", "Ceil", "Round", "Sign", "Not", "Relu",
@@ -30,13 +31,13 @@ static const char *const same_rank[] = {
     "Upsample", "Slice", "Split", "Transpose", "Tile", "CumSum", "DepthToSpace", "SpaceToDepth", "Trilu",
     "QuantizeLinear", "DequantizeLinear", NULL};
 /* Ops with multidirectional broadcasting: the largest input rank. */
-static const char *const broadcast[] = {"Add",  "Sub",     "Mul",     "Div",     "Pow",     "Max",
-                                        "Min",  "Sum",     "Mean",    "Equal",   "Greater", "Less",
-                                        "And",  "Or",      "Xor",     "Where",   "Mod",     "PRelu",
-                                        "BitShift", "GreaterOrEqual", "LessOrEqual", NULL};
-static const char *const reduce[] = {"ReduceSum",  "ReduceMean",   "ReduceMax",       "ReduceMin",
-                                     "ReduceProd", "ReduceL1",     "ReduceL2",        "ReduceLogSum",
-                                     "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin", NULL};
+static const char *const broadcast[] = {
+    "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "Equal", "Greater", "Less", "And", "Or",
+    "Xor", "Where", "Mod", "PRelu", "BitShift", "GreaterOrEqual", "LessOrEqual", NULL};
+static const char *const reduce[] = {
+    "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum",
+    "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin", NULL};
+/* clang-format on */
 
 static void set_tensor(const qfd_tensor *t, int *rank, int64_t *len)
 {
@@ -82,8 +83,7 @@ static int64_t known_int(const qfd_graph *g, const qfd_node *n, size_t k, int64_
         const qfd_attr *a = qfd_attr_get(&g->nodes[g->tensors[t].producer], "value");
         v = a ? a->t : NULL;
     }
-    return v && v->dtype == QFD_DT_INT64 && v->data && v->nbytes == sizeof(int64_t) ? *(const int64_t *)v->data
-                                                                                   : def;
+    return v && v->dtype == QFD_DT_INT64 && v->data && v->nbytes == sizeof(int64_t) ? *(const int64_t *)v->data : def;
 }
 
 /* The length of a slice of a 1-D tensor of length len (Shape's output, as
@@ -145,7 +145,7 @@ static void infer(const qfd_graph *g, const qfd_node *n, const int *rank, const 
     } else if (qfd_node_is(n, "Gemm") || qfd_node_is(n, "Flatten")) {
         *r = 2;
     } else if (qfd_node_is(n, "Reshape") || qfd_node_is(n, "Expand") || qfd_node_is(n, "ConstantOfShape")) {
-        int64_t want = qfd_node_is(n, "Reshape") ? (r1 >= 0 ? len[n->in[1]] : -1)
+        int64_t want = qfd_node_is(n, "Reshape")  ? (r1 >= 0 ? len[n->in[1]] : -1)
                        : qfd_node_is(n, "Expand") ? (r1 >= 0 && r0 >= 0 ? len[n->in[1]] : -1)
                                                   : (r0 >= 0 ? len[n->in[0]] : -1);
         if (want >= 0)

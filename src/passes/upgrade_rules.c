@@ -463,7 +463,10 @@ static qfd_status gridsample_20(qfd_upgrade *u, size_t i)
     return qfd_node_set_str(n, "mode", now) ? oom(u) : QFD_OK;
 }
 
-#define REDUCE_18(op) {op, 18, NULL, NULL, axes_to_input}
+#define REDUCE_18(op)                     \
+    {                                     \
+        op, 18, NULL, NULL, axes_to_input \
+    }
 
 const qfd_upgrade_rule qfd_upgrade_rules[] = {
     {"BatchNormalization", 9, NULL, check_bn_9, bn_9},
