@@ -6,7 +6,7 @@
 # (onnxruntime-node) evaluate it, with the wall time of each run.
 #
 #   tools/bench/results.sh [--out DIR] [MODEL ...]     (default: resnet20 mobilenetv2)
-# Each row's command is `qfd-onnx quantize models/MODEL.onnx --BITS --method METHOD`.
+# Each row's command is `qfd-onnx quantize models/MODEL.onnx --BITS --method METHOD --format ort`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=build/results models=()
@@ -30,7 +30,7 @@ for m in "${models[@]}"; do
     read -r method bits <<<"$spec"
     f=$out/$m.$method.$bits
     t0=$(date +%s)
-    build/src/qfd-onnx quantize "models/$m.onnx" --"$bits" --method "$method" -o "$f.onnx" --report "$f.json" \
+    build/src/qfd-onnx quantize "models/$m.onnx" --"$bits" --method "$method" --format ort -o "$f.onnx" --report "$f.json" \
       >"$f.log" 2>&1 || { echo "| $m | $method | $bits | failed: $(tail -1 "$f.log") |"; continue; }
     secs=$(($(date +%s) - t0))
     node tools/ort/eval.js "$f.onnx" >"$f.ort.json"
