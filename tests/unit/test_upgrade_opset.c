@@ -375,8 +375,7 @@ static void test_slice_topk_renames(qfd_ctx *ctx)
     mb_node(m, "RoiAlign", 3, (const char *[]){"x", "rois", "bi"}, 1, (const char *[]){"r"});
     mb_output(m, "r");
     CHECK_OK(ctx, qfd_pass_upgrade_opset(ctx, m, 16));
-    CHECK(!strcmp(qfd_attr_str(node_of(m, "RoiAlign"), "coordinate_transformation_mode", ""),
-                  "output_half_pixel"));
+    CHECK(!strcmp(qfd_attr_str(node_of(m, "RoiAlign"), "coordinate_transformation_mode", ""), "output_half_pixel"));
     qfd_model_free(m);
 }
 
