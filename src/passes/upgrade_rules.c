@@ -157,6 +157,14 @@ static qfd_status check_float_data(const qfd_upgrade *u, size_t i)
     return QFD_OK;
 }
 
+/* Pad writes a constant only for a nonzero value in constant mode. */
+static qfd_status check_pad_11(const qfd_upgrade *u, size_t i)
+{
+    const qfd_node *n = &u->m->graph.nodes[i];
+    bool constant = !strcmp(qfd_attr_str(n, "mode", "constant"), "constant");
+    return constant && qfd_attr_float(n, "value", 0) != 0 ? check_float_data(u, i) : QFD_OK;
+}
+
 static int32_t data_type(const qfd_upgrade *u, size_t i)
 {
     const qfd_graph *g = &u->m->graph;
@@ -477,7 +485,7 @@ const qfd_upgrade_rule qfd_upgrade_rules[] = {
     {"GridSample", 20, NULL, NULL, gridsample_20},
     {"Hardmax", 13, NULL, NULL, softmax_13},
     {"LogSoftmax", 13, NULL, NULL, softmax_13},
-    {"Pad", 11, NULL, check_float_data, pad_11},
+    {"Pad", 11, NULL, check_pad_11, pad_11},
     REDUCE_18("ReduceL1"),
     REDUCE_18("ReduceL2"),
     REDUCE_18("ReduceLogSum"),
