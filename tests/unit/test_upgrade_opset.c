@@ -403,6 +403,7 @@ static void test_refusals(qfd_ctx *ctx)
     mb_param(m, "gs", 1, s, NULL, 0, 1);
     mb_param(m, "gb", 1, s, NULL, 0, 1);
     n = mb_node(m, "GroupNormalization", 3, (const char *[]){"x", "gs", "gb"}, 1, (const char *[]){"g"});
+    free(n->name);
     n->name = strdup("gn");
     mb_attr_int(n, "num_groups", 3);
     mb_output(m, "r");
