@@ -85,10 +85,12 @@ static qfd_status parse_opts(qfd_ctx *ctx, const qfd_quantize_opts *o, run *r)
 
 /* The default format: int4 when a layer other than the first and last has
  * a tensor of 4 bits or fewer, as a W4A4 or W2A2 run gives; ort otherwise.
- * Then the model at the opset the format needs: int4 upgrades it to 21
- * (its Q/DQ types), whose rewrites move tensors, so the plan is made again
- * for it; ort needs 13 (per-channel scales). */
-static qfd_status choose_format(qfd_ctx *ctx, const qfd_model *src, qfd_model *work, run *rn, qfd_quant_plan *plan)
+ * Then the model at the opset the format needs: for int4 (its Q/DQ types)
+ * *work is made again from src upgraded to 21, before BatchNorm folding
+ * (the upgrade checks what folding would hide, such as spatial=0), and so
+ * is the plan; ort needs 13 (per-channel scales). */
+static qfd_status choose_format(qfd_ctx *ctx, const qfd_model *src, qfd_model **work, run *rn, qfd_quant_plan *plan,
+                                int *folded)
 {
     if (!rn->format_given) {
         for (size_t i = 1; i + 1 < plan->n_layers; i++) {
@@ -107,13 +109,14 @@ static qfd_status choose_format(qfd_ctx *ctx, const qfd_model *src, qfd_model *w
                         format_name(rn->cfg.format));
     }
     qfd_quant_plan_free(plan);
-    qfd_status st = qfd_pass_upgrade_opset(ctx, work, 21);
-    if (st) {
-        if (src->path)
-            qfd_ctx_prefix(ctx, src->path);
-        return st;
-    }
-    return qfd_quant_plan_make(ctx, work, &rn->cfg, plan);
+    qfd_model_free(*work);
+    *work = NULL;
+    qfd_status st = qfd_onnx_clone(ctx, src, work);
+    if (!st && (st = qfd_pass_upgrade_opset(ctx, *work, 21)) && src->path)
+        qfd_ctx_prefix(ctx, src->path);
+    if (!st)
+        st = qfd_pass_fold_bn(ctx, *work, folded);
+    return st ? st : qfd_quant_plan_make(ctx, *work, &rn->cfg, plan);
 }
 
 /* The first n images of ds, normalized as the model expects. */
@@ -314,8 +317,8 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
     if ((o->train.checkpoint_dir && (st = qfd_fit_dir_check(ctx, o->train.checkpoint_dir))) ||
         (st = qfd_onnx_clone(ctx, src, &work)) || (st = qfd_pass_fold_bn(ctx, work, &r->folded_bn)) ||
-        (st = qfd_quant_plan_make(ctx, work, &rn.cfg, &plan)) || (st = choose_format(ctx, src, work, &rn, &plan)) ||
-        (st = fill_layers(ctx, &plan, r)))
+        (st = qfd_quant_plan_make(ctx, work, &rn.cfg, &plan)) ||
+        (st = choose_format(ctx, src, &work, &rn, &plan, &r->folded_bn)) || (st = fill_layers(ctx, &plan, r)))
         goto out;
     r->format = format_name(rn.cfg.format);
 
