@@ -75,3 +75,13 @@ qfd_cli_test(quantize_int4_small RC 0
 qfd_cli_test(quantize_already_quantized RC 2 ONE_LINE NO_FILE ${qout} ARGS quantize ${ptq} -o ${qout}
   STDERR "^qfd-onnx: error: [^\n]*quantize_ptq.onnx: the model is already quantized")
 set_tests_properties(cli.quantize_already_quantized PROPERTIES FIXTURES_REQUIRED quantize_ptq)
+# A PyTorch export at opset 11 (the zoo's LeNet on 28x28 grey images): int4,
+# the default at W4A4, upgrades it to 21; ort refuses it, pointing at int4.
+set(lenet ${CMAKE_CURRENT_SOURCE_DIR}/data/zoo/lenet_gray/model.onnx)
+qfd_cli_test(quantize_int4_opset11 RC 0
+  ARGS quantize ${lenet} --w4a4 --method ptq --limit 64 --calib-images 64 --eval-limit 64
+       -o ${CLI_TMP}/lenet_int4.onnx
+  STDOUT "lenet_int4.onnx: W4A4 ptq, format int4.*agrees with the student on 100.00% of images")
+qfd_cli_test(quantize_ort_opset11 RC 2 ONE_LINE NO_FILE ${qout}
+  ARGS quantize ${lenet} --w4a4 --format ort --method ptq --limit 64 -o ${qout}
+  STDERR "lenet_gray/model.onnx: the model imports ONNX opset 11; the ort export needs opset 13 or later \\(per-channel scales; --format int4 upgrades the model to 21\\)")
