@@ -95,5 +95,10 @@ void qfd_export_absorb_clips(qfd_graph *g, qfd_quant_format fmt, bool *drop)
          * the Clip's bounds round to. */
         n->in[0] = g->nodes[p].in[0];
         drop[p] = true;
+        for (size_t k = 1; k < g->nodes[p].n_in; k++) { /* bounds made by a Constant only for it */
+            int b = g->nodes[p].in[k], c = b >= 0 ? g->tensors[b].producer : -1;
+            if (c >= 0 && qfd_node_is(&g->nodes[c], "Constant") && qfd_graph_n_readers(g, b) == 1)
+                drop[c] = true;
+        }
     }
 }
