@@ -50,6 +50,19 @@ qfd_status qfd_pass_fuse_act(qfd_ctx *ctx, qfd_model *m, int *fused);
  * the node. *changed receives the count of statistics moved. */
 qfd_status qfd_pass_own_bn_stats(qfd_ctx *ctx, qfd_model *m, int *changed);
 
+/* Makes m import the default ONNX domain at opset `target` (7-21, not
+ * below the model's own) while computing the same outputs: every node whose
+ * op's schema changed in a way that matters between the two opsets is
+ * rewritten (attributes that became inputs, changed defaults and meanings
+ * such as Softmax before 13, removed ops such as Upsample; upgrade_rules.c
+ * lists them), the other ops must be known to be unchanged in meaning
+ * (upgrade_opset.c), and the IR version is raised to what the opset needs
+ * (10 for 21). A node that cannot be rewritten exactly, or an op qfd-onnx
+ * does not know, fails with "cannot upgrade node 'x' (Op) from opset F to
+ * T: why" and leaves m unchanged (out of memory aside); so do local
+ * functions. Nodes of other domains are left alone. */
+qfd_status qfd_pass_upgrade_opset(qfd_ctx *ctx, qfd_model *m, int64_t target);
+
 /* The classifier feature f of QFD (qfd-method.md): with override_name, that
  * tensor (failing "--feature: no tensor named ..." when the model has none,
  * or when it names a weight); else the activation input of the last Gemm or

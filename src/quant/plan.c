@@ -28,6 +28,8 @@ void qfd_quant_range(qfd_quant_format fmt, int bits, bool is_signed, bool weight
      * still gets the signed range (its negative half unused). */
     if (fmt == QFD_FORMAT_TENSORRT)
         is_signed = true;
+    /* INT4: the ranges of ort (signed or not by the tensor); export stores
+     * those of 4 bits or fewer in INT4/UINT4, wider ones in 8 bits. */
     if (weight || is_signed) {
         *qmin = -(INT64_C(1) << (bits - 1));
         *qmax = (INT64_C(1) << (bits - 1)) - 1;

@@ -106,4 +106,17 @@ qfd_status qfd_quant_insert(qfd_ctx *ctx, qfd_model *m, const qfd_quant_plan *pl
  * m is left as it is. */
 qfd_status qfd_quant_export(qfd_ctx *ctx, const qfd_model *m, qfd_quant_format fmt, qfd_model **out);
 
+/* export_int4.c, for qfd_quant_export: whether FakeQuant fq is stored in
+ * INT4/UINT4 in format fmt; the bytes of n integers of dtype (4-bit types
+ * packed two per byte); integer v written at index k of a zeroed buffer;
+ * x clamped to [lo, hi] (+-INFINITY: that side unclamped) by Min/Max before a
+ * 4-bit QuantizeLinear (the new tensor, -1 when out of memory); a model's
+ * Clip right before a 4-bit quantizer whose range it holds taken out
+ * (drop[] marks it). */
+bool qfd_export_4bit(qfd_quant_format fmt, const qfd_node *fq);
+size_t qfd_export_int_bytes(int32_t dtype, int64_t n);
+void qfd_export_put_int(void *buf, int32_t dtype, int64_t k, int v);
+int qfd_export_clamp_4bit(qfd_graph *g, int x, float lo, float hi, const char *name);
+void qfd_export_absorb_clips(qfd_graph *g, qfd_quant_format fmt, bool *drop);
+
 #endif

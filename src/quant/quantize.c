@@ -28,10 +28,16 @@ static double now(void)
 
 typedef struct run {
     qfd_quant_cfg cfg;
+    bool format_given; /* else chosen from the plan (choose_format) */
     qfd_calib_kind calib;
     bool train;
     const char *method;
 } run;
+
+static const char *format_name(qfd_quant_format f)
+{
+    return f == QFD_FORMAT_INT4 ? "int4" : f == QFD_FORMAT_TENSORRT ? "tensorrt" : "ort";
+}
 
 static qfd_status parse_opts(qfd_ctx *ctx, const qfd_quantize_opts *o, run *r)
 {
@@ -54,10 +60,13 @@ static qfd_status parse_opts(qfd_ctx *ctx, const qfd_quantize_opts *o, run *r)
         r->cfg.first_last = QFD_FIRST_LAST_FP;
     else
         return qfd_fail(ctx, QFD_ERR_ARG, "--first-last %s: not one of 8, same, fp", fl);
-    const char *fmt = o->format ? o->format : "ort";
-    if (strcmp(fmt, "ort"))
-        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "--format %s: only ort is implemented so far", fmt);
-    r->cfg.format = QFD_FORMAT_ORT;
+    r->format_given = o->format != NULL;
+    if (!o->format || !strcmp(o->format, "ort"))
+        r->cfg.format = QFD_FORMAT_ORT;
+    else if (!strcmp(o->format, "int4"))
+        r->cfg.format = QFD_FORMAT_INT4;
+    else
+        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "--format %s: not one of ort, int4", o->format);
     const char *cal = o->calib ? o->calib : "mse";
     if (!strcmp(cal, "mse"))
         r->calib = QFD_CALIB_MSE;
@@ -72,6 +81,43 @@ static qfd_status parse_opts(qfd_ctx *ctx, const qfd_quantize_opts *o, run *r)
     if (o->train.resume_dir && !r->train)
         return qfd_fail(ctx, QFD_ERR_ARG, "--resume: --method %s does not train", r->method);
     return QFD_OK;
+}
+
+/* The default format: int4 when a layer other than the first and last has
+ * a tensor of 4 bits or fewer, as a W4A4 or W2A2 run gives; ort otherwise.
+ * Then the model at the opset the format needs: for int4 (its Q/DQ types)
+ * *work is made again from src upgraded to 21, before BatchNorm folding
+ * (the upgrade checks what folding would hide, such as spatial=0), and so
+ * is the plan; ort needs 13 (per-channel scales). */
+static qfd_status choose_format(qfd_ctx *ctx, const qfd_model *src, qfd_model **work, run *rn, qfd_quant_plan *plan,
+                                int *folded, qfd_fold_factors *ff)
+{
+    if (!rn->format_given) {
+        for (size_t i = 1; i + 1 < plan->n_layers; i++) {
+            const qfd_qlayer *L = &plan->layers[i];
+            if (L->wbits && (L->wbits <= 4 || L->abits <= 4))
+                rn->cfg.format = QFD_FORMAT_INT4;
+        }
+    }
+    if (rn->cfg.format != QFD_FORMAT_INT4) {
+        if (qfd_model_opset(src, "") >= 13)
+            return QFD_OK;
+        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED,
+                        "%s: the model imports ONNX opset %lld; the %s export needs opset 13 or later "
+                        "(per-channel scales; --format int4 upgrades the model to 21)",
+                        src->path ? src->path : "model", (long long)qfd_model_opset(src, ""),
+                        format_name(rn->cfg.format));
+    }
+    qfd_quant_plan_free(plan);
+    qfd_model_free(*work);
+    *work = NULL;
+    qfd_status st = qfd_onnx_clone(ctx, src, work);
+    if (!st && (st = qfd_pass_upgrade_opset(ctx, *work, 21)) && src->path)
+        qfd_ctx_prefix(ctx, src->path);
+    qfd_fold_factors_free(ff);
+    if (!st)
+        st = qfd_pass_fold_bn_factors(ctx, *work, folded, ff);
+    return st ? st : qfd_quant_plan_make(ctx, *work, &rn->cfg, plan);
 }
 
 /* The first n images of ds, normalized as the model expects. */
@@ -157,7 +203,7 @@ static qfd_status train_student(qfd_ctx *ctx, const qfd_model *src, qfd_model *s
     config_str(config, sizeof config, "--abits", num);
     config_str(config, sizeof config, "--method", rn->method);
     config_str(config, sizeof config, "--first-last", o->first_last ? o->first_last : "8");
-    config_str(config, sizeof config, "--format", o->format ? o->format : "ort");
+    config_str(config, sizeof config, "--format", format_name(rn->cfg.format));
     config_str(config, sizeof config, "--calib", o->calib ? o->calib : "mse");
     qfd_fit_config_add(config, sizeof config, "--calib-images", "%.0f",
                        (double)(o->calib_images > 0 ? o->calib_images : 2048));
@@ -242,7 +288,7 @@ static qfd_status tag(qfd_ctx *ctx, qfd_model *out, const run *rn, const qfd_qua
     int bad = qfd_model_set_metadata(out, "qfd.quant.bits", bits) ||
               qfd_model_set_metadata(out, "qfd.quant.float", fl) ||
               qfd_model_set_metadata(out, "qfd.quant.method", rn->method) ||
-              qfd_model_set_metadata(out, "qfd.quant.format", "ort");
+              qfd_model_set_metadata(out, "qfd.quant.format", format_name(rn->cfg.format));
     snprintf(buf, sizeof buf, "fp32 %.4f, student %.4f, exported %.4f on %lld test images", r->fp32_top1,
              r->student_top1, r->exported_top1, (long long)r->n_test);
     bad |= qfd_model_set_metadata(out, "qfd.quant.accuracy", buf);
@@ -277,11 +323,6 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
     if (o->train.resume_dir && !qfd_checkpoint_exists(o->train.resume_dir))
         return qfd_fail(ctx, QFD_ERR_IO, "--resume %s: no checkpoint there (%s/checkpoint.bin)", o->train.resume_dir,
                         o->train.resume_dir);
-    if (qfd_model_opset(src, "") < 13)
-        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED,
-                        "%s: the model imports ONNX opset %lld; the QDQ export needs opset 13 or later "
-                        "(per-channel scales)",
-                        src->path ? src->path : "model", (long long)qfd_model_opset(src, ""));
     int feature = -1;
     if (o->feature && (st = qfd_pass_find_feature(ctx, src, o->feature, &feature)))
         return st;
@@ -291,8 +332,10 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
     if ((o->train.checkpoint_dir && (st = qfd_fit_dir_check(ctx, o->train.checkpoint_dir))) ||
         (st = qfd_onnx_clone(ctx, src, &work)) || (st = qfd_pass_fold_bn_factors(ctx, work, &r->folded_bn, &ff)) ||
-        (st = qfd_quant_plan_make(ctx, work, &rn.cfg, &plan)) || (st = fill_layers(ctx, &plan, r)))
+        (st = qfd_quant_plan_make(ctx, work, &rn.cfg, &plan)) ||
+        (st = choose_format(ctx, src, &work, &rn, &plan, &r->folded_bn, &ff)) || (st = fill_layers(ctx, &plan, r)))
         goto out;
+    r->format = format_name(rn.cfg.format);
 
     /* data, checked whole before any work */
     int n_norm;
@@ -348,7 +391,7 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
         goto out;
 
     t = now();
-    STAGE("exporting QDQ (format ort)");
+    STAGE("exporting QDQ (format %s)", r->format);
     if ((st = qfd_quant_export(ctx, work, rn.cfg.format, &exported)) || (st = fill_tensors(ctx, work, r)))
         goto out;
     r->seconds_export = now() - t;
