@@ -185,6 +185,16 @@ def unsupported_ops():
     return m
 
 
+def not_upgradable():
+    """A DFT at opset 17: its axis became an input in opset 20, a change the
+    opset upgrade has no rule for (convert --opset 21 names the node)."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 2])
+    dft = helper.make_node("DFT", ["x"], ["y"], name="dft", axis=1)
+    g = helper.make_graph([dft], "not_upgradable", [x], [y])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
 def bad_graph(kind):
     m = small_conv()
     nodes = m.graph.node
@@ -294,6 +304,7 @@ def main():
     save(bf16_second_output(), "bf16_second_output.onnx", check=False)
     save(huge_expand(), "bad/huge_expand.onnx")
     save(unnamed_add(), "bad/unnamed_add.onnx", check=False)
+    save(not_upgradable(), "bad/not_upgradable.onnx")
     datasets()
     # external() rewrote external/weights.bin; bad/missing_external has none.
     print("wrote fixtures to", os.path.normpath(OUT))

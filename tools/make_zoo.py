@@ -33,6 +33,11 @@ Outputs (paths relative to the repository root), for each <name> below:
     reshape_head    16     [3,3,32,32]    x.view(x.size(0), -1) + Linear
     matmul_head     15     [3,3,32,32]    torch.matmul(x, W) + b with Parameters
     lenet_gray      11     [3,1,28,28]    LeNet-5: AvgPool, Tanh, Sigmoid
+    upsample_net    10     [3,3,32,32]    F.pad, ReLU6, nearest upsampling, mean, torch.split: Pad/Clip
+                                          attributes, Resize-10, ReduceMean and Split attributes
+    attention_11    11     [3,3,32,32]    hand-written attention at opset 11: Softmax on 4-D scores,
+                                          chunk (Split), unsqueeze/squeeze, sum and mean over tokens,
+                                          log_softmax output
 
 Each model is checked with onnx.checker after export. tests/CMakeLists.txt
 runs every model through `qfd-onnx run` and compares with logits.npy
@@ -231,6 +236,54 @@ class LeNetGray(nn.Module):
         return self.fc3(x)
 
 
+class UpsampleNet(nn.Module):
+    """Old-opset CNN ops whose attributes became inputs: F.pad with a value,
+    ReLU6 (Clip), nearest upsampling (Resize-10), a mean over H and W
+    (ReduceMean axes) and torch.split (Split sizes)."""
+
+    def __init__(self, num_classes=NUM_CLASSES):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, stride=2)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 12, 3, padding=1)
+        self.fc = nn.Linear(8, num_classes)
+
+    def forward(self, x):
+        x = F.pad(x, (1, 0, 1, 0), value=0.5)
+        x = F.relu6(self.bn1(self.conv1(x)))
+        x = F.interpolate(x, scale_factor=2, mode="nearest")
+        x = self.conv2(x)
+        a, b = torch.split(x, [8, 4], dim=1)
+        x = a * torch.sigmoid(b.mean(dim=1, keepdim=True))
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+class Attention11(nn.Module):
+    """Attention written out by hand, exported at opset 11, where Softmax
+    still flattened its input, Split took sizes, Squeeze/Unsqueeze and
+    ReduceSum/ReduceMean took axes as attributes."""
+
+    def __init__(self, num_classes=NUM_CLASSES, dim=16, heads=2, patch=8):
+        super().__init__()
+        self.heads = heads
+        self.embed = nn.Conv2d(3, dim, patch, stride=patch)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.fc = nn.Linear(dim, num_classes)
+
+    def forward(self, x):
+        x = self.embed(x).flatten(2).transpose(1, 2)              # [N, T, D]
+        n, t, d = x.shape
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        q, k, v = (z.reshape(n, t, self.heads, d // self.heads).transpose(1, 2) for z in (q, k, v))
+        att = torch.softmax(q @ k.transpose(-2, -1) / (d // self.heads) ** 0.5, dim=-1)
+        y = (att @ v).transpose(1, 2).reshape(n, t, d)
+        x = x + self.proj(y)
+        w = torch.softmax(x.sum(dim=-1), dim=1).unsqueeze(-1)    # a weight per token
+        pooled = (x * w).sum(dim=1) + x.mean(dim=1)
+        return F.log_softmax(self.fc(pooled.unsqueeze(1)).squeeze(1), dim=1)
+
+
 # name -> (constructor, opset, input shape)
 ZOO = {
     "vgg_like": (VGGLike, 11, (BATCH, 3, 32, 32)),
@@ -241,6 +294,8 @@ ZOO = {
     "reshape_head": (ReshapeHead, 16, (BATCH, 3, 32, 32)),
     "matmul_head": (MatMulHead, 15, (BATCH, 3, 32, 32)),
     "lenet_gray": (LeNetGray, 11, (BATCH, 1, 28, 28)),
+    "upsample_net": (UpsampleNet, 10, (BATCH, 3, 32, 32)),
+    "attention_11": (Attention11, 11, (BATCH, 3, 32, 32)),
 }
 
 

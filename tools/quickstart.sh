@@ -17,8 +17,8 @@ echo
 echo "== qfd-onnx info $model"
 build/src/qfd-onnx info "$model"
 echo
-echo "== qfd-onnx quantize $model --w4a4 --limit 8192 --epochs 1 -o $out"
-build/src/qfd-onnx quantize "$model" --w4a4 --limit 8192 --epochs 1 --eval-limit 2000 -o "$out" \
+echo "== qfd-onnx quantize $model --w4a4 --format ort --limit 8192 --epochs 1 -o $out"
+build/src/qfd-onnx quantize "$model" --w4a4 --format ort --limit 8192 --epochs 1 --eval-limit 2000 -o "$out" \
   --report build/quickstart/report.json
 echo
 echo "== ONNX Runtime (onnxruntime-node) on the Fashion-MNIST test set (10,000 images)"

@@ -129,6 +129,12 @@ void qfd_model_summary_free(qfd_model_summary *summary);
  * the tensor's name, owned by the model. */
 qfd_status qfd_model_find_feature(qfd_ctx *ctx, const qfd_model *model, const char *name, const char **feature);
 
+/* Makes the model import ONNX opset `opset` (up to 21, not below its own)
+ * and compute the same outputs, rewriting the nodes whose op changed
+ * between the two opsets; fails naming a node it cannot rewrite exactly,
+ * leaving the model as it was. */
+qfd_status qfd_model_upgrade_opset(qfd_ctx *ctx, qfd_model *model, int64_t opset);
+
 /* Inference-time rewrite: folds each BatchNormalization that follows a Conv,
  * ConvTranspose or Gemm into that op's weights and bias (as ONNX Runtime
  * does); outputs change only by float rounding. Not for a model that will be
@@ -294,7 +300,8 @@ typedef struct qfd_quantize_opts {
     const char *method;      /* "ptq" (calibration only) or "lsq" (default: learned steps, cross-entropy) */
     int wbits, abits;        /* 2..8; <= 0: 4 */
     const char *first_last;  /* first and last layers: "8" (default), "same" or "fp" (kept float) */
-    const char *format;      /* "ort" (default) */
+    const char *format;      /* "ort", "int4"; NULL: int4 when a layer other than the first and last has
+                                tensors of 4 bits or fewer, else ort */
     const char *calib;       /* activations: "mse" (default), "percentile" or "minmax" */
     int64_t calib_images;    /* <= 0: 2048 training images, no augmentation */
     const char *feature;     /* the classifier feature (NULL: found as qfd_model_find_feature does); its
@@ -338,6 +345,7 @@ typedef struct qfd_quantize_result {
     double agreement;      /* fraction of test images where student and exported file predict one class */
     double max_logit_diff; /* largest |student - exported| logit */
     int float_groups;      /* activations below 8 bits: ONNX Runtime runs their consumers in float */
+    const char *format;    /* the export format used ("ort", "int4"), a literal */
     double seconds_prepare, seconds_calibrate, seconds_train, seconds_export, seconds_evaluate;
 } qfd_quantize_result;
 

@@ -26,17 +26,20 @@ static char *default_output(const char *model, int wbits, int abits)
 
 static void summary(const char *out, const qfd_quantize_opts *o, const qfd_quantize_result *r)
 {
-    printf("%s: W%dA%d %s, format %s\n", out, o->wbits, o->abits, o->method ? o->method : "lsq",
-           o->format ? o->format : "ort");
+    printf("%s: W%dA%d %s, format %s\n", out, o->wbits, o->abits, o->method ? o->method : "lsq", r->format);
     printf("  %-10s top-1 on %" PRId64 " test images\n", "", r->n_test);
     printf("  %-10s %6.2f%%\n", "fp32", 100 * r->fp32_top1);
     printf("  %-10s %6.2f%%   (fake-quant model in qfd-onnx)\n", "student", 100 * r->student_top1);
     printf("  %-10s %6.2f%%   (the written file; agrees with the student on %.2f%% of images, largest logit "
            "difference %.3g)\n",
            "exported", 100 * r->exported_top1, 100 * r->agreement, r->max_logit_diff);
-    if (r->float_groups)
+    if (!strcmp(r->format, "int4"))
+        printf("  note: ONNX Runtime (1.30, CPU) has no 4-bit Conv, Gemm or MatMul kernels: it runs the layers with "
+               "4-bit weights or activations in float (exact, not faster); the file is for runtimes with int4 "
+               "kernels\n");
+    else if (r->float_groups)
         printf("  note: %d activation quantizer%s below 8 bits keep their clamp with a Clip: ONNX Runtime runs the "
-               "layers that read them in float (exact, not faster); the int4 format runs them in integers\n",
+               "layers that read them in float (exact, not faster)\n",
                r->float_groups, r->float_groups == 1 ? "" : "s");
 }
 
@@ -59,7 +62,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         QFD_FLAG_INT("--wbits", &o.wbits, 2, 8),
         QFD_FLAG_INT("--abits", &o.abits, 2, 8),
         QFD_FLAG_CHOICE("--method", &o.method, "ptq|lsq"),
-        QFD_FLAG_CHOICE("--format", &o.format, "ort"),
+        QFD_FLAG_CHOICE("--format", &o.format, "ort|int4"),
         QFD_FLAG_CHOICE("--first-last", &o.first_last, "8|same|fp"),
         QFD_FLAG_LIST("--skip", &skip),
         QFD_FLAG_STRING("--feature", &o.feature),
@@ -171,10 +174,11 @@ const qfd_cli_cmd qfd_cmd_quantize = {
     "                         [-o OUT.onnx] [--report R.json] [options]\n"
     "\n"
     "Folds BatchNormalization, puts fake-quant on both inputs of every Conv,\n"
-    "ConvTranspose, Gemm and MatMul (and where ONNX Runtime needs it to run them\n"
-    "on integer kernels), calibrates the steps, trains (lsq), and writes OUT as\n"
-    "QDQ ONNX that computes what was trained. Prints the test accuracy of the\n"
-    "FP32 model, the fake-quant student and the written file.\n"
+    "ConvTranspose, Gemm and MatMul (and, for 8-bit activations, where ONNX\n"
+    "Runtime needs it to run them on integer kernels), calibrates the steps,\n"
+    "trains (lsq), and writes OUT as QDQ ONNX that computes what was trained.\n"
+    "Prints the test accuracy of the FP32 model, the fake-quant student and the\n"
+    "written file.\n"
     "\n"
     "Bits (default --w4a4):\n"
     "  --w2a2 --w3a3 --w4a4 --w4a8 --w8a8   weight and activation bits\n"
@@ -190,8 +194,12 @@ const qfd_cli_cmd qfd_cmd_quantize = {
     "  --calib C            activation steps: mse (default), percentile (99.99%), minmax\n"
     "  --calib-images N     training images used to calibrate (default 2048)\n"
     "Export:\n"
-    "  --format F           ort (default): int8 weights, uint8 activations, laid\n"
-    "                       out for ONNX Runtime's integer kernels\n"
+    "  --format F           ort: int8 weights, uint8 activations, laid out for ONNX\n"
+    "                       Runtime's integer kernels; int4: opset 21, tensors of 4\n"
+    "                       bits or fewer in INT4/UINT4 (the model is upgraded to\n"
+    "                       opset 21 first), 8-bit ones as ort. Default: int4 when\n"
+    "                       a layer other than the first and last has 4 bits or\n"
+    "                       fewer (--w4a4, --w2a2, --w4a8), else ort\n"
     "  -o, --output OUT     default MODEL with .wNaM.onnx (written atomically)\n"
     "  --report FILE        JSON: bits, steps and signedness per quantizer, timings,\n"
     "                       accuracies (fp32, student, exported), agreement\n"
@@ -212,9 +220,10 @@ const qfd_cli_cmd qfd_cmd_quantize = {
     "                       SIGINT/SIGTERM; --resume DIR continues exactly\n"
     "  -h, --help           show this help\n"
     "\n"
-    "Bits below 8 are exact in the 8-bit containers of --format ort: weights in\n"
-    "int8, activations with a Clip that keeps the trained clamp (ONNX Runtime runs\n"
-    "the layers reading those in float). Exit status: 0 on success, 2 on bad\n"
+    "Every format computes what was trained: bits below 8 in the 8-bit containers\n"
+    "of --format ort keep their clamp with a Clip, bits below 4 in the int4 types\n"
+    "with Min/Max; ONNX Runtime runs the layers reading those (and every 4-bit\n"
+    "layer of an int4 file) in float. Exit status: 0 on success, 2 on bad\n"
     "input, 130 when stopped by a signal.\n",
     run,
 };

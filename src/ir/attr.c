@@ -100,3 +100,43 @@ int qfd_node_set_ints(qfd_node *n, const char *name, const int64_t *v, size_t co
     a->n_ints = count;
     return 0;
 }
+
+int qfd_node_set_str(qfd_node *n, const char *name, const char *v)
+{
+    size_t len = strlen(v);
+    char *s = malloc(len + 1);
+    qfd_attr *a = s ? attr_slot(n, name, 3) : NULL; /* STRING */
+    if (!a) {
+        free(s);
+        return -1;
+    }
+    memcpy(s, v, len + 1);
+    a->s = (qfd_blob){true, len, (uint8_t *)s};
+    return 0;
+}
+
+void qfd_node_remove_attr(qfd_node *n, const char *name)
+{
+    qfd_attr *a = (qfd_attr *)qfd_attr_get(n, name);
+    if (!a)
+        return;
+    qfd_attr_clear(a);
+    size_t i = (size_t)(a - n->attrs);
+    memmove(a, a + 1, (n->n_attrs - i - 1) * sizeof *a);
+    n->n_attrs--;
+}
+
+int qfd_node_set_input(qfd_node *n, size_t k, int t)
+{
+    if (k >= n->n_in) {
+        int *in = realloc(n->in, (k + 1) * sizeof *in);
+        if (!in)
+            return -1;
+        for (size_t i = n->n_in; i < k; i++)
+            in[i] = -1;
+        n->in = in;
+        n->n_in = k + 1;
+    }
+    n->in[k] = t;
+    return 0;
+}

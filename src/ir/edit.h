@@ -23,6 +23,12 @@ size_t qfd_attr_floats(const qfd_node *n, const char *name, const float **vals);
 int qfd_node_set_int(qfd_node *n, const char *name, int64_t v);
 int qfd_node_set_float(qfd_node *n, const char *name, float v);
 int qfd_node_set_ints(qfd_node *n, const char *name, const int64_t *v, size_t count);
+int qfd_node_set_str(qfd_node *n, const char *name, const char *v);
+/* Removes the attribute named name, if n has it. */
+void qfd_node_remove_attr(qfd_node *n, const char *name);
+/* Makes tensor t (-1: omitted) input k of n, first growing the input list
+ * with omitted inputs when it is shorter; 0 or -1. */
+int qfd_node_set_input(qfd_node *n, size_t k, int t);
 
 /* ---- queries ---- */
 /* Whether n is op_type of the default (ai.onnx) domain. */

@@ -74,7 +74,29 @@ static bool bias_of(const qfd_graph *g, const qfd_node *n, int64_t co, const flo
     return numel == co && (c->rank == 1 || (c->rank == 2 && c->dims[0] == 1));
 }
 
-static qfd_status fold_one(qfd_ctx *ctx, qfd_graph *g, size_t ci, size_t bi, bool *done)
+/* Records the factors of the folded weight tw. */
+static qfd_status record(qfd_ctx *ctx, const qfd_graph *g, int tw, const float *s_elem, int64_t numel,
+                         qfd_fold_factors *ff)
+{
+    qfd_fold_factor *f = realloc(ff->f, (ff->n + 1) * sizeof *f);
+    if (!f)
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory folding BatchNormalization");
+    ff->f = f;
+    f = &f[ff->n];
+    f->n = numel;
+    f->weight = strdup(g->tensors[tw].name);
+    f->s = malloc((size_t)(numel ? numel : 1) * sizeof *f->s);
+    if (!f->weight || !f->s) {
+        free(f->weight);
+        free(f->s);
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory folding BatchNormalization");
+    }
+    memcpy(f->s, s_elem, (size_t)numel * sizeof *f->s);
+    ff->n++;
+    return QFD_OK;
+}
+
+static qfd_status fold_one(qfd_ctx *ctx, qfd_graph *g, size_t ci, size_t bi, qfd_fold_factors *ff, bool *done)
 {
     *done = false;
     qfd_node *op = &g->nodes[ci], *bn = &g->nodes[bi];
@@ -99,10 +121,12 @@ static qfd_status fold_one(qfd_ctx *ctx, qfd_graph *g, size_t ci, size_t bi, boo
     float eps = qfd_attr_float(bn, "epsilon", 1e-5f);
     float *nw = malloc((size_t)numel * sizeof *nw), *nb = malloc((size_t)co * sizeof *nb);
     double *s = malloc((size_t)co * sizeof *s);
-    if (!nw || !nb || !s) {
+    float *s_elem = ff ? malloc((size_t)(numel ? numel : 1) * sizeof *s_elem) : NULL;
+    if (!nw || !nb || !s || (ff && !s_elem)) {
         free(nw);
         free(nb);
         free(s);
+        free(s_elem);
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory folding BatchNormalization");
     }
     for (int64_t o = 0; o < co; o++) {
@@ -113,8 +137,11 @@ static qfd_status fold_one(qfd_ctx *ctx, qfd_graph *g, size_t ci, size_t bi, boo
     for (int64_t a = 0, i = 0; a < l.outer; a++)
         for (int64_t m = 0; m < l.mid; m++) {
             double so = s[(a / l.outer_per_group) * l.mid + m];
-            for (int64_t k = 0; k < l.inner; k++, i++)
+            for (int64_t k = 0; k < l.inner; k++, i++) {
                 nw[i] = (float)(wd[i] * so);
+                if (s_elem)
+                    s_elem[i] = (float)so;
+            }
         }
     free(s);
     int64_t wdims[QFD_ARRAY_MAX_RANK], bdims[1] = {co};
@@ -124,8 +151,12 @@ static qfd_status fold_one(qfd_ctx *ctx, qfd_graph *g, size_t ci, size_t bi, boo
     snprintf(base, sizeof base, "%s_bnfold", w->name);
     int tw = qfd_graph_add_init(g, base, QFD_DT_FLOAT, wrank, wdims, nw, (size_t)numel * sizeof *nw);
     int tb = tw < 0 ? (free(nb), -1) : qfd_graph_add_init(g, base, QFD_DT_FLOAT, 1, bdims, nb, (size_t)co * sizeof *nb);
-    if (tb < 0)
-        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory folding BatchNormalization");
+    qfd_status st = tb < 0   ? qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory folding BatchNormalization")
+                    : s_elem ? record(ctx, g, tw, s_elem, numel, ff)
+                             : QFD_OK;
+    free(s_elem);
+    if (st)
+        return st;
     op = &g->nodes[ci]; /* tensors may have moved, nodes did not */
     if (op->n_in < 3) {
         int *in = realloc(op->in, 3 * sizeof *in);
@@ -146,8 +177,25 @@ static qfd_status fold_one(qfd_ctx *ctx, qfd_graph *g, size_t ci, size_t bi, boo
 
 qfd_status qfd_pass_fold_bn(qfd_ctx *ctx, qfd_model *m, int *folded)
 {
+    return qfd_pass_fold_bn_factors(ctx, m, folded, NULL);
+}
+
+void qfd_fold_factors_free(qfd_fold_factors *ff)
+{
+    for (size_t i = 0; i < ff->n; i++) {
+        free(ff->f[i].weight);
+        free(ff->f[i].s);
+    }
+    free(ff->f);
+    memset(ff, 0, sizeof *ff);
+}
+
+qfd_status qfd_pass_fold_bn_factors(qfd_ctx *ctx, qfd_model *m, int *folded, qfd_fold_factors *ff)
+{
     qfd_graph *g = &m->graph;
     *folded = 0;
+    if (ff)
+        memset(ff, 0, sizeof *ff);
     bool *drop = calloc(g->n_nodes + 1, sizeof *drop);
     if (!drop)
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
@@ -160,7 +208,7 @@ qfd_status qfd_pass_fold_bn(qfd_ctx *ctx, qfd_model *m, int *folded)
         if (ci < 0 || g->nodes[ci].n_out < 1 || g->nodes[ci].out[0] != x || qfd_graph_n_readers(g, x) != 1)
             continue;
         bool done;
-        if ((st = fold_one(ctx, g, (size_t)ci, bi, &done)))
+        if ((st = fold_one(ctx, g, (size_t)ci, bi, ff, &done)))
             break;
         if (done) {
             drop[bi] = true;
@@ -173,6 +221,8 @@ qfd_status qfd_pass_fold_bn(qfd_ctx *ctx, qfd_model *m, int *folded)
         st = qfd_graph_validate(ctx, g);
     }
     free(drop);
+    if (st && ff)
+        qfd_fold_factors_free(ff);
     return st;
 }
 

@@ -17,6 +17,24 @@
  * the exported ones). *folded receives the count. */
 qfd_status qfd_pass_fold_bn(qfd_ctx *ctx, qfd_model *m, int *folded);
 
+/* The same, reporting for each folded weight (by its new name) the factor s
+ * of every element's output channel (W' = W * s). Training W' with its
+ * gradient times s^2 is training W as the FP32 model was trained, with
+ * BatchNorm frozen; without it a depthwise channel whose BatchNorm scaled
+ * it by 8 learns 64 times slower than it did (quant/quantize.c). The
+ * caller owns out (qfd_fold_factors_free). */
+typedef struct qfd_fold_factor {
+    char *weight;
+    float *s; /* one per element of the weight */
+    int64_t n;
+} qfd_fold_factor;
+typedef struct qfd_fold_factors {
+    qfd_fold_factor *f;
+    size_t n;
+} qfd_fold_factors;
+qfd_status qfd_pass_fold_bn_factors(qfd_ctx *ctx, qfd_model *m, int *folded, qfd_fold_factors *out);
+void qfd_fold_factors_free(qfd_fold_factors *ff);
+
 /* Fuses each Relu, LeakyRelu or Clip with known bounds that alone reads a
  * Conv's output into that Conv, which becomes a com.microsoft FusedConv
  * (ONNX Runtime's contrib op): the activation is applied while the output is
@@ -31,6 +49,19 @@ qfd_status qfd_pass_fuse_act(qfd_ctx *ctx, qfd_model *m, int *fused);
  * shared with other readers is copied; one computed otherwise fails naming
  * the node. *changed receives the count of statistics moved. */
 qfd_status qfd_pass_own_bn_stats(qfd_ctx *ctx, qfd_model *m, int *changed);
+
+/* Makes m import the default ONNX domain at opset `target` (7-21, not
+ * below the model's own) while computing the same outputs: every node whose
+ * op's schema changed in a way that matters between the two opsets is
+ * rewritten (attributes that became inputs, changed defaults and meanings
+ * such as Softmax before 13, removed ops such as Upsample; upgrade_rules.c
+ * lists them), the other ops must be known to be unchanged in meaning
+ * (upgrade_opset.c), and the IR version is raised to what the opset needs
+ * (10 for 21). A node that cannot be rewritten exactly, or an op qfd-onnx
+ * does not know, fails with "cannot upgrade node 'x' (Op) from opset F to
+ * T: why" and leaves m unchanged (out of memory aside); so do local
+ * functions. Nodes of other domains are left alone. */
+qfd_status qfd_pass_upgrade_opset(qfd_ctx *ctx, qfd_model *m, int64_t target);
 
 /* The classifier feature f of QFD (qfd-method.md): with override_name, that
  * tensor (failing "--feature: no tensor named ..." when the model has none,

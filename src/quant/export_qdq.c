@@ -12,7 +12,12 @@
  * with zero point 0: ONNX Runtime's x86 kernels are uint8 x int8, and
  * both inputs of a fused Add must share one type). Zero points are always
  * written explicitly. A bias becomes int32 at x_scale * w_scale, as the
- * student computed it (BiasQuant). */
+ * student computed it (BiasQuant).
+ * Format int4 (opset 21): quantizers of 4 bits or fewer are stored in
+ * INT4 (weights, signed activations) or UINT4 (unsigned activations), zero
+ * point 0, packed two per byte (low nibble first) as ONNX lays them out;
+ * below 4 bits Min/Max keep the trained clamp (export_int4.c says why not
+ * a Clip). Wider ones as ort. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,7 +39,7 @@ static int add_scalar(qfd_graph *g, const char *base, int32_t dtype, const void 
     return qfd_graph_add_init(g, base, dtype, 0, NULL, d, size);
 }
 
-static qfd_status export_weight(qfd_ctx *ctx, qfd_graph *g, int fq)
+static qfd_status export_weight(qfd_ctx *ctx, qfd_graph *g, int fq, qfd_quant_format fmt)
 {
     char base[512];
     const qfd_node *n = &g->nodes[fq];
@@ -47,27 +52,29 @@ static qfd_status export_weight(qfd_ctx *ctx, qfd_graph *g, int fq)
     int64_t inner = 1;
     for (int d = (int)axis + 1; axis >= 0 && d < w->rank; d++)
         inner *= w->dims[d];
-    int8_t *q = malloc((size_t)(numel ? numel : 1));
+    const int32_t dtype = qfd_export_4bit(fmt, n) ? QFD_DT_INT4 : QFD_DT_INT8;
+    void *q = calloc(qfd_export_int_bytes(dtype, numel) + 1, 1);
     float *scale = malloc((size_t)c_n * sizeof *scale);
-    int8_t *zp = calloc((size_t)c_n, 1);
+    void *zp = calloc(qfd_export_int_bytes(dtype, c_n), 1);
     if (!q || !scale || !zp) {
         free(q), free(scale), free(zp);
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
     }
     for (int64_t i = 0; i < numel; i++) {
         float st = sv[axis >= 0 ? (i / inner) % c_n : 0], r = rintf(wv[i] / st);
-        q[i] = (int8_t)(r < qmin ? qmin : r > qmax ? qmax : r);
+        qfd_export_put_int(q, dtype, i, (int)(r < qmin ? qmin : r > qmax ? qmax : r));
     }
     memcpy(scale, sv, (size_t)c_n * sizeof *scale);
     int64_t wdims[QFD_ARRAY_MAX_RANK], cdims[1] = {c_n};
     memcpy(wdims, w->dims, (size_t)w->rank * sizeof *wdims);
     int rank = w->rank, crank = axis >= 0 ? 1 : 0;
     snprintf(base, sizeof base, "%s_quantized", w->name);
-    int tq = qfd_graph_add_init(g, base, QFD_DT_INT8, rank, wdims, q, (size_t)numel);
+    int tq = qfd_graph_add_init(g, base, dtype, rank, wdims, q, qfd_export_int_bytes(dtype, numel));
     snprintf(base, sizeof base, "%s_scale", g->tensors[x].name);
     int ts = tq < 0 ? (free(scale), -1) : qfd_graph_add_init(g, base, QFD_DT_FLOAT, crank, cdims, scale, c_n * 4);
     snprintf(base, sizeof base, "%s_zero_point", g->tensors[x].name);
-    int tz = ts < 0 ? (free(zp), -1) : qfd_graph_add_init(g, base, QFD_DT_INT8, crank, cdims, zp, (size_t)c_n);
+    int tz = ts < 0 ? (free(zp), -1)
+                    : qfd_graph_add_init(g, base, dtype, crank, cdims, zp, qfd_export_int_bytes(dtype, c_n));
     snprintf(base, sizeof base, "%s_dequantize", g->tensors[x].name);
     int dq = tz < 0 ? -1 : qfd_graph_add_node(g, "DequantizeLinear", "", base, (int[]){tq, ts, tz}, 3, (int[]){y}, 1);
     if (dq < 0 || (axis >= 0 && qfd_node_set_int(&g->nodes[dq], "axis", axis)))
@@ -83,15 +90,23 @@ static qfd_status export_act(qfd_ctx *ctx, qfd_graph *g, int fq, qfd_quant_forma
     const int64_t qmin = qfd_attr_int(n, "qmin", 0), qmax = qfd_attr_int(n, "qmax", 255);
     const float s = *(const float *)g->tensors[n->in[1]].data;
     snprintf(name, sizeof name, "%s", g->tensors[x].name);
-    /* the container: uint8 for ort, int8 for tensorrt */
+    /* the container: uint8 for ort, int8 for tensorrt, 4-bit types in int4 */
     int32_t dtype = fmt == QFD_FORMAT_TENSORRT ? QFD_DT_INT8 : QFD_DT_UINT8;
-    int64_t lo = dtype == QFD_DT_UINT8 ? 0 : -128, hi = dtype == QFD_DT_UINT8 ? 255 : 127;
+    if (qfd_export_4bit(fmt, n))
+        dtype = qmin < 0 ? QFD_DT_INT4 : QFD_DT_UINT4;
+    int64_t lo = dtype == QFD_DT_UINT8 ? 0 : dtype == QFD_DT_INT8 ? -128 : dtype == QFD_DT_INT4 ? -8 : 0;
+    int64_t hi = dtype == QFD_DT_UINT8 ? 255 : dtype == QFD_DT_INT8 ? 127 : dtype == QFD_DT_INT4 ? 7 : 15;
     int64_t zp = dtype == QFD_DT_UINT8 && qmin < 0 ? 128 : 0;
     if (qmin + zp < lo || qmax + zp > hi)
         return qfd_fail(ctx, QFD_ERR_INTERNAL, "quantizer of '%s': range [%lld, %lld] does not fit its container", name,
                         (long long)qmin, (long long)qmax);
     int in = x;
-    if (qmin + zp > lo || qmax + zp < hi) { /* narrower than the container: keep the trained clamp */
+    if ((qmin + zp > lo || qmax + zp < hi) && qfd_export_4bit(fmt, n)) { /* keep the trained clamp */
+        in = qfd_export_clamp_4bit(g, x, qmin > lo ? (float)qmin * s : -INFINITY,
+                                   qmax < hi ? (float)qmax * s : INFINITY, name);
+        if (in < 0)
+            return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    } else if (qmin + zp > lo || qmax + zp < hi) { /* narrower than the container: keep the trained clamp */
         float cl = (float)qmin * s, ch = (float)qmax * s;
         snprintf(base, sizeof base, "%s_clip_min", name);
         int tl = add_scalar(g, base, QFD_DT_FLOAT, &cl, sizeof cl);
@@ -177,8 +192,10 @@ static void drop_opset(qfd_model *m, const char *domain)
 qfd_status qfd_quant_export(qfd_ctx *ctx, const qfd_model *src, qfd_quant_format fmt, qfd_model **out)
 {
     *out = NULL;
-    if (fmt != QFD_FORMAT_ORT)
-        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "only --format ort is implemented so far");
+    if (fmt == QFD_FORMAT_TENSORRT)
+        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "--format tensorrt is not implemented yet");
+    if (fmt == QFD_FORMAT_INT4 && qfd_model_opset(src, "") < 21)
+        return qfd_fail(ctx, QFD_ERR_INTERNAL, "the int4 export needs the model at opset 21 (upgrade it first)");
     if (qfd_model_opset(src, "") < 13)
         return qfd_fail(ctx, QFD_ERR_UNSUPPORTED,
                         "the model imports ONNX opset %lld; per-channel QDQ needs opset 13 or later",
@@ -194,6 +211,8 @@ qfd_status qfd_quant_export(qfd_ctx *ctx, const qfd_model *src, qfd_quant_format
         qfd_model_free(m);
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
     }
+    if (fmt == QFD_FORMAT_INT4)
+        qfd_export_absorb_clips(g, fmt, drop);
     for (size_t i = 0; i < n_nodes && !st; i++) {
         const qfd_node *n = &g->nodes[i];
         if (!n->domain || strcmp(n->domain, QFD_FQ_DOMAIN))
@@ -202,7 +221,7 @@ qfd_status qfd_quant_export(qfd_ctx *ctx, const qfd_model *src, qfd_quant_format
         if (!strcmp(n->op_type, QFD_BQ_OP))
             st = export_bias(ctx, g, (int)i);
         else if (qfd_graph_float_init(g, n->in[0], -1))
-            st = export_weight(ctx, g, (int)i);
+            st = export_weight(ctx, g, (int)i, fmt);
         else
             st = export_act(ctx, g, (int)i, fmt);
     }

@@ -60,6 +60,16 @@ typedef struct qfd_qlayer {
 typedef struct qfd_quant_plan {
     qfd_qtensor *q;
     size_t n_q;
+    /* The format runs the model's activations on integer kernels (format
+     * tensorrt, or ort with 8-bit activations): the plan adds the
+     * quantizers those kernels need (a Conv's output, both inputs of a
+     * residual Add) and every reader of a quantized tensor reads its
+     * quantized value, so a runtime can drop Q/DQ pairs around MaxPool or
+     * Reshape. Otherwise (ort below 8 bits runs those layers in float, int4
+     * has no integer Conv on CPU) only the layers' data inputs read it, as
+     * in the LSQ and QFD papers: the skip path of a residual block stays
+     * float, and no quantizer is spent where no runtime gains from it. */
+    bool int_kernels;
     qfd_qlayer *layers;
     size_t n_layers;
 } qfd_quant_plan;
@@ -95,5 +105,18 @@ qfd_status qfd_quant_insert(qfd_ctx *ctx, qfd_model *m, const qfd_quant_plan *pl
 /* The trained fake-quant model as a QDQ model in format fmt: a new model,
  * m is left as it is. */
 qfd_status qfd_quant_export(qfd_ctx *ctx, const qfd_model *m, qfd_quant_format fmt, qfd_model **out);
+
+/* export_int4.c, for qfd_quant_export: whether FakeQuant fq is stored in
+ * INT4/UINT4 in format fmt; the bytes of n integers of dtype (4-bit types
+ * packed two per byte); integer v written at index k of a zeroed buffer;
+ * x clamped to [lo, hi] (+-INFINITY: that side unclamped) by Min/Max before a
+ * 4-bit QuantizeLinear (the new tensor, -1 when out of memory); a model's
+ * Clip right before a 4-bit quantizer whose range it holds taken out
+ * (drop[] marks it). */
+bool qfd_export_4bit(qfd_quant_format fmt, const qfd_node *fq);
+size_t qfd_export_int_bytes(int32_t dtype, int64_t n);
+void qfd_export_put_int(void *buf, int32_t dtype, int64_t k, int v);
+int qfd_export_clamp_4bit(qfd_graph *g, int x, float lo, float hi, const char *name);
+void qfd_export_absorb_clips(qfd_graph *g, qfd_quant_format fmt, bool *drop);
 
 #endif

@@ -28,10 +28,16 @@ static double now(void)
 
 typedef struct run {
     qfd_quant_cfg cfg;
+    bool format_given; /* else chosen from the plan (choose_format) */
     qfd_calib_kind calib;
     bool train;
     const char *method;
 } run;
+
+static const char *format_name(qfd_quant_format f)
+{
+    return f == QFD_FORMAT_INT4 ? "int4" : f == QFD_FORMAT_TENSORRT ? "tensorrt" : "ort";
+}
 
 static qfd_status parse_opts(qfd_ctx *ctx, const qfd_quantize_opts *o, run *r)
 {
@@ -54,10 +60,13 @@ static qfd_status parse_opts(qfd_ctx *ctx, const qfd_quantize_opts *o, run *r)
         r->cfg.first_last = QFD_FIRST_LAST_FP;
     else
         return qfd_fail(ctx, QFD_ERR_ARG, "--first-last %s: not one of 8, same, fp", fl);
-    const char *fmt = o->format ? o->format : "ort";
-    if (strcmp(fmt, "ort"))
-        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "--format %s: only ort is implemented so far", fmt);
-    r->cfg.format = QFD_FORMAT_ORT;
+    r->format_given = o->format != NULL;
+    if (!o->format || !strcmp(o->format, "ort"))
+        r->cfg.format = QFD_FORMAT_ORT;
+    else if (!strcmp(o->format, "int4"))
+        r->cfg.format = QFD_FORMAT_INT4;
+    else
+        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "--format %s: not one of ort, int4", o->format);
     const char *cal = o->calib ? o->calib : "mse";
     if (!strcmp(cal, "mse"))
         r->calib = QFD_CALIB_MSE;
@@ -72,6 +81,43 @@ static qfd_status parse_opts(qfd_ctx *ctx, const qfd_quantize_opts *o, run *r)
     if (o->train.resume_dir && !r->train)
         return qfd_fail(ctx, QFD_ERR_ARG, "--resume: --method %s does not train", r->method);
     return QFD_OK;
+}
+
+/* The default format: int4 when a layer other than the first and last has
+ * a tensor of 4 bits or fewer, as a W4A4 or W2A2 run gives; ort otherwise.
+ * Then the model at the opset the format needs: for int4 (its Q/DQ types)
+ * *work is made again from src upgraded to 21, before BatchNorm folding
+ * (the upgrade checks what folding would hide, such as spatial=0), and so
+ * is the plan; ort needs 13 (per-channel scales). */
+static qfd_status choose_format(qfd_ctx *ctx, const qfd_model *src, qfd_model **work, run *rn, qfd_quant_plan *plan,
+                                int *folded, qfd_fold_factors *ff)
+{
+    if (!rn->format_given) {
+        for (size_t i = 1; i + 1 < plan->n_layers; i++) {
+            const qfd_qlayer *L = &plan->layers[i];
+            if (L->wbits && (L->wbits <= 4 || L->abits <= 4))
+                rn->cfg.format = QFD_FORMAT_INT4;
+        }
+    }
+    if (rn->cfg.format != QFD_FORMAT_INT4) {
+        if (qfd_model_opset(src, "") >= 13)
+            return QFD_OK;
+        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED,
+                        "%s: the model imports ONNX opset %lld; the %s export needs opset 13 or later "
+                        "(per-channel scales; --format int4 upgrades the model to 21)",
+                        src->path ? src->path : "model", (long long)qfd_model_opset(src, ""),
+                        format_name(rn->cfg.format));
+    }
+    qfd_quant_plan_free(plan);
+    qfd_model_free(*work);
+    *work = NULL;
+    qfd_status st = qfd_onnx_clone(ctx, src, work);
+    if (!st && (st = qfd_pass_upgrade_opset(ctx, *work, 21)) && src->path)
+        qfd_ctx_prefix(ctx, src->path);
+    qfd_fold_factors_free(ff);
+    if (!st)
+        st = qfd_pass_fold_bn_factors(ctx, *work, folded, ff);
+    return st ? st : qfd_quant_plan_make(ctx, *work, &rn->cfg, plan);
 }
 
 /* The first n images of ds, normalized as the model expects. */
@@ -96,6 +142,16 @@ static int student_group(void *user, const qfd_model *m, int t, qfd_param_role r
     return role == QFD_ROLE_WEIGHT ? 0 : 1;
 }
 
+/* A folded weight's gradient factor: s^2 per element (qfd_pass_fold_bn_factors). */
+static const float *fold_precond(void *user, const qfd_model *m, int t)
+{
+    const qfd_fold_factors *ff = user;
+    for (size_t i = 0; i < ff->n; i++)
+        if (!strcmp(ff->f[i].weight, m->graph.tensors[t].name) && ff->f[i].n == qfd_tensor_numel(&m->graph.tensors[t]))
+            return ff->f[i].s;
+    return NULL;
+}
+
 static void config_str(char *config, size_t cap, const char *flag, const char *v)
 {
     size_t n = strlen(config);
@@ -103,7 +159,8 @@ static void config_str(char *config, size_t cap, const char *flag, const char *v
 }
 
 static qfd_status train_student(qfd_ctx *ctx, const qfd_model *src, qfd_model *student, const qfd_dataset *ds,
-                                const qfd_quantize_opts *o, const run *rn, qfd_quantize_result *r)
+                                const qfd_quantize_opts *o, const run *rn, const qfd_fold_factors *ff,
+                                qfd_quantize_result *r)
 {
     qfd_train_opts to = o->train;
     to.epochs = to.epochs > 0 ? to.epochs : 2;
@@ -134,6 +191,8 @@ static qfd_status train_student(qfd_ctx *ctx, const qfd_model *src, qfd_model *s
     f.trainer.n_groups = 4;
     f.trainer.group_of = student_group;
     f.trainer.group_user = frozen;
+    f.trainer.precond_of = fold_precond;
+    f.trainer.precond_user = (void *)ff;
     f.trainer.losses = &ce;
     f.trainer.n_losses = 1;
     f.trainer.inference_mode = true; /* BatchNorms left unfolded keep their statistics; Dropout off */
@@ -144,7 +203,7 @@ static qfd_status train_student(qfd_ctx *ctx, const qfd_model *src, qfd_model *s
     config_str(config, sizeof config, "--abits", num);
     config_str(config, sizeof config, "--method", rn->method);
     config_str(config, sizeof config, "--first-last", o->first_last ? o->first_last : "8");
-    config_str(config, sizeof config, "--format", o->format ? o->format : "ort");
+    config_str(config, sizeof config, "--format", format_name(rn->cfg.format));
     config_str(config, sizeof config, "--calib", o->calib ? o->calib : "mse");
     qfd_fit_config_add(config, sizeof config, "--calib-images", "%.0f",
                        (double)(o->calib_images > 0 ? o->calib_images : 2048));
@@ -229,7 +288,7 @@ static qfd_status tag(qfd_ctx *ctx, qfd_model *out, const run *rn, const qfd_qua
     int bad = qfd_model_set_metadata(out, "qfd.quant.bits", bits) ||
               qfd_model_set_metadata(out, "qfd.quant.float", fl) ||
               qfd_model_set_metadata(out, "qfd.quant.method", rn->method) ||
-              qfd_model_set_metadata(out, "qfd.quant.format", "ort");
+              qfd_model_set_metadata(out, "qfd.quant.format", format_name(rn->cfg.format));
     snprintf(buf, sizeof buf, "fp32 %.4f, student %.4f, exported %.4f on %lld test images", r->fp32_top1,
              r->student_top1, r->exported_top1, (long long)r->n_test);
     bad |= qfd_model_set_metadata(out, "qfd.quant.accuracy", buf);
@@ -246,6 +305,7 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
     qfd_model *work = NULL, *exported = NULL;
     qfd_dataset ds = {0};
     qfd_quant_plan plan = {0};
+    qfd_fold_factors ff = {0};
     float *cx = NULL;
     qfd_status st = parse_opts(ctx, o, &rn);
     const int stages = rn.train ? 5 : 4;
@@ -263,11 +323,6 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
     if (o->train.resume_dir && !qfd_checkpoint_exists(o->train.resume_dir))
         return qfd_fail(ctx, QFD_ERR_IO, "--resume %s: no checkpoint there (%s/checkpoint.bin)", o->train.resume_dir,
                         o->train.resume_dir);
-    if (qfd_model_opset(src, "") < 13)
-        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED,
-                        "%s: the model imports ONNX opset %lld; the QDQ export needs opset 13 or later "
-                        "(per-channel scales)",
-                        src->path ? src->path : "model", (long long)qfd_model_opset(src, ""));
     int feature = -1;
     if (o->feature && (st = qfd_pass_find_feature(ctx, src, o->feature, &feature)))
         return st;
@@ -276,9 +331,11 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
     if (feature >= 0 && !(r->feature = strdup(src->graph.tensors[feature].name)))
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
     if ((o->train.checkpoint_dir && (st = qfd_fit_dir_check(ctx, o->train.checkpoint_dir))) ||
-        (st = qfd_onnx_clone(ctx, src, &work)) || (st = qfd_pass_fold_bn(ctx, work, &r->folded_bn)) ||
-        (st = qfd_quant_plan_make(ctx, work, &rn.cfg, &plan)) || (st = fill_layers(ctx, &plan, r)))
+        (st = qfd_onnx_clone(ctx, src, &work)) || (st = qfd_pass_fold_bn_factors(ctx, work, &r->folded_bn, &ff)) ||
+        (st = qfd_quant_plan_make(ctx, work, &rn.cfg, &plan)) ||
+        (st = choose_format(ctx, src, &work, &rn, &plan, &r->folded_bn, &ff)) || (st = fill_layers(ctx, &plan, r)))
         goto out;
+    r->format = format_name(rn.cfg.format);
 
     /* data, checked whole before any work */
     int n_norm;
@@ -320,7 +377,10 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
         t = now();
         STAGE("training (lsq): %d epoch%s", o->train.epochs > 0 ? o->train.epochs : 2,
               (o->train.epochs > 0 ? o->train.epochs : 2) == 1 ? "" : "s");
-        if ((st = train_student(ctx, src, work, &ds, o, &rn, r)))
+        for (size_t i = 0; i < ff.n; i++) /* the preconditioner is s^2 */
+            for (int64_t k = 0; k < ff.f[i].n; k++)
+                ff.f[i].s[k] *= ff.f[i].s[k];
+        if ((st = train_student(ctx, src, work, &ds, o, &rn, &ff, r)))
             goto out;
         r->seconds_train = now() - t;
         if (r->train.stopped)
@@ -331,7 +391,7 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
         goto out;
 
     t = now();
-    STAGE("exporting QDQ (format ort)");
+    STAGE("exporting QDQ (format %s)", r->format);
     if ((st = qfd_quant_export(ctx, work, rn.cfg.format, &exported)) || (st = fill_tensors(ctx, work, r)))
         goto out;
     r->seconds_export = now() - t;
@@ -365,6 +425,7 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
 #undef STAGE
 out:
     free(cx);
+    qfd_fold_factors_free(&ff);
     qfd_quant_plan_free(&plan);
     qfd_dataset_free(&ds);
     qfd_model_free(work);

@@ -26,7 +26,7 @@ static void body(FILE *f, const char *model, const qfd_quantize_opts *o, const q
     fputc('{', f);
     str(f, "model", model);
     str(f, "method", o->method ? o->method : "lsq");
-    str(f, "format", o->format ? o->format : "ort");
+    str(f, "format", r->format ? r->format : "ort");
     fprintf(f, "\"bits\":{\"weights\":%d,\"activations\":%d},", o->wbits > 0 ? o->wbits : 4,
             o->abits > 0 ? o->abits : 4);
     str(f, "first_last", o->first_last ? o->first_last : "8");

@@ -58,7 +58,7 @@ static void sgd(const qfd_optim *o, const qfd_param *p, float *buf, float lr, fl
     const float mu = o->momentum;
     const bool first = o->step == 1;
     for (int64_t i = 0; i < p->n; i++) {
-        float d = p->grad[i] + wd * p->value[i];
+        float d = (p->precond ? p->grad[i] * p->precond[i] : p->grad[i]) + wd * p->value[i];
         if (mu != 0.0f) {
             buf[i] = first ? d : mu * buf[i] + d;
             d = o->nesterov ? d + mu * buf[i] : buf[i];
@@ -73,7 +73,7 @@ static void adamw(const qfd_optim *o, const qfd_param *p, float *m, float *v, fl
     const float c1 = 1.0f - powf(b1, (float)o->step), c2 = 1.0f - powf(b2, (float)o->step);
     const float step = lr / c1, sc2 = sqrtf(c2);
     for (int64_t i = 0; i < p->n; i++) {
-        float g = p->grad[i];
+        float g = p->precond ? p->grad[i] * p->precond[i] : p->grad[i];
         p->value[i] *= 1.0f - lr * wd;
         m[i] = b1 * m[i] + (1.0f - b1) * g;
         v[i] = b2 * v[i] + (1.0f - b2) * g * g;

@@ -21,6 +21,10 @@ typedef struct qfd_param {
     float *value, *grad;
     int64_t n;
     int group;
+    /* Per-element factor on the gradient (before weight decay), or NULL: a
+     * folded weight W' = W * s trains as W would (its gradient times s^2),
+     * see qfd_pass_fold_bn_factors. Owned by the caller. */
+    const float *precond;
 } qfd_param;
 
 typedef struct qfd_optim {

@@ -32,6 +32,8 @@ typedef struct qfd_loss_term {
  * weights in group 0, biases and norm scales/shifts in group 1 (no weight
  * decay), quantizer steps in group 2 (no weight decay). */
 typedef int (*qfd_group_fn)(void *user, const qfd_model *m, int tensor, qfd_param_role role);
+/* A parameter's per-element gradient factor (qfd_param.precond), or NULL. */
+typedef const float *(*qfd_precond_fn)(void *user, const qfd_model *m, int tensor);
 
 typedef struct qfd_trainer_opts {
     qfd_opt_kind optimizer;
@@ -41,6 +43,8 @@ typedef struct qfd_trainer_opts {
     const qfd_param_group *groups;
     qfd_group_fn group_of;
     void *group_user;
+    qfd_precond_fn precond_of; /* NULL: none */
+    void *precond_user;
     size_t n_losses; /* 0: one cross-entropy term on the first output */
     const qfd_loss_term *losses;
     const qfd_model *teacher; /* frozen, run in inference mode; NULL if no term needs it */

@@ -19,7 +19,7 @@ for bits in w8a8 w4a4 w4a8; do
   method=lsq
   [[ $bits == w4a8 ]] && method=ptq
   out=$work/$name.$bits.onnx student=$work/$name.$bits.student.onnx
-  "$qfd" quantize "$model" --$bits --method $method "${small[@]}" -o "$out" --save-student "$student" \
+  "$qfd" quantize "$model" --$bits --format ort --method $method "${small[@]}" -o "$out" --save-student "$student" \
     --report "$work/$bits.json" >"$work/$bits.log" 2>&1 || { cat "$work/$bits.log"; fail "quantize --$bits exited $?"; }
   "$structure" "$out" || fail "$bits: QDQ structure"
   if [[ $bits != w4a8 ]]; then

@@ -86,6 +86,17 @@ int main(void)
     const int64_t *v;
     CHECK(relu->n_attrs == 3 && qfd_attr_int(relu, "k", 0) == 4 && qfd_attr_float(relu, "f", 0) == 0.5f);
     CHECK(qfd_attr_ints(relu, "v", &v) == 2 && v[0] == 7 && v[1] == 8);
+    CHECK(qfd_node_set_str(relu, "s", "text") == 0 && !strcmp(qfd_attr_str(relu, "s", ""), "text"));
+    qfd_node_remove_attr(relu, "s");
+    qfd_node_remove_attr(relu, "absent");
+    CHECK(relu->n_attrs == 3 && !qfd_attr_get(relu, "s") && qfd_attr_int(relu, "k", 0) == 4);
+
+    /* inputs set past the end: the gap is omitted inputs */
+    size_t n_in = relu->n_in;
+    int x_in = relu->in[0];
+    CHECK(qfd_node_set_input(relu, n_in + 2, x_in) == 0);
+    CHECK(relu->n_in == n_in + 3 && relu->in[n_in] == -1 && relu->in[n_in + 1] == -1 && relu->in[n_in + 2] == x_in);
+    relu->n_in = n_in; /* back to the graph the clone below expects */
 
     /* opsets */
     CHECK(qfd_model_set_opset(m, "ai.qfd.test", 1) == 0 && qfd_model_opset(m, "ai.qfd.test") == 1);

@@ -2,6 +2,7 @@
  * it may remove, and only those. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../support/check.h"
@@ -179,9 +180,32 @@ static void compare_fold(qfd_ctx *ctx, qfd_model *m, int rank, const int64_t *di
     CHECK(n_out <= CAP);
     run_shape(ctx, m, rank, dims, before, n_out);
     size_t nodes = m->graph.n_nodes;
+    /* the layer's weight before folding, to check the reported factors */
+    float *w0 = NULL;
+    int64_t n0 = 0;
+    for (size_t i = 0; i < m->graph.n_nodes && !w0; i++) {
+        const qfd_node *n = &m->graph.nodes[i];
+        if (n->n_in > 1 && (qfd_node_is(n, "Conv") || qfd_node_is(n, "ConvTranspose") || qfd_node_is(n, "Gemm"))) {
+            n0 = qfd_tensor_numel(&m->graph.tensors[n->in[1]]);
+            if ((w0 = malloc((size_t)n0 * sizeof *w0)))
+                memcpy(w0, m->graph.tensors[n->in[1]].data, (size_t)n0 * sizeof *w0);
+        }
+    }
+    CHECK(w0 != NULL);
     int folded = -1;
-    CHECK_OK(ctx, qfd_pass_fold_bn(ctx, m, &folded));
-    CHECK(folded == want);
+    qfd_fold_factors ff;
+    CHECK_OK(ctx, qfd_pass_fold_bn_factors(ctx, m, &folded, &ff));
+    CHECK(folded == want && ff.n == (size_t)want);
+    /* W' = W * s, element by element, with s the factor reported */
+    for (size_t k = 0; k < ff.n; k++) {
+        int t = qfd_graph_find(&m->graph, ff.f[k].weight);
+        CHECK(t >= 0 && ff.f[k].n == n0 && qfd_tensor_numel(&m->graph.tensors[t]) == n0);
+        const float *wf = t >= 0 ? m->graph.tensors[t].data : NULL;
+        for (int64_t i = 0; wf && w0 && i < n0 && ff.f[k].n == n0; i++)
+            CHECK(fabs(wf[i] - w0[i] * ff.f[k].s[i]) <= 1e-5 * fmax(1.0, fabs(wf[i])) && ff.f[k].s[i] != 0);
+    }
+    qfd_fold_factors_free(&ff);
+    free(w0);
     CHECK(m->graph.n_nodes == nodes - (size_t)want);
     for (size_t i = 0; want && i < m->graph.n_nodes; i++)
         CHECK(strcmp(m->graph.nodes[i].op_type, "BatchNormalization"));

@@ -77,7 +77,7 @@ static void test_losses(void)
 static void test_sgd(qfd_ctx *ctx)
 {
     float w[2] = {1.0f, -2.0f}, g[2] = {0.5f, 0.25f};
-    qfd_param p = {w, g, 2, 0};
+    qfd_param p = {w, g, 2, 0, NULL};
     qfd_param_group grp = {0.1f, 0.01f, false};
     qfd_optim o = {.momentum = 0.9f};
     CHECK_OK(ctx, qfd_optim_init(ctx, &o, QFD_OPT_SGD, &grp, 1, &p, 1));
@@ -92,7 +92,7 @@ static void test_sgd(qfd_ctx *ctx)
 
     /* Nesterov: update with d + mu * buf */
     float w2[1] = {1.0f}, g2[1] = {1.0f};
-    qfd_param p2 = {w2, g2, 1, 0};
+    qfd_param p2 = {w2, g2, 1, 0, NULL};
     qfd_param_group grp2 = {0.1f, 0.0f, false};
     qfd_optim n = {.momentum = 0.9f, .nesterov = true};
     CHECK_OK(ctx, qfd_optim_init(ctx, &n, QFD_OPT_SGD, &grp2, 1, &p2, 1));
@@ -102,19 +102,42 @@ static void test_sgd(qfd_ctx *ctx)
 
     /* A frozen group does not move. */
     float w3[1] = {3.0f}, g3[1] = {1.0f};
-    qfd_param p3 = {w3, g3, 1, 0};
+    qfd_param p3 = {w3, g3, 1, 0, NULL};
     qfd_param_group frozen = {0.1f, 0.0f, true};
     qfd_optim f = {.momentum = 0.9f};
     CHECK_OK(ctx, qfd_optim_init(ctx, &f, QFD_OPT_SGD, &frozen, 1, &p3, 1));
     qfd_optim_step(&f, 1.0f, 1);
     CHECK(w3[0] == 3.0f);
     qfd_optim_free(&f);
+
+    /* A folded weight W' = W * s with gradient factor s^2 moves as W would
+     * under plain SGD (momentum, Nesterov, weight decay), mapped through s. */
+    const float s[2] = {2.0f, 0.5f}, s2[2] = {4.0f, 0.25f};
+    float wf[2] = {2.0f, -1.0f}, wu[2] = {1.0f, -2.0f}, gf[2], gu[2];
+    qfd_param pf = {wf, gf, 2, 0, s2}, pu = {wu, gu, 2, 0, NULL};
+    qfd_param_group gw = {0.1f, 0.05f, false};
+    qfd_optim of = {.momentum = 0.9f, .nesterov = true}, ou = {.momentum = 0.9f, .nesterov = true};
+    CHECK_OK(ctx, qfd_optim_init(ctx, &of, QFD_OPT_SGD, &gw, 1, &pf, 1));
+    CHECK_OK(ctx, qfd_optim_init(ctx, &ou, QFD_OPT_SGD, &gw, 1, &pu, 1));
+    for (int step = 0; step < 3; step++) {
+        for (int i = 0; i < 2; i++) {
+            gf[i] = 0.3f * (float)(i + 1) - 0.2f * wf[i]; /* dL/dW' */
+            gu[i] = gf[i] * s[i];                         /* dL/dW = dL/dW' * s */
+        }
+        of.params[0].grad = gf, ou.params[0].grad = gu;
+        qfd_optim_step(&of, 1.0f, 1);
+        qfd_optim_step(&ou, 1.0f, 1);
+    }
+    CHECK(NEAR(wf[0], wu[0] * s[0], 1e-5) && NEAR(wf[1], wu[1] * s[1], 1e-5));
+    CHECK(!NEAR(wf[0], 2.0, 1e-3)); /* it moved */
+    qfd_optim_free(&of);
+    qfd_optim_free(&ou);
 }
 
 static void test_adamw(qfd_ctx *ctx)
 {
     float w[1] = {1.0f}, g[1] = {0.2f};
-    qfd_param p = {w, g, 1, 0};
+    qfd_param p = {w, g, 1, 0, NULL};
     qfd_param_group grp = {0.01f, 0.1f, false};
     qfd_optim o = {0};
     CHECK_OK(ctx, qfd_optim_init(ctx, &o, QFD_OPT_ADAMW, &grp, 1, &p, 1));

@@ -6,7 +6,7 @@
 # (onnxruntime-node) evaluate it, with the wall time of each run.
 #
 #   tools/bench/results.sh [--out DIR] [MODEL ...]     (default: resnet20 mobilenetv2)
-# Each row's command is `qfd-onnx quantize models/MODEL.onnx --BITS --method METHOD`.
+# Each row's command is `qfd-onnx quantize models/MODEL.onnx --BITS --method METHOD --format FORMAT`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=build/results models=()
@@ -23,24 +23,24 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build build
 mkdir -p "$out"
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores; qfd-onnx $(git rev-parse --short HEAD)"
 echo
-echo "| model | method | bits | FP32 | student | exported (qfd-onnx) | exported (ONNX Runtime) | agreement | time |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| model | method | bits | format | FP32 | student | exported (qfd-onnx) | exported (ONNX Runtime) | agreement | time |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for m in "${models[@]}"; do
-  for spec in "ptq w8a8" "ptq w4a4" "lsq w4a4" "lsq w2a2"; do
-    read -r method bits <<<"$spec"
-    f=$out/$m.$method.$bits
+  for spec in "ptq w8a8 ort" "ptq w4a4 ort" "lsq w4a4 ort" "lsq w2a2 ort" "lsq w4a4 int4" "lsq w2a2 int4"; do
+    read -r method bits format <<<"$spec"
+    f=$out/$m.$method.$bits.$format
     t0=$(date +%s)
-    build/src/qfd-onnx quantize "models/$m.onnx" --"$bits" --method "$method" -o "$f.onnx" --report "$f.json" \
-      >"$f.log" 2>&1 || { echo "| $m | $method | $bits | failed: $(tail -1 "$f.log") |"; continue; }
+    build/src/qfd-onnx quantize "models/$m.onnx" --"$bits" --method "$method" --format "$format" -o "$f.onnx" --report "$f.json" \
+      >"$f.log" 2>&1 || { echo "| $m | $method | $bits | $format | failed: $(tail -1 "$f.log") |"; continue; }
     secs=$(($(date +%s) - t0))
     node tools/ort/eval.js "$f.onnx" >"$f.ort.json"
     node -e '
       const fs = require("fs");
       const r = JSON.parse(fs.readFileSync(process.argv[1])), o = JSON.parse(fs.readFileSync(process.argv[2]));
       const p = (v) => (100 * v).toFixed(2) + "%";
-      const [m, method, bits, secs] = process.argv.slice(3);
-      console.log(`| ${m} | ${method} | ${bits.toUpperCase()} | ${p(r.accuracy.fp32)} | ${p(r.accuracy.student)} | ` +
+      const [m, method, bits, format, secs] = process.argv.slice(3);
+      console.log(`| ${m} | ${method} | ${bits.toUpperCase()} | ${format} | ${p(r.accuracy.fp32)} | ${p(r.accuracy.student)} | ` +
                   `${p(r.accuracy.exported)} | ${p(o.top1)} | ${p(r.agreement)} | ${Math.floor(secs / 60)}m${secs % 60}s |`);
-    ' "$f.json" "$f.ort.json" "$m" "$method" "$bits" "$secs"
+    ' "$f.json" "$f.ort.json" "$m" "$method" "$bits" "$format" "$secs"
   done
 done
