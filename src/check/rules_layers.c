@@ -135,6 +135,53 @@ static bool weight_of_dq(qfd_checker *c, int dq, wints *w)
     return true;
 }
 
+/* The constant scalar operand of a binary node's input k, if any. */
+static bool scalar_operand(const qfd_checker *c, const qfd_node *n, size_t k, double *v)
+{
+    const qfd_tensor *t = k < n->n_in ? chk_const(c, n->in[k]) : NULL;
+    return t && qfd_tensor_numel(t) == 1 && chk_float_at(t, 0, v);
+}
+
+/* The range that a chain of clamps (Relu, Clip, Min or Max by a constant)
+ * ending in t leaves; false when t is not made by one. */
+static bool clamp_bounds(const qfd_checker *c, int t, double *lo, double *hi)
+{
+    bool any = false;
+    for (int hops = 0; hops < 8 && t >= 0; hops++) {
+        const qfd_node *a = chk_producer(c, t);
+        double v;
+        if (!a || a->n_in < 1)
+            break;
+        int next = a->in[0];
+        if (chk_is(a, "Relu")) {
+            *lo = fmax(*lo, 0);
+        } else if (chk_is(a, "Clip")) {
+            if (scalar_operand(c, a, 1, &v))
+                *lo = fmax(*lo, v);
+            if (scalar_operand(c, a, 2, &v))
+                *hi = fmin(*hi, v);
+            if (qfd_attr_get(a, "min"))
+                *lo = fmax(*lo, qfd_attr_float(a, "min", 0));
+            if (qfd_attr_get(a, "max"))
+                *hi = fmin(*hi, qfd_attr_float(a, "max", 0));
+        } else if ((chk_is(a, "Min") || chk_is(a, "Max")) && a->n_in == 2) {
+            int k = scalar_operand(c, a, 1, &v) ? 1 : scalar_operand(c, a, 0, &v) ? 0 : -1;
+            if (k < 0)
+                break;
+            if (chk_is(a, "Min"))
+                *hi = fmin(*hi, v);
+            else
+                *lo = fmax(*lo, v);
+            next = a->in[1 - k];
+        } else {
+            break;
+        }
+        any = true;
+        t = next;
+    }
+    return any;
+}
+
 /* QDQ013: levels of the activation quantized by Q node qn. */
 static void check_act_levels(qfd_checker *c, int node, int dq, int bits)
 {
@@ -157,29 +204,17 @@ static void check_act_levels(qfd_checker *c, int node, int dq, int bits)
         if (!q.scale_c || q.per_axis || !chk_float_at(q.scale_c, 0, &s) || !(s > 0) ||
             !chk_type_range(q.qtype, &qlo, &qhi) || (q.zp >= 0 && !(q.zp_c && chk_int_at(q.zp_c, 0, &z))))
             return;
-        /* a Clip or Relu right before the Q narrows what it can produce */
-        const qfd_node *a = chk_producer(c, g->nodes[qn].in[0]);
-        if (a && chk_is(a, "Relu")) {
-            qlo = z > qlo ? z : qlo;
-            how = " (after a Relu)";
-        } else if (a && chk_is(a, "Clip")) {
-            double lo = -INFINITY, hi = INFINITY, v;
-            const qfd_tensor *t;
-            if (a->n_in > 1 && (t = chk_const(c, a->in[1])) && chk_float_at(t, 0, &v))
-                lo = v;
-            if (a->n_in > 2 && (t = chk_const(c, a->in[2])) && chk_float_at(t, 0, &v))
-                hi = v;
-            if (qfd_attr_get(a, "min"))
-                lo = qfd_attr_float(a, "min", 0);
-            if (qfd_attr_get(a, "max"))
-                hi = qfd_attr_float(a, "max", 0);
+        /* clamps right before the Q narrow what it can produce: Relu, Clip,
+         * and Min/Max by a constant (the int4 format writes those) */
+        double lo = -INFINITY, hi = INFINITY;
+        if (clamp_bounds(c, g->nodes[qn].in[0], &lo, &hi)) {
             double l = nearbyint(lo / s) + (double)z, h = nearbyint(hi / s) + (double)z;
             /* compared as doubles first: a bound far outside the type has no int64 */
             if (l > (double)qlo)
                 qlo = l >= (double)qhi ? qhi : (int64_t)l;
             if (h < (double)qhi)
                 qhi = h <= (double)qlo ? qlo : (int64_t)h;
-            how = " (after its Clip)";
+            how = " (after its clamp)";
         }
     }
     int64_t levels = qhi - qlo + 1, allowed = (int64_t)1 << bits;

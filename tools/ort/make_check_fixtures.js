@@ -339,6 +339,18 @@ save('qoperator_conv_wzp', qlinearConv(5));
   g.output(g.qdq(r, { scale: 0.1, zp: 0, dt: T.UINT4, name: 'y' }), T.FLOAT);
   save('int4_uint4', g, { opset: 21, metadata: { 'qfd.quant.bits': 'conv=w4a4', 'qfd.quant.format': 'int4' } });
 }
+// the int4 format below 4 bits: a 2-bit activation clamped by Min/Max before a uint4 Q
+{
+  const g = new Graph();
+  g.input('x', T.FLOAT, [1, IC, 8, 8]);
+  const hi = g.init('x_clamp_max', T.FLOAT, [], [0.15]), lo = g.init('x_clamp_min', T.FLOAT, [], [0]);
+  const xc = g.op('Max', [g.op('Min', ['x', hi], {}, { name: 'x_clamp_max_op' }), lo], {}, { name: 'x_clamp_min_op' });
+  const xd = g.qdq(xc, { scale: 0.05, zp: 0, dt: T.UINT4, name: 'x' });
+  const w = g.wdq('w', [OC, IC, 3, 3], ints(OC * IC * 9, -2, 1, 7), { scale: Array(OC).fill(0.01), axis: 0, dt: T.INT4 });
+  const y = g.op('Conv', [xd, w], { pads: [1, 1, 1, 1] }, { name: 'conv' });
+  g.output(g.qdq(y, { scale: 0.1, zp: 8, dt: T.UINT4, name: 'y' }), T.FLOAT);
+  save('int4_w2a2_minmax', g, { opset: 21, metadata: { 'qfd.quant.bits': 'conv=w2a2', 'qfd.quant.format': 'int4' } });
+}
 // a TensorRT-style residual block as quantize --format tensorrt writes it
 {
   const g = residual(true);
