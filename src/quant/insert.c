@@ -1,9 +1,7 @@
 /* FakeQuant nodes for a plan (qfd_quant_insert): tensor t becomes
  *   t -> FakeQuant(t, t_step) -> t_fq
- * and the nodes that read t read t_fq: every reader when the plan runs on
- * integer kernels, else the data inputs of Conv, ConvTranspose, Gemm and
- * MatMul only (plan->int_kernels says why). A graph output t stays t, so
- * the model's output names do not change. */
+ * and every node that read t reads t_fq; a graph output t stays t, so the
+ * model's output names do not change. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,23 +10,16 @@
 #include "ir/edit.h"
 #include "quant/quant.h"
 
-static bool layer_input(const qfd_node *n, size_t k)
-{
-    return k < 2 && (qfd_node_is(n, "Conv") || qfd_node_is(n, "ConvTranspose") || qfd_node_is(n, "Gemm") ||
-                     qfd_node_is(n, "MatMul"));
-}
-
-/* The nodes that read t (all, or layers' data inputs only) read y instead;
- * the new node is added after. */
-static void redirect(qfd_graph *g, int t, int y, bool all)
+/* Every node that reads t reads y instead (the new node is added after). */
+static void redirect(qfd_graph *g, int t, int y)
 {
     for (size_t i = 0; i < g->n_nodes; i++)
         for (size_t k = 0; k < g->nodes[i].n_in; k++)
-            if (g->nodes[i].in[k] == t && (all || layer_input(&g->nodes[i], k)))
+            if (g->nodes[i].in[k] == t)
                 g->nodes[i].in[k] = y;
 }
 
-static qfd_status insert_one(qfd_ctx *ctx, qfd_graph *g, const qfd_qtensor *q, bool all, int *step_out)
+static qfd_status insert_one(qfd_ctx *ctx, qfd_graph *g, const qfd_qtensor *q, int *step_out)
 {
     char base[512];
     const int t = q->tensor;
@@ -45,7 +36,7 @@ static qfd_status insert_one(qfd_ctx *ctx, qfd_graph *g, const qfd_qtensor *q, b
     if (y < 0)
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
     *step_out = s;
-    redirect(g, t, y, all);
+    redirect(g, t, y);
     snprintf(base, sizeof base, "%s_quant", g->tensors[t].name);
     int n = qfd_graph_add_node(g, QFD_FQ_OP, QFD_FQ_DOMAIN, base, (int[]){t, s}, 2, (int[]){y}, 1);
     if (n < 0)
@@ -66,7 +57,7 @@ static qfd_status insert_bias(qfd_ctx *ctx, qfd_graph *g, const qfd_qtensor *q, 
     int y = qfd_graph_add_value(g, base);
     if (y < 0)
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
-    redirect(g, t, y, true);
+    redirect(g, t, y);
     snprintf(base, sizeof base, "%s_quant", g->tensors[t].name);
     if (qfd_graph_add_node(g, QFD_BQ_OP, QFD_FQ_DOMAIN, base, (int[]){t, sx, sw}, 3, (int[]){y}, 1) < 0)
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
@@ -87,7 +78,7 @@ qfd_status qfd_quant_insert(qfd_ctx *ctx, qfd_model *m, const qfd_quant_plan *pl
         if (!plan->q[i].step)
             st = qfd_fail(ctx, QFD_ERR_INTERNAL, "quantizer %zu has no step: calibrate first", i);
         else
-            st = insert_one(ctx, &m->graph, &plan->q[i], plan->int_kernels, &step[plan->q[i].tensor]);
+            st = insert_one(ctx, &m->graph, &plan->q[i], &step[plan->q[i].tensor]);
     }
     for (size_t i = 0; i < plan->n_q && !st; i++)
         if (plan->q[i].bias)

@@ -3,14 +3,13 @@
  *  - both inputs of every Conv, ConvTranspose, Gemm and MatMul: weights
  *    (initializers) per output channel, activations per tensor; a MatMul of
  *    two activations quantizes both;
- *  - when the format runs the activations on integer kernels (tensorrt,
- *    whose rules ask for them at any width, or ort at 8 bits), what
- *    TensorRT and ONNX Runtime need to run each group there: the output of a Conv/ConvTranspose (after a Relu or Clip
- * they absorb) when anything but a quantizer reads it, and both inputs of a residual Add (two activations of one
- * shape); see int_kernels;
+ *  - what ONNX Runtime and TensorRT need to run each group on integer
+ *    kernels: the output of a Conv/ConvTranspose (after a Relu or Clip they
+ *    absorb) when anything but a quantizer reads it, and both inputs of a
+ *    residual Add (two activations of one shape);
  *  - an activation that cannot be negative (Relu, Clip(0, hi), Sigmoid,
  *    Softmax, and pooling or reshaping of such) gets an unsigned range.
- * A quantized tensor is quantized once: its readers share the quantizer. */
+ * A quantized tensor is quantized once: every reader reads the quantizer. */
 #include <fnmatch.h>
 #include <math.h>
 #include <stdint.h>
@@ -214,7 +213,6 @@ qfd_status qfd_quant_plan_make(qfd_ctx *ctx, const qfd_model *m, const qfd_quant
         slot[t] = -1;
     find_nonneg(g, nonneg);
     builder b = {plan, g, cfg, nonneg, slot};
-    plan->int_kernels = cfg->format == QFD_FORMAT_TENSORRT || (cfg->format == QFD_FORMAT_ORT && cfg->abits >= 8);
     size_t first = g->n_nodes, last = 0, n_layers = 0;
     for (size_t i = 0; i < g->n_nodes; i++)
         if (is_layer(&g->nodes[i])) {
@@ -256,7 +254,7 @@ qfd_status qfd_quant_plan_make(qfd_ctx *ctx, const qfd_model *m, const qfd_quant
          * layer (whose input and weights only are 8-bit by convention).
          * An output that only leaves the graph needs none. */
         int out = n->out[0] >= 0 ? fused_output(g, n->out[0]) : -1, c;
-        if (plan->int_kernels && (qfd_node_is(n, "Conv") || qfd_node_is(n, "ConvTranspose")) && out >= 0 &&
+        if ((qfd_node_is(n, "Conv") || qfd_node_is(n, "ConvTranspose")) && out >= 0 &&
             qfd_graph_consumers(g, out, &c, 1) > 0)
             oom |= want(&b, out, cfg->abits, -1, false) != 0;
     }
@@ -292,7 +290,7 @@ qfd_status qfd_quant_plan_make(qfd_ctx *ctx, const qfd_model *m, const qfd_quant
         q->qmax = INT32_MAX;
     }
     /* Both inputs of a residual Add: two activations of one shape. */
-    for (size_t i = 0; i < g->n_nodes && !oom && plan->int_kernels; i++) {
+    for (size_t i = 0; i < g->n_nodes && !oom; i++) {
         const qfd_node *n = &g->nodes[i];
         if (!qfd_node_is(n, "Add") || n->n_in != 2 || is_init(g, n->in[0]) || is_init(g, n->in[1]) || skipped(n, cfg))
             continue;

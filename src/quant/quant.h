@@ -60,16 +60,6 @@ typedef struct qfd_qlayer {
 typedef struct qfd_quant_plan {
     qfd_qtensor *q;
     size_t n_q;
-    /* The format runs the model's activations on integer kernels (format
-     * tensorrt, or ort with 8-bit activations): the plan adds the
-     * quantizers those kernels need (a Conv's output, both inputs of a
-     * residual Add) and every reader of a quantized tensor reads its
-     * quantized value, so a runtime can drop Q/DQ pairs around MaxPool or
-     * Reshape. Otherwise (ort below 8 bits runs those layers in float, int4
-     * has no integer Conv on CPU) only the layers' data inputs read it, as
-     * in the LSQ and QFD papers: the skip path of a residual block stays
-     * float, and no quantizer is spent where no runtime gains from it. */
-    bool int_kernels;
     qfd_qlayer *layers;
     size_t n_layers;
 } qfd_quant_plan;

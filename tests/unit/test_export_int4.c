@@ -162,13 +162,11 @@ static void check_graph(const qfd_model *q, int abits, bool edge8, int *bad)
             ++*bad;
         }
     }
-    /* three activations, the layers' inputs: x and f (of conv0 and the
-     * Gemm: 8-bit with edge8) and r0 (of conv1); r1 only reaches the Gemm
-     * through pooling, and int4 has no integer kernels that would want
-     * it quantized (plan->int_kernels). r0's own Clip(0, 6) goes only
-     * before a full-range 4-bit quantizer, and 5 to 7 bits in 8-bit types
-     * keep their clamp with a Clip, as in ort */
-    int n_act = edge8 ? 1 : 3;
+    /* four activations: x and f (the inputs of conv0 and the Gemm: 8-bit
+     * with edge8) and the outputs r0, r1 of the two convs; r0's own
+     * Clip(0, 6) goes only before a full-range 4-bit quantizer, and 5 to 7
+     * bits in 8-bit types keep their clamp with a Clip, as in ort */
+    int n_act = edge8 ? 2 : 4;
     int want_q4 = abits <= 4 ? n_act : 0;
     int want_min = abits < 4 ? n_act : 0;
     int want_clip = (abits == 4 ? 0 : 1) + (abits > 4 && abits < 8 ? n_act : 0);
