@@ -82,6 +82,10 @@ static const char *const k_ops[] = {
     "Resize",
     "QuantizeLinear",
     "DequantizeLinear",
+    /* issue 16: the ops of torchvision's and Transformer exports */
+    "Mod",
+    "Range",
+    "ScatterND",
 };
 
 static const int32_t k_types[] = {QFD_DT_FLOAT, QFD_DT_INT64, QFD_DT_INT32, QFD_DT_BOOL, QFD_DT_UINT8, QFD_DT_INT8};
