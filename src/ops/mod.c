@@ -17,43 +17,43 @@ typedef struct mod_param {
     int fmod;
 } mod_param;
 
-#define MOD_SINT(T)                                                                       \
-    do {                                                                                  \
-        T *y = yv;                                                                        \
-        const T *x = av, *z = bv;                                                         \
-        for (int64_t i = 0; i < n; i++) {                                                 \
-            T u = x[(adv & 1u) ? i : 0], v = z[(adv & 2u) ? i : 0], r;                    \
-            if (v == 0 || v == -1) {                                                      \
-                y[i] = 0;                                                                 \
-                continue;                                                                 \
-            }                                                                             \
-            r = (T)(u % v);                                                               \
-            if (!p->fmod && r != 0 && ((r < 0) != (v < 0)))                               \
-                r = (T)(r + v);                                                           \
-            y[i] = r;                                                                     \
-        }                                                                                 \
+#define MOD_SINT(T)                                                    \
+    do {                                                               \
+        T *y = yv;                                                     \
+        const T *x = av, *z = bv;                                      \
+        for (int64_t i = 0; i < n; i++) {                              \
+            T u = x[(adv & 1u) ? i : 0], v = z[(adv & 2u) ? i : 0], r; \
+            if (v == 0 || v == -1) {                                   \
+                y[i] = 0;                                              \
+                continue;                                              \
+            }                                                          \
+            r = (T)(u % v);                                            \
+            if (!p->fmod && r != 0 && ((r < 0) != (v < 0)))            \
+                r = (T)(r + v);                                        \
+            y[i] = r;                                                  \
+        }                                                              \
     } while (0)
 
-#define MOD_UINT(T)                                                                       \
-    do {                                                                                  \
-        T *y = yv;                                                                        \
-        const T *x = av, *z = bv;                                                         \
-        for (int64_t i = 0; i < n; i++) {                                                 \
-            T u = x[(adv & 1u) ? i : 0], v = z[(adv & 2u) ? i : 0];                       \
-            y[i] = v ? (T)(u % v) : 0;                                                    \
-        }                                                                                 \
+#define MOD_UINT(T)                                                 \
+    do {                                                            \
+        T *y = yv;                                                  \
+        const T *x = av, *z = bv;                                   \
+        for (int64_t i = 0; i < n; i++) {                           \
+            T u = x[(adv & 1u) ? i : 0], v = z[(adv & 2u) ? i : 0]; \
+            y[i] = v ? (T)(u % v) : 0;                              \
+        }                                                           \
     } while (0)
 
-#define MOD_FLT(T, FMOD)                                                                 \
-    do {                                                                                 \
-        T *y = yv;                                                                       \
-        const T *x = av, *z = bv;                                                        \
-        for (int64_t i = 0; i < n; i++) {                                                \
-            T u = x[(adv & 1u) ? i : 0], v = z[(adv & 2u) ? i : 0], r = FMOD(u, v);      \
-            if (!p->fmod && r != 0 && ((r < 0) != (v < 0)))                              \
-                r += v;                                                                  \
-            y[i] = r;                                                                    \
-        }                                                                                \
+#define MOD_FLT(T, FMOD)                                                            \
+    do {                                                                            \
+        T *y = yv;                                                                  \
+        const T *x = av, *z = bv;                                                   \
+        for (int64_t i = 0; i < n; i++) {                                           \
+            T u = x[(adv & 1u) ? i : 0], v = z[(adv & 2u) ? i : 0], r = FMOD(u, v); \
+            if (!p->fmod && r != 0 && ((r < 0) != (v < 0)))                         \
+                r += v;                                                             \
+            y[i] = r;                                                               \
+        }                                                                           \
     } while (0)
 
 static void mod_rows(void *yv, const void *av, const void *bv, const void *c, int64_t n, unsigned adv,

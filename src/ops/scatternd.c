@@ -34,8 +34,7 @@ static qfd_status parse(qfd_op_ctx *oc, void *state)
             return QFD_OK;
         }
     }
-    return qfd_op_fail(oc, QFD_ERR_INVALID, "reduction '%s' is not supported at opset %lld", r,
-                       (long long)oc->opset);
+    return qfd_op_fail(oc, QFD_ERR_INVALID, "reduction '%s' is not supported at opset %lld", r, (long long)oc->opset);
 }
 
 /* Slices (tuples) n, tuple length k, slice length inner (elements). */
@@ -78,8 +77,8 @@ static qfd_status infer(qfd_op_ctx *oc)
     int bits = qfd_dtype_bits(x->dtype);
     if (bits < 8 || bits % 8)
         return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "element type %d is not supported", x->dtype);
-    if (s->reduction != RED_NONE && x->dtype != QFD_DT_FLOAT && x->dtype != QFD_DT_DOUBLE &&
-        x->dtype != QFD_DT_INT32 && x->dtype != QFD_DT_INT64)
+    if (s->reduction != RED_NONE && x->dtype != QFD_DT_FLOAT && x->dtype != QFD_DT_DOUBLE && x->dtype != QFD_DT_INT32 &&
+        x->dtype != QFD_DT_INT64)
         return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "a reduction on type %s is not supported",
                            qfd_dtype_name(x->dtype) ? qfd_dtype_name(x->dtype) : "?");
     if (idx->rank < 1 || x->rank < 1)
@@ -101,17 +100,17 @@ static qfd_status infer(qfd_op_ctx *oc)
     return QFD_OK;
 }
 
-#define COMBINE(T)                                                    \
-    do {                                                              \
-        T *yy = (T *)y + off;                                         \
-        const T *uu = (const T *)ud + j * inner;                      \
-        for (int64_t c = 0; c < inner; c++) {                         \
-            T a = yy[c], b = uu[c];                                   \
-            yy[c] = s->reduction == RED_ADD   ? (T)(a + b)            \
-                    : s->reduction == RED_MUL ? (T)(a * b)            \
-                    : s->reduction == RED_MAX ? (b > a ? b : a)       \
-                                              : (b < a ? b : a);      \
-        }                                                             \
+#define COMBINE(T)                                               \
+    do {                                                         \
+        T *yy = (T *)y + off;                                    \
+        const T *uu = (const T *)ud + j * inner;                 \
+        for (int64_t c = 0; c < inner; c++) {                    \
+            T a = yy[c], b = uu[c];                              \
+            yy[c] = s->reduction == RED_ADD   ? (T)(a + b)       \
+                    : s->reduction == RED_MUL ? (T)(a * b)       \
+                    : s->reduction == RED_MAX ? (b > a ? b : a)  \
+                                              : (b < a ? b : a); \
+        }                                                        \
     } while (0)
 
 static qfd_status forward(qfd_op_ctx *oc)
