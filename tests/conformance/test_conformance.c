@@ -92,6 +92,11 @@ static const char *const k_ops[] = {
     "Trilu",
     "DepthToSpace",
     "SpaceToDepth",
+    "ArgMax",
+    "ArgMin",
+    "Hardmax",
+    "TopK",
+    "CumSum",
 };
 
 static const int32_t k_types[] = {QFD_DT_FLOAT, QFD_DT_INT64, QFD_DT_INT32, QFD_DT_BOOL, QFD_DT_UINT8, QFD_DT_INT8};
