@@ -38,8 +38,11 @@ static qfd_status infer(qfd_op_ctx *oc)
         return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "depth must be one number known when the model is planned");
     if (!(d >= 1 && d < 1e15))
         return qfd_op_fail(oc, QFD_ERR_INVALID, "depth %g must be positive", d);
-    double probe;
-    if (!read_number(idx, 0, &probe) && qfd_array_numel(idx) > 0)
+    int numeric = 0;
+#define X(code, T) numeric |= idx->dtype == QFD_DT_##code;
+    QFD_NUMERIC_TYPES(X)
+#undef X
+    if (!numeric)
         return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "indices of type %s are not supported",
                            qfd_dtype_name(idx->dtype) ? qfd_dtype_name(idx->dtype) : "?");
     int bits = qfd_dtype_bits(val->dtype);
