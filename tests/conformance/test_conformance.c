@@ -99,6 +99,8 @@ static const char *const k_ops[] = {
     "TopK",
     "CumSum",
     "Einsum",
+    "LRN",
+    "InstanceNormalization",
 };
 
 static const int32_t k_types[] = {QFD_DT_FLOAT, QFD_DT_DOUBLE, QFD_DT_INT64, QFD_DT_INT32,
