@@ -405,6 +405,10 @@ def make_imagenet(name, out_root, opset=None):
     model = getattr(torchvision.models, name)(**kwargs)
     gen = torch.Generator().manual_seed(SEED + 1)
     randomize_batchnorm(model, gen)
+    with torch.no_grad():  # ViT's head starts at zero: logits would be 0 whatever the body computes
+        for p in model.parameters():
+            if p.dim() >= 2 and not p.any():
+                p.copy_(0.02 * torch.randn(p.shape, generator=gen))
     model.eval()
     x = torch.randn(1, 3, side, side, generator=gen)
     with torch.no_grad():
