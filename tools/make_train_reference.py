@@ -10,7 +10,7 @@ Run with Debian's interpreter (not a pyenv/venv python), from anywhere:
     /usr/bin/python3 tools/make_train_reference.py                      # both models
     /usr/bin/python3 tools/make_train_reference.py --only cnn_bn         # one model
 
-Outputs, for <name> in cnn_bn, transformer_block (see tests/data/train/README.md):
+Outputs, for <name> in cnn_bn, transformer_block, new_ops (see tests/data/train/README.md):
 
     tests/data/train/<name>/model.onnx        the model BEFORE training (torch.manual_seed(0)
                                               init), eval mode, every parameter and BatchNorm
@@ -117,10 +117,35 @@ class TransformerBlock(nn.Module):
         return self.head(x.mean(dim=1))
 
 
+class NewOps(nn.Module):
+    """Issue 16's trainable ops as PyTorch exports them: InstanceNorm2d
+    (InstanceNormalization), PixelShuffle (DepthToSpace CRD), einsum
+    attention, tril (Trilu), repeat (Tile), cumsum (CumSum), topk (TopK)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, padding=1)
+        self.inorm = nn.InstanceNorm2d(8, affine=True)
+        self.shuffle = nn.PixelShuffle(2)
+        self.conv2 = nn.Conv2d(2, 6, 4, stride=4)
+        self.fc = nn.Linear(3 * 6, NUM_CLASSES)
+
+    def forward(self, x):
+        x = torch.tanh(self.inorm(self.conv1(x)))      # [N, 8, 8, 8]
+        x = self.conv2(self.shuffle(x))                # [N, 6, 4, 4]
+        t = x.flatten(2).transpose(1, 2)               # [N, 16 tokens, 6]
+        s = torch.tril(torch.einsum("bqd,bkd->bqk", t, t)) / 6 ** 0.5
+        t = torch.einsum("bqk,bkd->bqd", s.softmax(-1), t)
+        t = torch.cumsum(t.repeat(1, 2, 1), dim=1) / 32
+        v, _ = t.topk(3, dim=1)                        # [N, 3, 6]
+        return self.fc(v.flatten(1))
+
+
 # name -> (constructor, opset, shape of one input batch)
 MODELS = {
     "cnn_bn": (CnnBn, 13, (BATCH, 1, 8, 8)),
     "transformer_block": (TransformerBlock, 17, (BATCH, 5, 16)),
+    "new_ops": (NewOps, 14, (BATCH, 1, 8, 8)),
 }
 
 

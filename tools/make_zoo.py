@@ -38,6 +38,10 @@ Outputs (paths relative to the repository root), for each <name> below:
     attention_11    11     [3,3,32,32]    hand-written attention at opset 11: Softmax on 4-D scores,
                                           chunk (Split), unsqueeze/squeeze, sum and mean over tokens,
                                           log_softmax output
+    swin_like       14     [3,3,32,32]    torchvision SwinTransformer, embed 16, depths [2], window 2:
+                                          shifted-window masks (Mod, Range, ScatterND)
+    new_ops         14     [3,3,32,32]    InstanceNorm, PixelShuffle (DepthToSpace), einsum
+                                          attention, tril (Trilu), repeat (Tile), cumsum, topk
 
 ImageNet-size mode (--imagenet): the torchvision 0.14 classifiers themselves,
 1000 classes, random weights from fixed seeds (BatchNorm statistics
@@ -316,6 +320,43 @@ ZOO = {
     "upsample_net": (UpsampleNet, 10, (BATCH, 3, 32, 32)),
     "attention_11": (Attention11, 11, (BATCH, 3, 32, 32)),
 }
+
+
+def swin_like():
+    """torchvision's Swin Transformer, tiny: shifted windows, whose attention
+    mask the export builds with Mod, Range and ScatterND."""
+    from torchvision.models.swin_transformer import SwinTransformer
+    return SwinTransformer(patch_size=[4, 4], embed_dim=16, depths=[2], num_heads=[2],
+                           window_size=[2, 2], num_classes=NUM_CLASSES)
+
+
+class NewOpsNet(nn.Module):
+    """The ops issue 16 added, as PyTorch exports them: InstanceNorm2d
+    (InstanceNormalization), PixelShuffle (DepthToSpace CRD), torch.einsum,
+    torch.tril (Trilu), repeat (Tile), torch.cumsum, topk. (LocalResponseNorm
+    is exported as Pad/AveragePool arithmetic under an If, not as LRN.)"""
+
+    def __init__(self, num_classes=NUM_CLASSES):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, stride=2, padding=1)
+        self.inorm = nn.InstanceNorm2d(16, affine=True)
+        self.shuffle = nn.PixelShuffle(2)
+        self.conv2 = nn.Conv2d(4, 8, 4, stride=4)
+        self.fc = nn.Linear(4 * 8, num_classes)
+
+    def forward(self, x):
+        x = F.relu(self.inorm(self.conv1(x)))              # [N, 16, 16, 16]
+        x = self.conv2(self.shuffle(x))                    # [N, 8, 8, 8]
+        t = F.avg_pool2d(x, 2).flatten(2).transpose(1, 2)  # [N, 16 tokens, 8]
+        s = torch.tril(torch.einsum("bqd,bkd->bqk", t, t)) / 8 ** 0.5
+        t = torch.einsum("bqk,bkd->bqd", s.softmax(-1), t)
+        t = torch.cumsum(t.repeat(1, 2, 1), dim=1) / 32    # [N, 32, 8]
+        v, _ = t.topk(4, dim=1)                            # [N, 4, 8]
+        return self.fc(v.flatten(1))
+
+
+ZOO["swin_like"] = (swin_like, 14, (BATCH, 3, 32, 32))
+ZOO["new_ops"] = (NewOpsNet, 14, (BATCH, 3, 32, 32))
 
 
 # ---- making the files ---------------------------------------------------------
