@@ -3,7 +3,9 @@
  * where that coordinate equals the index (a negative index counts from
  * depth: [-depth, depth - 1]) and values[0] elsewhere, so an index out of
  * range gives a row of values[0]. indices and depth may be any numeric
- * type (floats are truncated, as ONNX's reference casts them); depth is a
+ * type; a fractional index equals no position, so its row is values[0]
+ * too (ONNX's reference compares it with arange(depth); ONNX Runtime
+ * agrees); depth, truncated, is a
  * one-element tensor known when the model is planned; values has two
  * elements of any whole-byte type, which y takes. No gradient: the
  * exports that use it build masks and labels from integer data. */
@@ -84,7 +86,7 @@ static qfd_status forward(qfd_op_ctx *oc)
         for (int64_t c = 0; c < inner; c++) {
             double v = -INFINITY;
             read_number(idx, o * inner + c, &v);
-            if (!(v >= -(double)depth && v < (double)depth))
+            if (!(v >= -(double)depth && v < (double)depth) || v != floor(v))
                 continue;
             int64_t h = (int64_t)v;
             if (h < 0)
