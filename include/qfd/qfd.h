@@ -294,7 +294,7 @@ typedef struct qfd_quantize_opts {
     const char *method;      /* "ptq" (calibration only) or "lsq" (default: learned steps, cross-entropy) */
     int wbits, abits;        /* 2..8; <= 0: 4 */
     const char *first_last;  /* first and last layers: "8" (default), "same" or "fp" (kept float) */
-    const char *format;      /* "ort" (default) */
+    const char *format;      /* "ort" (default) or "tensorrt" */
     const char *calib;       /* activations: "mse" (default), "percentile" or "minmax" */
     int64_t calib_images;    /* <= 0: 2048 training images, no augmentation */
     const char *feature;     /* the classifier feature (NULL: found as qfd_model_find_feature does); its

@@ -34,7 +34,7 @@ static void summary(const char *out, const qfd_quantize_opts *o, const qfd_quant
     printf("  %-10s %6.2f%%   (the written file; agrees with the student on %.2f%% of images, largest logit "
            "difference %.3g)\n",
            "exported", 100 * r->exported_top1, 100 * r->agreement, r->max_logit_diff);
-    if (r->float_groups)
+    if (r->float_groups && (!o->format || !strcmp(o->format, "ort")))
         printf("  note: %d activation quantizer%s below 8 bits keep their clamp with a Clip: ONNX Runtime runs the "
                "layers that read them in float (exact, not faster); the int4 format runs them in integers\n",
                r->float_groups, r->float_groups == 1 ? "" : "s");
@@ -59,7 +59,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         QFD_FLAG_INT("--wbits", &o.wbits, 2, 8),
         QFD_FLAG_INT("--abits", &o.abits, 2, 8),
         QFD_FLAG_CHOICE("--method", &o.method, "ptq|lsq"),
-        QFD_FLAG_CHOICE("--format", &o.format, "ort"),
+        QFD_FLAG_CHOICE("--format", &o.format, "ort|tensorrt"),
         QFD_FLAG_CHOICE("--first-last", &o.first_last, "8|same|fp"),
         QFD_FLAG_LIST("--skip", &skip),
         QFD_FLAG_STRING("--feature", &o.feature),
@@ -191,7 +191,10 @@ const qfd_cli_cmd qfd_cmd_quantize = {
     "  --calib-images N     training images used to calibrate (default 2048)\n"
     "Export:\n"
     "  --format F           ort (default): int8 weights, uint8 activations, laid\n"
-    "                       out for ONNX Runtime's integer kernels\n"
+    "                       out for ONNX Runtime's integer kernels;\n"
+    "                       tensorrt: int8 only, zero points 0, float biases, Q/DQ\n"
+    "                       on the inputs of every layer and residual Add, for\n"
+    "                       TensorRT's explicit quantization (trtexec --int8)\n"
     "  -o, --output OUT     default MODEL with .wNaM.onnx (written atomically)\n"
     "  --report FILE        JSON: bits, steps and signedness per quantizer, timings,\n"
     "                       accuracies (fp32, student, exported), agreement\n"
@@ -212,9 +215,11 @@ const qfd_cli_cmd qfd_cmd_quantize = {
     "                       SIGINT/SIGTERM; --resume DIR continues exactly\n"
     "  -h, --help           show this help\n"
     "\n"
-    "Bits below 8 are exact in the 8-bit containers of --format ort: weights in\n"
+    "Bits below 8 are exact in the 8-bit containers of both formats: weights in\n"
     "int8, activations with a Clip that keeps the trained clamp (ONNX Runtime runs\n"
-    "the layers reading those in float). Exit status: 0 on success, 2 on bad\n"
-    "input, 130 when stopped by a signal.\n",
+    "the layers reading those in float). With tensorrt an activation that cannot\n"
+    "be negative still gets a signed range (TensorRT has no uint8), so it keeps\n"
+    "one bit less of resolution than with ort. Exit status: 0 on success, 2 on\n"
+    "bad input, 130 when stopped by a signal.\n",
     run,
 };

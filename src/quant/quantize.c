@@ -55,9 +55,8 @@ static qfd_status parse_opts(qfd_ctx *ctx, const qfd_quantize_opts *o, run *r)
     else
         return qfd_fail(ctx, QFD_ERR_ARG, "--first-last %s: not one of 8, same, fp", fl);
     const char *fmt = o->format ? o->format : "ort";
-    if (strcmp(fmt, "ort"))
-        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "--format %s: only ort is implemented so far", fmt);
-    r->cfg.format = QFD_FORMAT_ORT;
+    if (qfd_quant_format_parse(fmt, &r->cfg.format) || r->cfg.format == QFD_FORMAT_INT4)
+        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "--format %s: not one of ort, tensorrt", fmt);
     const char *cal = o->calib ? o->calib : "mse";
     if (!strcmp(cal, "mse"))
         r->calib = QFD_CALIB_MSE;
@@ -226,10 +225,9 @@ static qfd_status tag(qfd_ctx *ctx, qfd_model *out, const run *rn, const qfd_qua
         else
             snprintf(dst + n, cap - n, "%s%s", n ? "," : "", L->name);
     }
-    int bad = qfd_model_set_metadata(out, "qfd.quant.bits", bits) ||
-              qfd_model_set_metadata(out, "qfd.quant.float", fl) ||
+    int bad = qfd_model_set_metadata(out, QFD_META_BITS, bits) || qfd_model_set_metadata(out, QFD_META_FLOAT, fl) ||
               qfd_model_set_metadata(out, "qfd.quant.method", rn->method) ||
-              qfd_model_set_metadata(out, "qfd.quant.format", "ort");
+              qfd_model_set_metadata(out, QFD_META_FORMAT, qfd_quant_format_name(rn->cfg.format));
     snprintf(buf, sizeof buf, "fp32 %.4f, student %.4f, exported %.4f on %lld test images", r->fp32_top1,
              r->student_top1, r->exported_top1, (long long)r->n_test);
     bad |= qfd_model_set_metadata(out, "qfd.quant.accuracy", buf);
@@ -331,7 +329,7 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
         goto out;
 
     t = now();
-    STAGE("exporting QDQ (format ort)");
+    STAGE("exporting QDQ (format %s)", qfd_quant_format_name(rn.cfg.format));
     if ((st = qfd_quant_export(ctx, work, rn.cfg.format, &exported)) || (st = fill_tensors(ctx, work, r)))
         goto out;
     r->seconds_export = now() - t;
