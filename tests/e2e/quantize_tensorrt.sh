@@ -6,7 +6,7 @@
 #  2. ONNX Runtime's top-1 agrees with qfd-onnx's fake-quant student
 #     (--save-student) on >= 99.5% of 1,000 test images, and so does the
 #     report's own agreement;
-#  3. the report says format tensorrt.
+#  3. the report and `info` say format tensorrt.
 # There is no TensorRT here: ONNX Runtime is the oracle for what the file
 # computes, the rules checker for what TensorRT would accept.
 # usage: quantize_tensorrt.sh QFD_ONNX NODE REPO_ROOT QDQ_STRUCTURE TRT_STRUCTURE WORK_DIR MODEL
@@ -28,6 +28,8 @@ for bits in w8a8 w4a4; do
     if (r.format !== "tensorrt" || !(r.agreement >= 0.995)) {
       console.log(`report: format ${r.format}, agreement ${r.agreement}`); process.exit(1); }' "$work/$bits.json" \
     || fail "$bits: report"
+  "$qfd" info "$out" >"$work/$bits.info" || fail "$bits: info exited $?"
+  grep -q "quantized    yes: format tensorrt (qfd metadata)" "$work/$bits.info" || fail "$bits: info does not say tensorrt"
   "$qfd" eval "$student" --limit 1000 --dump-logits "$work/$bits.student.f32" >/dev/null 2>&1 \
     || fail "$bits: eval of the student"
   "$node" "$root/tools/ort/eval.js" "$out" --limit 1000 --dump-logits "$work/$bits.ort.f32" >"$work/$bits.ort.json" \

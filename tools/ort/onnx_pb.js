@@ -40,10 +40,11 @@ function attr(name, v) {
 class Fl { constructor(v) { this.v = v; } }
 const fl = v => new Fl(v);
 
-function node(op, ins, outs, attrs = {}, domain = '') {
+// name: the node's name (default: op in lower case, "_0").
+function node(op, ins, outs, attrs = {}, domain = '', name = `${op.toLowerCase()}_0`) {
   const a = Object.entries(attrs).map(([k, v]) =>
     bytes(5, v instanceof Fl ? cat([bytes(1, k), f32(2, v.v), vint(20, 1)]) : attr(k, v)));
-  return cat([...ins.map(i => bytes(1, i)), ...outs.map(o => bytes(2, o)), bytes(3, `${op.toLowerCase()}_0`),
+  return cat([...ins.map(i => bytes(1, i)), ...outs.map(o => bytes(2, o)), bytes(3, name),
     bytes(4, op), ...a, ...(domain ? [bytes(7, domain)] : [])]);
 }
 // ValueInfoProto of a tensor; dims undefined: no shape; a string dim is
