@@ -125,7 +125,7 @@ static int act_bits(const qfd_graph *g, const qfd_node *q)
                            : 0;
     int64_t lo = lo32 - zp, hi = hi32 - zp;
     const float *sv = s >= 0 ? qfd_graph_float_init(g, s, 1) : NULL;
-    const qfd_node *c = producer(g, q->in[0]);
+    const qfd_node *c = q->n_in > 0 ? producer(g, q->in[0]) : NULL;
     if (sv && *sv > 0 && c && qfd_node_is(c, "Clip")) {
         float cl = clip_bound(g, c, 1, -INFINITY) / *sv, ch = clip_bound(g, c, 2, INFINITY) / *sv;
         if (cl > (float)lo && cl < (float)hi)
@@ -184,7 +184,7 @@ static const char *infer_format(const qfd_graph *g)
         any = true;
         int32_t dt = qfd_quant_qdq_type(g, n);
         int4 |= dt == QFD_DT_INT4 || dt == QFD_DT_UINT4;
-        u8_act |= dt == QFD_DT_UINT8 && !(is_dq(n) && is_init(g, n->in[0]));
+        u8_act |= dt == QFD_DT_UINT8 && !(is_dq(n) && n->n_in > 0 && is_init(g, n->in[0]));
         const int z = n->n_in > 2 ? n->in[2] : -1;
         bool zero = is_init(g, z);
         for (int64_t k = 0; zero && k < qfd_tensor_numel(&g->tensors[z]); k++)

@@ -77,9 +77,9 @@ static int origin(const qfd_graph *g, int t, bool *through)
     *through = false;
     for (int steps = 0; steps < 3; steps++) {
         const qfd_node *p = producer(g, t);
-        if (p && (qfd_node_is(p, "DequantizeLinear") || qfd_node_is(p, "QuantizeLinear")))
+        if (p && p->n_in && (qfd_node_is(p, "DequantizeLinear") || qfd_node_is(p, "QuantizeLinear")))
             *through = true;
-        else if (!(p && *through && qfd_node_is(p, "Clip")))
+        else if (!(p && p->n_in && *through && qfd_node_is(p, "Clip")))
             return t;
         t = p->in[0];
     }
@@ -90,7 +90,7 @@ static void check_qdq(checker *c, const qfd_node *n, const char *lb)
 {
     const qfd_graph *g = c->g;
     bool dq = qfd_node_is(n, "DequantizeLinear");
-    int x = n->in[0], s = n->n_in > 1 ? n->in[1] : -1, z = n->n_in > 2 ? n->in[2] : -1;
+    int x = n->n_in > 0 ? n->in[0] : -1, s = n->n_in > 1 ? n->in[1] : -1, z = n->n_in > 2 ? n->in[2] : -1;
     if (dq && is_init(g, x) && g->tensors[x].dtype != QFD_DT_INT8)
         report(c, 1, "%s dequantizes %s '%s': TensorRT takes int8 only%s", lb, qfd_dtype_name(g->tensors[x].dtype),
                g->tensors[x].name,
@@ -141,7 +141,7 @@ static void check_weight_axis(checker *c, const qfd_node *n, const char *lb)
 {
     const qfd_graph *g = c->g;
     const qfd_node *dq = producer(g, n->in[1]);
-    if (!dq || !is_init(g, dq->in[0]) || dq->n_in < 2 || qfd_tensor_numel(&g->tensors[dq->in[1]]) == 1)
+    if (!dq || dq->n_in < 2 || !is_init(g, dq->in[0]) || qfd_tensor_numel(&g->tensors[dq->in[1]]) == 1)
         return;
     const qfd_tensor *w = &g->tensors[dq->in[0]];
     int64_t axis = qfd_attr_int(dq, "axis", 1);
