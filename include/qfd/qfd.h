@@ -94,6 +94,12 @@ typedef struct qfd_qtype_count {
     int64_t count; /* QuantizeLinear/DequantizeLinear nodes using it */
 } qfd_qtype_count;
 
+typedef struct qfd_layer_summary {
+    const char *name; /* node name, or "<op>#<index>" */
+    const char *op_type;
+    int wbits, abits; /* weight and input activation bits; 0 for a float layer */
+} qfd_layer_summary;
+
 typedef struct qfd_model_summary {
     int64_t ir_version;
     const char *producer_name, *producer_version, *graph_name;
@@ -115,6 +121,17 @@ typedef struct qfd_model_summary {
      * its shape when the graph declares it or it follows from the
      * classifier's weight; NULL when the search finds none. */
     const qfd_value_summary *feature;
+    /* A quantized file (n_qdq_nodes > 0): its format ("ort", "int4",
+     * "tensorrt", or "qdq" for another layout), from its qfd.quant.format
+     * metadata or inferred from the Q/DQ types; and every Conv,
+     * ConvTranspose, Gemm and MatMul with its bits, from the qfd.quant.bits
+     * and qfd.quant.float metadata or inferred from the integers it uses
+     * (n_layers_inferred of them). quant_format is NULL otherwise. */
+    const char *quant_format;
+    int quant_format_inferred;
+    int64_t opset; /* of the default domain; -1 when not imported */
+    size_t n_layers, n_layers_inferred;
+    const qfd_layer_summary *layers;
 } qfd_model_summary;
 
 qfd_status qfd_model_summarize(qfd_ctx *ctx, const qfd_model *model, qfd_model_summary **out);
@@ -300,8 +317,8 @@ typedef struct qfd_quantize_opts {
     const char *method;      /* "ptq" (calibration only) or "lsq" (default: learned steps, cross-entropy) */
     int wbits, abits;        /* 2..8; <= 0: 4 */
     const char *first_last;  /* first and last layers: "8" (default), "same" or "fp" (kept float) */
-    const char *format;      /* "ort", "int4"; NULL: int4 when a layer other than the first and last has
-                                tensors of 4 bits or fewer, else ort */
+    const char *format;      /* "ort", "int4" or "tensorrt"; NULL: int4 when a layer other than the first
+                                and last has tensors of 4 bits or fewer, else ort */
     const char *calib;       /* activations: "mse" (default), "percentile" or "minmax" */
     int64_t calib_images;    /* <= 0: 2048 training images, no augmentation */
     const char *feature;     /* the classifier feature (NULL: found as qfd_model_find_feature does); its

@@ -37,7 +37,7 @@ static void summary(const char *out, const qfd_quantize_opts *o, const qfd_quant
         printf("  note: ONNX Runtime (1.30, CPU) has no 4-bit Conv, Gemm or MatMul kernels: it runs the layers with "
                "4-bit weights or activations in float (exact, not faster); the file is for runtimes with int4 "
                "kernels\n");
-    else if (r->float_groups)
+    else if (r->float_groups && !strcmp(r->format, "ort"))
         printf("  note: %d activation quantizer%s below 8 bits keep their clamp with a Clip: ONNX Runtime runs the "
                "layers that read them in float (exact, not faster)\n",
                r->float_groups, r->float_groups == 1 ? "" : "s");
@@ -62,7 +62,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         QFD_FLAG_INT("--wbits", &o.wbits, 2, 8),
         QFD_FLAG_INT("--abits", &o.abits, 2, 8),
         QFD_FLAG_CHOICE("--method", &o.method, "ptq|lsq"),
-        QFD_FLAG_CHOICE("--format", &o.format, "ort|int4"),
+        QFD_FLAG_CHOICE("--format", &o.format, "ort|int4|tensorrt"),
         QFD_FLAG_CHOICE("--first-last", &o.first_last, "8|same|fp"),
         QFD_FLAG_LIST("--skip", &skip),
         QFD_FLAG_STRING("--feature", &o.feature),
@@ -197,9 +197,12 @@ const qfd_cli_cmd qfd_cmd_quantize = {
     "  --format F           ort: int8 weights, uint8 activations, laid out for ONNX\n"
     "                       Runtime's integer kernels; int4: opset 21, tensors of 4\n"
     "                       bits or fewer in INT4/UINT4 (the model is upgraded to\n"
-    "                       opset 21 first), 8-bit ones as ort. Default: int4 when\n"
-    "                       a layer other than the first and last has 4 bits or\n"
-    "                       fewer (--w4a4, --w2a2, --w4a8), else ort\n"
+    "                       opset 21 first), 8-bit ones as ort; tensorrt: int8\n"
+    "                       only, zero points 0, float biases, Q/DQ on the inputs\n"
+    "                       of every layer and residual Add, for TensorRT's\n"
+    "                       explicit quantization (trtexec --int8). Default: int4\n"
+    "                       when a layer other than the first and last has 4 bits\n"
+    "                       or fewer (--w4a4, --w2a2, --w4a8), else ort\n"
     "  -o, --output OUT     default MODEL with .wNaM.onnx (written atomically)\n"
     "  --report FILE        JSON: bits, steps and signedness per quantizer, timings,\n"
     "                       accuracies (fp32, student, exported), agreement\n"
@@ -221,9 +224,11 @@ const qfd_cli_cmd qfd_cmd_quantize = {
     "  -h, --help           show this help\n"
     "\n"
     "Every format computes what was trained: bits below 8 in the 8-bit containers\n"
-    "of --format ort keep their clamp with a Clip, bits below 4 in the int4 types\n"
-    "with Min/Max; ONNX Runtime runs the layers reading those (and every 4-bit\n"
-    "layer of an int4 file) in float. Exit status: 0 on success, 2 on bad\n"
-    "input, 130 when stopped by a signal.\n",
+    "of ort and tensorrt keep their clamp with a Clip, bits below 4 in the int4\n"
+    "types with Min/Max; ONNX Runtime runs the layers reading those (and every\n"
+    "4-bit layer of an int4 file) in float. With tensorrt an activation that\n"
+    "cannot be negative still gets a signed range (TensorRT has no uint8), so it\n"
+    "keeps one bit less of resolution than with ort. Exit status: 0 on success,\n"
+    "2 on bad input, 130 when stopped by a signal.\n",
     run,
 };

@@ -34,11 +34,6 @@ typedef struct run {
     const char *method;
 } run;
 
-static const char *format_name(qfd_quant_format f)
-{
-    return f == QFD_FORMAT_INT4 ? "int4" : f == QFD_FORMAT_TENSORRT ? "tensorrt" : "ort";
-}
-
 static qfd_status parse_opts(qfd_ctx *ctx, const qfd_quantize_opts *o, run *r)
 {
     memset(r, 0, sizeof *r);
@@ -61,12 +56,9 @@ static qfd_status parse_opts(qfd_ctx *ctx, const qfd_quantize_opts *o, run *r)
     else
         return qfd_fail(ctx, QFD_ERR_ARG, "--first-last %s: not one of 8, same, fp", fl);
     r->format_given = o->format != NULL;
-    if (!o->format || !strcmp(o->format, "ort"))
-        r->cfg.format = QFD_FORMAT_ORT;
-    else if (!strcmp(o->format, "int4"))
-        r->cfg.format = QFD_FORMAT_INT4;
-    else
-        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "--format %s: not one of ort, int4", o->format);
+    r->cfg.format = QFD_FORMAT_ORT;
+    if (o->format && qfd_quant_format_parse(o->format, &r->cfg.format))
+        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "--format %s: not one of ort, int4, tensorrt", o->format);
     const char *cal = o->calib ? o->calib : "mse";
     if (!strcmp(cal, "mse"))
         r->calib = QFD_CALIB_MSE;
@@ -106,7 +98,7 @@ static qfd_status choose_format(qfd_ctx *ctx, const qfd_model *src, qfd_model **
                         "%s: the model imports ONNX opset %lld; the %s export needs opset 13 or later "
                         "(per-channel scales; --format int4 upgrades the model to 21)",
                         src->path ? src->path : "model", (long long)qfd_model_opset(src, ""),
-                        format_name(rn->cfg.format));
+                        qfd_quant_format_name(rn->cfg.format));
     }
     qfd_quant_plan_free(plan);
     qfd_model_free(*work);
@@ -203,7 +195,7 @@ static qfd_status train_student(qfd_ctx *ctx, const qfd_model *src, qfd_model *s
     config_str(config, sizeof config, "--abits", num);
     config_str(config, sizeof config, "--method", rn->method);
     config_str(config, sizeof config, "--first-last", o->first_last ? o->first_last : "8");
-    config_str(config, sizeof config, "--format", format_name(rn->cfg.format));
+    config_str(config, sizeof config, "--format", qfd_quant_format_name(rn->cfg.format));
     config_str(config, sizeof config, "--calib", o->calib ? o->calib : "mse");
     qfd_fit_config_add(config, sizeof config, "--calib-images", "%.0f",
                        (double)(o->calib_images > 0 ? o->calib_images : 2048));
@@ -285,10 +277,9 @@ static qfd_status tag(qfd_ctx *ctx, qfd_model *out, const run *rn, const qfd_qua
         else
             snprintf(dst + n, cap - n, "%s%s", n ? "," : "", L->name);
     }
-    int bad = qfd_model_set_metadata(out, "qfd.quant.bits", bits) ||
-              qfd_model_set_metadata(out, "qfd.quant.float", fl) ||
+    int bad = qfd_model_set_metadata(out, QFD_META_BITS, bits) || qfd_model_set_metadata(out, QFD_META_FLOAT, fl) ||
               qfd_model_set_metadata(out, "qfd.quant.method", rn->method) ||
-              qfd_model_set_metadata(out, "qfd.quant.format", format_name(rn->cfg.format));
+              qfd_model_set_metadata(out, QFD_META_FORMAT, qfd_quant_format_name(rn->cfg.format));
     snprintf(buf, sizeof buf, "fp32 %.4f, student %.4f, exported %.4f on %lld test images", r->fp32_top1,
              r->student_top1, r->exported_top1, (long long)r->n_test);
     bad |= qfd_model_set_metadata(out, "qfd.quant.accuracy", buf);
@@ -335,7 +326,7 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
         (st = qfd_quant_plan_make(ctx, work, &rn.cfg, &plan)) ||
         (st = choose_format(ctx, src, &work, &rn, &plan, &r->folded_bn, &ff)) || (st = fill_layers(ctx, &plan, r)))
         goto out;
-    r->format = format_name(rn.cfg.format);
+    r->format = qfd_quant_format_name(rn.cfg.format);
 
     /* data, checked whole before any work */
     int n_norm;
