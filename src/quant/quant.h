@@ -70,6 +70,11 @@ typedef struct qfd_quant_plan {
 qfd_status qfd_quant_plan_make(qfd_ctx *ctx, const qfd_model *m, const qfd_quant_cfg *cfg, qfd_quant_plan *plan);
 void qfd_quant_plan_free(qfd_quant_plan *plan);
 
+/* nonneg[t] (one per graph tensor): tensor t cannot be negative (after
+ * Relu, Clip(0, hi), Sigmoid, Softmax, and pooling or reshaping of such),
+ * which gives its quantizer an unsigned range. */
+void qfd_quant_nonneg(const qfd_graph *g, bool *nonneg);
+
 /* Integer range of a quantizer of `bits` bits in format fmt. */
 void qfd_quant_range(qfd_quant_format fmt, int bits, bool is_signed, bool weight, int64_t *qmin, int64_t *qmax);
 

@@ -10,7 +10,7 @@ set(see "\\(see 'qfd-onnx quantize --help'\\)")
 foreach(case
     "wbits_9|--wbits|9|--wbits needs an integer in \\[2, 8\\], got '9'"
     "abits_1|--abits|1|--abits needs an integer in \\[2, 8\\], got '1'"
-    "method_bogus|--method|bogus|--method needs one of ptq\\|lsq, got 'bogus'"
+    "method_bogus|--method|bogus|--method needs one of qfd\\|kd\\|fd\\|lsq\\|ptq, got 'bogus'"
     "format_bogus|--format|bogus|--format needs one of ort, got 'bogus'"
     "first_last_bogus|--first-last|bogus|--first-last needs one of 8\\|same\\|fp, got 'bogus'"
     "calib_bogus|--calib|bogus|--calib needs one of mse\\|percentile\\|minmax, got 'bogus'"
