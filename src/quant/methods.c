@@ -68,7 +68,9 @@ qfd_status qfd_method_parse(qfd_ctx *ctx, const qfd_quantize_opts *o, qfd_method
     m->lambda = o->lambda > 0 ? o->lambda : QFD_DEFAULT_LAMBDA;
     m->temperature = o->temperature > 0 ? o->temperature : 1.0f;
     m->teacher_bits = o->teacher_bits > 0 ? o->teacher_bits : QFD_DEFAULT_TEACHER_BITS;
-    m->teacher_epochs = o->teacher_epochs > 0 ? o->teacher_epochs : o->teacher_epochs < 0 ? 0 : QFD_DEFAULT_TEACHER_EPOCHS;
+    m->teacher_epochs = o->teacher_epochs > 0   ? o->teacher_epochs
+                        : o->teacher_epochs < 0 ? 0
+                                                : QFD_DEFAULT_TEACHER_EPOCHS;
     m->teacher_lr = o->teacher_lr > 0 ? o->teacher_lr : QFD_DEFAULT_TEACHER_LR;
     return QFD_OK;
 }

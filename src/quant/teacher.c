@@ -46,8 +46,7 @@ static qfd_status read_saved(qfd_ctx *ctx, qfd_teacher *t)
     int ft = f ? qfd_graph_find(g, f) : -1, qt = q ? qfd_graph_find(g, q) : -1;
     const qfd_node *n = qt >= 0 && g->tensors[qt].producer >= 0 ? &g->nodes[g->tensors[qt].producer] : NULL;
     bool fq = n && is_qfd_node(n, QFD_FQ_OP), bq = n && is_qfd_node(n, BQ_OP);
-    if (ft < 0 || !(fq || bq) || n->n_in < 2 || n->in[0] != ft ||
-        !qfd_graph_float_init(g, n->in[1], 1))
+    if (ft < 0 || !(fq || bq) || n->n_in < 2 || n->in[0] != ft || !qfd_graph_float_init(g, n->in[1], 1))
         return qfd_fail(ctx, QFD_ERR_INVALID,
                         "%s: its %s and %s metadata do not name a feature and its quantizer: not a teacher written "
                         "by --save-teacher",
@@ -128,8 +127,9 @@ static qfd_status check_shapes(qfd_ctx *ctx, const qfd_model *src, const char *s
     if (!strcmp(a, b))
         return QFD_OK;
     if (kd)
-        return qfd_fail(ctx, QFD_ERR_ARG, "%s: its logits are %s for one image, the student's %s: kd needs one class list",
-                        t->source, b, a);
+        return qfd_fail(ctx, QFD_ERR_ARG,
+                        "%s: its logits are %s for one image, the student's %s: kd needs one class list", t->source, b,
+                        a);
     return qfd_fail(ctx, QFD_ERR_ARG,
                     "%s: its feature '%s' is %s for one image, the student's '%s' is %s: the shapes must match "
                     "(choose them with --feature and --teacher-feature)",
@@ -143,6 +143,8 @@ static qfd_status pick_feature(qfd_ctx *ctx, qfd_teacher *t, const char *student
 {
     const char *name = flag ? flag : qfd_graph_find(&t->m->graph, student) >= 0 ? student : NULL;
     int f;
+    if (flag && qfd_graph_find(&t->m->graph, flag) < 0)
+        return qfd_fail(ctx, QFD_ERR_ARG, "--teacher-feature %s: %s has no tensor of that name", flag, t->source);
     qfd_status st = qfd_pass_find_feature(ctx, t->m, name, &f);
     if (st) {
         qfd_ctx_prefix(ctx, t->source);
@@ -175,12 +177,12 @@ static qfd_status resume_stage(qfd_ctx *ctx, const char *dir, const qfd_method *
  * change them are refused. */
 static qfd_status saved_flags(qfd_ctx *ctx, const qfd_teacher *t, const qfd_quantize_opts *o)
 {
-    const char *flag = o->teacher_bits > 0      ? "--teacher-bits"
-                       : o->teacher_epochs      ? "--teacher-epochs"
-                       : o->teacher_lr > 0      ? "--teacher-lr"
-                       : o->teacher_feature     ? "--teacher-feature"
-                       : o->save_teacher        ? "--save-teacher"
-                                                : NULL;
+    const char *flag = o->teacher_bits > 0  ? "--teacher-bits"
+                       : o->teacher_epochs  ? "--teacher-epochs"
+                       : o->teacher_lr > 0  ? "--teacher-lr"
+                       : o->teacher_feature ? "--teacher-feature"
+                       : o->save_teacher    ? "--save-teacher"
+                                            : NULL;
     if (!flag)
         return QFD_OK;
     return qfd_fail(ctx, QFD_ERR_ARG,
