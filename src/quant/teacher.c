@@ -275,6 +275,13 @@ qfd_status qfd_teacher_setup(qfd_ctx *ctx, const qfd_model *src, const char *stu
         }
     }
     t->stage1 = m->kind == QFD_METHOD_QFD && !t->saved;
+    if (t->resume_stage1 && !(t->stage1 && m->teacher_epochs > 0)) {
+        st = qfd_fail(ctx, QFD_ERR_ARG,
+                      "--resume %s: the checkpoint was saved in qfd's stage 1, which this run skips (%s): resume with "
+                      "the same options",
+                      resume, t->saved ? "--teacher is a trained teacher" : "--teacher-epochs 0");
+        goto out;
+    }
     if (m->no_labels && t->stage1 && m->teacher_epochs > 0) {
         st = qfd_fail(ctx, QFD_ERR_ARG,
                       "--no-labels: qfd's stage 1 trains the teacher with labels; give --teacher-epochs 0 or a "
