@@ -299,7 +299,7 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
     qfd_status st = parse_opts(ctx, o, &rn);
     const int stages = 4 + rn.train + rn.meth.distill;
     int stage = 0;
-    char what[256];
+    char what[1024];
     double t = now();
 #define STAGE(...)                                          \
     do {                                                    \
@@ -367,7 +367,9 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
     if (rn.meth.distill) {
         t = now();
         STAGE("%s", teacher.plan);
-        if ((st = qfd_teacher_make(ctx, &teacher, o, &rn.meth, &ds, &co, r)))
+        st = qfd_teacher_make(ctx, &teacher, o, &rn.meth, &ds, &co, r);
+        r->train.checkpointed = r->teacher_train.checkpointed; /* for the message of a failed stage 1 */
+        if (st)
             goto out;
         r->seconds_teacher = now() - t;
         if ((r->train.stopped = r->teacher_train.stopped))
