@@ -80,7 +80,7 @@ static void clip_bounds(const qfd_graph *g, const qfd_node *n, float *lo, float 
 }
 
 /* nonneg[t]: tensor t cannot be negative; filled in node (topological) order. */
-static void find_nonneg(const qfd_graph *g, bool *nonneg)
+void qfd_quant_nonneg(const qfd_graph *g, bool *nonneg)
 {
     static const char *const pass[] = {
         "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape", "Transpose",
@@ -241,7 +241,7 @@ qfd_status qfd_quant_plan_make(qfd_ctx *ctx, const qfd_model *m, const qfd_quant
     }
     for (size_t t = 0; t < g->n_tensors; t++)
         slot[t] = -1;
-    find_nonneg(g, nonneg);
+    qfd_quant_nonneg(g, nonneg);
     builder b = {plan, g, cfg, nonneg, slot};
     size_t first = g->n_nodes, last = 0, n_layers = 0;
     for (size_t i = 0; i < g->n_nodes; i++)

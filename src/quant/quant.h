@@ -81,6 +81,11 @@ void qfd_quant_plan_free(qfd_quant_plan *plan);
 const char *qfd_quant_format_name(qfd_quant_format fmt);
 int qfd_quant_format_parse(const char *name, qfd_quant_format *fmt);
 
+/* nonneg[t] (one per graph tensor): tensor t cannot be negative (after
+ * Relu, Clip(0, hi), Sigmoid, Softmax, and pooling or reshaping of such),
+ * which gives its quantizer an unsigned range. */
+void qfd_quant_nonneg(const qfd_graph *g, bool *nonneg);
+
 /* Integer range of a quantizer of `bits` bits in format fmt. */
 void qfd_quant_range(qfd_quant_format fmt, int bits, bool is_signed, bool weight, int64_t *qmin, int64_t *qmax);
 
