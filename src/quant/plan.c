@@ -5,7 +5,8 @@
  *    two activations quantizes both;
  *  - what ONNX Runtime and TensorRT need to run each group on integer
  *    kernels: the output of a Conv/ConvTranspose (after a Relu or Clip they
- *    absorb) when anything but a quantizer reads it (ort only), and both
+ *    absorb) when anything but a quantizer reads it (ort and int4 with
+ *    8-bit activations only: see output_quantizers), and both
  *    inputs of a residual Add (two activations, one of them a quantized
  *    Conv's output or already quantized);
  *  - an activation that cannot be negative (Relu, Clip(0, hi), Sigmoid,
@@ -46,11 +47,17 @@ void qfd_quant_range(qfd_quant_format fmt, int bits, bool is_signed, bool weight
     }
 }
 
-/* TensorRT's placement rule (its developer guide, "Q/DQ layer placement"):
- * no quantizer on a layer's output, which it fuses with what follows. */
-static bool output_quantizers(qfd_quant_format fmt)
+/* Whether a Conv's output gets a quantizer of its own, for ONNX Runtime to
+ * fuse DequantizeLinear -> Conv -> QuantizeLinear into QLinearConv. Not for
+ * tensorrt: its placement rule (developer guide, "Q/DQ layer placement")
+ * is no quantizer on a layer's output, which it fuses with what follows.
+ * Not below 8-bit activations either: such a quantizer gets a Clip (ort) or
+ * a 4-bit type (int4), and ONNX Runtime fuses neither, so it would only add
+ * error where no layer reads it (MobileNetV2's last Relu6, read by
+ * GlobalAveragePool alone: about 10 points of ptq W4A4 accuracy). */
+static bool output_quantizers(const qfd_quant_cfg *cfg)
 {
-    return fmt != QFD_FORMAT_TENSORRT;
+    return cfg->format != QFD_FORMAT_TENSORRT && cfg->abits >= 8;
 }
 
 static bool is_layer(const qfd_node *n)
@@ -285,7 +292,7 @@ qfd_status qfd_quant_plan_make(qfd_ctx *ctx, const qfd_model *m, const qfd_quant
          * An output that only leaves the graph needs none. */
         int out = n->out[0] >= 0 ? fused_output(g, n->out[0]) : -1, c;
         if ((qfd_node_is(n, "Conv") || qfd_node_is(n, "ConvTranspose")) && out >= 0 &&
-            qfd_graph_consumers(g, out, &c, 1) > 0 && output_quantizers(cfg->format))
+            qfd_graph_consumers(g, out, &c, 1) > 0 && output_quantizers(cfg))
             oom |= want(&b, out, cfg->abits, -1, false) != 0;
     }
     size_t n_quant = 0;

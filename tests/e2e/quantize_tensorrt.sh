@@ -15,6 +15,7 @@ qfd=$1 node=$2 root=$3 structure=$4 trt=$5 work=$6 name=$7
 model=$root/models/$name.onnx
 rm -rf "$work" && mkdir -p "$work"
 fail() { echo "FAIL: $*"; exit 1; }
+source "$root/tests/e2e/ort_agree.sh"
 small=(--limit 512 --epochs 1 --batch 64 --calib-images 256 --eval-limit 1000)
 
 for bits in w8a8 w4a4; do
@@ -30,12 +31,7 @@ for bits in w8a8 w4a4; do
     || fail "$bits: report"
   "$qfd" info "$out" >"$work/$bits.info" || fail "$bits: info exited $?"
   grep -q "quantized    yes: format tensorrt (qfd metadata)" "$work/$bits.info" || fail "$bits: info does not say tensorrt"
-  "$qfd" eval "$student" --limit 1000 --dump-logits "$work/$bits.student.f32" >/dev/null 2>&1 \
-    || fail "$bits: eval of the student"
-  "$node" "$root/tools/ort/eval.js" "$out" --limit 1000 --dump-logits "$work/$bits.ort.f32" >"$work/$bits.ort.json" \
-    || fail "$bits: onnxruntime could not run the file"
-  agree=$("$node" "$root/tests/e2e/agree.js" "$work/$bits.student.f32" "$work/$bits.ort.f32" 10 0.995) \
-    || fail "$bits: onnxruntime agrees with the student on too few images: $agree"
+  ort_agrees "$bits" "$student" "$out"
   echo "$name $bits tensorrt: onnxruntime vs student $agree; onnxruntime $(cat "$work/$bits.ort.json")"
 done
 echo "quantize --format tensorrt ($name): all checks passed"
