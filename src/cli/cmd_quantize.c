@@ -13,14 +13,17 @@ static void on_stage(void *user, int stage, int stages, const char *what)
     fprintf(stderr, "[%d/%d] %s\n", stage, stages, what);
 }
 
-/* "dir/name.onnx" -> "dir/name.w4a4.onnx" */
-static char *default_output(const char *model, int wbits, int abits)
+/* "dir/name.onnx" -> "dir/name.w4a4.onnx", or "dir/name.w4a4.tensorrt.onnx"
+ * for a format given by --format, so that exports of one model in two
+ * formats do not overwrite each other. */
+static char *default_output(const char *model, int wbits, int abits, const char *format)
 {
-    size_t n = strlen(model);
+    size_t n = strlen(model), cap = n + 40;
     const char *ext = n > 5 && !strcmp(model + n - 5, ".onnx") ? model + n - 5 : model + n;
-    char *out = malloc(n + 24);
+    char *out = malloc(cap);
     if (out)
-        snprintf(out, n + 24, "%.*s.w%da%d.onnx", (int)(ext - model), model, wbits, abits);
+        snprintf(out, cap, "%.*s.w%da%d%s%s.onnx", (int)(ext - model), model, wbits, abits, format ? "." : "",
+                 format ? format : "");
     return out;
 }
 
@@ -151,7 +154,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         free(skip.items);
         return qfd_cli_usage_error(&qfd_cmd_quantize, "--mean and --std must be given together, with as many values");
     }
-    char *out_owned = out ? NULL : default_output(path, o.wbits, o.abits);
+    char *out_owned = out ? NULL : default_output(path, o.wbits, o.abits, o.format);
     if (!out && !(out = out_owned)) {
         free(skip.items);
         return qfd_cli_oom();
@@ -263,7 +266,8 @@ const qfd_cli_cmd qfd_cmd_quantize = {
     "                       explicit quantization (trtexec --int8). Default: int4\n"
     "                       when a layer other than the first and last has 4 bits\n"
     "                       or fewer (--w4a4, --w2a2, --w4a8), else ort\n"
-    "  -o, --output OUT     default MODEL with .wNaM.onnx (written atomically)\n"
+    "  -o, --output OUT     default MODEL with .wNaM.onnx, or .wNaM.FORMAT.onnx with\n"
+    "                       --format (written atomically)\n"
     "  --report FILE        JSON: bits, steps and signedness per quantizer, the\n"
     "                       teacher, each loss term, timings, accuracies (fp32,\n"
     "                       teacher, student, exported), agreement\n"

@@ -136,3 +136,12 @@ qfd_cli_test(quantize_teacher_feature_unknown RC 2 ONE_LINE NO_FILE ${qout}
 qfd_cli_test(quantize_save_teacher_missing_dir RC 2 ONE_LINE NO_FILE ${qout}
   ARGS quantize ${r20} --limit 64 --save-teacher ${CLI_TMP}/missing_dir/t.onnx -o ${qout}
   STDERR "^qfd-onnx: error: [^\n]*missing_dir/t.onnx: cannot write there")
+
+# Without -o the output is named after the model and the bits, and after the
+# format when --format gives one, so that two formats do not overwrite each
+# other (the model is copied: the output lands beside it).
+file(COPY ${model} DESTINATION ${CLI_TMP}/default_name)
+qfd_cli_test(quantize_default_name_format RC 0
+  ARGS quantize ${CLI_TMP}/default_name/small_conv.onnx --w8a8 --method ptq --format tensorrt --calib-images 16
+       --eval-limit 16
+  STDOUT "default_name/small_conv\\.w8a8\\.tensorrt\\.onnx: W8A8 ptq, format tensorrt")
