@@ -1,6 +1,9 @@
-/* A labelled dataset in memory: inputs x and integer class labels y. */
+/* A dataset in memory: inputs x and integer class labels y (or, loaded
+ * with labels optional from files that have none, inputs only). */
 #ifndef QFD_DATA_DATASET_H
 #define QFD_DATA_DATASET_H
+
+#include <stdbool.h>
 
 #include "ir/array.h"
 
@@ -9,8 +12,9 @@
 
 typedef struct qfd_dataset {
     qfd_array x; /* float32 [N,C,H,W], uint8 pixels scaled to [0,1] */
-    qfd_array y; /* int64 [N], every label >= 0 */
+    qfd_array y; /* int64 [N], every label >= 0; all 0 when !labeled */
     int64_t n;
+    bool labeled; /* false: the files hold no labels (qfd_dataset_load_opt) */
     char *source; /* the file(s) it came from, for messages */
 } qfd_dataset;
 
@@ -25,6 +29,12 @@ typedef enum { QFD_SPLIT_TRAIN, QFD_SPLIT_TEST } qfd_split;
  * [N,H,W,C] with C in {1,3} is read as channels-last and transposed; other
  * rank-4 arrays are NCHW already; any other rank is refused. */
 qfd_status qfd_dataset_load(qfd_ctx *ctx, const char *path, qfd_split split, int64_t limit, qfd_dataset *out);
+/* The same, where labels_optional lets a split without labels load (no
+ * labels file in the IDX folder, no y array in the .npz that matches x's
+ * name): y is then zeros, for the loader's sake, and labeled is false.
+ * Distillation without labels (quantize --no-labels) reads data so. */
+qfd_status qfd_dataset_load_opt(qfd_ctx *ctx, const char *path, qfd_split split, int64_t limit, bool labels_optional,
+                                qfd_dataset *out);
 void qfd_dataset_free(qfd_dataset *d);
 /* Examples [start, start + n) of ds->x into dst, normalized as
  * (x - mean[c]) / std[c] (n_norm 0: copied; 1: one mean/std for every

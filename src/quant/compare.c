@@ -32,7 +32,7 @@ qfd_status qfd_quant_compare(qfd_ctx *ctx, const qfd_model *const *models, int n
     qfd_exec *e[QFD_COMPARE_MAX] = {0};
     float *batch = NULL;
     int64_t hits[QFD_COMPARE_MAX] = {0}, same = 0;
-    qfd_status st = qfd_dataset_load(ctx, o->data, QFD_SPLIT_TEST, o->limit, &ds);
+    qfd_status st = qfd_dataset_load_opt(ctx, o->data, QFD_SPLIT_TEST, o->limit, o->labels_optional, &ds);
     if (st)
         return st;
     for (int i = 0; i < n_models && !st; i++)
@@ -95,8 +95,9 @@ qfd_status qfd_quant_compare(qfd_ctx *ctx, const qfd_model *const *models, int n
     }
     if (!st) {
         r->n = n;
+        r->labeled = ds.labeled;
         for (int i = 0; i < n_models; i++)
-            r->top1[i] = n ? (double)hits[i] / (double)n : 0;
+            r->top1[i] = !ds.labeled ? NAN : n ? (double)hits[i] / (double)n : 0;
         r->agreement = n ? (double)same / (double)n : 0;
     }
     free(first);

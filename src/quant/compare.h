@@ -2,6 +2,8 @@
 #ifndef QFD_QUANT_COMPARE_H
 #define QFD_QUANT_COMPARE_H
 
+#include <stdbool.h>
+
 #include "ir/ir.h"
 
 #define QFD_COMPARE_MAX 4
@@ -12,11 +14,13 @@ typedef struct qfd_compare_opts {
     int batch, n_threads;
     int n_norm;
     float mean[4], std[4];
-    int a, b; /* the two models whose predictions and logits are compared */
+    int a, b;             /* the two models whose predictions and logits are compared */
+    bool labels_optional; /* a test split without labels loads: agreement only, top-1 NaN */
 } qfd_compare_opts;
 
 typedef struct qfd_compare_result {
     int64_t n;
+    bool labeled;
     double top1[QFD_COMPARE_MAX];
     double agreement;      /* fraction of images where a and b predict the same class */
     double max_logit_diff; /* largest |a - b| logit */

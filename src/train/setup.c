@@ -75,10 +75,11 @@ qfd_status qfd_fit_check_data(qfd_ctx *ctx, const qfd_model *m, const qfd_train_
     qfd_dataset test = {0};
     int64_t classes = 0;
     qfd_status st = model_classes(ctx, m, train, o->n_threads, &classes);
-    if (!st)
+    if (!st && train->labeled)
         st = check_labels(ctx, train, classes);
+    /* data without labels (distillation): the test split may have none either */
     if (!st && o->check_test) {
-        if (!(st = qfd_dataset_load(ctx, o->data, QFD_SPLIT_TEST, 0, &test)))
+        if (!(st = qfd_dataset_load_opt(ctx, o->data, QFD_SPLIT_TEST, 0, !train->labeled, &test)) && test.labeled)
             st = check_labels(ctx, &test, classes);
         qfd_dataset_free(&test);
     }
