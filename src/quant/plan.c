@@ -55,7 +55,7 @@ void qfd_quant_range(qfd_quant_format fmt, int bits, bool is_signed, bool weight
  * Not below 8-bit activations either: such a quantizer gets a Clip (ort) or
  * a 4-bit type (int4), and ONNX Runtime fuses neither, so it would only add
  * error where no layer reads it (MobileNetV2's last Relu6, read by
- * GlobalAveragePool alone: about 10 points of ptq W4A4 accuracy). */
+ * GlobalAveragePool alone). */
 static bool output_quantizers(const qfd_quant_cfg *cfg)
 {
     return cfg->format != QFD_FORMAT_TENSORRT && cfg->abits >= 8;
