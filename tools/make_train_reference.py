@@ -10,7 +10,7 @@ Run with Debian's interpreter (not a pyenv/venv python), from anywhere:
     /usr/bin/python3 tools/make_train_reference.py                      # both models
     /usr/bin/python3 tools/make_train_reference.py --only cnn_bn         # one model
 
-Outputs, for <name> in cnn_bn, transformer_block (see tests/data/train/README.md):
+Outputs, for <name> in cnn_bn, transformer_block, new_ops (see tests/data/train/README.md):
 
     tests/data/train/<name>/model.onnx        the model BEFORE training (torch.manual_seed(0)
                                               init), eval mode, every parameter and BatchNorm
@@ -117,10 +117,35 @@ class TransformerBlock(nn.Module):
         return self.head(x.mean(dim=1))
 
 
+class NewOps(nn.Module):
+    """Issue 16's trainable ops as PyTorch exports them: InstanceNorm2d
+    (InstanceNormalization), PixelShuffle (DepthToSpace CRD), einsum
+    attention, tril (Trilu), repeat (Tile), cumsum (CumSum), topk (TopK)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, padding=1)
+        self.inorm = nn.InstanceNorm2d(8, affine=True)
+        self.shuffle = nn.PixelShuffle(2)
+        self.conv2 = nn.Conv2d(2, 6, 4, stride=4)
+        self.fc = nn.Linear(3 * 6, NUM_CLASSES)
+
+    def forward(self, x):
+        x = torch.tanh(self.inorm(self.conv1(x)))      # [N, 8, 8, 8]
+        x = self.conv2(self.shuffle(x))                # [N, 6, 4, 4]
+        t = x.flatten(2).transpose(1, 2)               # [N, 16 tokens, 6]
+        s = torch.tril(torch.einsum("bqd,bkd->bqk", t, t)) / 6 ** 0.5
+        t = torch.einsum("bqk,bkd->bqd", s.softmax(-1), t)
+        t = torch.cumsum(t.repeat(1, 2, 1), dim=1) / 32
+        v, _ = t.topk(3, dim=1)                        # [N, 3, 6]
+        return self.fc(v.flatten(1))
+
+
 # name -> (constructor, opset, shape of one input batch)
 MODELS = {
     "cnn_bn": (CnnBn, 13, (BATCH, 1, 8, 8)),
     "transformer_block": (TransformerBlock, 17, (BATCH, 5, 16)),
+    "new_ops": (NewOps, 14, (BATCH, 1, 8, 8)),
 }
 
 
@@ -201,13 +226,66 @@ def make_one(name, out_root):
         print(f"  initializers not in state_dict: {', '.join(extra)}")
 
 
+def make_torchvision(name, out, opset=13, batch=4, steps=1):
+    """The same record for a torchvision classifier at ImageNet size (tools/zoo_train_check.sh):
+    default init from torch.manual_seed(0) (an all-zero weight matrix drawn from N(0, 0.02)
+    instead), 1000 classes, Dropout set to p = 0 (a random mask cannot be matched), `steps`
+    SGD steps on batches of `batch`."""
+    import torchvision
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(0)
+    kwargs = {"weights": None}
+    if name in ("googlenet", "inception_v3"):
+        kwargs.update(aux_logits=False, init_weights=True)
+    model = getattr(torchvision.models, name)(**kwargs)
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.p = 0.0
+    with torch.no_grad():  # ViT's head starts at zero, which would leave the whole body without a gradient
+        for p in model.parameters():
+            if p.dim() >= 2 and not p.any():
+                p.normal_(0.0, 0.02)
+    side = 299 if name == "inception_v3" else 224
+    gen = torch.Generator().manual_seed(DATA_SEED)
+    xs = [torch.randn(batch, 3, side, side, generator=gen) for _ in range(steps)]
+    ys = [torch.randint(0, 1000, (batch,), generator=gen) for _ in range(steps)]
+    export(model, xs[0], os.path.join(out, "model.onnx"), opset)
+    for k in range(steps):
+        np.save(os.path.join(out, f"x_{k}.npy"), xs[k].numpy().astype(np.float32))
+        np.save(os.path.join(out, f"y_{k}.npy"), ys[k].numpy().astype(np.int64))
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": WEIGHT_DECAY},
+                           {"params": no_decay, "weight_decay": 0.0}],
+                          lr=LR, momentum=MOMENTUM, nesterov=False)
+    model.train()
+    losses = []
+    for k in range(steps):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(xs[k]), ys[k])
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    np.save(os.path.join(out, "losses.npy"), np.array(losses, dtype=np.float32))
+    after = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()
+             if not k.endswith("num_batches_tracked")}
+    np.savez(os.path.join(out, "after.npz"), **after)
+    print(f"{name}: opset {opset}, batch {batch}, {steps} step(s), losses "
+          f"{' '.join(f'{v:.6f}' for v in losses)}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", choices=sorted(MODELS), action="append", help="one model (repeatable)")
     ap.add_argument("--out", default=OUT_DIR, help="output folder (default tests/data/train)")
+    ap.add_argument("--torchvision", metavar="NAME",
+                    help="record one SGD step of this torchvision classifier (batch 4) into --out")
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
+    if args.torchvision:
+        make_torchvision(args.torchvision, args.out)
+        return 0
     for name in args.only or MODELS:
         make_one(name, args.out)
     return 0

@@ -38,6 +38,28 @@ Outputs (paths relative to the repository root), for each <name> below:
     attention_11    11     [3,3,32,32]    hand-written attention at opset 11: Softmax on 4-D scores,
                                           chunk (Split), unsqueeze/squeeze, sum and mean over tokens,
                                           log_softmax output
+    swin_like       14     [3,3,32,32]    torchvision SwinTransformer, embed 16, depths [2], window 2:
+                                          shifted-window masks (Mod, Range, ScatterND)
+    new_ops         14     [3,3,32,32]    InstanceNorm, PixelShuffle (DepthToSpace), einsum
+                                          attention, tril (Trilu), repeat (Tile), cumsum, topk
+
+ImageNet-size mode (--imagenet): the torchvision 0.14 classifiers themselves,
+1000 classes, random weights from fixed seeds (BatchNorm statistics
+randomised as above), exported with a plain torch.onnx.export at an opset
+from 13 to 17 each (spread over the list, --opset to force one), into a
+cache folder outside git: $QFD_ZOO_CACHE, else ~/.cache/qfd-onnx/zoo.
+
+    /usr/bin/python3 tools/make_zoo.py --imagenet               # the default list
+    /usr/bin/python3 tools/make_zoo.py --imagenet --all         # every variant
+    /usr/bin/python3 tools/make_zoo.py --imagenet --only swin_t # one (repeatable)
+
+    <cache>/<name>/model.onnx   input "input" [N,3,224,224] (299 for inception_v3),
+                                output "logits" [N,1000], dynamic batch
+    <cache>/<name>/input.npy    a fixed random batch of 1, float32
+    <cache>/<name>/logits.npy   PyTorch eval-mode logits for it, float32
+
+tools/zoo_check.sh runs them through qfd-onnx and compares; it calls this
+script for the models that are missing from the cache.
 
 Each model is checked with onnx.checker after export. tests/CMakeLists.txt
 runs every model through `qfd-onnx run` and compares with logits.npy
@@ -47,6 +69,7 @@ runs every model through `qfd-onnx run` and compares with logits.npy
 import argparse
 import os
 import sys
+import time
 
 import numpy as np
 import torch
@@ -299,6 +322,43 @@ ZOO = {
 }
 
 
+def swin_like():
+    """torchvision's Swin Transformer, tiny: shifted windows, whose attention
+    mask the export builds with Mod, Range and ScatterND."""
+    from torchvision.models.swin_transformer import SwinTransformer
+    return SwinTransformer(patch_size=[4, 4], embed_dim=16, depths=[2], num_heads=[2],
+                           window_size=[2, 2], num_classes=NUM_CLASSES)
+
+
+class NewOpsNet(nn.Module):
+    """The ops issue 16 added, as PyTorch exports them: InstanceNorm2d
+    (InstanceNormalization), PixelShuffle (DepthToSpace CRD), torch.einsum,
+    torch.tril (Trilu), repeat (Tile), torch.cumsum, topk. (LocalResponseNorm
+    is exported as Pad/AveragePool arithmetic under an If, not as LRN.)"""
+
+    def __init__(self, num_classes=NUM_CLASSES):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, stride=2, padding=1)
+        self.inorm = nn.InstanceNorm2d(16, affine=True)
+        self.shuffle = nn.PixelShuffle(2)
+        self.conv2 = nn.Conv2d(4, 8, 4, stride=4)
+        self.fc = nn.Linear(4 * 8, num_classes)
+
+    def forward(self, x):
+        x = F.relu(self.inorm(self.conv1(x)))              # [N, 16, 16, 16]
+        x = self.conv2(self.shuffle(x))                    # [N, 8, 8, 8]
+        t = F.avg_pool2d(x, 2).flatten(2).transpose(1, 2)  # [N, 16 tokens, 8]
+        s = torch.tril(torch.einsum("bqd,bkd->bqk", t, t)) / 8 ** 0.5
+        t = torch.einsum("bqk,bkd->bqd", s.softmax(-1), t)
+        t = torch.cumsum(t.repeat(1, 2, 1), dim=1) / 32    # [N, 32, 8]
+        v, _ = t.topk(4, dim=1)                            # [N, 4, 8]
+        return self.fc(v.flatten(1))
+
+
+ZOO["swin_like"] = (swin_like, 14, (BATCH, 3, 32, 32))
+ZOO["new_ops"] = (NewOpsNet, 14, (BATCH, 3, 32, 32))
+
+
 # ---- making the files ---------------------------------------------------------
 
 def randomize_batchnorm(model, gen):
@@ -344,16 +404,106 @@ def make_one(name, out_root):
         raise SystemExit(f"{name}: model.onnx is {size} bytes, over the 400 KB budget")
 
 
+# ---- ImageNet-size torchvision classifiers (--imagenet) ----------------------
+
+# One or two of each family: what tools/zoo_check.sh runs by default.
+IMAGENET_DEFAULT = [
+    "alexnet", "vgg11_bn", "resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2",
+    "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0", "efficientnet_v2_s",
+    "regnet_x_400mf", "regnet_y_400mf", "shufflenet_v2_x1_0", "squeezenet1_0", "squeezenet1_1",
+    "googlenet", "inception_v3", "densenet121", "mnasnet1_0", "convnext_tiny", "vit_b_16", "swin_t",
+]
+IMAGENET_OPSETS = (13, 14, 15, 16, 17)
+
+
+def imagenet_names(all_variants):
+    if not all_variants:
+        return IMAGENET_DEFAULT
+    return sorted(torchvision.models.list_models(module=torchvision.models)) \
+        if hasattr(torchvision.models, "list_models") else sorted(
+            n for n in dir(torchvision.models)
+            if not n.startswith("_") and n[0].islower() and callable(getattr(torchvision.models, n))
+            and n not in ("get_weight", "get_model", "get_model_weights", "list_models")
+            and not n.startswith(("detection", "segmentation", "video", "optical_flow", "quantization")))
+
+
+def imagenet_opset(name):
+    """Spreads the opsets 13-17 over the models, the same one for a name on every run."""
+    return IMAGENET_OPSETS[sum(map(ord, name)) % len(IMAGENET_OPSETS)]
+
+
+def cache_dir():
+    return os.environ.get("QFD_ZOO_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "qfd-onnx", "zoo")
+
+
+def make_imagenet(name, out_root, opset=None):
+    opset = opset or imagenet_opset(name)
+    side = 299 if name == "inception_v3" else 224
+    torch.manual_seed(SEED)
+    kwargs = {"weights": None}
+    if name in ("googlenet", "inception_v3"):
+        kwargs.update(aux_logits=False, init_weights=True)
+    model = getattr(torchvision.models, name)(**kwargs)
+    gen = torch.Generator().manual_seed(SEED + 1)
+    randomize_batchnorm(model, gen)
+    with torch.no_grad():  # ViT's head starts at zero: logits would be 0 whatever the body computes
+        for p in model.parameters():
+            if p.dim() >= 2 and not p.any():
+                p.copy_(0.02 * torch.randn(p.shape, generator=gen))
+    model.eval()
+    x = torch.randn(1, 3, side, side, generator=gen)
+    with torch.no_grad():
+        logits = model(x)
+    out = os.path.join(out_root, name)
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, "model.onnx")
+    tmp = path + ".tmp"
+    t0 = time.time()
+    torch.onnx.export(model, x, tmp, opset_version=opset,
+                      input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    onnx.checker.check_model(tmp, full_check=True)
+    np.save(os.path.join(out, "input.npy"), x.numpy().astype(np.float32))
+    np.save(os.path.join(out, "logits.npy"), logits.numpy().astype(np.float32))
+    os.replace(tmp, path)  # last: a model.onnx in the cache always has its reference
+    ops = sorted({n.op_type for n in onnx.load(path, load_external_data=False).graph.node})
+    print(f"{name:20s} opset {opset:2d}  {os.path.getsize(path) / 2**20:7.1f} MB  {time.time() - t0:5.1f} s  "
+          f"ops: {' '.join(ops)}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--only", choices=sorted(ZOO), action="append",
-                    help="make only this model (repeatable)")
-    ap.add_argument("--out", default=OUT_DIR, help="output folder (default tests/data/zoo)")
+    ap.add_argument("--only", action="append", help="make only this model (repeatable)")
+    ap.add_argument("--out", help="output folder (default tests/data/zoo; with --imagenet the cache)")
+    ap.add_argument("--imagenet", action="store_true", help="the ImageNet-size torchvision classifiers")
+    ap.add_argument("--all", action="store_true", help="with --imagenet: every torchvision classifier")
+    ap.add_argument("--opset", type=int, choices=IMAGENET_OPSETS, help="with --imagenet: this opset for all")
+    ap.add_argument("--missing", action="store_true", help="with --imagenet: skip models already in the cache")
+    ap.add_argument("--list", action="store_true", help="with --imagenet: print the model names and exit")
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
+    if args.imagenet:
+        names = args.only or imagenet_names(args.all)
+        if args.list:
+            print("\n".join(names))
+            return 0
+        out = args.out or cache_dir()
+        failed = []
+        for name in names:
+            if args.missing and os.path.exists(os.path.join(out, name, "model.onnx")):
+                continue
+            try:
+                make_imagenet(name, out, args.opset)
+            except Exception as e:  # a model torch.onnx.export refuses: say so, go on
+                print(f"{name:20s} not exported: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+                      flush=True)
+                failed.append(name)
+        return 1 if failed else 0
     for name in args.only or ZOO:
-        make_one(name, args.out)
+        if name not in ZOO:
+            ap.error(f"unknown model '{name}' (choose from {', '.join(sorted(ZOO))})")
+        make_one(name, args.out or OUT_DIR)
     return 0
 
 

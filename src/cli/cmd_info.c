@@ -1,8 +1,67 @@
 /* qfd-onnx info MODEL [--json]: what a model is, at a glance. */
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/args.h"
+#include "exec/exec.h"
+
+/* Whether the executor can run the model, found without running it: the
+ * ops it lacks, or else the first node whose attributes it refuses
+ * (building an executor parses them all and allocates no tensor). */
+typedef struct run_check {
+    qfd_missing_op *missing;
+    size_t n_missing;
+    char why[512]; /* empty when it can run */
+} run_check;
+
+static qfd_status check_runs(qfd_ctx *ctx, const qfd_model *m, run_check *rc)
+{
+    rc->why[0] = 0;
+    qfd_status st = qfd_exec_missing_ops(ctx, m, &rc->missing, &rc->n_missing);
+    if (st || rc->n_missing)
+        return st;
+    qfd_exec *e = NULL;
+    st = qfd_exec_new(ctx, m, 1, &e);
+    if (st == QFD_ERR_NOMEM)
+        return st;
+    if (st)
+        snprintf(rc->why, sizeof rc->why, "%s", qfd_ctx_error(ctx));
+    qfd_exec_free(e);
+    return QFD_OK;
+}
+
+static void print_runs_text(FILE *f, const run_check *rc)
+{
+    if (rc->n_missing) {
+        int64_t nodes = 0;
+        for (size_t i = 0; i < rc->n_missing; i++)
+            nodes += rc->missing[i].count;
+        fprintf(f, "  runs         no: %zu unsupported op%s in %" PRId64 " node%s\n", rc->n_missing,
+                rc->n_missing == 1 ? "" : "s", nodes, nodes == 1 ? "" : "s");
+        for (size_t i = 0; i < rc->n_missing; i++)
+            fprintf(f, "    %6" PRId64 "  %s%s%s (opset %" PRId64 ")\n", rc->missing[i].count, rc->missing[i].domain,
+                    *rc->missing[i].domain ? "." : "", rc->missing[i].op_type, rc->missing[i].opset);
+    } else if (rc->why[0]) {
+        fprintf(f, "  runs         no: %s\n", rc->why);
+    } else {
+        fputs("  runs         yes\n", f);
+    }
+}
+
+static void print_runs_json(FILE *f, const run_check *rc)
+{
+    fprintf(f, ",\"runs\":%s,\"unsupported\":[", rc->n_missing || rc->why[0] ? "false" : "true");
+    for (size_t i = 0; i < rc->n_missing; i++) {
+        fputs(i ? ",{\"op_type\":" : "{\"op_type\":", f);
+        qfd_json_str(f, rc->missing[i].op_type);
+        fputs(",\"domain\":", f);
+        qfd_json_str(f, rc->missing[i].domain);
+        fprintf(f, ",\"opset\":%" PRId64 ",\"count\":%" PRId64 "}", rc->missing[i].opset, rc->missing[i].count);
+    }
+    fputs("],\"runs_error\":", f);
+    qfd_json_str(f, rc->why[0] ? rc->why : NULL);
+}
 
 static void print_shape(FILE *f, const qfd_value_summary *v)
 {
@@ -66,7 +125,7 @@ static void print_layers(FILE *f, const qfd_model_summary *s)
     }
 }
 
-static void print_text(FILE *f, const char *path, const qfd_model_summary *s)
+static void print_text(FILE *f, const char *path, const qfd_model_summary *s, const run_check *rc)
 {
     fprintf(f, "%s\n", path);
     fprintf(f, "  ir_version   %" PRId64 "\n", s->ir_version);
@@ -108,6 +167,7 @@ static void print_text(FILE *f, const char *path, const qfd_model_summary *s)
     fputs(")\n", f);
     if (s->n_subgraphs)
         fprintf(f, "  subgraphs    %" PRId64 " (If/Loop/Scan bodies, kept as they are)\n", s->n_subgraphs);
+    print_runs_text(f, rc);
     if (!s->n_qdq_nodes) {
         fputs("  quantized    no\n", f);
         return;
@@ -186,7 +246,7 @@ static void print_json_quant(FILE *f, const qfd_model_summary *s)
     fputs("]}", f);
 }
 
-static void print_json(FILE *f, const char *path, const qfd_model_summary *s)
+static void print_json(FILE *f, const char *path, const qfd_model_summary *s, const run_check *rc)
 {
     fputs("{\"file\":", f);
     qfd_json_str(f, path);
@@ -239,6 +299,7 @@ static void print_json(FILE *f, const char *path, const qfd_model_summary *s)
     }
     fputs("],\"quant\":", f);
     print_json_quant(f, s);
+    print_runs_json(f, rc);
     fputs("}\n", f);
 }
 
@@ -255,9 +316,13 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     qfd_status st = qfd_model_load(ctx, path, &m);
     if (st)
         return qfd_cli_fail(ctx, st);
+    run_check runs = {0};
     st = qfd_model_summarize(ctx, m, &s);
     if (!st)
-        (json ? print_json : print_text)(stdout, path, s);
+        st = check_runs(ctx, m, &runs);
+    if (!st)
+        (json ? print_json : print_text)(stdout, path, s, &runs);
+    free(runs.missing);
     qfd_model_summary_free(s);
     qfd_model_free(m);
     return st ? qfd_cli_fail(ctx, st) : QFD_EXIT_OK;
@@ -282,6 +347,10 @@ const qfd_cli_cmd qfd_cmd_info = {
     "that it is float: from the qfd.quant.bits / qfd.quant.float metadata, else\n"
     "the bits its integers need (a Clip before a QuantizeLinear narrows an\n"
     "activation below its 8-bit container).\n"
+    "\n"
+    "It says whether qfd-onnx can run the model, without running it: 'runs yes',\n"
+    "or the ops it lacks with their node counts and opsets, or the first node\n"
+    "whose attributes it refuses (\"runs\", \"unsupported\", \"runs_error\" in JSON).\n"
     "\n"
     "It also names the classifier feature, the tensor that quantize distils:\n"
     "the input of the last Gemm or MatMul by a weight on the way to the first\n"

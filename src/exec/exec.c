@@ -167,6 +167,37 @@ static qfd_status unsupported(qfd_ctx *ctx, const qfd_exec *e)
     return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "%zu unsupported op%s: %s", count, count == 1 ? "" : "s", msg);
 }
 
+qfd_status qfd_exec_missing_ops(qfd_ctx *ctx, const qfd_model *m, qfd_missing_op **out, size_t *n)
+{
+    const qfd_graph *g = &m->graph;
+    *out = NULL;
+    *n = 0;
+    qfd_missing_op *list = NULL;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const qfd_node *nd = &g->nodes[i];
+        const char *dom = nd->domain ? nd->domain : "";
+        int64_t opset = qfd_model_opset(m, nd->domain);
+        if (qfd_op_lookup(nd->domain, nd->op_type, opset))
+            continue;
+        size_t j = 0;
+        while (j < *n && (strcmp(list[j].op_type, nd->op_type) || strcmp(list[j].domain, dom)))
+            j++;
+        if (j == *n) {
+            qfd_missing_op *grown = realloc(list, (*n + 1) * sizeof *list);
+            if (!grown) {
+                free(list);
+                *n = 0;
+                return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+            }
+            list = grown;
+            list[(*n)++] = (qfd_missing_op){dom, nd->op_type, opset, 0};
+        }
+        list[j].count++;
+    }
+    *out = list;
+    return QFD_OK;
+}
+
 qfd_status qfd_exec_new(qfd_ctx *ctx, const qfd_model *m, int n_threads, qfd_exec **out)
 {
     *out = NULL;

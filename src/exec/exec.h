@@ -60,6 +60,18 @@ void qfd_exec_profile_write(const qfd_exec *e, FILE *f);
  * trainable parameters are set. */
 void qfd_exec_share_values(qfd_exec *e);
 
+/* One op type of a model that the executor has no definition for at the
+ * model's opset, with how many nodes use it. */
+typedef struct qfd_missing_op {
+    const char *domain, *op_type; /* the model's strings */
+    int64_t opset, count;
+} qfd_missing_op;
+
+/* The ops of m the executor lacks, in order of first use, without building
+ * or running anything (`info`): *out is malloc'd (free it), *n their count;
+ * NULL and 0 when every op is there. Fails only when out of memory. */
+qfd_status qfd_exec_missing_ops(qfd_ctx *ctx, const qfd_model *m, qfd_missing_op **out, size_t *n);
+
 /* Bytes the executor holds: values it computed, gradients, workspace. */
 size_t qfd_exec_memory(const qfd_exec *e);
 

@@ -9,9 +9,9 @@ set(QDQ "${CMAKE_CURRENT_SOURCE_DIR}/data/qdq")
 qfd_cli_test(info_infer_ort RC 0 ARGS info ${QDQ}/ort_w4a4.onnx
   STDOUT "\n  quantized    yes: format ort \\(inferred from the Q/DQ types\\), opset 13\n +6 QuantizeLinear/DequantizeLinear nodes \\(containers: uint8 x4, int8 x1, int32 x1\\)\n +2 layers, 1 quantized, 1 float; bits \\(weight, activation\\) inferred from the integer ranges and Clip clamps\n +c +Conv +w4a4\n +y +Gemm +float\n$")
 qfd_cli_test(info_infer_tensorrt_json RC 0 ARGS info --json ${QDQ}/tensorrt_w4a4.onnx
-  STDOUT "\"quant_types\":\\[\\{\"dtype\":\"int8\",\"bits\":8,\"count\":5\\}\\],\"quant\":\\{\"format\":\"tensorrt\",\"format_source\":\"inferred\",\"opset\":13,\"bits_source\":\"inferred\",\"layers\":\\[\\{\"name\":\"c\",\"op\":\"Conv\",\"float\":false,\"wbits\":4,\"abits\":4\\},\\{\"name\":\"y\",\"op\":\"Gemm\",\"float\":true,\"wbits\":0,\"abits\":0\\}\\]\\}\\}\n$")
+  STDOUT "\"quant_types\":\\[\\{\"dtype\":\"int8\",\"bits\":8,\"count\":5\\}\\],\"quant\":\\{\"format\":\"tensorrt\",\"format_source\":\"inferred\",\"opset\":13,\"bits_source\":\"inferred\",\"layers\":\\[\\{\"name\":\"c\",\"op\":\"Conv\",\"float\":false,\"wbits\":4,\"abits\":4\\},\\{\"name\":\"y\",\"op\":\"Gemm\",\"float\":true,\"wbits\":0,\"abits\":0\\}\\]\\},\"runs\":true,\"unsupported\":\\[\\],\"runs_error\":null\\}\n$")
 qfd_cli_test(info_not_quantized_json RC 0 ARGS info --json ${FIX}/small_conv.onnx
-  STDOUT "\"quantized\":false,\"qdq_nodes\":0,\"quant_types\":\\[\\],\"quant\":null\\}\n$")
+  STDOUT "\"quantized\":false,\"qdq_nodes\":0,\"quant_types\":\\[\\],\"quant\":null,\"runs\":true,\"unsupported\":\\[\\],\"runs_error\":null\\}\n$")
 qfd_cli_test(help_info_quantized RC 0 ARGS info --help STDOUT "format \\(ort, int4, tensorrt.*the opset, and the bits")
 
 # Files quantize writes (ptq on the small fixture, seconds): the format and
@@ -42,5 +42,5 @@ qfd_cli_test(info_quantize_skip_setup RC 0
   STDOUT "W8A8 ptq, format tensorrt")
 set_tests_properties(cli.info_quantize_skip_setup PROPERTIES FIXTURES_SETUP info_skip)
 qfd_cli_test(info_quantize_skip_json RC 0 ARGS info --json ${file}
-  STDOUT "\"quant\":\\{\"format\":\"tensorrt\",\"format_source\":\"metadata\",\"opset\":13,\"bits_source\":\"metadata\",\"layers\":\\[\\{\"name\":\"conv\",\"op\":\"Conv\",\"float\":false,\"wbits\":8,\"abits\":8\\},\\{\"name\":\"fc\",\"op\":\"Gemm\",\"float\":true,\"wbits\":0,\"abits\":0\\}\\]\\}\\}\n$")
+  STDOUT "\"quant\":\\{\"format\":\"tensorrt\",\"format_source\":\"metadata\",\"opset\":13,\"bits_source\":\"metadata\",\"layers\":\\[\\{\"name\":\"conv\",\"op\":\"Conv\",\"float\":false,\"wbits\":8,\"abits\":8\\},\\{\"name\":\"fc\",\"op\":\"Gemm\",\"float\":true,\"wbits\":0,\"abits\":0\\}\\]\\},\"runs\":true,\"unsupported\":\\[\\],\"runs_error\":null\\}\n$")
 set_tests_properties(cli.info_quantize_skip_json PROPERTIES FIXTURES_REQUIRED info_skip)

@@ -2,11 +2,12 @@
  * libonnx-testdata (folders node, pytorch-converted, pytorch-operator)
  * whose ops are all in the executor's contract (issue 4's list, written out
  * below, independent of what the executor happens to support) and whose
- * input/output tensors are float32 or int64/int32/bool/uint8/int8.
+ * input/output tensors are float32, float64 or int64/int32/bool/uint8/int8
+ * (float64 since issue 16: the CumSum and Einsum cases are all float64).
  *
  * Every selected case must pass, or be listed in k_known_failures with its
  * reason; a listed case that passes fails the suite too, so the list stays
- * true. At least 95% of the selected cases must pass.
+ * true. At least 99% of the selected cases must pass.
  *
  * usage: test_conformance DATA_DIR [CASE_SUBSTRING]
  */
@@ -82,9 +83,28 @@ static const char *const k_ops[] = {
     "Resize",
     "QuantizeLinear",
     "DequantizeLinear",
+    /* issue 16: the ops of torchvision's and Transformer exports */
+    "Mod",
+    "Range",
+    "ScatterND",
+    "Tile",
+    "GatherND",
+    "OneHot",
+    "Trilu",
+    "DepthToSpace",
+    "SpaceToDepth",
+    "ArgMax",
+    "ArgMin",
+    "Hardmax",
+    "TopK",
+    "CumSum",
+    "Einsum",
+    "LRN",
+    "InstanceNormalization",
 };
 
-static const int32_t k_types[] = {QFD_DT_FLOAT, QFD_DT_INT64, QFD_DT_INT32, QFD_DT_BOOL, QFD_DT_UINT8, QFD_DT_INT8};
+static const int32_t k_types[] = {QFD_DT_FLOAT, QFD_DT_DOUBLE, QFD_DT_INT64, QFD_DT_INT32,
+                                  QFD_DT_BOOL,  QFD_DT_UINT8,  QFD_DT_INT8};
 
 /* Selected cases that do not pass, each with the reason. */
 static const struct {
@@ -183,6 +203,15 @@ static void compare(const qfd_array *got, const qfd_array *want, double rtol, do
         return;
     }
     int64_t n = qfd_array_numel(want);
+    if (want->dtype == QFD_DT_DOUBLE) {
+        const double *g = got->data, *w = want->data;
+        for (int64_t i = 0; i < n; i++)
+            if (!(isnan(w[i]) && isnan(g[i])) && !(fabs(g[i] - w[i]) <= atol + rtol * fabs(w[i]))) {
+                snprintf(why, cap, "value %lld: got %.17g, expected %.17g", (long long)i, g[i], w[i]);
+                return;
+            }
+        return;
+    }
     if (want->dtype != QFD_DT_FLOAT) {
         if (got->nbytes != want->nbytes || memcmp(got->data, want->data, want->nbytes))
             snprintf(why, cap, "integer/bool values differ");
@@ -337,5 +366,5 @@ int main(int argc, char **argv)
            "%d unexpected failures, %d unexpected passes\n",
            r.selected, r.out_of_scope, r.passed, rate, r.xfail, r.failed, r.xpass);
     int min_cases = r.filter ? 1 : 400;
-    return r.failed == 0 && r.xpass == 0 && rate >= 95.0 && r.selected >= min_cases ? 0 : 1;
+    return r.failed == 0 && r.xpass == 0 && rate >= 99.0 && r.selected >= min_cases ? 0 : 1;
 }

@@ -175,6 +175,34 @@ static qfd_model *pool_model(const char *op, int64_t opset, const int64_t *xd, c
     return m;
 }
 
+/* issue 16: LRN (odd and even window) and InstanceNormalization. */
+static int lrn_instancenorm(void)
+{
+    int fails = 0;
+    const int64_t d[] = {2, 5, 2, 3}, c5[] = {5};
+    for (int size = 2; size <= 3; size++) {
+        qfd_model *m = mb_new(13);
+        mb_param(m, "x", 4, d, NULL, -1, 1);
+        qfd_node *n = mb_node(m, "LRN", 1, (const char *[]){"x"}, 1, (const char *[]){"y"});
+        mb_attr_int(n, "size", size);
+        mb_attr_float(n, "alpha", 0.5f); /* large enough for the window term to matter */
+        mb_attr_float(n, "beta", 0.75f);
+        mb_attr_float(n, "bias", 1.5f);
+        mb_output(m, "y");
+        fails += gradcheck(size == 2 ? "LRN size 2" : "LRN size 3", m,
+                           &(gradcheck_opts){.params = PARAMS("x"), .max_elems = 100000});
+    }
+    qfd_model *m = mb_new(13);
+    mb_param(m, "x", 4, d, NULL, -1, 1);
+    mb_param(m, "scale", 1, c5, NULL, 0.5f, 1.5f);
+    mb_param(m, "b", 1, c5, NULL, -1, 1);
+    mb_node(m, "InstanceNormalization", 3, (const char *[]){"x", "scale", "b"}, 1, (const char *[]){"y"});
+    mb_output(m, "y");
+    fails += gradcheck("InstanceNormalization [2,5,2,3]", m,
+                       &(gradcheck_opts){.params = PARAMS("x", "scale", "b"), .max_elems = 100000});
+    return fails;
+}
+
 int main(void)
 {
     int fails = 0;
@@ -236,6 +264,8 @@ int main(void)
                        &(gradcheck_opts){.params = px, .max_elems = 120});
     fails += gradcheck("GlobalMaxPool [2,3,4,5]", pool_model("GlobalMaxPool", 13, x2345, NULL, NULL, NULL, NULL, 0, 0),
                        &(gradcheck_opts){.params = px, .max_elems = 120});
+
+    fails += lrn_instancenorm();
 
     printf("%s\n", fails ? "FAILED" : "all gradient checks passed");
     return fails ? 1 : 0;

@@ -372,6 +372,42 @@ static int accumulation(void)
                      &(gradcheck_opts){.params = PARAMS("x"), .max_elems = MAX_ALL});
 }
 
+/* issue 16: CumSum (every exclusive/reverse combination, two axes) and
+ * TopK's values. */
+static int cumsum_topk(void)
+{
+    int fails = 0;
+    const int64_t d[] = {3, 4}, one[] = {1};
+    for (int c = 0; c < 8; c++) {
+        char label[96];
+        int64_t axis = c & 1 ? -1 : 0;
+        snprintf(label, sizeof label, "CumSum axis %lld exclusive %d reverse %d", (long long)axis, c >> 1 & 1,
+                 c >> 2 & 1);
+        qfd_model *m = mb_new(14);
+        mb_param(m, "x", 2, d, NULL, -1, 1);
+        mb_const(m, "axis", QFD_DT_INT64, 0, NULL, &axis);
+        qfd_node *n = mb_node(m, "CumSum", 2, (const char *[]){"x", "axis"}, 1, (const char *[]){"y"});
+        mb_attr_int(n, "exclusive", c >> 1 & 1);
+        mb_attr_int(n, "reverse", c >> 2 & 1);
+        mb_output(m, "y");
+        fails += gradcheck(label, m, &(gradcheck_opts){.params = PARAMS("x"), .max_elems = MAX_ALL});
+    }
+    for (int largest = 0; largest <= 1; largest++) {
+        float v[12];
+        distinct(v, 12, 7u + (unsigned)largest); /* no ties within eps */
+        int64_t k = 2;
+        qfd_model *m = mb_new(13);
+        mb_param(m, "x", 2, d, v, 0, 0);
+        mb_const(m, "k", QFD_DT_INT64, 1, one, &k);
+        mb_attr_int(mb_node(m, "TopK", 2, (const char *[]){"x", "k"}, 2, (const char *[]){"v", "i"}), "largest",
+                    largest);
+        mb_output(m, "v");
+        fails += gradcheck(largest ? "TopK largest k=2" : "TopK smallest k=2", m,
+                           &(gradcheck_opts){.params = PARAMS("x"), .max_elems = MAX_ALL});
+    }
+    return fails;
+}
+
 int main(void)
 {
     int fails = 0;
@@ -382,6 +418,7 @@ int main(void)
     fails += pad();
     fails += accumulation();
     fails += threaded();
+    fails += cumsum_topk();
     printf("%s\n", fails ? "FAILED" : "all gradient checks passed");
     return fails ? 1 : 0;
 }

@@ -394,6 +394,66 @@ static int thread_checks(void)
     return fails;
 }
 
+/* issue 16: Tile, GatherND, ScatterND (data and updates), Trilu,
+ * DepthToSpace (both modes), SpaceToDepth. */
+static int model_op_checks(void)
+{
+    int fails = 0;
+    qfd_model *m;
+    const char *const *px = NAMES("x", NULL);
+
+    m = with_x(13, 3, I64(2, 1, 3));
+    mb_const(m, "rep", QFD_DT_INT64, 1, I64(3), I64(2, 3, 2));
+    mb_node(m, "Tile", 2, NAMES("x", "rep"), 1, NAMES("y"));
+    mb_output(m, "y");
+    fails += check("Tile [2,1,3] x [2,3,2]", m, px, ALL);
+
+    m = with_x(13, 3, I64(2, 3, 4));
+    mb_const(m, "idx", QFD_DT_INT64, 2, I64(4, 2), I64(0, 1, 1, -1, 0, 1, 1, 0));
+    mb_node(m, "GatherND", 2, NAMES("x", "idx"), 1, NAMES("y"));
+    mb_output(m, "y");
+    fails += check("GatherND [2,3,4] k=2, a repeated tuple", m, px, ALL);
+
+    m = with_x(13, 3, I64(2, 3, 4));
+    mb_const(m, "idx", QFD_DT_INT64, 3, I64(2, 2, 1), I64(2, 0, 1, 2));
+    mb_attr_int(mb_node(m, "GatherND", 2, NAMES("x", "idx"), 1, NAMES("y")), "batch_dims", 1);
+    mb_output(m, "y");
+    fails += check("GatherND batch_dims=1", m, px, ALL);
+
+    for (int add = 0; add <= 1; add++) {
+        m = with_x(16, 2, I64(4, 3));
+        mb_param(m, "u", 2, I64(3, 3), NULL, -1, 1);
+        mb_const(m, "idx", QFD_DT_INT64, 2, I64(3, 1), add ? I64(1, 3, 1) : I64(1, 3, -4));
+        qfd_node *n = mb_node(m, "ScatterND", 3, NAMES("x", "idx", "u"), 1, NAMES("y"));
+        if (add)
+            mb_attr_str(n, "reduction", "add");
+        mb_output(m, "y");
+        fails += check(add ? "ScatterND add, a repeated index" : "ScatterND none", m, NAMES("x", "u", NULL), ALL);
+    }
+
+    for (int upper = 0; upper <= 1; upper++) {
+        m = with_x(14, 3, I64(2, 3, 4));
+        mb_const(m, "k", QFD_DT_INT64, 0, NULL, I64(upper ? 1 : -1));
+        mb_attr_int(mb_node(m, "Trilu", 2, NAMES("x", "k"), 1, NAMES("y")), "upper", upper);
+        mb_output(m, "y");
+        fails += check(upper ? "Trilu upper k=1" : "Trilu lower k=-1", m, px, ALL);
+    }
+
+    for (int crd = 0; crd <= 1; crd++) {
+        m = with_x(13, 4, I64(2, 8, 2, 3));
+        qfd_node *n = mb_node(m, "DepthToSpace", 1, NAMES("x"), 1, NAMES("y"));
+        mb_attr_int(n, "blocksize", 2);
+        mb_attr_str(n, "mode", crd ? "CRD" : "DCR");
+        mb_output(m, "y");
+        fails += check(crd ? "DepthToSpace CRD b=2" : "DepthToSpace DCR b=2", m, px, ALL);
+    }
+    m = with_x(13, 4, I64(2, 2, 4, 6));
+    mb_attr_int(mb_node(m, "SpaceToDepth", 1, NAMES("x"), 1, NAMES("y")), "blocksize", 2);
+    mb_output(m, "y");
+    fails += check("SpaceToDepth b=2", m, px, ALL);
+    return fails;
+}
+
 int main(void)
 {
     int fails = 0;
@@ -404,6 +464,7 @@ int main(void)
     fails += gather_checks();
     fails += expand_checks();
     fails += thread_checks();
+    fails += model_op_checks();
     printf("%s\n", fails ? "FAILED" : "all gradient checks passed");
     return fails ? 1 : 0;
 }

@@ -2,9 +2,16 @@
  * PyTorch's losses and, at the end, its weights and BatchNorm statistics
  * (tests/data/train/<case>/, made by tools/make_train_reference.py).
  *
- * usage: test_parity CASE_DIR [CASE_DIR ...] */
+ * usage: test_parity [--tensor-tol T] CASE_DIR [CASE_DIR ...]
+ *
+ * Each value must be within rtol 1e-4, atol 1e-5 of PyTorch's. With
+ * --tensor-tol (tools/zoo_train_check.sh, ImageNet-size models) a tensor
+ * passes instead when max |difference| <= T * max(1, max |PyTorch|): for
+ * a first conv layer of a deep net, PyTorch's own float32 step differs from
+ * its float64 step by more than the per-value tolerance. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/ctx.h"
@@ -17,7 +24,7 @@ static int close_enough(double got, double want, double rtol, double atol)
     return fabs(got - want) <= atol + rtol * fabs(want);
 }
 
-static int run_case(qfd_ctx *ctx, const char *dir)
+static int run_case(qfd_ctx *ctx, const char *dir, double tensor_tol)
 {
     char path[4096];
     int fails = 0;
@@ -66,6 +73,7 @@ static int run_case(qfd_ctx *ctx, const char *dir)
     snprintf(path, sizeof path, "%s/after.npz", dir);
     const qfd_graph *g = &m->graph;
     int compared = 0;
+    double worst_rel = 0;
     for (size_t i = 0; i < g->n_inits; i++) {
         const qfd_tensor *tt = &g->tensors[g->inits[i]];
         if (tt->dtype != QFD_DT_FLOAT || qfd_tensor_numel(tt) <= 1)
@@ -78,11 +86,15 @@ static int run_case(qfd_ctx *ctx, const char *dir)
         }
         const float *a = tt->data, *b = want.data;
         int64_t n = qfd_tensor_numel(tt), bad = 0;
-        double worst = 0;
+        double worst = 0, scale = 1;
         for (int64_t j = 0; j < n && (size_t)n * 4 == want.nbytes; j++) {
             worst = fmax(worst, fabs((double)a[j] - b[j]));
+            scale = fmax(scale, fabs((double)b[j]));
             bad += !close_enough(a[j], b[j], 1e-4, 1e-5);
         }
+        if (tensor_tol > 0)
+            bad = worst > tensor_tol * scale ? bad + !bad : 0;
+        worst_rel = fmax(worst_rel, worst / scale);
         if ((size_t)n * 4 != want.nbytes)
             bad = 1;
         if (bad)
@@ -92,7 +104,8 @@ static int run_case(qfd_ctx *ctx, const char *dir)
         compared++;
         qfd_array_free(&want);
     }
-    printf("%s %s: %d tensors compared with PyTorch after the steps\n", fails ? "FAIL" : "ok  ", dir, compared);
+    printf("%s %s: %d tensors compared with PyTorch after the steps, worst max|diff| / max(1, max|PyTorch|) %.3g\n",
+           fails ? "FAIL" : "ok  ", dir, compared, worst_rel);
     fails += compared == 0;
 out:
     qfd_array_free(&losses);
@@ -104,9 +117,15 @@ out:
 int main(int argc, char **argv)
 {
     qfd_ctx *ctx = qfd_ctx_new();
-    int fails = argc < 2;
-    for (int i = 1; i < argc; i++)
-        fails += run_case(ctx, argv[i]);
+    double tensor_tol = 0;
+    int first = 1;
+    if (argc > 2 && !strcmp(argv[1], "--tensor-tol")) {
+        tensor_tol = atof(argv[2]);
+        first = 3;
+    }
+    int fails = argc <= first || (first == 3 && !(tensor_tol > 0));
+    for (int i = first; i < argc; i++)
+        fails += run_case(ctx, argv[i], tensor_tol);
     qfd_ctx_free(ctx);
     printf("%s\n", fails ? "FAILED" : "training matches PyTorch");
     return fails ? 1 : 0;
