@@ -12,7 +12,8 @@ typedef struct qfd_compare_opts {
     int batch, n_threads;
     int n_norm;
     float mean[4], std[4];
-    int a, b; /* the two models whose predictions and logits are compared */
+    int a, b;                    /* the two models whose predictions and logits are compared */
+    const qfd_image_opts *image; /* image files as data (NULL: defaults); models[0] gives their shape */
 } qfd_compare_opts;
 
 typedef struct qfd_compare_result {

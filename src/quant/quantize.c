@@ -120,14 +120,15 @@ static qfd_status choose_format(qfd_ctx *ctx, const qfd_model *src, qfd_model **
     return st ? st : qfd_quant_plan_make(ctx, *work, &rn->cfg, plan);
 }
 
-/* The first n images of ds, normalized as the model expects. */
-static float *calib_images(const qfd_dataset *ds, int64_t n, int n_norm, const float *mean, const float *std)
+/* The first n images of ds that decode, normalized as the model expects
+ * (*n lowered when images were skipped). */
+static qfd_status calib_images(qfd_ctx *ctx, const qfd_dataset *ds, int64_t *n, int n_norm, const float *mean,
+                               const float *std, int n_threads, float **x)
 {
-    int64_t per = ds->n ? qfd_array_numel(&ds->x) / ds->n : 0;
-    float *x = malloc((size_t)(n * per) * sizeof *x + 1);
-    if (x)
-        qfd_dataset_normalize(ds, 0, n, n_norm, mean, std, x);
-    return x;
+    int64_t per = ds->n ? qfd_array_numel(&ds->x) / ds->n : 0, next;
+    if (!(*x = malloc((size_t)(*n * per) * sizeof **x + 1)))
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    return qfd_dataset_read(ctx, ds, 0, *n, n_norm, mean, std, n_threads, *x, NULL, n, &next, NULL);
 }
 
 /* Parameter groups of a fake-quant student: weights, biases and norms,
@@ -345,7 +346,7 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
     checks.check_test = 1;
     if ((st = qfd_model_normalization(ctx, src, o->train.n_mean, o->train.mean, o->train.n_std, o->train.std, &n_norm,
                                       mean, std, &norm_source)) ||
-        (st = qfd_dataset_load(ctx, o->train.data, QFD_SPLIT_TRAIN, o->train.limit, &ds)) ||
+        (st = qfd_dataset_open(ctx, o->train.data, &o->train.image, src, QFD_SPLIT_TRAIN, o->train.limit, &ds)) ||
         (st = qfd_fit_check_data(ctx, src, &checks, &ds)))
         goto out;
     int n_w = 0, n_a = 0, n_b = 0;
@@ -364,10 +365,8 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
     int64_t nc = o->calib_images > 0 ? o->calib_images : 2048;
     nc = nc < ds.n ? nc : ds.n;
     STAGE("calibrating on %lld training images (%s)", (long long)nc, o->calib ? o->calib : "mse");
-    if (!(cx = calib_images(&ds, nc, n_norm, mean, std))) {
-        st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    if ((st = calib_images(ctx, &ds, &nc, n_norm, mean, std, o->train.n_threads > 0 ? o->train.n_threads : 2, &cx)))
         goto out;
-    }
     qfd_calib_opts co = {rn.calib, cx, nc, &ds.x, 64, o->train.n_threads, o->calib_progress, o->train.user};
     if ((st = qfd_quant_calibrate(ctx, work, &plan, &co)) || (st = qfd_quant_insert(ctx, work, &plan)))
         goto out;
@@ -403,7 +402,8 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
                             .n_threads = o->train.n_threads,
                             .n_norm = n_norm,
                             .a = 1,
-                            .b = 2};
+                            .b = 2,
+                            .image = &o->train.image};
     memcpy(cmp.mean, mean, sizeof mean);
     memcpy(cmp.std, std, sizeof std);
     STAGE("evaluating FP32, student and exported models on the test split");

@@ -110,6 +110,8 @@ qfd_status qfd_fit(qfd_ctx *ctx, qfd_model *m, const qfd_dataset *ds, const qfd_
                 (st = qfd_checkpoint_save(ctx, o->checkpoint_dir, m, opt, params, &s, &o->meta)))
                 goto out;
         }
+        if ((st = qfd_loader_error(ctx, ld)))
+            goto out;
         if (!r->stopped) {
             s.epoch = epoch + 1;
             s.batch = 0;
