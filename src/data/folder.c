@@ -85,8 +85,7 @@ static void names_free(char **names, size_t n)
 
 /* The entries of dir in byte order (Python's sorted() on UTF-8 names),
  * split into sub-folders and files (symbolic links followed). */
-static qfd_status read_dir(qfd_ctx *ctx, const char *dir, char ***dirs, size_t *n_dirs, char ***files,
-                           size_t *n_files)
+static qfd_status read_dir(qfd_ctx *ctx, const char *dir, char ***dirs, size_t *n_dirs, char ***files, size_t *n_files)
 {
     *dirs = *files = NULL;
     *n_dirs = *n_files = 0;
@@ -330,8 +329,8 @@ qfd_status qfd_images_open(qfd_ctx *ctx, const char *path, bool is_dir, const qf
         return st;
     if (img->crop > 0) {
         if ((h && h != img->crop) || (w && w != img->crop))
-            return qfd_fail(ctx, QFD_ERR_ARG, "--crop %d: the model takes %lld x %lld images", img->crop,
-                            (long long)h, (long long)w);
+            return qfd_fail(ctx, QFD_ERR_ARG, "--crop %d: the model takes %lld x %lld images", img->crop, (long long)h,
+                            (long long)w);
         h = w = img->crop;
     }
     if (!h || !w)
@@ -556,8 +555,16 @@ qfd_status qfd_dataset_read(qfd_ctx *ctx, const qfd_dataset *ds, int64_t start, 
         pthread_t tid[MAX_THREADS];
         bool spawned[MAX_THREADS] = {false};
         for (int64_t t = 0; t < threads; t++) {
-            jobs[t] = (read_job){.ds = ds, .first = *next, .count = count, .t = t, .stride = threads,
-                                 .n_norm = n_norm, .mean = mean, .std = std, .x = x + *got * per, .per = per,
+            jobs[t] = (read_job){.ds = ds,
+                                 .first = *next,
+                                 .count = count,
+                                 .t = t,
+                                 .stride = threads,
+                                 .n_norm = n_norm,
+                                 .mean = mean,
+                                 .std = std,
+                                 .x = x + *got * per,
+                                 .per = per,
                                  .ok = ok};
             jobs[t].ctx.memory_limit = ctx->memory_limit;
         }

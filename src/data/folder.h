@@ -7,8 +7,8 @@
 
 /* The examples of a dataset of image files: paths only, never pixels. */
 struct qfd_images {
-    char *paths;  /* NUL-terminated paths, one after another */
-    size_t *off;  /* [n] where each path starts */
+    char *paths; /* NUL-terminated paths, one after another */
+    size_t *off; /* [n] where each path starts */
     int64_t n;
     int c, h, w;      /* what every example becomes */
     int resize, crop; /* evaluation preprocessing (0: not given) */

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <jpeglib.h>
 #include <jerror.h> /* JWRN_JPEG_EOF */
+#include <jpeglib.h>
 #include <png.h>
 
 #include "core/ctx.h"
@@ -263,8 +263,7 @@ out:
     return st;
 }
 
-qfd_status qfd_image_decode(qfd_ctx *ctx, const char *name, const uint8_t *data, size_t n, int channels,
-                            qfd_image *out)
+qfd_status qfd_image_decode(qfd_ctx *ctx, const char *name, const uint8_t *data, size_t n, int channels, qfd_image *out)
 {
     static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     memset(out, 0, sizeof *out);
