@@ -2,13 +2,12 @@
  * epoch loop (train/fit.c). Everything that can be checked before the first
  * step is: data of both splits, labels against the model's classes, the
  * options a resumed run must keep. */
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "core/atomic.h"
 #include "core/ctx.h"
-#include "ir/edit.h"
+#include "ir/model_info.h"
 #include "train/setup.h"
 
 qfd_status qfd_output_check(qfd_ctx *ctx, const char *path)
@@ -48,16 +47,8 @@ qfd_status qfd_model_train(qfd_ctx *ctx, qfd_model *m, const qfd_train_opts *o, 
     st = qfd_fit(ctx, m, &ds, &f, r);
     /* the normalization trained with goes with the weights, so that a later
      * eval (or quantize) of the file uses it without being told */
-    if (!st && o->n_mean > 0 && o->n_mean == o->n_std) {
-        char ms[128] = "", ss[128] = "";
-        for (int c = 0; c < o->n_mean; c++) {
-            size_t a = strlen(ms), b = strlen(ss);
-            snprintf(ms + a, sizeof ms - a, "%s%.7g", c ? "," : "", (double)o->mean[c]);
-            snprintf(ss + b, sizeof ss - b, "%s%.7g", c ? "," : "", (double)o->std[c]);
-        }
-        if (qfd_model_set_metadata(m, "qfd.mean", ms) || qfd_model_set_metadata(m, "qfd.std", ss))
-            st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
-    }
+    if (!st && o->n_mean == o->n_std)
+        st = qfd_model_record_normalization(ctx, m, o->n_mean, o->mean, o->std);
 out:
     if (o->checkpoint_dir && !r->checkpointed)
         r->checkpointed = qfd_checkpoint_exists(o->checkpoint_dir);

@@ -232,6 +232,8 @@ const qfd_cli_cmd qfd_cmd_check = {
     "                     than --max-drop percentage points (default 1.0)\n"
     "  --data PATH        labelled test data as for eval (default: Fashion-MNIST)\n"
     "  --limit N          the first N test images\n"
+    "  --resize N --crop M --on-bad-image A\n"
+    "                     image files as --data: preprocessing as for eval\n"
     "  --mean M --std S   input normalization (default: the quantized file's qfd.mean/\n"
     "                     qfd.std metadata, else the reference's)\n"
     "  --threads T        CPU threads for --reference (default: all cores)\n"

@@ -84,7 +84,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         getrusage(RUSAGE_SELF, &ru);
         fprintf(stderr,
                 "train: %" PRId64 " parameters, %.1f MiB of activations, gradients and optimizer state, "
-                "peak RSS %.1f MiB, %.0f img/s\n",
+                "peak RSS %.1f MiB, %.2f img/s\n",
                 r.n_params, (double)r.train_bytes / 1048576.0, (double)ru.ru_maxrss / 1024.0, r.images_per_second);
     }
     if (r.stopped) {

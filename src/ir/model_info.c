@@ -1,10 +1,12 @@
 #include "ir/model_info.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/ctx.h"
+#include "ir/edit.h"
 
 int64_t qfd_model_opset(const qfd_model *m, const char *domain)
 {
@@ -74,5 +76,20 @@ qfd_status qfd_model_normalization(qfd_ctx *ctx, const qfd_model *m, int n_flag_
     for (int i = 0; i < *n; i++)
         if (!(std[i] > 0))
             return qfd_fail(ctx, QFD_ERR_ARG, "std must be positive, got %g", std[i]);
+    return QFD_OK;
+}
+
+qfd_status qfd_model_record_normalization(qfd_ctx *ctx, qfd_model *m, int n, const float *mean, const float *std)
+{
+    char ms[128] = "", ss[128] = "";
+    if (n <= 0)
+        return QFD_OK;
+    for (int c = 0; c < n && c < 4; c++) {
+        size_t a = strlen(ms), b = strlen(ss);
+        snprintf(ms + a, sizeof ms - a, "%s%.7g", c ? "," : "", (double)mean[c]);
+        snprintf(ss + b, sizeof ss - b, "%s%.7g", c ? "," : "", (double)std[c]);
+    }
+    if (qfd_model_set_metadata(m, "qfd.mean", ms) || qfd_model_set_metadata(m, "qfd.std", ss))
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
     return QFD_OK;
 }

@@ -18,4 +18,9 @@ qfd_status qfd_model_normalization(qfd_ctx *ctx, const qfd_model *m, int n_flag_
                                    int n_flag_std, const float *flag_std, int *n, float mean[4], float std[4],
                                    const char **source);
 
+/* Records normalization given by flags (n > 0) as the model's qfd.mean /
+ * qfd.std, replacing what was there, so that a later eval of the file uses
+ * it unasked. n 0: the model is left as it is. */
+qfd_status qfd_model_record_normalization(qfd_ctx *ctx, qfd_model *m, int n, const float *mean, const float *std);
+
 #endif

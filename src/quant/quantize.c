@@ -418,7 +418,8 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
     r->agreement = cr.agreement;
     r->max_logit_diff = cr.max_logit_diff;
     r->seconds_evaluate = now() - t;
-    if ((st = tag(ctx, exported, &rn, r)))
+    if ((st = tag(ctx, exported, &rn, r)) ||
+        (!strcmp(norm_source, "flags") && (st = qfd_model_record_normalization(ctx, exported, n_norm, mean, std))))
         goto out;
     *out = exported;
     exported = NULL;
