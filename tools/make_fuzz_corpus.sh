@@ -51,7 +51,7 @@ for f in "$tmp"/data/mnist_ok/*; do cp "$f" "$C/idx/mnist_$(basename "$f")"; don
 # kind of image tests/data/images holds, the corrupt ones, a CIFAR record
 image_seeds() {
   local I=tests/data/images
-  for f in $I/jpeg/c0/gray.jpg $I/jpeg/c0/gray16.png $I/jpeg/c0/rgb_00.jpg $I/jpeg/c1/cmyk.jpg \
+  for f in $I/jpeg/c0/gray.jpg $I/jpeg/c0/gray16.png $I/jpeg/c0/rgb_00.jpg $I/jpeg/c1/cmyk.jpg $I/jpeg/c1/progressive.jpg \
            $I/jpeg/c2/palette.png $I/jpeg/c2/rgba.png $I/png/test/c0/00019.png $I/corrupt/c0/truncated.jpg \
            $I/corrupt/c1/garbage.png; do
     for m in 0 1; do

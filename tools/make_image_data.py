@@ -16,8 +16,8 @@ Written (deterministic; committed):
                             accuracy of the IDX files on the same images
   jpeg/c0..c2/*             3-channel JPEGs of odd sizes made from
                             Fashion-MNIST images, plus a grayscale JPEG, an
-                            Adobe CMYK JPEG, an RGBA PNG, a palette PNG and a
-                            16-bit grayscale PNG
+                            Adobe CMYK JPEG, a progressive 4:2:0 JPEG, an RGBA
+                            PNG, a palette PNG and a 16-bit grayscale PNG
   jpeg_list.txt             the same files as a list file ("path label")
   ref_rgb_r40_c32.npy       float32 [N,3,32,32]: Resize(40), CenterCrop(32),
                             ToTensor, Normalize(MEAN, STD) on convert('RGB')
@@ -89,6 +89,8 @@ def jpeg_folder():
     files.append(("c0/gray.jpg", 0, g, dict(quality=92)))
     c = colour(x[21], 1).resize((47, 39), Image.BICUBIC).convert("CMYK")
     files.append(("c1/cmyk.jpg", 1, c, dict(quality=95)))
+    pj = colour(x[25], 2).resize((67, 51), Image.BICUBIC)
+    files.append(("c1/progressive.jpg", 1, pj, dict(quality=85, progressive=True, subsampling=2)))
     a = colour(x[22], 2).resize((35, 43), Image.BICUBIC).convert("RGBA")
     a.putalpha(Image.fromarray(np.tile(np.arange(35, dtype=np.uint8) * 7, (43, 1)), "L"))
     files.append(("c2/rgba.png", 2, a, {}))

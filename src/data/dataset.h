@@ -77,6 +77,11 @@ qfd_status qfd_dataset_image(qfd_ctx *ctx, const qfd_dataset *ds, int64_t i, con
                              const float *mean, const float *std, float *dst);
 /* --on-bad-image skip was given for this image dataset. */
 bool qfd_dataset_skips_bad(const qfd_dataset *ds);
+/* A failure of qfd_dataset_image that is the image's fault (corrupt,
+ * truncated, an unsupported layout, too large for the memory limit), which
+ * --on-bad-image skip passes over; anything else (a file that vanished,
+ * out of memory) stops whatever the flag. */
+bool qfd_dataset_bad_image(qfd_status st);
 /* Examples [start, start + n) of ds->x into dst, normalized as
  * (x - mean[c]) / std[c] (n_norm 0: copied; 1: one mean/std for every
  * channel; C: one per channel). */

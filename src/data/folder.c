@@ -487,6 +487,11 @@ qfd_status qfd_dataset_image(qfd_ctx *ctx, const qfd_dataset *ds, int64_t i, con
     return st;
 }
 
+bool qfd_dataset_bad_image(qfd_status st)
+{
+    return st == QFD_ERR_INVALID || st == QFD_ERR_UNSUPPORTED || st == QFD_ERR_LIMIT;
+}
+
 bool qfd_dataset_skips_bad(const qfd_dataset *ds)
 {
     return ds->images && ds->images->skip_bad;
@@ -515,7 +520,7 @@ static void *read_main(void *arg)
                                           j->x + k * j->per);
         j->ok[k] = st == QFD_OK;
         /* a bad image under skip is left out; anything else stops */
-        if (st && (st != QFD_ERR_INVALID || !j->ds->images->skip_bad)) {
+        if (st && (!qfd_dataset_bad_image(st) || !j->ds->images->skip_bad)) {
             j->st = st;
             j->st_index = k;
             break;
@@ -585,7 +590,7 @@ qfd_status qfd_dataset_read(qfd_ctx *ctx, const qfd_dataset *ds, int64_t start, 
                 bad_at = jobs[t].st_index, bad = &jobs[t];
         if (bad) {
             st = qfd_fail(ctx, bad->st, "%s%s", qfd_ctx_error(&bad->ctx),
-                          bad->st == QFD_ERR_INVALID ? " (--on-bad-image skip leaves such images out)" : "");
+                          qfd_dataset_bad_image(bad->st) ? " (--on-bad-image skip leaves such images out)" : "");
             break;
         }
         /* compact: the images that decoded, in order */

@@ -2,6 +2,7 @@
 #include "data/image.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -129,6 +130,19 @@ static qfd_status decode_jpeg(qfd_ctx *ctx, const char *name, const uint8_t *dat
     const J_COLOR_SPACE cs = s->d.jpeg_color_space;
     const int cmyk = cs == JCS_CMYK || cs == JCS_YCCK;
     s->d.out_color_space = cmyk ? JCS_CMYK : cs == JCS_GRAYSCALE ? JCS_GRAYSCALE : JCS_RGB;
+    /* A progressive file keeps every coefficient (2 bytes a sample) while it
+     * decodes: a header asking for more than the memory limit is refused
+     * before libjpeg allocates, and libjpeg itself is held to the limit. */
+    const uint64_t pixels = (uint64_t)s->d.image_width * s->d.image_height;
+    const uint64_t need = pixels * (uint64_t)s->d.num_components * 2 + pixels * (uint64_t)channels;
+    if (qfd_over_memory_limit(ctx, need)) {
+        char b[32];
+        st = qfd_fail(ctx, QFD_ERR_LIMIT, "%s: a %u x %u JPEG takes %s to decode", name, s->d.image_width,
+                      s->d.image_height, qfd_format_bytes(b, need));
+        goto out;
+    }
+    if (ctx && ctx->memory_limit)
+        s->d.mem->max_memory_to_use = (long)(ctx->memory_limit > (uint64_t)LONG_MAX ? LONG_MAX : ctx->memory_limit);
     jpeg_start_decompress(&s->d);
     const int src_c = s->d.output_components, w = (int)s->d.output_width, h = (int)s->d.output_height;
     if ((st = image_alloc(ctx, name, w, h, channels, out)))
@@ -209,7 +223,7 @@ static qfd_status decode_png(qfd_ctx *ctx, const char *name, const uint8_t *data
         goto out;
     }
     if (setjmp(png_jmpbuf(s->p))) {
-        st = st ? st : qfd_fail(ctx, QFD_ERR_INVALID, "%s: corrupt PNG: %s", name, s->msg);
+        st = qfd_fail(ctx, QFD_ERR_INVALID, "%s: corrupt PNG: %s", name, s->msg);
         goto out;
     }
     png_set_read_fn(s->p, s, png_read_mem);

@@ -89,12 +89,12 @@ static qfd_status fill_images(const qfd_loader *l, qfd_ctx *ctx, int64_t k, slot
         qfd_rng r = qfd_rng_key(l->o.seed, STREAM_AUG, (uint64_t)l->epoch, (uint64_t)pos);
         const qfd_image_aug aug = {l->o.image_random, l->o.hflip, qfd_rng_next(&r)};
         qfd_status st = qfd_dataset_image(ctx, l->ds, idx, &aug, l->o.n_norm, l->o.mean, l->o.std, dst + w * l->chw);
-        if (st == QFD_ERR_INVALID && qfd_dataset_skips_bad(l->ds)) {
+        if (qfd_dataset_bad_image(st) && qfd_dataset_skips_bad(l->ds)) {
             s->skipped++;
             continue;
         }
         if (st) {
-            if (st == QFD_ERR_INVALID) {
+            if (qfd_dataset_bad_image(st)) {
                 char msg[sizeof ctx->err];
                 snprintf(msg, sizeof msg, "%s", qfd_ctx_error(ctx));
                 qfd_fail(ctx, st, "%s (--on-bad-image skip leaves such images out)", msg);

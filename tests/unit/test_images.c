@@ -89,7 +89,7 @@ static void matches_torchvision(qfd_ctx *ctx)
     qfd_image_opts r40 = {.resize = 40, .crop = 32}, r24 = {.resize = 24, .crop = 32}, none = {0};
     float *x = read_all(ctx, "flat_rgb32.onnx", path_of("jpeg"), &r40, 3, mean, std, &n, &y);
     against(ctx, "RGB, Resize(40), CenterCrop(32), Normalize", x, n, "ref_rgb_r40_c32.npy");
-    CHECK(n == 13 && y && y[0] == 0 && y[5] == 1 && y[12] == 2);
+    CHECK(n == 14 && y && y[0] == 0 && y[5] == 1 && y[13] == 2);
     free(x), free(y), y = NULL;
     x = read_all(ctx, "flat_gray32.onnx", path_of("jpeg"), &r40, 1, gm, gs, &n, &y);
     against(ctx, "L, Resize(40), CenterCrop(32), Normalize", x, n, "ref_gray_r40_c32.npy");
@@ -105,7 +105,7 @@ static void matches_torchvision(qfd_ctx *ctx)
     int64_t n2, *y2 = NULL;
     x = read_all(ctx, "flat_rgb32.onnx", path_of("jpeg_list.txt"), &r40, 3, mean, std, &n2, &y2);
     against(ctx, "list file, as the folder", x, n2, "ref_rgb_r40_c32.npy");
-    CHECK(n2 == 13 && y2 && y2[0] == 0 && y2[5] == 1 && y2[12] == 2);
+    CHECK(n2 == 14 && y2 && y2[0] == 0 && y2[5] == 1 && y2[13] == 2);
     free(x), free(y2);
 }
 
@@ -219,7 +219,7 @@ static void loader(qfd_ctx *ctx)
     qfd_image_opts img = {.resize = 40, .crop = 32};
     CHECK_OK(ctx, qfd_dataset_open(ctx, path_of("jpeg"), &img, m, QFD_SPLIT_TEST, 0, &ds));
     const int64_t per = 3 * 32 * 32;
-    float *a = calloc((size_t)(13 * per), sizeof *a), *b = calloc((size_t)(13 * per), sizeof *b);
+    float *a = calloc((size_t)(14 * per), sizeof *a), *b = calloc((size_t)(14 * per), sizeof *b);
     for (int pool = 0; pool < 2 && a && b; pool++) {
         qfd_loader_opts o = {.batch = 4, .shuffle = true, .seed = 7, .hflip = true, .image_random = true};
         o.prefetch = pool ? 3 : 0;
@@ -232,19 +232,19 @@ static void loader(qfd_ctx *ctx)
         const qfd_array *x, *y;
         int64_t at = 0;
         while (qfd_loader_next(l, &x, &y)) {
-            CHECK(x->dims[1] == 3 && x->dims[2] == 32 && x->dims[3] == 32 && at + x->dims[0] <= 13);
+            CHECK(x->dims[1] == 3 && x->dims[2] == 32 && x->dims[3] == 32 && at + x->dims[0] <= 14);
             memcpy((pool ? b : a) + at * per, x->data, (size_t)(x->dims[0] * per) * sizeof(float));
             at += x->dims[0];
         }
         CHECK_OK(ctx, qfd_loader_error(ctx, l));
-        CHECK(at == 13);
+        CHECK(at == 14);
         qfd_loader_free(l);
     }
-    CHECK(a && b && !memcmp(a, b, (size_t)(13 * per) * sizeof *a));
+    CHECK(a && b && !memcmp(a, b, (size_t)(14 * per) * sizeof *a));
     /* random-resized-crop gives pixels in [0, 1] and differs from the
      * evaluation crop */
     float lo = 1, hi = 0;
-    for (int64_t i = 0; a && i < 13 * per; i++)
+    for (int64_t i = 0; a && i < 14 * per; i++)
         lo = a[i] < lo ? a[i] : lo, hi = a[i] > hi ? a[i] : hi;
     CHECK(lo >= 0 && hi <= 1 && hi > lo);
     free(a), free(b);
