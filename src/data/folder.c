@@ -15,7 +15,7 @@
 #include "core/ctx.h"
 #include "data/image.h"
 #include "data/rng.h"
-#include "ir/ir.h"
+#include "ir/model_info.h"
 
 /* symbolic-link loops end here instead of exhausting the stack */
 #define MAX_DEPTH 32
@@ -278,32 +278,6 @@ static qfd_status list_file(qfd_ctx *ctx, const char *file, listing *l)
     return st;
 }
 
-/* [C,H,W] of the model's first input; H or W 0 when not fixed. */
-static qfd_status model_input(qfd_ctx *ctx, const qfd_model *m, int64_t *c, int64_t *h, int64_t *w)
-{
-    const qfd_graph *g = &m->graph;
-    for (size_t i = 0; i < g->n_inputs; i++) {
-        const qfd_value_info *vi = &g->inputs[i];
-        if (g->tensors[vi->tensor].flags & QFD_T_INITIALIZER)
-            continue;
-        const qfd_type *t = &vi->type;
-        if (!vi->has_type || !t->has_shape || t->rank != 4)
-            return qfd_fail(ctx, QFD_ERR_UNSUPPORTED,
-                            "image data needs a model whose input '%s' is an image batch [N,C,H,W]",
-                            g->tensors[vi->tensor].name);
-        int64_t d[3];
-        for (int k = 0; k < 3; k++)
-            d[k] = t->dims[k + 1].kind == QFD_DIM_VALUE ? t->dims[k + 1].value : 0;
-        if (d[0] != 1 && d[0] != 3)
-            return qfd_fail(ctx, QFD_ERR_UNSUPPORTED,
-                            "image data needs a model input of 1 or 3 channels; '%s' has %s%lld",
-                            g->tensors[vi->tensor].name, d[0] ? "" : "an unknown count ", (long long)d[0]);
-        *c = d[0], *h = d[1], *w = d[2];
-        return QFD_OK;
-    }
-    return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "the model has no input to feed images to");
-}
-
 void qfd_images_free(qfd_images *im)
 {
     if (!im)
@@ -325,7 +299,7 @@ qfd_status qfd_images_open(qfd_ctx *ctx, const char *path, bool is_dir, const qf
     img = img ? img : &none;
     if (!m)
         return qfd_fail(ctx, QFD_ERR_INTERNAL, "%s: image data needs the model's input shape", path);
-    if ((st = model_input(ctx, m, &c, &h, &w)))
+    if ((st = qfd_model_image_input(ctx, m, &c, &h, &w)))
         return st;
     if (img->crop > 0) {
         if ((h && h != img->crop) || (w && w != img->crop))

@@ -93,3 +93,28 @@ qfd_status qfd_model_record_normalization(qfd_ctx *ctx, qfd_model *m, int n, con
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
     return QFD_OK;
 }
+
+qfd_status qfd_model_image_input(qfd_ctx *ctx, const qfd_model *m, int64_t *c, int64_t *h, int64_t *w)
+{
+    const qfd_graph *g = &m->graph;
+    for (size_t i = 0; i < g->n_inputs; i++) {
+        const qfd_value_info *vi = &g->inputs[i];
+        if (g->tensors[vi->tensor].flags & QFD_T_INITIALIZER)
+            continue;
+        const qfd_type *t = &vi->type;
+        if (!vi->has_type || !t->has_shape || t->rank != 4)
+            return qfd_fail(ctx, QFD_ERR_UNSUPPORTED,
+                            "image data needs a model whose input '%s' is an image batch [N,C,H,W]",
+                            g->tensors[vi->tensor].name);
+        int64_t d[3];
+        for (int k = 0; k < 3; k++)
+            d[k] = t->dims[k + 1].kind == QFD_DIM_VALUE ? t->dims[k + 1].value : 0;
+        if (d[0] != 1 && d[0] != 3)
+            return qfd_fail(ctx, QFD_ERR_UNSUPPORTED,
+                            "image data needs a model input of 1 or 3 channels; '%s' has %s%lld",
+                            g->tensors[vi->tensor].name, d[0] ? "" : "an unknown count ", (long long)d[0]);
+        *c = d[0], *h = d[1], *w = d[2];
+        return QFD_OK;
+    }
+    return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "the model has no input to feed images to");
+}
