@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuilds the fuzz seed corpus, tests/fuzz/corpus/<harness>/, from the test
-# fixtures: tests/data (models, .npy), the .npy/.npz/IDX files test_data
+# fixtures: tests/data (models, .npy, quantized files), the .npy/.npz/IDX files test_data
 # writes (valid ones and each kind of bad one), and the hand-made models of
 # tools/ort/make_fuzz_seeds.js. Inputs that fuzzing found (crash-*, named by
 # what they broke) are kept. Needs a built build/ (tools/test.sh).
@@ -22,6 +22,10 @@ for f in tests/data/io/*.onnx tests/data/io/bad/*.onnx tests/data/limits/*.onnx;
   cp "$f" "$C/onnx/io_$(basename "$f")"
 done
 cp tests/data/io/external/model.onnx "$C/onnx/io_external.onnx"
+# quantized files without qfd metadata: what info infers (format, bits per layer)
+for f in tests/data/qdq/*.onnx; do
+  cp "$f" "$C/onnx/qdq_$(basename "$f")"
+done
 for d in maxpool_indices maxpool_pads globalmaxpool reducemax_cols reducemax_opset18 max3 min_broadcast clip \
          clip_opset6 hardsigmoid prelu softmax conv_dw_clip; do
   cp "tests/data/nan/$d/model.onnx" "$C/onnx/nan_$d.onnx"

@@ -94,6 +94,12 @@ typedef struct qfd_qtype_count {
     int64_t count; /* QuantizeLinear/DequantizeLinear nodes using it */
 } qfd_qtype_count;
 
+typedef struct qfd_layer_summary {
+    const char *name; /* node name, or "<op>#<index>" */
+    const char *op_type;
+    int wbits, abits; /* weight and input activation bits; 0 for a float layer */
+} qfd_layer_summary;
+
 typedef struct qfd_model_summary {
     int64_t ir_version;
     const char *producer_name, *producer_version, *graph_name;
@@ -115,6 +121,17 @@ typedef struct qfd_model_summary {
      * its shape when the graph declares it or it follows from the
      * classifier's weight; NULL when the search finds none. */
     const qfd_value_summary *feature;
+    /* A quantized file (n_qdq_nodes > 0): its format ("ort", "int4",
+     * "tensorrt", or "qdq" for another layout), from its qfd.quant.format
+     * metadata or inferred from the Q/DQ types; and every Conv,
+     * ConvTranspose, Gemm and MatMul with its bits, from the qfd.quant.bits
+     * and qfd.quant.float metadata or inferred from the integers it uses
+     * (n_layers_inferred of them). quant_format is NULL otherwise. */
+    const char *quant_format;
+    int quant_format_inferred;
+    int64_t opset; /* of the default domain; -1 when not imported */
+    size_t n_layers, n_layers_inferred;
+    const qfd_layer_summary *layers;
 } qfd_model_summary;
 
 qfd_status qfd_model_summarize(qfd_ctx *ctx, const qfd_model *model, qfd_model_summary **out);
@@ -245,12 +262,21 @@ int qfd_parse_floats(const char *s, float *v, int cap);
 
 /* ---- FP32 training: `qfd-onnx train` ---------------------------------- */
 
+/* Most loss terms a run reports one by one (cross-entropy, a distillation term). */
+#define QFD_LOSS_TERMS_MAX 4
+
 typedef struct qfd_train_progress {
     int epoch, epochs;     /* 1-based epoch */
     int64_t step, steps;   /* batches done in this epoch, and per epoch */
-    double loss, accuracy; /* running means over the epoch so far */
+    double loss, accuracy; /* running means over the epoch so far; accuracy NaN without labels */
     double images_per_second, eta_seconds;
-    int epoch_done; /* 1 on the last call of an epoch */
+    int epoch_done;    /* 1 on the last call of an epoch */
+    const char *phase; /* NULL, or which model of a multi-stage run trains ("teacher") */
+    /* The terms the loss sums (n_terms >= 2 only; one term is the loss):
+     * names ("ce", "mse", "kl") and running means, each before its weight. */
+    int n_terms;
+    const char *term_names[QFD_LOSS_TERMS_MAX];
+    double terms[QFD_LOSS_TERMS_MAX];
 } qfd_train_progress;
 
 typedef struct qfd_train_opts {
@@ -291,9 +317,14 @@ typedef struct qfd_train_result {
     int epochs_done;
     int stopped;      /* stopped early through opts->stop */
     int checkpointed; /* opts->checkpoint_dir holds a checkpoint (also set when training failed) */
-    double loss, train_accuracy, seconds, images_per_second;
-    size_t train_bytes; /* activations, gradients and optimizer state */
+    double loss, train_accuracy, seconds, images_per_second; /* train_accuracy NaN without labels */
+    size_t train_bytes;                                      /* activations, gradients and optimizer state */
     int64_t n_params;
+    /* Each loss term over the last epoch: name, weight, mean value before
+     * the weight (loss is the weighted sum). */
+    int n_terms;
+    const char *term_names[QFD_LOSS_TERMS_MAX];
+    double term_weights[QFD_LOSS_TERMS_MAX], terms[QFD_LOSS_TERMS_MAX];
 } qfd_train_result;
 
 /* Fails, naming the path, unless a file can be written at path: its folder
@@ -313,22 +344,41 @@ void qfd_json_str(FILE *f, const char *s);
 /* ---- Quantization: `qfd-onnx quantize` -------------------------------- */
 
 typedef struct qfd_quantize_opts {
-    const char *method;      /* "ptq" (calibration only) or "lsq" (default: learned steps, cross-entropy) */
+    /* "qfd" (default: a teacher with a quantized feature, then the student
+     * with cross-entropy plus lambda * MSE to that feature), "kd" (plus
+     * T^2 * KL to the FP32 teacher's logits), "fd" (plus lambda * MSE to
+     * the FP32 teacher's feature), "lsq" (cross-entropy only) or "ptq"
+     * (calibration only) */
+    const char *method;
     int wbits, abits;        /* 2..8; <= 0: 4 */
     const char *first_last;  /* first and last layers: "8" (default), "same" or "fp" (kept float) */
-    const char *format;      /* "ort", "int4"; NULL: int4 when a layer other than the first and last has
-                                tensors of 4 bits or fewer, else ort */
+    const char *format;      /* "ort", "int4" or "tensorrt"; NULL: int4 when a layer other than the first
+                                and last has tensors of 4 bits or fewer, else ort */
     const char *calib;       /* activations: "mse" (default), "percentile" or "minmax" */
     int64_t calib_images;    /* <= 0: 2048 training images, no augmentation */
-    const char *feature;     /* the classifier feature (NULL: found as qfd_model_find_feature does); its
-                                quantizer is what QFD distils. A name not in the model is refused. */
+    const char *feature;     /* the student's feature (NULL: the classifier feature, found as
+                                qfd_model_find_feature does): what qfd and fd distil. A name not in
+                                the model is refused. */
     const char *const *skip; /* shell patterns on node names or op types: those layers stay float */
     size_t n_skip;
     float lr_steps;           /* <= 0: 1e-5, the quantizer steps' learning rate */
     int64_t eval_limit;       /* > 0: first eval_limit test images for the accuracies (0: all) */
     const char *student_path; /* non-NULL: also save the trained fake-quant model (domain ai.qfd) here */
+    /* Distillation (kd, fd, qfd; any of these with another method is refused). */
+    float lambda;                /* <= 0: 1.0, the weight of the distillation term */
+    float temperature;           /* kd only; <= 0: 1 */
+    int no_labels;               /* the distillation term only: data without labels load */
+    const char *teacher_path;    /* the teacher (NULL: the model itself); a file written by save_teacher
+                                    is a trained qfd teacher and skips stage 1 */
+    const char *teacher_feature; /* the teacher's feature (NULL: the student's name when the teacher
+                                    has that tensor, else its classifier feature) */
+    const char *save_teacher;    /* qfd: also write the teacher after stage 1 here */
+    int teacher_bits;            /* qfd: the teacher's feature quantizer, 1..8; <= 0: 4 */
+    int teacher_epochs;          /* qfd: stage 1's epochs; < 0: 1; 0: calibrate the quantizer only */
+    float teacher_lr;            /* qfd: stage 1's learning rate; <= 0: see quantize --help */
     /* Data and training: as `train` (epochs <= 0: 2; lr <= 0: 0.004; SGD,
-     * Nesterov momentum 0.9, cosine). check_test is implied. */
+     * Nesterov momentum 0.9, cosine). check_test is implied. Stage 1 uses
+     * the same data, batch, seed and augmentation. */
     qfd_train_opts train;
     void (*stage)(void *user, int stage, int stages, const char *what); /* one call per stage */
     void (*calib_progress)(void *user, int64_t done, int64_t total);
@@ -350,19 +400,32 @@ typedef struct qfd_quantize_tensor {
 } qfd_quantize_tensor;
 
 typedef struct qfd_quantize_result {
-    qfd_train_result train; /* lsq: the training run */
-    char *feature;          /* the classifier feature, NULL when none was found (ptq and lsq do not need it) */
+    const char *method;     /* the method run ("qfd", ...), a literal */
+    qfd_train_result train; /* the student's training run (lsq, kd, fd, qfd) */
+    char *feature;          /* the student's feature, NULL when none was found (ptq and lsq do not need it) */
     int folded_bn;
     size_t n_layers, n_tensors;
     qfd_quantize_layer *layers;
     qfd_quantize_tensor *tensors;
     int64_t n_test;
+    int test_labeled; /* 0: the test split has no labels; the top-1 values are NaN */
     double fp32_top1, student_top1, exported_top1;
     double agreement;      /* fraction of test images where student and exported file predict one class */
     double max_logit_diff; /* largest |student - exported| logit */
     int float_groups;      /* activations below 8 bits: ONNX Runtime runs their consumers in float */
     const char *format;    /* the export format used ("ort", "int4"), a literal */
     double seconds_prepare, seconds_calibrate, seconds_train, seconds_export, seconds_evaluate;
+    /* The teacher (kd, fd, qfd; has_teacher 0 otherwise) */
+    int has_teacher;
+    char *teacher_source;  /* where it came from: the model, --teacher FILE, a checkpoint */
+    char *teacher_feature; /* its feature (fd, qfd), NULL for kd */
+    int teacher_bits;      /* qfd: its feature quantizer, 0 for kd and fd */
+    int teacher_signed;
+    float teacher_step;  /* qfd: the quantizer's step after stage 1 */
+    int teacher_trained; /* qfd: stage 1 ran in this run (its result in teacher_train) */
+    qfd_train_result teacher_train;
+    double teacher_top1;    /* on the test split, NaN without labels */
+    double seconds_teacher; /* stage 1, or loading the teacher */
 } qfd_quantize_result;
 
 /* Quantizes the FP32 model: folds BatchNormalization, places fake-quant,

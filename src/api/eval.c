@@ -30,15 +30,8 @@ qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_o
                                             &r->norm_source);
     if (st)
         return st;
-    if ((st = qfd_dataset_open(ctx, o->data, &o->image, m, QFD_SPLIT_TEST, o->limit, &ds)))
+    if ((st = qfd_dataset_open(ctx, o->data, &o->image, m, QFD_SPLIT_TEST, o->limit, false, &ds)))
         return st;
-    if (ds.unlabeled) {
-        st = qfd_fail(ctx, QFD_ERR_INVALID,
-                      "%s: images without class folders have no labels; eval needs DIR/<class>/ folders or a list "
-                      "file",
-                      ds.source);
-        goto out;
-    }
     if ((st = qfd_exec_new(ctx, m, o->n_threads, &e)) || (o->profile && (st = qfd_exec_profile_start(ctx, e))))
         goto out;
     qfd_exec_share_values(e); /* only the logits are read */

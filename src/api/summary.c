@@ -1,11 +1,14 @@
 /* What `qfd-onnx info` reports, computed from the IR. All strings point into
  * the model, which must outlive the summary. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/ctx.h"
 #include "ir/ir.h"
+#include "ir/model_info.h"
 #include "passes/passes.h"
+#include "quant/inspect.h"
 
 static int cmp_ops(const void *pa, const void *pb)
 {
@@ -19,35 +22,6 @@ static int cmp_ops(const void *pa, const void *pb)
 static const char *node_domain(const qfd_node *n)
 {
     return n->domain ? n->domain : "";
-}
-
-/* Integer type of the quantized side of a QuantizeLinear/DequantizeLinear:
- * the zero point's type, else the quantized tensor's (DQ) or output_dtype
- * (Q, opset 21), else uint8 as the spec defaults. */
-static int32_t qdq_type(const qfd_graph *g, const qfd_node *n, int is_q)
-{
-    const int cand[2] = {n->n_in > 2 ? n->in[2] : -1, !is_q && n->n_in > 0 ? n->in[0] : -1};
-    for (int k = 0; k < 2; k++) {
-        if (cand[k] < 0)
-            continue;
-        const qfd_tensor *t = &g->tensors[cand[k]];
-        if (t->has_dtype)
-            return t->dtype;
-        for (size_t i = 0; i < g->n_value_infos + g->n_inputs; i++) {
-            const qfd_value_info *v = i < g->n_inputs ? &g->inputs[i] : &g->value_infos[i - g->n_inputs];
-            if (v->tensor == cand[k] && v->has_type && v->type.kind == QFD_TYPE_TENSOR && v->type.has_elem_type)
-                return v->type.elem_type;
-        }
-        if (!is_q && g->tensors[cand[k]].producer >= 0) {
-            const qfd_node *p = &g->nodes[g->tensors[cand[k]].producer];
-            if (!strcmp(p->op_type, "QuantizeLinear") && !*node_domain(p))
-                return qdq_type(g, p, 1);
-        }
-    }
-    for (size_t i = 0; is_q && i < n->n_attrs; i++)
-        if (n->attrs[i].name && !strcmp(n->attrs[i].name, "output_dtype") && n->attrs[i].has_i && n->attrs[i].i)
-            return (int32_t)n->attrs[i].i;
-    return QFD_DT_UINT8;
 }
 
 static void fill_value(qfd_value_summary *out, const qfd_graph *g, const qfd_value_info *v)
@@ -90,6 +64,33 @@ static void fill_feature(const qfd_model *m, qfd_model_summary *s, qfd_value_sum
     s->feature = v;
 }
 
+/* Format and per-layer bits of a quantized file; layer names of unnamed
+ * nodes are written into names (LAYER_NAME bytes each). */
+#define LAYER_NAME 48
+static void fill_quant(const qfd_model *m, qfd_model_summary *s, qfd_qlayer_info *info_layers,
+                       qfd_layer_summary *layers, char *names)
+{
+    const qfd_graph *g = &m->graph;
+    qfd_quant_info qi = {.layers = info_layers};
+    s->opset = qfd_model_opset(m, "");
+    if (!s->n_qdq_nodes)
+        return;
+    qfd_quant_inspect(m, &qi);
+    s->quant_format = qi.format;
+    s->quant_format_inferred = !qi.format_from_metadata;
+    for (size_t i = 0; i < qi.n_layers; i++) {
+        const qfd_node *n = &g->nodes[qi.layers[i].node];
+        qfd_layer_summary *L = &layers[i];
+        char *nm = names + i * LAYER_NAME;
+        snprintf(nm, LAYER_NAME, "%s#%d", n->op_type, qi.layers[i].node);
+        *L = (qfd_layer_summary){n->name && *n->name ? n->name : nm, n->op_type, qi.layers[i].wbits,
+                                 qi.layers[i].abits};
+        s->n_layers_inferred += !qi.layers[i].from_metadata;
+    }
+    s->n_layers = qi.n_layers;
+    s->layers = layers;
+}
+
 /* One allocation holds the summary and its arrays, so that free is trivial. */
 qfd_status qfd_model_summarize(qfd_ctx *ctx, const qfd_model *m, qfd_model_summary **out)
 {
@@ -103,7 +104,8 @@ qfd_status qfd_model_summarize(qfd_ctx *ctx, const qfd_model *m, qfd_model_summa
                   (g->n_inputs + g->n_outputs) * sizeof(qfd_value_summary) + ndims * sizeof(qfd_dim_info) +
                   2 * m->n_metadata * sizeof(char *) + g->n_nodes * sizeof(qfd_op_count) +
                   QFD_DT_COUNT * sizeof(qfd_qtype_count) + sizeof(qfd_value_summary) +
-                  QFD_ARRAY_MAX_RANK * sizeof(qfd_dim_info);
+                  QFD_ARRAY_MAX_RANK * sizeof(qfd_dim_info) +
+                  g->n_nodes * (sizeof(qfd_qlayer_info) + sizeof(qfd_layer_summary) + LAYER_NAME);
     qfd_model_summary *s = calloc(1, size);
     if (!s)
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
@@ -117,6 +119,9 @@ qfd_status qfd_model_summarize(qfd_ctx *ctx, const qfd_model *m, qfd_model_summa
     qfd_qtype_count *qt;
     qfd_value_summary *feature;
     qfd_dim_info *fdims;
+    qfd_qlayer_info *qlayers;
+    qfd_layer_summary *layers;
+    char *names;
     TAKE(opsets, m->n_opsets);
     TAKE(ins, g->n_inputs);
     TAKE(outs, g->n_outputs);
@@ -127,6 +132,9 @@ qfd_status qfd_model_summarize(qfd_ctx *ctx, const qfd_model *m, qfd_model_summa
     TAKE(qt, QFD_DT_COUNT);
     TAKE(feature, 1);
     TAKE(fdims, QFD_ARRAY_MAX_RANK);
+    TAKE(qlayers, g->n_nodes);
+    TAKE(layers, g->n_nodes);
+    TAKE(names, g->n_nodes * LAYER_NAME);
 #undef TAKE
 
     s->ir_version = m->ir_version;
@@ -178,7 +186,7 @@ qfd_status qfd_model_summarize(qfd_ctx *ctx, const qfd_model *m, qfd_model_summa
         int is_q = !strcmp(n->op_type, "QuantizeLinear"), is_dq = !strcmp(n->op_type, "DequantizeLinear");
         if ((is_q || is_dq) && !*node_domain(n)) {
             s->n_qdq_nodes++;
-            int32_t dt = qdq_type(g, n, is_q);
+            int32_t dt = qfd_quant_qdq_type(g, n);
             if (dt > 0 && dt < QFD_DT_COUNT)
                 qcount[dt]++;
         }
@@ -198,6 +206,7 @@ qfd_status qfd_model_summarize(qfd_ctx *ctx, const qfd_model *m, qfd_model_summa
     s->n_initializers = (int64_t)g->n_inits;
     s->n_subgraphs = count_subgraphs(g);
     fill_feature(m, s, feature, fdims);
+    fill_quant(m, s, qlayers, layers, names);
     *out = s;
     return QFD_OK;
 }

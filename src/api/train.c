@@ -38,7 +38,7 @@ qfd_status qfd_model_train(qfd_ctx *ctx, qfd_model *m, const qfd_train_opts *o, 
     qfd_loss_term ce = {QFD_LOSS_CE, NULL, NULL, 1.0f, o->label_smoothing, 1.0f};
     qfd_status st;
     if ((o->checkpoint_dir && (st = qfd_fit_dir_check(ctx, o->checkpoint_dir))) ||
-        (st = qfd_dataset_open(ctx, o->data, &o->image, m, QFD_SPLIT_TRAIN, o->limit, &ds)) ||
+        (st = qfd_dataset_open(ctx, o->data, &o->image, m, QFD_SPLIT_TRAIN, o->limit, false, &ds)) ||
         (st = qfd_fit_opts_from_train(ctx, m, o, ds.n, &f, config, sizeof config)) ||
         (st = qfd_fit_check_data(ctx, m, o, &ds)))
         goto out;

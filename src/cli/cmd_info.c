@@ -39,6 +39,33 @@ static void print_human_bytes(FILE *f, int64_t b)
         fprintf(f, "%" PRId64 " B", b);
 }
 
+/* One line per Conv, ConvTranspose, Gemm and MatMul: the bits it was
+ * trained at (weight, input activation), or float. */
+static void print_layers(FILE *f, const qfd_model_summary *s)
+{
+    size_t n_float = 0, width = 4;
+    for (size_t i = 0; i < s->n_layers; i++) {
+        n_float += !s->layers[i].wbits && !s->layers[i].abits;
+        width = strlen(s->layers[i].name) > width ? strlen(s->layers[i].name) : width;
+    }
+    fprintf(f, "  %-12s %zu layer%s, %zu quantized, %zu float; bits (weight, activation) ", "", s->n_layers,
+            s->n_layers == 1 ? "" : "s", s->n_layers - n_float, n_float);
+    if (!s->n_layers_inferred)
+        fputs("from qfd metadata\n", f);
+    else if (s->n_layers_inferred == s->n_layers)
+        fputs("inferred from the integer ranges and Clip clamps\n", f);
+    else
+        fprintf(f, "from qfd metadata, %zu inferred\n", s->n_layers_inferred);
+    for (size_t i = 0; i < s->n_layers; i++) {
+        const qfd_layer_summary *L = &s->layers[i];
+        fprintf(f, "  %-12s   %-*s  %-13s  ", "", (int)width, L->name, L->op_type);
+        if (!L->wbits && !L->abits)
+            fputs("float\n", f);
+        else
+            fprintf(f, "w%da%d\n", L->wbits, L->abits);
+    }
+}
+
 static void print_text(FILE *f, const char *path, const qfd_model_summary *s)
 {
     fprintf(f, "%s\n", path);
@@ -85,10 +112,13 @@ static void print_text(FILE *f, const char *path, const qfd_model_summary *s)
         fputs("  quantized    no\n", f);
         return;
     }
-    fprintf(f, "  quantized    yes: %" PRId64 " QuantizeLinear/DequantizeLinear nodes (", s->n_qdq_nodes);
+    fprintf(f, "  quantized    yes: format %s (%s), opset %" PRId64 "\n", s->quant_format,
+            s->quant_format_inferred ? "inferred from the Q/DQ types" : "qfd metadata", s->opset);
+    fprintf(f, "  %-12s %" PRId64 " QuantizeLinear/DequantizeLinear nodes (containers: ", "", s->n_qdq_nodes);
     for (size_t i = 0; i < s->n_qtypes; i++)
-        fprintf(f, "%s%s %d-bit x%" PRId64, i ? ", " : "", s->qtypes[i].dtype, s->qtypes[i].bits, s->qtypes[i].count);
+        fprintf(f, "%s%s x%" PRId64, i ? ", " : "", s->qtypes[i].dtype, s->qtypes[i].count);
     fputs(")\n", f);
+    print_layers(f, s);
 }
 
 static void json_value(FILE *f, const qfd_value_summary *v)
@@ -127,6 +157,33 @@ static void json_values(FILE *f, const qfd_value_summary *v, size_t n)
         json_value(f, &v[i]);
     }
     fputc(']', f);
+}
+
+/* {"format", "format_source", "opset", "bits_source", "layers": [...]} for
+ * a quantized file, null otherwise; layers as quantize's report has them. */
+static void print_json_quant(FILE *f, const qfd_model_summary *s)
+{
+    if (!s->quant_format) {
+        fputs("null", f);
+        return;
+    }
+    fputs("{\"format\":", f);
+    qfd_json_str(f, s->quant_format);
+    fprintf(f, ",\"format_source\":\"%s\",\"opset\":%" PRId64 ",\"bits_source\":\"%s\",\"layers\":[",
+            s->quant_format_inferred ? "inferred" : "metadata", s->opset,
+            !s->n_layers_inferred                 ? "metadata"
+            : s->n_layers_inferred == s->n_layers ? "inferred"
+                                                  : "mixed");
+    for (size_t i = 0; i < s->n_layers; i++) {
+        const qfd_layer_summary *L = &s->layers[i];
+        fputs(i ? ",{\"name\":" : "{\"name\":", f);
+        qfd_json_str(f, L->name);
+        fputs(",\"op\":", f);
+        qfd_json_str(f, L->op_type);
+        fprintf(f, ",\"float\":%s,\"wbits\":%d,\"abits\":%d}", !L->wbits && !L->abits ? "true" : "false", L->wbits,
+                L->abits);
+    }
+    fputs("]}", f);
 }
 
 static void print_json(FILE *f, const char *path, const qfd_model_summary *s)
@@ -180,7 +237,9 @@ static void print_json(FILE *f, const char *path, const qfd_model_summary *s)
         qfd_json_str(f, s->qtypes[i].dtype);
         fprintf(f, ",\"bits\":%d,\"count\":%" PRId64 "}", s->qtypes[i].bits, s->qtypes[i].count);
     }
-    fputs("]}\n", f);
+    fputs("],\"quant\":", f);
+    print_json_quant(f, s);
+    fputs("}\n", f);
 }
 
 static int run(qfd_ctx *ctx, int argc, char **argv)
@@ -213,7 +272,16 @@ const qfd_cli_cmd qfd_cmd_info = {
     "types and shapes (symbolic dimensions by name), IR version, opsets,\n"
     "producer, metadata, a histogram of op types, the parameter count and bytes\n"
     "of its initializers, and whether it is already quantized (QuantizeLinear /\n"
-    "DequantizeLinear nodes, with the integer types and bit widths they use).\n"
+    "DequantizeLinear nodes, with the integer types they use).\n"
+    "\n"
+    "For a quantized file it shows the format (ort, int4, tensorrt; from the\n"
+    "qfd.quant.format metadata quantize writes, else inferred from the Q/DQ\n"
+    "types: int4/uint4 -> int4, uint8 activations -> ort, int8 only with zero\n"
+    "points 0 -> tensorrt, anything else -> qdq), the opset, and the bits of\n"
+    "every Conv, ConvTranspose, Gemm and MatMul (weight, input activation) or\n"
+    "that it is float: from the qfd.quant.bits / qfd.quant.float metadata, else\n"
+    "the bits its integers need (a Clip before a QuantizeLinear narrows an\n"
+    "activation below its 8-bit container).\n"
     "\n"
     "It also names the classifier feature, the tensor that quantize distils:\n"
     "the input of the last Gemm or MatMul by a weight on the way to the first\n"

@@ -76,9 +76,18 @@ void qfd_cli_train_bar(void *user, const qfd_train_progress *p)
         bar_s[i] = i < fill ? '#' : '.';
     bar_s[width] = 0;
     long eta = (long)p->eta_seconds;
-    fprintf(stderr, "%sepoch %d/%d [%s] %" PRId64 "/%" PRId64 " loss %.4f acc %.2f%% %.0f img/s ETA %ld:%02ld%s",
-            b->tty ? "\r" : "", p->epoch, p->epochs, bar_s, p->step, p->steps, p->loss, 100 * p->accuracy,
-            p->images_per_second, eta / 60, eta % 60, b->tty && !p->epoch_done ? "" : "\n");
+    /* A distilling run shows its terms, before their weights, after the
+     * total: "loss 0.41 (ce 0.25 mse 0.16)". */
+    char terms[128] = "", acc[32] = "";
+    for (int i = 0, n = 0; i < p->n_terms && n >= 0 && (size_t)n < sizeof terms; i++)
+        n += snprintf(terms + n, sizeof terms - (size_t)n, "%s%s %.4f%s", i ? " " : " (", p->term_names[i], p->terms[i],
+                      i == p->n_terms - 1 ? ")" : "");
+    if (p->accuracy == p->accuracy) /* NaN without labels */
+        snprintf(acc, sizeof acc, " acc %.2f%%", 100 * p->accuracy);
+    fprintf(stderr, "%s%s%sepoch %d/%d [%s] %" PRId64 "/%" PRId64 " loss %.4f%s%s %.0f img/s ETA %ld:%02ld%s",
+            b->tty ? "\r" : "", p->phase ? p->phase : "", p->phase ? " " : "", p->epoch, p->epochs, bar_s, p->step,
+            p->steps, p->loss, terms, acc, p->images_per_second, eta / 60, eta % 60,
+            b->tty && !p->epoch_done ? "" : "\n");
 }
 
 FILE *qfd_cli_create(const char *path, char **tmp)

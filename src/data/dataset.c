@@ -145,20 +145,24 @@ static char *find_idx(qfd_ctx *ctx, const char *dir, const char *prefix, const c
     return NULL;
 }
 
-static qfd_status load_idx(qfd_ctx *ctx, const char *dir, qfd_split split, int hint, qfd_array *x, qfd_array *y,
-                           char **source)
+/* y is left empty when the labels file is missing and labels are optional. */
+static qfd_status load_idx(qfd_ctx *ctx, const char *dir, qfd_split split, int hint, bool optional, qfd_array *x,
+                           qfd_array *y, char **source)
 {
     const char *prefix = split == QFD_SPLIT_TRAIN ? "train" : "t10k";
     char *labels = NULL;
     qfd_status st = QFD_OK;
-    if (!(*source = find_idx(ctx, dir, prefix, "images-idx3", hint)) ||
-        !(labels = find_idx(ctx, dir, prefix, "labels-idx1", hint))) {
+    if (!(*source = find_idx(ctx, dir, prefix, "images-idx3", hint))) {
         st = QFD_ERR_IO;
         goto out;
     }
-    if ((st = qfd_idx_read(ctx, *source, x)) || (st = qfd_idx_read(ctx, labels, y)))
+    if (!(labels = find_idx(ctx, dir, prefix, "labels-idx1", hint)) && !optional) {
+        st = QFD_ERR_IO;
         goto out;
-    if (x->rank != 3 || y->rank != 1)
+    }
+    if ((st = qfd_idx_read(ctx, *source, x)) || (labels && (st = qfd_idx_read(ctx, labels, y))))
+        goto out;
+    if (x->rank != 3 || (labels && y->rank != 1))
         st = qfd_fail(ctx, QFD_ERR_INVALID, "%s: expected %s", x->rank != 3 ? *source : labels,
                       x->rank != 3 ? "images (magic 0x00000803), found labels"
                                    : "labels (magic 0x00000801), found images");
@@ -167,18 +171,23 @@ out:
     return st;
 }
 
-static qfd_status load_npz(qfd_ctx *ctx, const char *path, qfd_split split, qfd_array *x, qfd_array *y, char **source)
+static qfd_status load_npz(qfd_ctx *ctx, const char *path, qfd_split split, bool optional, qfd_array *x, qfd_array *y,
+                           char **source)
 {
     const char *xs[2] = {split == QFD_SPLIT_TRAIN ? "x_train" : "x_test", "x"};
     const char *ys[2] = {split == QFD_SPLIT_TRAIN ? "y_train" : "y_test", "y"};
     int k = 0;
     qfd_status st = qfd_npz_read_any(ctx, path, xs, 2, &k, x);
-    if (st || (st = qfd_npz_read(ctx, path, ys[k], y)))
+    if (st)
+        return st;
+    st = qfd_npz_read(ctx, path, ys[k], y);
+    bool none = st == QFD_ERR_ARG && optional; /* QFD_ERR_ARG: no such member */
+    if (st && !none)
         return st;
     size_t len = strlen(path) + 32;
     if (!(*source = malloc(len)))
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
-    snprintf(*source, len, "%s[%s,%s]", path, xs[k], ys[k]);
+    snprintf(*source, len, none ? "%s[%s]" : "%s[%s,%s]", path, xs[k], ys[k]);
     return QFD_OK;
 }
 
@@ -312,11 +321,11 @@ static bool has_idx(const char *dir)
 
 qfd_status qfd_dataset_load(qfd_ctx *ctx, const char *path, qfd_split split, int64_t limit, qfd_dataset *out)
 {
-    return qfd_dataset_open(ctx, path, NULL, NULL, split, limit, out);
+    return qfd_dataset_open(ctx, path, NULL, NULL, split, limit, false, out);
 }
 
 qfd_status qfd_dataset_open(qfd_ctx *ctx, const char *path, const qfd_image_opts *img, const qfd_model *m,
-                            qfd_split split, int64_t limit, qfd_dataset *out)
+                            qfd_split split, int64_t limit, bool labels_optional, qfd_dataset *out)
 {
     memset(out, 0, sizeof *out);
     const char *where = path ? path : QFD_FASHION_MNIST_DIR;
@@ -331,16 +340,17 @@ qfd_status qfd_dataset_open(qfd_ctx *ctx, const char *path, const qfd_image_opts
     const bool dir = S_ISDIR(sb.st_mode);
     int cifar = 0;
     if (dir && (!path || has_idx(where)))
-        st = load_idx(ctx, where, split, !path, &rx, &ry, &out->source);
+        st = load_idx(ctx, where, split, !path, labels_optional, &rx, &ry, &out->source);
     else if (dir && (cifar = cifar_kind(where)))
         st = load_cifar(ctx, where, cifar, split, limit, &rx, &ry, &out->source);
     else if (!dir && looks_like_npz(where))
-        st = load_npz(ctx, where, split, &rx, &ry, &out->source);
-    else if ((st = qfd_images_open(ctx, where, dir, img, m, split, limit, out)) == QFD_OK)
+        st = load_npz(ctx, where, split, labels_optional, &rx, &ry, &out->source);
+    else if ((st = qfd_images_open(ctx, where, dir, img, m, split, limit, labels_optional, out)) == QFD_OK)
         return QFD_OK;
     if (st)
         goto fail;
-    if (rx.rank < 1 || ry.rank < 1 || rx.dims[0] != ry.dims[0]) {
+    out->labeled = ry.data != NULL;
+    if (rx.rank < 1 || (out->labeled && (ry.rank < 1 || rx.dims[0] != ry.dims[0]))) {
         st = qfd_fail(ctx, QFD_ERR_INVALID, "%s: x has %lld examples but y has %lld", out->source,
                       rx.rank ? (long long)rx.dims[0] : 0LL, ry.rank ? (long long)ry.dims[0] : 0LL);
         goto fail;
@@ -350,7 +360,9 @@ qfd_status qfd_dataset_open(qfd_ctx *ctx, const char *path, const qfd_image_opts
         st = qfd_fail(ctx, QFD_ERR_INVALID, "%s: the dataset holds no examples", out->source);
         goto fail;
     }
-    if ((st = make_inputs(ctx, &rx, out->n, &out->x)) || (st = make_labels(ctx, &ry, out->n, &out->y))) {
+    if ((st = make_inputs(ctx, &rx, out->n, &out->x)) ||
+        (st = out->labeled ? make_labels(ctx, &ry, out->n, &out->y)
+                           : qfd_array_alloc(ctx, &out->y, QFD_DT_INT64, 1, &out->n))) {
         qfd_ctx_prefix(ctx, out->source);
         goto fail;
     }

@@ -1,7 +1,8 @@
-/* A labelled dataset: inputs x and integer class labels y. Arrays (IDX,
- * .npz, CIFAR batches) are held in memory; image files (folders, list
- * files) are only listed, and each example is decoded when it is read, so
- * memory does not grow with the number of images. */
+/* A dataset: inputs x and integer class labels y (or, loaded with labels
+ * optional from files that have none, inputs only). Arrays (IDX, .npz,
+ * CIFAR batches) are held in memory; image files (folders, list files) are
+ * only listed, and each example is decoded when it is read, so memory does
+ * not grow with the number of images. */
 #ifndef QFD_DATA_DATASET_H
 #define QFD_DATA_DATASET_H
 
@@ -17,11 +18,11 @@ typedef struct qfd_images qfd_images;
 typedef struct qfd_dataset {
     qfd_array x; /* float32 [N,C,H,W], uint8 pixels scaled to [0,1]; for image files only the
                     shape (data NULL): read examples with qfd_dataset_read or a loader */
-    qfd_array y; /* int64 [N], every label >= 0 */
+    qfd_array y; /* int64 [N], every label >= 0; all 0 when !labeled */
     int64_t n;
+    bool labeled;       /* false: the files hold no labels (qfd_dataset_open's labels_optional) */
     char *source;       /* the file(s) it came from, for messages */
     qfd_images *images; /* non-NULL: examples are image files, decoded on demand */
-    bool unlabeled;     /* a folder of images without classes: y is all 0 */
 } qfd_dataset;
 
 typedef enum { QFD_SPLIT_TRAIN, QFD_SPLIT_TEST } qfd_split;
@@ -40,14 +41,20 @@ qfd_status qfd_dataset_load(qfd_ctx *ctx, const char *path, qfd_split split, int
  * - a folder in torchvision's ImageFolder layout, DIR/<class>/...*.jpg|jpeg|png
  *   (classes numbered in the sorted order of their folder names), or with
  *   DIR/train and DIR/val (else DIR/test) holding that layout per split;
- * - a folder of images without class folders (unlabeled; every label 0);
+ * - a folder of images without class folders: unlabeled, refused unless
+ *   labels_optional;
  * - a list file, one "path label" per line, paths relative to its folder;
  * - CIFAR-10/100 binary batches: a folder with data_batch_*.bin and
  *   test_batch.bin (CIFAR-10) or train.bin and test.bin (CIFAR-100, fine
  *   labels), read into memory like the arrays.
- * img may be NULL (defaults); m may be NULL when the data is arrays. */
+ * img may be NULL (defaults); m may be NULL when the data is arrays.
+ * labels_optional lets a split without labels load (no labels file in the
+ * IDX folder, no y array in the .npz that matches x's name, a folder of
+ * images without classes): y is then zeros, for the loader's sake, and
+ * labeled is false. Calibration and distillation without labels (quantize
+ * --no-labels) read data so. */
 qfd_status qfd_dataset_open(qfd_ctx *ctx, const char *path, const qfd_image_opts *img, const qfd_model *m,
-                            qfd_split split, int64_t limit, qfd_dataset *out);
+                            qfd_split split, int64_t limit, bool labels_optional, qfd_dataset *out);
 void qfd_dataset_free(qfd_dataset *d);
 
 /* Examples of ds from start on, normalized as qfd_dataset_normalize does,

@@ -288,7 +288,7 @@ void qfd_images_free(qfd_images *im)
 }
 
 qfd_status qfd_images_open(qfd_ctx *ctx, const char *path, bool is_dir, const qfd_image_opts *img, const qfd_model *m,
-                           qfd_split split, int64_t limit, qfd_dataset *out)
+                           qfd_split split, int64_t limit, bool labels_optional, qfd_dataset *out)
 {
     listing l = {0};
     char *root = NULL;
@@ -341,6 +341,11 @@ qfd_status qfd_images_open(qfd_ctx *ctx, const char *path, bool is_dir, const qf
         if (!split_layout)
             snprintf(root, need, "%s", path);
         st = list_folder(ctx, root, &l, &unlabeled);
+        if (!st && unlabeled && !labels_optional)
+            st = qfd_fail(ctx, QFD_ERR_INVALID,
+                          "%s: images without class folders have no labels; this needs DIR/<class>/ folders or a "
+                          "list file (quantize reads such a folder for calibration and --no-labels distillation)",
+                          root);
     } else {
         st = list_file(ctx, path, &l);
     }
@@ -365,7 +370,7 @@ qfd_status qfd_images_open(qfd_ctx *ctx, const char *path, bool is_dir, const qf
     memcpy(out->y.data, l.labels, (size_t)n * sizeof(int64_t));
     out->n = n;
     out->images = im;
-    out->unlabeled = unlabeled;
+    out->labeled = !unlabeled;
     out->source = is_dir ? root : strdup(path);
     if (!is_dir)
         free(root);

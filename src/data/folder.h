@@ -17,9 +17,10 @@ struct qfd_images {
 
 /* path is a folder without IDX or CIFAR files, or a list file: lists its
  * images (the split's subfolder when there is one) into out (x: the shape
- * only; y: the labels), for model m as img says. */
+ * only; y: the labels), for model m as img says. A folder of images without
+ * class folders is refused unless labels_optional. */
 qfd_status qfd_images_open(qfd_ctx *ctx, const char *path, bool is_dir, const qfd_image_opts *img, const qfd_model *m,
-                           qfd_split split, int64_t limit, qfd_dataset *out);
+                           qfd_split split, int64_t limit, bool labels_optional, qfd_dataset *out);
 void qfd_images_free(qfd_images *im);
 
 #endif

@@ -53,3 +53,34 @@ size_t qfd_dtype_nbytes(int32_t dt, int64_t numel, int *ok)
         return 0;
     return ((size_t)numel * (size_t)bits + 7) / 8;
 }
+
+int qfd_dtype_qrange(int32_t dt, int32_t *lo, int32_t *hi)
+{
+    switch (dt) {
+    case QFD_DT_UINT8: *lo = 0, *hi = 255; return 1;
+    case QFD_DT_INT8: *lo = -128, *hi = 127; return 1;
+    case QFD_DT_UINT16: *lo = 0, *hi = 65535; return 1;
+    case QFD_DT_INT16: *lo = -32768, *hi = 32767; return 1;
+    case QFD_DT_UINT4: *lo = 0, *hi = 15; return 1;
+    case QFD_DT_INT4: *lo = -8, *hi = 7; return 1;
+    case QFD_DT_INT32: *lo = INT32_MIN, *hi = INT32_MAX; return 1;
+    default: return 0;
+    }
+}
+
+int32_t qfd_dtype_qget(int32_t dt, const void *p, int64_t i)
+{
+    switch (dt) {
+    case QFD_DT_UINT8: return ((const uint8_t *)p)[i];
+    case QFD_DT_INT8: return ((const int8_t *)p)[i];
+    case QFD_DT_UINT16: return ((const uint16_t *)p)[i];
+    case QFD_DT_INT16: return ((const int16_t *)p)[i];
+    case QFD_DT_INT32: return ((const int32_t *)p)[i];
+    case QFD_DT_UINT4: return (((const uint8_t *)p)[i >> 1] >> ((i & 1) * 4)) & 15;
+    case QFD_DT_INT4: {
+        int32_t v = (((const uint8_t *)p)[i >> 1] >> ((i & 1) * 4)) & 15;
+        return v >= 8 ? v - 16 : v;
+    }
+    default: return 0;
+    }
+}

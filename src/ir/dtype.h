@@ -43,4 +43,11 @@ int qfd_dtype_is_integer(int32_t dt);
  * returns 0 and sets *ok = 0 on an unknown type or overflow. */
 size_t qfd_dtype_nbytes(int32_t dt, int64_t numel, int *ok);
 
+/* The types QuantizeLinear/DequantizeLinear quantize to (int8, uint8,
+ * int16, uint16, int4, uint4; int32 for DequantizeLinear): their range,
+ * 0 for another type; and element i of such data (4-bit types packed two
+ * per byte, low nibble first). */
+int qfd_dtype_qrange(int32_t dt, int32_t *lo, int32_t *hi);
+int32_t qfd_dtype_qget(int32_t dt, const void *p, int64_t i);
+
 #endif

@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "ops/bias_quant.h"
 #include "ops/op.h"
 
 static qfd_status check(const qfd_op_ctx *oc, int64_t *n, int64_t *nw)
@@ -50,9 +51,7 @@ static qfd_status forward(qfd_op_ctx *oc)
         if (!(s > 0.0f && isfinite(s)))
             return qfd_op_fail(oc, QFD_ERR_INVALID, "step %g of channel %lld: steps must be positive and finite",
                                (double)s, (long long)c);
-        double q = rint((double)(b[c] / s));
-        q = q < (double)INT32_MIN ? (double)INT32_MIN : q > (double)INT32_MAX ? (double)INT32_MAX : q;
-        y[c] = (float)q * s;
+        y[c] = (float)qfd_bias_quant_int(b[c], s) * s;
     }
     return QFD_OK;
 }

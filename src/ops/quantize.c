@@ -18,37 +18,6 @@ typedef struct q_plan {
     int64_t outer, ch, inner; /* x as [outer, ch, inner]; ch = 1 per tensor */
 } q_plan;
 
-static int q_range(int32_t dt, int32_t *lo, int32_t *hi)
-{
-    switch (dt) {
-    case QFD_DT_UINT8: *lo = 0, *hi = 255; return 1;
-    case QFD_DT_INT8: *lo = -128, *hi = 127; return 1;
-    case QFD_DT_UINT16: *lo = 0, *hi = 65535; return 1;
-    case QFD_DT_INT16: *lo = -32768, *hi = 32767; return 1;
-    case QFD_DT_UINT4: *lo = 0, *hi = 15; return 1;
-    case QFD_DT_INT4: *lo = -8, *hi = 7; return 1;
-    case QFD_DT_INT32: *lo = INT32_MIN, *hi = INT32_MAX; return 1;
-    default: return 0;
-    }
-}
-
-static int32_t q_get(int32_t dt, const void *p, int64_t i)
-{
-    switch (dt) {
-    case QFD_DT_UINT8: return ((const uint8_t *)p)[i];
-    case QFD_DT_INT8: return ((const int8_t *)p)[i];
-    case QFD_DT_UINT16: return ((const uint16_t *)p)[i];
-    case QFD_DT_INT16: return ((const int16_t *)p)[i];
-    case QFD_DT_INT32: return ((const int32_t *)p)[i];
-    case QFD_DT_UINT4: return (((const uint8_t *)p)[i >> 1] >> ((i & 1) * 4)) & 15;
-    case QFD_DT_INT4: {
-        int32_t v = (((const uint8_t *)p)[i >> 1] >> ((i & 1) * 4)) & 15;
-        return v >= 8 ? v - 16 : v;
-    }
-    default: return 0;
-    }
-}
-
 static void q_put(int32_t dt, void *p, int64_t i, int32_t v)
 {
     switch (dt) {
@@ -87,12 +56,12 @@ static qfd_status make_plan(qfd_op_ctx *oc, int quantize, q_plan *p)
             return qfd_op_fail(oc, QFD_ERR_INVALID, "output_dtype %lld differs from the zero point's type %d",
                                (long long)odt, z->dtype);
         p->qtype = z ? z->dtype : odt ? (int32_t)odt : QFD_DT_UINT8;
-        if (p->qtype == QFD_DT_INT32 || !q_range(p->qtype, &lo, &hi))
+        if (p->qtype == QFD_DT_INT32 || !qfd_dtype_qrange(p->qtype, &lo, &hi))
             return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "quantized type %s is not supported",
                                qfd_dtype_name(p->qtype) ? qfd_dtype_name(p->qtype) : "?");
     } else {
         p->qtype = x->dtype;
-        if (!q_range(p->qtype, &lo, &hi))
+        if (!qfd_dtype_qrange(p->qtype, &lo, &hi))
             return qfd_op_fail(oc, QFD_ERR_UNSUPPORTED, "input type %s is not supported",
                                qfd_dtype_name(p->qtype) ? qfd_dtype_name(p->qtype) : "?");
         if (z && z->dtype != x->dtype)
@@ -158,9 +127,9 @@ static qfd_status forward_q(qfd_op_ctx *oc)
     const float *x = oc->in[0]->data, *sc = oc->in[1]->data;
     void *y = oc->out[0]->data;
     int32_t lo = 0, hi = 0;
-    q_range(p.qtype, &lo, &hi);
+    qfd_dtype_qrange(p.qtype, &lo, &hi);
     for (int64_t c = 0; c < p.ch; c++) {
-        float s = sc[c], zp = z ? (float)q_get(p.qtype, z->data, c) : 0.0f;
+        float s = sc[c], zp = z ? (float)qfd_dtype_qget(p.qtype, z->data, c) : 0.0f;
         for (int64_t o = 0; o < p.outer; o++) {
             int64_t base = (o * p.ch + c) * p.inner;
             /* rintf rounds half to even in the default rounding mode; the
@@ -199,7 +168,7 @@ static qfd_status forward_dq(qfd_op_ctx *oc)
     float *y = oc->out[0]->data;
     for (int64_t c = 0; c < p.ch; c++) {
         float s = sc[c];
-        int32_t zp = z ? q_get(p.qtype, z->data, c) : 0;
+        int32_t zp = z ? qfd_dtype_qget(p.qtype, z->data, c) : 0;
         for (int64_t o = 0; o < p.outer; o++) {
             int64_t base = (o * p.ch + c) * p.inner;
             if (p.qtype == QFD_DT_UINT8) {
@@ -215,7 +184,7 @@ static qfd_status forward_dq(qfd_op_ctx *oc)
             } else {
 #pragma omp parallel for num_threads(oc->n_threads) if (p.inner > 65536)
                 for (int64_t i = 0; i < p.inner; i++)
-                    y[base + i] = (float)((int64_t)q_get(p.qtype, x, base + i) - zp) * s;
+                    y[base + i] = (float)((int64_t)qfd_dtype_qget(p.qtype, x, base + i) - zp) * s;
             }
         }
     }

@@ -79,48 +79,30 @@ static bool is_read(const qfd_graph *g, int t)
 
 /* ---- attributes become inputs ---- */
 
-/* INTS attribute attr of node i becomes its input k, an int64 [n]
- * initializer; an absent or empty attribute stays an absent input. */
-static qfd_status ints_to_input(qfd_upgrade *u, size_t i, const char *attr, size_t k)
+/* INTS or FLOATS attribute attr of node i becomes its input k, an int64 or
+ * float [n] initializer (dtype says which). An absent attribute stays an
+ * absent input, and so does an empty INTS one (axes, pads: empty means
+ * none); empty scales stay an empty input, which Upsample's schema reads. */
+static qfd_status attr_to_input(qfd_upgrade *u, size_t i, const char *attr, size_t k, int32_t dtype)
 {
     qfd_graph *g = &u->m->graph;
     const qfd_attr *a = qfd_attr_get(&g->nodes[i], attr);
     if (!a)
         return QFD_OK;
-    size_t n = a->n_ints;
-    if (n) {
-        int64_t *v = malloc(n * sizeof *v);
+    bool floats = dtype == QFD_DT_FLOAT;
+    size_t n = floats ? a->n_floats : a->n_ints, size = floats ? sizeof(float) : sizeof(int64_t);
+    if (n || floats) {
+        void *v = malloc((n ? n : 1) * size);
         if (!v)
             return oom(u);
-        memcpy(v, a->ints, n * sizeof *v);
+        if (n)
+            memcpy(v, floats ? (const void *)a->floats : (const void *)a->ints, n * size);
         char base[512];
         base_name(g, i, attr, base, sizeof base);
-        int t = qfd_graph_add_init(g, base, QFD_DT_INT64, 1, (int64_t[]){(int64_t)n}, v, n * sizeof *v);
+        int t = qfd_graph_add_init(g, base, dtype, 1, (int64_t[]){(int64_t)n}, v, n * size);
         if (t < 0 || qfd_node_set_input(&g->nodes[i], k, t))
             return oom(u);
     }
-    qfd_node_remove_attr(&g->nodes[i], attr);
-    return QFD_OK;
-}
-
-/* FLOATS attribute attr becomes input k, a float [n] initializer. */
-static qfd_status floats_to_input(qfd_upgrade *u, size_t i, const char *attr, size_t k)
-{
-    qfd_graph *g = &u->m->graph;
-    const qfd_attr *a = qfd_attr_get(&g->nodes[i], attr);
-    if (!a)
-        return QFD_OK;
-    size_t n = a->n_floats;
-    float *v = malloc((n ? n : 1) * sizeof *v);
-    if (!v)
-        return oom(u);
-    if (n)
-        memcpy(v, a->floats, n * sizeof *v);
-    char base[512];
-    base_name(g, i, attr, base, sizeof base);
-    int t = qfd_graph_add_init(g, base, QFD_DT_FLOAT, 1, (int64_t[]){(int64_t)n}, v, n * sizeof *v);
-    if (t < 0 || qfd_node_set_input(&g->nodes[i], k, t))
-        return oom(u);
     qfd_node_remove_attr(&g->nodes[i], attr);
     return QFD_OK;
 }
@@ -196,7 +178,7 @@ static qfd_status pad_11(qfd_upgrade *u, size_t i)
     const qfd_attr *value = qfd_attr_get(n, "value");
     bool constant = !strcmp(qfd_attr_str(n, "mode", "constant"), "constant");
     double v = value ? value->f : 0;
-    qfd_status st = ints_to_input(u, i, "pads", 1);
+    qfd_status st = attr_to_input(u, i, "pads", 1, QFD_DT_INT64);
     if (!st && value && constant && v != 0)
         st = scalar_input(u, i, "value", data_type(u, i), v, 2);
     if (!st)
@@ -206,12 +188,12 @@ static qfd_status pad_11(qfd_upgrade *u, size_t i)
 
 static qfd_status axes_to_input(qfd_upgrade *u, size_t i)
 {
-    return ints_to_input(u, i, "axes", 1);
+    return attr_to_input(u, i, "axes", 1, QFD_DT_INT64);
 }
 
 static qfd_status split_13(qfd_upgrade *u, size_t i)
 {
-    return ints_to_input(u, i, "split", 1);
+    return attr_to_input(u, i, "split", 1, QFD_DT_INT64);
 }
 
 /* Split-18 wants num_outputs when no split input gives the sizes: equal
@@ -245,11 +227,11 @@ static qfd_status topk_10(qfd_upgrade *u, size_t i)
 
 static qfd_status slice_10(qfd_upgrade *u, size_t i)
 {
-    qfd_status st = ints_to_input(u, i, "starts", 1);
+    qfd_status st = attr_to_input(u, i, "starts", 1, QFD_DT_INT64);
     if (!st)
-        st = ints_to_input(u, i, "ends", 2);
+        st = attr_to_input(u, i, "ends", 2, QFD_DT_INT64);
     if (!st)
-        st = ints_to_input(u, i, "axes", 3);
+        st = attr_to_input(u, i, "axes", 3, QFD_DT_INT64);
     return st;
 }
 
@@ -366,7 +348,7 @@ static qfd_status check_upsample_10(const qfd_upgrade *u, size_t i)
 
 static qfd_status upsample_9(qfd_upgrade *u, size_t i)
 {
-    return floats_to_input(u, i, "scales", 1);
+    return attr_to_input(u, i, "scales", 1, QFD_DT_FLOAT);
 }
 
 /* Upsample-9 and Resize-10 compute the same (asymmetric coordinates). */

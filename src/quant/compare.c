@@ -33,7 +33,8 @@ qfd_status qfd_quant_compare(qfd_ctx *ctx, const qfd_model *const *models, int n
     float *batch = NULL;
     int64_t *labels = NULL, done = 0;
     int64_t hits[QFD_COMPARE_MAX] = {0}, same = 0;
-    qfd_status st = qfd_dataset_open(ctx, o->data, o->image, models[0], QFD_SPLIT_TEST, o->limit, &ds);
+    qfd_status st = qfd_dataset_open(ctx, o->data, o->image, models[0], QFD_SPLIT_TEST, o->limit, o->labels_optional,
+                                     &ds);
     if (st)
         return st;
     for (int i = 0; i < n_models && !st; i++)
@@ -101,8 +102,9 @@ qfd_status qfd_quant_compare(qfd_ctx *ctx, const qfd_model *const *models, int n
     }
     if (!st) {
         r->n = done;
+        r->labeled = ds.labeled;
         for (int i = 0; i < n_models; i++)
-            r->top1[i] = done ? (double)hits[i] / (double)done : 0;
+            r->top1[i] = !ds.labeled ? NAN : done ? (double)hits[i] / (double)done : 0;
         r->agreement = done ? (double)same / (double)done : 0;
     }
     free(first);

@@ -10,9 +10,14 @@
  * Format ort: activations are stored as uint8 whatever their sign, zero
  * point 0 for [0, 255] and 128 for [-128, 127] (the same floats as int8
  * with zero point 0: ONNX Runtime's x86 kernels are uint8 x int8, and
- * both inputs of a fused Add must share one type). Zero points are always
- * written explicitly. A bias becomes int32 at x_scale * w_scale, as the
- * student computed it (BiasQuant).
+ * both inputs of a fused Add must share one type). Format tensorrt: int8
+ * with zero point 0 everywhere (TensorRT refuses uint8 and other zero
+ * points). Zero points are always written explicitly. A bias (BiasQuant)
+ * becomes int32 at x_scale * w_scale, as the student computed it; for
+ * tensorrt, which refuses an int32 bias behind a DequantizeLinear
+ * (onnx-tensorrt #850), the float values of those integers instead: ONNX
+ * Runtime rounds them back to the same integers, TensorRT takes them as
+ * they are, and both compute what the student did.
  * Format int4 (opset 21): quantizers of 4 bits or fewer are stored in
  * INT4 (weights, signed activations) or UINT4 (unsigned activations), zero
  * point 0, packed two per byte (low nibble first) as ONNX lays them out;
@@ -28,6 +33,7 @@
 #include "io/io.h"
 #include "ir/edit.h"
 #include "ir/model_info.h"
+#include "ops/bias_quant.h"
 #include "quant/quant.h"
 
 static int add_scalar(qfd_graph *g, const char *base, int32_t dtype, const void *v, size_t size)
@@ -153,10 +159,8 @@ static qfd_status export_bias(qfd_ctx *ctx, qfd_graph *g, int bq)
     }
     for (int64_t k = 0; k < nw; k++)
         scale[k] = sx * sw[k];
-    for (int64_t c = 0; c < nc; c++) {
-        double r = rint((double)(b[c] / scale[nw == 1 ? 0 : c]));
-        q[c] = (int32_t)(r < (double)INT32_MIN ? (double)INT32_MIN : r > (double)INT32_MAX ? (double)INT32_MAX : r);
-    }
+    for (int64_t c = 0; c < nc; c++)
+        q[c] = (int32_t)qfd_bias_quant_int(b[c], scale[nw == 1 ? 0 : c]);
     int64_t dims[1] = {nc}, sdims[1] = {nw};
     int srank = nw == 1 ? 0 : 1;
     char name[400];
@@ -171,6 +175,35 @@ static qfd_status export_bias(qfd_ctx *ctx, qfd_graph *g, int bq)
     int dq = tz < 0 ? -1 : qfd_graph_add_node(g, "DequantizeLinear", "", base, (int[]){tq, ts, tz}, 3, (int[]){y}, 1);
     if (dq < 0 || (srank && qfd_node_set_int(&g->nodes[dq], "axis", 0)))
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    return QFD_OK;
+}
+
+/* BiasQuant(b, sx, sw) -> a float initializer holding its output, which
+ * the layer reads instead. */
+static qfd_status export_bias_float(qfd_ctx *ctx, qfd_graph *g, int bq)
+{
+    char base[512];
+    const qfd_node *n = &g->nodes[bq];
+    const int x = n->in[0], y = n->out[0];
+    const float *b = g->tensors[x].data, sx = *(const float *)g->tensors[n->in[1]].data;
+    const float *sw = g->tensors[n->in[2]].data;
+    const int64_t nc = qfd_tensor_numel(&g->tensors[x]), nw = qfd_tensor_numel(&g->tensors[n->in[2]]);
+    float *v = malloc((size_t)nc * sizeof *v + 1);
+    if (!v)
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    for (int64_t c = 0; c < nc; c++) {
+        float s = sx * sw[nw == 1 ? 0 : c];
+        v[c] = (float)qfd_bias_quant_int(b[c], s) * s;
+    }
+    int64_t dims[1] = {nc};
+    snprintf(base, sizeof base, "%s_rounded", g->tensors[x].name);
+    int t = qfd_graph_add_init(g, base, QFD_DT_FLOAT, 1, dims, v, (size_t)nc * sizeof *v);
+    if (t < 0)
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < g->n_nodes; i++)
+        for (size_t k = 0; k < g->nodes[i].n_in; k++)
+            if (g->nodes[i].in[k] == y)
+                g->nodes[i].in[k] = t;
     return QFD_OK;
 }
 
@@ -192,8 +225,6 @@ static void drop_opset(qfd_model *m, const char *domain)
 qfd_status qfd_quant_export(qfd_ctx *ctx, const qfd_model *src, qfd_quant_format fmt, qfd_model **out)
 {
     *out = NULL;
-    if (fmt == QFD_FORMAT_TENSORRT)
-        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "--format tensorrt is not implemented yet");
     if (fmt == QFD_FORMAT_INT4 && qfd_model_opset(src, "") < 21)
         return qfd_fail(ctx, QFD_ERR_INTERNAL, "the int4 export needs the model at opset 21 (upgrade it first)");
     if (qfd_model_opset(src, "") < 13)
@@ -218,7 +249,9 @@ qfd_status qfd_quant_export(qfd_ctx *ctx, const qfd_model *src, qfd_quant_format
         if (!n->domain || strcmp(n->domain, QFD_FQ_DOMAIN))
             continue;
         drop[i] = true;
-        if (!strcmp(n->op_type, QFD_BQ_OP))
+        if (!strcmp(n->op_type, QFD_BQ_OP) && fmt == QFD_FORMAT_TENSORRT)
+            st = export_bias_float(ctx, g, (int)i);
+        else if (!strcmp(n->op_type, QFD_BQ_OP))
             st = export_bias(ctx, g, (int)i);
         else if (qfd_graph_float_init(g, n->in[0], -1))
             st = export_weight(ctx, g, (int)i, fmt);

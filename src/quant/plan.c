@@ -5,10 +5,19 @@
  *    two activations quantizes both;
  *  - what ONNX Runtime and TensorRT need to run each group on integer
  *    kernels: the output of a Conv/ConvTranspose (after a Relu or Clip they
- *    absorb) when anything but a quantizer reads it, and both inputs of a
- *    residual Add (two activations of one shape);
+ *    absorb) when anything but a quantizer reads it (ort and int4 with
+ *    8-bit activations only: see output_quantizers), and both
+ *    inputs of a residual Add (two activations, one of them a quantized
+ *    Conv's output or already quantized);
  *  - an activation that cannot be negative (Relu, Clip(0, hi), Sigmoid,
- *    Softmax, and pooling or reshaping of such) gets an unsigned range.
+ *    Softmax, and pooling or reshaping of such) gets an unsigned range,
+ *    except for tensorrt (int8 with zero point 0 only);
+ *  - a layer's bias as int32 at x_step * w_step (BiasQuant), for every
+ *    format: ONNX Runtime rounds a float bias of a Conv, ConvTranspose or
+ *    Gemm whose input and weight come from DequantizeLinear to that grid
+ *    itself (its WeightBiasQuantization transformer, at the basic
+ *    optimization level, fused or not), so the student must too; tensorrt
+ *    writes the rounded values as a float bias (export_qdq.c).
  * A quantized tensor is quantized once: every reader reads the quantizer. */
 #include <fnmatch.h>
 #include <math.h>
@@ -38,6 +47,19 @@ void qfd_quant_range(qfd_quant_format fmt, int bits, bool is_signed, bool weight
     }
 }
 
+/* Whether a Conv's output gets a quantizer of its own, for ONNX Runtime to
+ * fuse DequantizeLinear -> Conv -> QuantizeLinear into QLinearConv. Not for
+ * tensorrt: its placement rule (developer guide, "Q/DQ layer placement")
+ * is no quantizer on a layer's output, which it fuses with what follows.
+ * Not below 8-bit activations either: such a quantizer gets a Clip (ort) or
+ * a 4-bit type (int4), and ONNX Runtime fuses neither, so it would only add
+ * error where no layer reads it (MobileNetV2's last Relu6, read by
+ * GlobalAveragePool alone: about 10 points of ptq W4A4 accuracy). */
+static bool output_quantizers(const qfd_quant_cfg *cfg)
+{
+    return cfg->format != QFD_FORMAT_TENSORRT && cfg->abits >= 8;
+}
+
 static bool is_layer(const qfd_node *n)
 {
     return qfd_node_is(n, "Conv") || qfd_node_is(n, "ConvTranspose") || qfd_node_is(n, "Gemm") ||
@@ -65,7 +87,7 @@ static void clip_bounds(const qfd_graph *g, const qfd_node *n, float *lo, float 
 }
 
 /* nonneg[t]: tensor t cannot be negative; filled in node (topological) order. */
-static void find_nonneg(const qfd_graph *g, bool *nonneg)
+void qfd_quant_nonneg(const qfd_graph *g, bool *nonneg)
 {
     static const char *const pass[] = {
         "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape", "Transpose",
@@ -171,6 +193,21 @@ static int fused_output(const qfd_graph *g, int t)
     return (qfd_node_is(n, "Relu") || qfd_node_is(n, "Clip")) && n->out[0] >= 0 ? n->out[0] : t;
 }
 
+/* t is the output of a Conv or ConvTranspose the plan quantizes: the Add
+ * that reads it is the residual Add TensorRT fuses into that Conv. (With
+ * output quantizers, ort, such a t is planned already.) */
+static bool quantized_conv_output(const qfd_graph *g, const qfd_quant_plan *plan, int t)
+{
+    int p = t >= 0 ? g->tensors[t].producer : -1;
+    if (p < 0 || !(qfd_node_is(&g->nodes[p], "Conv") || qfd_node_is(&g->nodes[p], "ConvTranspose")))
+        return false;
+    /* plan->layers holds every layer in node order: count the layers before p */
+    size_t k = 0;
+    for (int i = 0; i < p; i++)
+        k += is_layer(&g->nodes[i]);
+    return k < plan->n_layers && plan->layers[k].wbits > 0;
+}
+
 static bool quantized_model(const qfd_graph *g)
 {
     for (size_t i = 0; i < g->n_nodes; i++) {
@@ -211,7 +248,7 @@ qfd_status qfd_quant_plan_make(qfd_ctx *ctx, const qfd_model *m, const qfd_quant
     }
     for (size_t t = 0; t < g->n_tensors; t++)
         slot[t] = -1;
-    find_nonneg(g, nonneg);
+    qfd_quant_nonneg(g, nonneg);
     builder b = {plan, g, cfg, nonneg, slot};
     size_t first = g->n_nodes, last = 0, n_layers = 0;
     for (size_t i = 0; i < g->n_nodes; i++)
@@ -255,7 +292,7 @@ qfd_status qfd_quant_plan_make(qfd_ctx *ctx, const qfd_model *m, const qfd_quant
          * An output that only leaves the graph needs none. */
         int out = n->out[0] >= 0 ? fused_output(g, n->out[0]) : -1, c;
         if ((qfd_node_is(n, "Conv") || qfd_node_is(n, "ConvTranspose")) && out >= 0 &&
-            qfd_graph_consumers(g, out, &c, 1) > 0)
+            qfd_graph_consumers(g, out, &c, 1) > 0 && output_quantizers(cfg))
             oom |= want(&b, out, cfg->abits, -1, false) != 0;
     }
     size_t n_quant = 0;
@@ -295,7 +332,7 @@ qfd_status qfd_quant_plan_make(qfd_ctx *ctx, const qfd_model *m, const qfd_quant
         if (!qfd_node_is(n, "Add") || n->n_in != 2 || is_init(g, n->in[0]) || is_init(g, n->in[1]) || skipped(n, cfg))
             continue;
         int a = n->in[0], c = n->in[1];
-        if (slot[a] < 0 && slot[c] < 0)
+        if (slot[a] < 0 && slot[c] < 0 && !quantized_conv_output(g, plan, a) && !quantized_conv_output(g, plan, c))
             continue; /* neither side near a quantized layer */
         const qfd_tensor *ta = &g->tensors[a], *tc = &g->tensors[c];
         if (ta->producer >= 0 && tc->producer >= 0 && ta->producer == tc->producer)

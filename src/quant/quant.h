@@ -22,6 +22,13 @@
 #define QFD_FQ_OP "FakeQuant"
 #define QFD_BQ_OP "BiasQuant"
 
+/* What quantize writes into the file's metadata_props (and `info` reads):
+ * the format's name, "layer=wNaM,..." for the quantized layers and
+ * "layer,..." for those kept float. */
+#define QFD_META_FORMAT "qfd.quant.format"
+#define QFD_META_BITS "qfd.quant.bits"
+#define QFD_META_FLOAT "qfd.quant.float"
+
 typedef enum { QFD_FORMAT_ORT, QFD_FORMAT_INT4, QFD_FORMAT_TENSORRT } qfd_quant_format;
 typedef enum { QFD_FIRST_LAST_8, QFD_FIRST_LAST_SAME, QFD_FIRST_LAST_FP } qfd_first_last;
 typedef enum { QFD_CALIB_MSE, QFD_CALIB_PERCENTILE, QFD_CALIB_MINMAX } qfd_calib_kind;
@@ -69,6 +76,15 @@ typedef struct qfd_quant_plan {
  * quantized. */
 qfd_status qfd_quant_plan_make(qfd_ctx *ctx, const qfd_model *m, const qfd_quant_cfg *cfg, qfd_quant_plan *plan);
 void qfd_quant_plan_free(qfd_quant_plan *plan);
+
+/* "ort", "int4", "tensorrt"; parse returns -1 for any other name. */
+const char *qfd_quant_format_name(qfd_quant_format fmt);
+int qfd_quant_format_parse(const char *name, qfd_quant_format *fmt);
+
+/* nonneg[t] (one per graph tensor): tensor t cannot be negative (after
+ * Relu, Clip(0, hi), Sigmoid, Softmax, and pooling or reshaping of such),
+ * which gives its quantizer an unsigned range. */
+void qfd_quant_nonneg(const qfd_graph *g, bool *nonneg);
 
 /* Integer range of a quantizer of `bits` bits in format fmt. */
 void qfd_quant_range(qfd_quant_format fmt, int bits, bool is_signed, bool weight, int64_t *qmin, int64_t *qmax);

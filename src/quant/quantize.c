@@ -1,8 +1,9 @@
-/* qfd_model_quantize: prepare -> calibrate -> [train] -> export -> evaluate.
- * Every check that can fail (options, model, data, paths) runs before the
- * first step; a resumed run rebuilds the same fake-quant graph (the same
- * plan and calibration from the same data) and then takes every weight and
- * step from the checkpoint. */
+/* qfd_model_quantize: prepare -> [teacher] -> calibrate -> [train] ->
+ * export -> evaluate. Every check that can fail (options, model, teacher,
+ * data, paths) runs before the first step; a resumed run rebuilds the same
+ * fake-quant graph (the same plan and calibration from the same data) and
+ * then takes every weight and step from the checkpoint. The methods' loss
+ * terms are methods.c's, the teacher teacher.c's. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,9 @@
 #include "ir/model_info.h"
 #include "passes/passes.h"
 #include "quant/compare.h"
+#include "quant/methods.h"
 #include "quant/quant.h"
+#include "quant/teacher.h"
 #include "train/setup.h"
 
 static double now(void)
@@ -32,20 +35,17 @@ typedef struct run {
     qfd_calib_kind calib;
     bool train;
     const char *method;
+    qfd_method meth;
 } run;
-
-static const char *format_name(qfd_quant_format f)
-{
-    return f == QFD_FORMAT_INT4 ? "int4" : f == QFD_FORMAT_TENSORRT ? "tensorrt" : "ort";
-}
 
 static qfd_status parse_opts(qfd_ctx *ctx, const qfd_quantize_opts *o, run *r)
 {
     memset(r, 0, sizeof *r);
-    r->method = o->method ? o->method : "lsq";
-    if (strcmp(r->method, "lsq") && strcmp(r->method, "ptq"))
-        return qfd_fail(ctx, QFD_ERR_ARG, "--method %s: not one of ptq, lsq", r->method);
-    r->train = !strcmp(r->method, "lsq");
+    qfd_status st = qfd_method_parse(ctx, o, &r->meth);
+    if (st)
+        return st;
+    r->method = r->meth.name;
+    r->train = r->meth.train;
     r->cfg.wbits = o->wbits > 0 ? o->wbits : 4;
     r->cfg.abits = o->abits > 0 ? o->abits : 4;
     if (r->cfg.wbits < 2 || r->cfg.wbits > 8 || r->cfg.abits < 2 || r->cfg.abits > 8)
@@ -61,12 +61,9 @@ static qfd_status parse_opts(qfd_ctx *ctx, const qfd_quantize_opts *o, run *r)
     else
         return qfd_fail(ctx, QFD_ERR_ARG, "--first-last %s: not one of 8, same, fp", fl);
     r->format_given = o->format != NULL;
-    if (!o->format || !strcmp(o->format, "ort"))
-        r->cfg.format = QFD_FORMAT_ORT;
-    else if (!strcmp(o->format, "int4"))
-        r->cfg.format = QFD_FORMAT_INT4;
-    else
-        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "--format %s: not one of ort, int4", o->format);
+    r->cfg.format = QFD_FORMAT_ORT;
+    if (o->format && qfd_quant_format_parse(o->format, &r->cfg.format))
+        return qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "--format %s: not one of ort, int4, tensorrt", o->format);
     const char *cal = o->calib ? o->calib : "mse";
     if (!strcmp(cal, "mse"))
         r->calib = QFD_CALIB_MSE;
@@ -106,7 +103,7 @@ static qfd_status choose_format(qfd_ctx *ctx, const qfd_model *src, qfd_model **
                         "%s: the model imports ONNX opset %lld; the %s export needs opset 13 or later "
                         "(per-channel scales; --format int4 upgrades the model to 21)",
                         src->path ? src->path : "model", (long long)qfd_model_opset(src, ""),
-                        format_name(rn->cfg.format));
+                        qfd_quant_format_name(rn->cfg.format));
     }
     qfd_quant_plan_free(plan);
     qfd_model_free(*work);
@@ -161,9 +158,11 @@ static void config_str(char *config, size_t cap, const char *flag, const char *v
 
 static qfd_status train_student(qfd_ctx *ctx, const qfd_model *src, qfd_model *student, const qfd_dataset *ds,
                                 const qfd_quantize_opts *o, const run *rn, const qfd_fold_factors *ff,
-                                qfd_quantize_result *r)
+                                const qfd_teacher *teacher, qfd_quantize_result *r)
 {
     qfd_train_opts to = o->train;
+    if (teacher && teacher->resume_stage1)
+        to.resume_dir = NULL; /* the checkpoint holds the teacher: the student starts afresh */
     to.epochs = to.epochs > 0 ? to.epochs : 2;
     to.lr = to.lr > 0 ? to.lr : 0.004f;
     if (!to.optimizer)
@@ -187,15 +186,17 @@ static qfd_status train_student(qfd_ctx *ctx, const qfd_model *src, qfd_model *s
                                  {f.trainer.lr, 0.0f, false},
                                  {lr_steps, 0.0f, false},
                                  {0.0f, 0.0f, true}};
-    qfd_loss_term ce = {QFD_LOSS_CE, NULL, NULL, 1.0f, to.label_smoothing, 1.0f};
+    qfd_loss_term terms[2];
     f.trainer.groups = groups;
     f.trainer.n_groups = 4;
     f.trainer.group_of = student_group;
     f.trainer.group_user = frozen;
     f.trainer.precond_of = fold_precond;
     f.trainer.precond_user = (void *)ff;
-    f.trainer.losses = &ce;
-    f.trainer.n_losses = 1;
+    f.trainer.losses = terms;
+    f.trainer.n_losses = qfd_method_losses(&rn->meth, r->feature, teacher ? teacher->target : NULL, to.label_smoothing,
+                                           terms);
+    f.trainer.teacher = teacher ? teacher->frozen : NULL;
     f.trainer.inference_mode = true; /* BatchNorms left unfolded keep their statistics; Dropout off */
     char num[64];
     snprintf(num, sizeof num, "%d", rn->cfg.wbits);
@@ -204,15 +205,24 @@ static qfd_status train_student(qfd_ctx *ctx, const qfd_model *src, qfd_model *s
     config_str(config, sizeof config, "--abits", num);
     config_str(config, sizeof config, "--method", rn->method);
     config_str(config, sizeof config, "--first-last", o->first_last ? o->first_last : "8");
-    config_str(config, sizeof config, "--format", format_name(rn->cfg.format));
+    config_str(config, sizeof config, "--format", qfd_quant_format_name(rn->cfg.format));
     config_str(config, sizeof config, "--calib", o->calib ? o->calib : "mse");
     qfd_fit_config_add(config, sizeof config, "--calib-images", "%.0f",
                        (double)(o->calib_images > 0 ? o->calib_images : 2048));
     qfd_fit_config_add(config, sizeof config, "--lr-steps", "%.7g", lr_steps);
     for (size_t i = 0; i < o->n_skip; i++)
         config_str(config, sizeof config, "--skip", o->skip[i]);
+    qfd_method_config(&rn->meth, config, sizeof config);
+    if (teacher) {
+        char hash[32];
+        snprintf(hash, sizeof hash, "%016llx", (unsigned long long)qfd_teacher_hash(teacher));
+        config_str(config, sizeof config, "--feature", r->feature);
+        config_str(config, sizeof config, "teacher weights (--teacher)", hash);
+    }
+    char stage[64];
+    snprintf(stage, sizeof stage, "training (%s)", rn->method);
     f.meta.source = qfd_graph_fingerprint(&src->graph);
-    f.meta.stage = "training (lsq)";
+    f.meta.stage = stage;
     st = qfd_fit(ctx, student, ds, &f, &r->train);
     free(frozen);
     return st;
@@ -286,15 +296,43 @@ static qfd_status tag(qfd_ctx *ctx, qfd_model *out, const run *rn, const qfd_qua
         else
             snprintf(dst + n, cap - n, "%s%s", n ? "," : "", L->name);
     }
-    int bad = qfd_model_set_metadata(out, "qfd.quant.bits", bits) ||
-              qfd_model_set_metadata(out, "qfd.quant.float", fl) ||
+    int bad = qfd_model_set_metadata(out, QFD_META_BITS, bits) || qfd_model_set_metadata(out, QFD_META_FLOAT, fl) ||
               qfd_model_set_metadata(out, "qfd.quant.method", rn->method) ||
-              qfd_model_set_metadata(out, "qfd.quant.format", format_name(rn->cfg.format));
+              qfd_model_set_metadata(out, QFD_META_FORMAT, qfd_quant_format_name(rn->cfg.format));
     snprintf(buf, sizeof buf, "fp32 %.4f, student %.4f, exported %.4f on %lld test images", r->fp32_top1,
              r->student_top1, r->exported_top1, (long long)r->n_test);
     bad |= qfd_model_set_metadata(out, "qfd.quant.accuracy", buf);
     free(bits), free(fl);
     return bad ? qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory") : QFD_OK;
+}
+
+/* The feature fd and qfd distil must survive BatchNorm folding in the
+ * student (a Conv's output that a BatchNormalization reads is folded away). */
+static qfd_status student_feature(qfd_ctx *ctx, const qfd_model *work, const char *name, qfd_method_kind kind)
+{
+    if (kind == QFD_METHOD_KD || !name)
+        return QFD_OK; /* kd reads the logits; a missing feature is the teacher setup's to report */
+    int f = qfd_graph_find(&work->graph, name);
+    if (f >= 0 && (work->graph.tensors[f].producer >= 0 || (work->graph.tensors[f].flags & QFD_T_INPUT)))
+        return QFD_OK;
+    return qfd_fail(ctx, QFD_ERR_ARG,
+                    "--feature %s: a BatchNormalization's input, folded into its Conv: name the BatchNormalization's "
+                    "output instead",
+                    name);
+}
+
+/* "cross-entropy + 1 * MSE(feature, teacher's quantized feature)", for the stage line. */
+static void loss_text(const qfd_method *m, char *buf, size_t cap)
+{
+    const char *ce = m->no_labels ? "" : "cross-entropy + ";
+    if (m->kind == QFD_METHOD_KD)
+        snprintf(buf, cap, "%s%g * T^2 * KL(teacher's || student's logits at T = %g)", ce, (double)m->lambda,
+                 (double)m->temperature);
+    else if (m->distill)
+        snprintf(buf, cap, "%s%g * MSE(feature, teacher's %sfeature)", ce, (double)m->lambda,
+                 m->kind == QFD_METHOD_QFD ? "quantized " : "");
+    else
+        snprintf(buf, cap, "cross-entropy");
 }
 
 qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quantize_opts *o, qfd_model **out,
@@ -307,11 +345,12 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
     qfd_dataset ds = {0};
     qfd_quant_plan plan = {0};
     qfd_fold_factors ff = {0};
+    qfd_teacher teacher = {0};
     float *cx = NULL;
     qfd_status st = parse_opts(ctx, o, &rn);
-    const int stages = rn.train ? 5 : 4;
+    const int stages = 4 + rn.train + rn.meth.distill;
     int stage = 0;
-    char what[256];
+    char what[1024];
     double t = now();
 #define STAGE(...)                                          \
     do {                                                    \
@@ -321,6 +360,7 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
     } while (0)
     if (st)
         return st;
+    r->method = rn.method;
     if (o->train.resume_dir && !qfd_checkpoint_exists(o->train.resume_dir))
         return qfd_fail(ctx, QFD_ERR_IO, "--resume %s: no checkpoint there (%s/checkpoint.bin)", o->train.resume_dir,
                         o->train.resume_dir);
@@ -336,7 +376,7 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
         (st = qfd_quant_plan_make(ctx, work, &rn.cfg, &plan)) ||
         (st = choose_format(ctx, src, &work, &rn, &plan, &r->folded_bn, &ff)) || (st = fill_layers(ctx, &plan, r)))
         goto out;
-    r->format = format_name(rn.cfg.format);
+    r->format = qfd_quant_format_name(rn.cfg.format);
 
     /* data, checked whole before any work */
     int n_norm;
@@ -344,10 +384,18 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
     const char *norm_source;
     qfd_train_opts checks = o->train;
     checks.check_test = 1;
+    /* calibration needs no labels, nor does distillation with --no-labels:
+     * a folder of images without classes serves them */
+    const bool labels_optional = rn.meth.no_labels || !rn.train;
     if ((st = qfd_model_normalization(ctx, src, o->train.n_mean, o->train.mean, o->train.n_std, o->train.std, &n_norm,
                                       mean, std, &norm_source)) ||
-        (st = qfd_dataset_open(ctx, o->train.data, &o->train.image, src, QFD_SPLIT_TRAIN, o->train.limit, &ds)) ||
+        (st = qfd_dataset_open(ctx, o->train.data, &o->train.image, src, QFD_SPLIT_TRAIN, o->train.limit,
+                               labels_optional, &ds)) ||
         (st = qfd_fit_check_data(ctx, src, &checks, &ds)))
+        goto out;
+    if (rn.meth.distill &&
+        ((st = student_feature(ctx, work, r->feature, rn.meth.kind)) ||
+         (st = qfd_teacher_setup(ctx, src, r->feature, o, &rn.meth, &ds, n_norm, mean, std, &teacher))))
         goto out;
     int n_w = 0, n_a = 0, n_b = 0;
     for (size_t i = 0; i < plan.n_q; i++)
@@ -360,26 +408,41 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
           r->folded_bn, n_quant, plan.n_layers, rn.cfg.wbits, rn.cfg.abits, o->first_last ? o->first_last : "8", n_w,
           n_a, n_b);
     r->seconds_prepare = now() - t;
-
-    t = now();
     int64_t nc = o->calib_images > 0 ? o->calib_images : 2048;
     nc = nc < ds.n ? nc : ds.n;
-    STAGE("calibrating on %lld training images (%s)", (long long)nc, o->calib ? o->calib : "mse");
     if ((st = calib_images(ctx, &ds, &nc, n_norm, mean, std, o->train.n_threads > 0 ? o->train.n_threads : 2, &cx)))
         goto out;
     qfd_calib_opts co = {rn.calib, cx, nc, &ds.x, 64, o->train.n_threads, o->calib_progress, o->train.user};
+
+    if (rn.meth.distill) {
+        t = now();
+        STAGE("%s", teacher.plan);
+        st = qfd_teacher_make(ctx, &teacher, o, &rn.meth, &ds, &co, r);
+        r->train.checkpointed = r->teacher_train.checkpointed; /* for the message of a failed stage 1 */
+        if (st)
+            goto out;
+        r->seconds_teacher = now() - t;
+        if ((r->train.stopped = r->teacher_train.stopped))
+            goto out;
+    }
+
+    t = now();
+    STAGE("calibrating on %lld training images (%s)", (long long)nc, o->calib ? o->calib : "mse");
     if ((st = qfd_quant_calibrate(ctx, work, &plan, &co)) || (st = qfd_quant_insert(ctx, work, &plan)))
         goto out;
     r->seconds_calibrate = now() - t;
 
     if (rn.train) {
         t = now();
-        STAGE("training (lsq): %d epoch%s", o->train.epochs > 0 ? o->train.epochs : 2,
-              (o->train.epochs > 0 ? o->train.epochs : 2) == 1 ? "" : "s");
+        int epochs = o->train.epochs > 0 ? o->train.epochs : 2;
+        char terms[128];
+        loss_text(&rn.meth, terms, sizeof terms);
+        STAGE("training (%s): %d epoch%s of %s%s", rn.method, epochs, epochs == 1 ? "" : "s", terms,
+              teacher.resume_student ? ", resumed" : "");
         for (size_t i = 0; i < ff.n; i++) /* the preconditioner is s^2 */
             for (int64_t k = 0; k < ff.f[i].n; k++)
                 ff.f[i].s[k] *= ff.f[i].s[k];
-        if ((st = train_student(ctx, src, work, &ds, o, &rn, &ff, r)))
+        if ((st = train_student(ctx, src, work, &ds, o, &rn, &ff, rn.meth.distill ? &teacher : NULL, r)))
             goto out;
         r->seconds_train = now() - t;
         if (r->train.stopped)
@@ -403,18 +466,23 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
                             .n_norm = n_norm,
                             .a = 1,
                             .b = 2,
-                            .image = &o->train.image};
+                            .image = &o->train.image,
+                            .labels_optional = labels_optional};
     memcpy(cmp.mean, mean, sizeof mean);
     memcpy(cmp.std, std, sizeof std);
-    STAGE("evaluating FP32, student and exported models on the test split");
-    const qfd_model *models[3] = {src, work, exported};
+    /* The teacher of kd and fd, unless given as a file, is the FP32 model. */
+    const bool eval_teacher = teacher.m && (teacher.stage1 || o->teacher_path || teacher.saved);
+    STAGE("evaluating FP32, %sstudent and exported models on the test split", eval_teacher ? "teacher, " : "");
+    const qfd_model *models[4] = {src, work, exported, teacher.m};
     qfd_compare_result cr;
-    if ((st = qfd_quant_compare(ctx, models, 3, &cmp, &cr)))
+    if ((st = qfd_quant_compare(ctx, models, eval_teacher ? 4 : 3, &cmp, &cr)))
         goto out;
     r->n_test = cr.n;
+    r->test_labeled = cr.labeled;
     r->fp32_top1 = cr.top1[0];
     r->student_top1 = cr.top1[1];
     r->exported_top1 = cr.top1[2];
+    r->teacher_top1 = !teacher.m ? NAN : eval_teacher ? cr.top1[3] : cr.top1[0];
     r->agreement = cr.agreement;
     r->max_logit_diff = cr.max_logit_diff;
     r->seconds_evaluate = now() - t;
@@ -431,12 +499,15 @@ out:
     qfd_dataset_free(&ds);
     qfd_model_free(work);
     qfd_model_free(exported);
+    qfd_teacher_free(&teacher);
     return st;
 }
 
 void qfd_quantize_result_free(qfd_quantize_result *r)
 {
     free(r->feature);
+    free(r->teacher_source);
+    free(r->teacher_feature);
     for (size_t i = 0; i < r->n_layers; i++)
         free(r->layers[i].name);
     for (size_t i = 0; i < r->n_tensors; i++)

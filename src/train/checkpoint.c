@@ -1,6 +1,7 @@
 /* The checkpoint file, little-endian as the machine writes it:
- *   "QFDCKPT2", state (epoch, batch, step, seed, batch size, seen, hits as
- *   u64, loss_sum as f64), source fingerprint (u64), optimizer kind and step
+ *   "QFDCKPT3", state (epoch, batch, step, seed, batch size, seen, hits as
+ *   u64, loss_sum as f64, the loss terms' count as u64 and their sums as
+ *   f64), source fingerprint (u64), optimizer kind and step
  *   (u64), config and stage (u64 length + bytes), float initializers (u64
  *   count, then per tensor: name, u64 count, floats), optimizer buffers (u64
  *   count, then per parameter: name, u64 count, m floats [, v floats]),
@@ -18,7 +19,8 @@
 #include "core/atomic.h"
 #include "core/ctx.h"
 
-static const char k_magic[8] = {'Q', 'F', 'D', 'C', 'K', 'P', 'T', '2'};
+/* Version 3 added the loss terms' sums. */
+static const char k_magic[8] = {'Q', 'F', 'D', 'C', 'K', 'P', 'T', '3'};
 
 /* ---- writing into a growing buffer ---------------------------------- */
 
@@ -101,6 +103,9 @@ qfd_status qfd_checkpoint_save(qfd_ctx *ctx, const char *dir, const qfd_model *m
                         (uint64_t)s->batch_size, (uint64_t)s->seen,  (uint64_t)s->hits};
     put(&b, head, sizeof head);
     put(&b, &s->loss_sum, sizeof s->loss_sum);
+    int64_t nt = s->n_terms > 0 && s->n_terms <= QFD_LOSS_TERMS_MAX ? s->n_terms : 0;
+    put_u64(&b, (uint64_t)nt);
+    put(&b, s->term_sum, (size_t)nt * sizeof *s->term_sum);
     put_u64(&b, meta->source);
     put_u64(&b, (uint64_t)o->kind);
     put_u64(&b, (uint64_t)o->step);
@@ -255,54 +260,105 @@ static qfd_status same_config(qfd_ctx *ctx, const char *dir, const char *have, c
     return QFD_OK;
 }
 
+/* DIR/checkpoint.bin read whole, its magic and checksum verified; *r
+ * then stands after the magic, over everything before the checksum. */
+static qfd_status read_checked(qfd_ctx *ctx, const char *path, uint8_t **buf, rbuf *r)
+{
+    size_t len = 0;
+    qfd_status st = slurp(ctx, path, buf, &len);
+    if (st)
+        return st;
+    uint32_t crc = 0;
+    if (len < sizeof k_magic + sizeof crc || memcmp(*buf, k_magic, sizeof k_magic))
+        return qfd_fail(ctx, QFD_ERR_PARSE, "%s: not a qfd-onnx checkpoint (or one of an older version)", path);
+    memcpy(&crc, *buf + len - sizeof crc, sizeof crc);
+    uint32_t sum = (uint32_t)crc32(0L, *buf, 0);
+    for (size_t off = 0; off < len - sizeof crc;) {
+        size_t n = len - sizeof crc - off < (1u << 30) ? len - sizeof crc - off : (1u << 30);
+        sum = (uint32_t)crc32(sum, *buf + off, (uInt)n);
+        off += n;
+    }
+    if (sum != crc)
+        return qfd_fail(ctx, QFD_ERR_PARSE, "%s: checksum mismatch: the file is corrupt", path);
+    *r = (rbuf){*buf, len - sizeof crc, sizeof k_magic, 0};
+    return QFD_OK;
+}
+
+typedef struct head {
+    qfd_train_state s;
+    uint64_t source, kind, ostep;
+    char *config, *stage;
+} head;
+
+/* Everything before the tensors; config and stage are malloc'd. */
+static qfd_status read_head(qfd_ctx *ctx, const char *path, rbuf *r, head *h)
+{
+    memset(h, 0, sizeof *h);
+    qfd_train_state *ns = &h->s;
+    ns->epoch = (int64_t)take_u64(r);
+    ns->batch = (int64_t)take_u64(r);
+    ns->step = (int64_t)take_u64(r);
+    ns->seed = take_u64(r);
+    ns->batch_size = (int64_t)take_u64(r);
+    ns->seen = (int64_t)take_u64(r);
+    ns->hits = (int64_t)take_u64(r);
+    const void *ls = take(r, sizeof ns->loss_sum);
+    if (ls)
+        memcpy(&ns->loss_sum, ls, sizeof ns->loss_sum);
+    uint64_t nt = take_u64(r);
+    const void *ts = nt <= QFD_LOSS_TERMS_MAX ? take(r, (size_t)nt * sizeof(double)) : NULL;
+    if (ts) {
+        ns->n_terms = (int64_t)nt;
+        memcpy(ns->term_sum, ts, (size_t)nt * sizeof(double));
+    } else {
+        r->bad = 1;
+    }
+    h->source = take_u64(r);
+    h->kind = take_u64(r);
+    h->ostep = take_u64(r);
+    h->config = take_str(r);
+    h->stage = take_str(r);
+    if (r->bad)
+        return qfd_fail(ctx, QFD_ERR_PARSE, "%s: truncated or corrupt", path);
+    return QFD_OK;
+}
+
+qfd_status qfd_checkpoint_stage(qfd_ctx *ctx, const char *dir, char **stage)
+{
+    *stage = NULL;
+    char *path = join(dir, "checkpoint.bin");
+    uint8_t *buf = NULL;
+    rbuf r;
+    head h = {0};
+    qfd_status st = path ? QFD_OK : qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    if (!st && !(st = read_checked(ctx, path, &buf, &r)) && !(st = read_head(ctx, path, &r, &h))) {
+        *stage = h.stage;
+        h.stage = NULL;
+    }
+    free(h.config);
+    free(h.stage);
+    free(buf);
+    free(path);
+    return st;
+}
+
 qfd_status qfd_checkpoint_load(qfd_ctx *ctx, const char *dir, qfd_model *m, qfd_optim *o, const int *params,
                                const qfd_checkpoint_meta *expect, qfd_train_state *s, char **stage_out)
 {
     if (stage_out)
         *stage_out = NULL;
-    char *path = join(dir, "checkpoint.bin"), *config = NULL, *stage = NULL, *name = NULL;
+    char *path = join(dir, "checkpoint.bin"), *name = NULL;
     uint8_t *buf = NULL;
-    size_t len = 0;
+    head h = {0};
+    rbuf r;
     qfd_status st;
     if (!path)
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
-    if ((st = slurp(ctx, path, &buf, &len)))
+    if ((st = read_checked(ctx, path, &buf, &r)) || (st = read_head(ctx, path, &r, &h)))
         goto out;
-    uint32_t crc = 0;
-    if (len < sizeof k_magic + sizeof crc || memcmp(buf, k_magic, sizeof k_magic)) {
-        st = qfd_fail(ctx, QFD_ERR_PARSE, "%s: not a qfd-onnx checkpoint (or one of an older version)", path);
-        goto out;
-    }
-    memcpy(&crc, buf + len - sizeof crc, sizeof crc);
-    uint32_t sum = (uint32_t)crc32(0L, buf, 0);
-    for (size_t off = 0; off < len - sizeof crc;) {
-        size_t n = len - sizeof crc - off < (1u << 30) ? len - sizeof crc - off : (1u << 30);
-        sum = (uint32_t)crc32(sum, buf + off, (uInt)n);
-        off += n;
-    }
-    if (sum != crc) {
-        st = qfd_fail(ctx, QFD_ERR_PARSE, "%s: checksum mismatch: the file is corrupt", path);
-        goto out;
-    }
-    rbuf r = {buf, len - sizeof crc, sizeof k_magic, 0};
-    qfd_train_state ns;
-    ns.epoch = (int64_t)take_u64(&r);
-    ns.batch = (int64_t)take_u64(&r);
-    ns.step = (int64_t)take_u64(&r);
-    ns.seed = take_u64(&r);
-    ns.batch_size = (int64_t)take_u64(&r);
-    ns.seen = (int64_t)take_u64(&r);
-    ns.hits = (int64_t)take_u64(&r);
-    const void *ls = take(&r, sizeof ns.loss_sum);
-    if (ls)
-        memcpy(&ns.loss_sum, ls, sizeof ns.loss_sum);
-    uint64_t source = take_u64(&r), kind = take_u64(&r), ostep = take_u64(&r);
-    config = take_str(&r);
-    stage = take_str(&r);
-    if (r.bad) {
-        st = qfd_fail(ctx, QFD_ERR_PARSE, "%s: truncated or corrupt", path);
-        goto out;
-    }
+    qfd_train_state ns = h.s;
+    uint64_t source = h.source, kind = h.kind, ostep = h.ostep;
+    char *config = h.config;
     if (source != expect->source) {
         st = qfd_fail(ctx, QFD_ERR_ARG, "%s was made from another model than %s", dir, m->path ? m->path : "this one");
         goto out;
@@ -375,13 +431,13 @@ qfd_status qfd_checkpoint_load(qfd_ctx *ctx, const char *dir, qfd_model *m, qfd_
     o->step = (int64_t)ostep;
     *s = ns;
     if (stage_out) {
-        *stage_out = stage;
-        stage = NULL;
+        *stage_out = h.stage;
+        h.stage = NULL;
     }
 out:
     free(name);
-    free(config);
-    free(stage);
+    free(h.config);
+    free(h.stage);
     free(buf);
     free(path);
     return st;

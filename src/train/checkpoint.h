@@ -25,6 +25,9 @@ typedef struct qfd_train_state {
      * when batch == 0, so that a resumed run reports whole epochs. */
     double loss_sum;
     int64_t seen, hits;
+    /* the same for each loss term, before its weight (n_terms <= QFD_LOSS_TERMS_MAX) */
+    int64_t n_terms;
+    double term_sum[QFD_LOSS_TERMS_MAX];
 } qfd_train_state;
 
 /* What a resumed run must agree with. */
@@ -39,6 +42,10 @@ typedef struct qfd_checkpoint_meta {
 /* Saves the checkpoint. params[i] is the tensor of optimizer parameter i. */
 qfd_status qfd_checkpoint_save(qfd_ctx *ctx, const char *dir, const qfd_model *m, const qfd_optim *o, const int *params,
                                const qfd_train_state *s, const qfd_checkpoint_meta *meta);
+/* The stage a checkpoint was saved in (meta.stage), read and checked
+ * without a model: a multi-stage run (quantize --method qfd) decides from it
+ * where to resume. *stage is malloc'd. */
+qfd_status qfd_checkpoint_stage(qfd_ctx *ctx, const char *dir, char **stage);
 /* Loads DIR/checkpoint.bin into a model built the same way as the saved
  * one: checks the source fingerprint and the config against `expect` (the
  * message names the first option that differs), then overwrites every float

@@ -26,6 +26,27 @@ static qfd_schedule make_schedule(const qfd_fit_opts *o, int64_t steps_per_epoch
     return s;
 }
 
+/* The loss terms of the run, as the trainer takes them (none: one cross-entropy). */
+static size_t n_terms(const qfd_fit_opts *o)
+{
+    size_t n = o->trainer.n_losses ? o->trainer.n_losses : 1;
+    return n < QFD_LOSS_TERMS_MAX ? n : QFD_LOSS_TERMS_MAX;
+}
+
+static qfd_loss_kind term_kind(const qfd_fit_opts *o, size_t i)
+{
+    return o->trainer.n_losses ? o->trainer.losses[i].kind : QFD_LOSS_CE;
+}
+
+/* Top-1 on the training batches is counted by a first cross-entropy term;
+ * without labels there is none. */
+static double accuracy(const qfd_fit_opts *o, const qfd_train_state *s)
+{
+    if (term_kind(o, 0) != QFD_LOSS_CE)
+        return NAN;
+    return s->seen ? (double)s->hits / (double)s->seen : 0;
+}
+
 static void report(const qfd_fit_opts *o, const qfd_train_state *s, int64_t epoch, int64_t steps, int64_t seen_here,
                    double elapsed)
 {
@@ -36,10 +57,18 @@ static void report(const qfd_fit_opts *o, const qfd_train_state *s, int64_t epoc
                             .step = s->batch,
                             .steps = steps,
                             .loss = s->seen ? s->loss_sum / (double)s->seen : 0,
-                            .accuracy = s->seen ? (double)s->hits / (double)s->seen : 0,
+                            .accuracy = accuracy(o, s),
                             .images_per_second = ips,
                             .eta_seconds = ips > 0 ? (double)left / ips : 0,
-                            .epoch_done = s->batch == steps};
+                            .epoch_done = s->batch == steps,
+                            .phase = o->phase};
+    if (n_terms(o) > 1) {
+        p.n_terms = (int)n_terms(o);
+        for (int i = 0; i < p.n_terms; i++) {
+            p.term_names[i] = qfd_loss_kind_name(term_kind(o, (size_t)i));
+            p.terms[i] = s->seen ? s->term_sum[i] / (double)s->seen : 0;
+        }
+    }
     o->progress(o->user, &p);
 }
 
@@ -61,16 +90,23 @@ qfd_status qfd_fit(qfd_ctx *ctx, qfd_model *m, const qfd_dataset *ds, const qfd_
     if (o->profile && (st = qfd_exec_profile_start(ctx, qfd_trainer_exec(tr))))
         goto out;
 
-    qfd_train_state s = {.seed = o->loader.seed, .batch_size = o->loader.batch};
+    qfd_train_state s = {.seed = o->loader.seed, .batch_size = o->loader.batch, .n_terms = (int64_t)n_terms(o)};
     if (o->resume_dir && (st = qfd_checkpoint_load(ctx, o->resume_dir, m, opt, params, &o->meta, &s, NULL)))
         goto out;
+    if (s.n_terms != (int64_t)n_terms(o)) {
+        st = qfd_fail(ctx, QFD_ERR_ARG, "%s was saved by a run with %lld loss terms, this one has %zu", o->resume_dir,
+                      (long long)s.n_terms, n_terms(o));
+        goto out;
+    }
     double t0 = now(), first_loss = -1; /* the loss before this run's first update */
     int64_t images = 0;
     for (int64_t epoch = s.epoch; epoch < o->epochs && !r->stopped; epoch++) {
         if ((st = qfd_loader_start_epoch(ctx, ld, epoch, s.batch)))
             goto out;
-        if (s.batch == 0)
+        if (s.batch == 0) {
             s.loss_sum = 0, s.seen = 0, s.hits = 0;
+            memset(s.term_sum, 0, sizeof s.term_sum);
+        }
         double te = now();
         int64_t seen_here = 0;
         const qfd_array *x, *y;
@@ -95,6 +131,8 @@ qfd_status qfd_fit(qfd_ctx *ctx, qfd_model *m, const qfd_dataset *ds, const qfd_
             s.step++;
             s.batch++;
             s.loss_sum += ss.loss * (double)ss.n;
+            for (int64_t k = 0; k < s.n_terms; k++)
+                s.term_sum[k] += ss.terms[k] * (double)ss.n;
             s.seen += ss.n;
             s.hits += ss.correct;
             seen_here += ss.n;
@@ -134,7 +172,13 @@ qfd_status qfd_fit(qfd_ctx *ctx, qfd_model *m, const qfd_dataset *ds, const qfd_
     }
     r->epochs_done = (int)s.epoch;
     r->loss = s.seen ? s.loss_sum / (double)s.seen : 0;
-    r->train_accuracy = s.seen ? (double)s.hits / (double)s.seen : 0;
+    r->train_accuracy = accuracy(o, &s);
+    r->n_terms = (int)n_terms(o);
+    for (int i = 0; i < r->n_terms; i++) {
+        r->term_names[i] = qfd_loss_kind_name(term_kind(o, (size_t)i));
+        r->term_weights[i] = o->trainer.n_losses ? o->trainer.losses[i].weight : 1.0;
+        r->terms[i] = s.seen ? s.term_sum[i] / (double)s.seen : 0;
+    }
     r->seconds = now() - t0;
     r->images_per_second = r->seconds > 0 ? (double)images / r->seconds : 0;
     r->train_bytes = qfd_trainer_memory(tr);

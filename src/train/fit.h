@@ -22,6 +22,7 @@ typedef struct qfd_fit_opts {
     int64_t checkpoint_steps; /* > 0: also save every this many steps */
     qfd_checkpoint_meta meta; /* source model, options and stage written to checkpoints */
     volatile sig_atomic_t *stop;
+    const char *phase; /* in progress reports: which model trains (NULL: the only one) */
     void (*progress)(void *user, const qfd_train_progress *p);
     void *user;
     FILE *profile;

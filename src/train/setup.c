@@ -76,11 +76,6 @@ static qfd_status model_classes(qfd_ctx *ctx, const qfd_model *m, const qfd_data
 static qfd_status check_labels(qfd_ctx *ctx, const qfd_dataset *ds, int64_t classes)
 {
     const int64_t *y = ds->y.data;
-    if (ds->unlabeled)
-        return qfd_fail(ctx, QFD_ERR_INVALID,
-                        "%s: images without class folders have no labels; training and evaluation need "
-                        "DIR/<class>/ folders or a list file",
-                        ds->source);
     for (int64_t i = 0; i < ds->n; i++)
         if (y[i] >= classes)
             return qfd_fail(ctx, QFD_ERR_INVALID,
@@ -94,10 +89,12 @@ qfd_status qfd_fit_check_data(qfd_ctx *ctx, const qfd_model *m, const qfd_train_
     qfd_dataset test = {0};
     int64_t classes = 0;
     qfd_status st = model_classes(ctx, m, train, o->n_threads, &classes);
-    if (!st)
+    if (!st && train->labeled)
         st = check_labels(ctx, train, classes);
+    /* data without labels (distillation): the test split may have none either */
     if (!st && o->check_test) {
-        if (!(st = qfd_dataset_open(ctx, o->data, &o->image, m, QFD_SPLIT_TEST, 0, &test)))
+        if (!(st = qfd_dataset_open(ctx, o->data, &o->image, m, QFD_SPLIT_TEST, 0, !train->labeled, &test)) &&
+            test.labeled)
             st = check_labels(ctx, &test, classes);
         qfd_dataset_free(&test);
     }

@@ -6,6 +6,7 @@
 
 #include "core/ctx.h"
 #include "exec/exec.h"
+#include "ir/edit.h"
 #include "ir/model_info.h"
 #include "ops/op.h"
 #include "passes/passes.h"
@@ -79,6 +80,11 @@ bool qfd_trainer_is_param(const qfd_model *m, int t)
     bool is = roles[t] != QFD_ROLE_NONE;
     free(roles);
     return is;
+}
+
+const char *qfd_loss_kind_name(qfd_loss_kind kind)
+{
+    return kind == QFD_LOSS_CE ? "ce" : kind == QFD_LOSS_MSE ? "mse" : "kl";
 }
 
 /* Weights decay; biases, norms and steps do not; steps have their own group
@@ -205,6 +211,15 @@ qfd_status qfd_trainer_new(qfd_ctx *ctx, qfd_model *m, const qfd_trainer_opts *o
                 goto fail;
         }
     }
+    /* The frozen teacher runs forward only: when every tensor a term reads
+     * from it is a graph output, its other values share memory as in
+     * inference, instead of each taking a buffer of its own. */
+    bool outputs_only = t->teacher != NULL;
+    for (size_t i = 0; i < n_terms; i++)
+        if (t->terms[i].target >= 0 && !qfd_graph_is_output(&o->teacher->graph, t->terms[i].target))
+            outputs_only = false;
+    if (outputs_only)
+        qfd_exec_share_values(t->teacher);
     free(train);
     free(roles);
     free(params);

@@ -27,6 +27,9 @@ typedef struct qfd_loss_term {
     float temperature; /* KL */
 } qfd_loss_term;
 
+/* "ce", "mse", "kl": the term's name in progress lines and reports. */
+const char *qfd_loss_kind_name(qfd_loss_kind kind);
+
 /* Which parameter group a parameter goes to, given its role (see
  * qfd_trainer_param_roles); negative: not trained. The default puts
  * weights in group 0, biases and norm scales/shifts in group 1 (no weight

@@ -14,16 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../support/check.h"
 #include "qfd/qfd.h"
-
-static int fails;
-
-#define FAIL(...)                     \
-    do {                              \
-        printf("FAIL: " __VA_ARGS__); \
-        putchar('\n');                \
-        fails++;                      \
-    } while (0)
 
 static size_t rule_index(const char *id)
 {
@@ -216,7 +208,7 @@ static int run_cases(const char *dir, const char *cases)
     free(fail);
     qfd_ctx_free(ctx);
     fclose(f);
-    return fails ? 1 : 0;
+    return qfd_test_failures ? 1 : 0;
 }
 
 static int run_readme(const char *path)
@@ -236,7 +228,7 @@ static int run_readme(const char *path)
         if (!strstr(text, r[i].id))
             FAIL("rule %s is not in %s", r[i].id, path);
     printf("%zu rules looked up in %s\n", n, path);
-    return fails ? 1 : 0;
+    return qfd_test_failures ? 1 : 0;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -340,7 +332,7 @@ static int run_testdata(const char *dir, const char *expected)
     free(models);
     free(actual);
     free(want);
-    return fails ? 1 : 0;
+    return qfd_test_failures ? 1 : 0;
 }
 
 int main(int argc, char **argv)

@@ -10,8 +10,8 @@ set(see "\\(see 'qfd-onnx quantize --help'\\)")
 foreach(case
     "wbits_9|--wbits|9|--wbits needs an integer in \\[2, 8\\], got '9'"
     "abits_1|--abits|1|--abits needs an integer in \\[2, 8\\], got '1'"
-    "method_bogus|--method|bogus|--method needs one of ptq\\|lsq, got 'bogus'"
-    "format_bogus|--format|bogus|--format needs one of ort\\|int4, got 'bogus'"
+    "method_bogus|--method|bogus|--method needs one of qfd\\|kd\\|fd\\|lsq\\|ptq, got 'bogus'"
+    "format_bogus|--format|bogus|--format needs one of ort\\|int4\\|tensorrt, got 'bogus'"
     "first_last_bogus|--first-last|bogus|--first-last needs one of 8\\|same\\|fp, got 'bogus'"
     "calib_bogus|--calib|bogus|--calib needs one of mse\\|percentile\\|minmax, got 'bogus'"
     "calib_images_0|--calib-images|0|--calib-images needs an integer >= 1, got '0'"
@@ -85,3 +85,63 @@ qfd_cli_test(quantize_int4_opset11 RC 0
 qfd_cli_test(quantize_ort_opset11 RC 2 ONE_LINE NO_FILE ${qout}
   ARGS quantize ${lenet} --w4a4 --format ort --method ptq --limit 64 -o ${qout}
   STDERR "lenet_gray/model.onnx: the model imports ONNX opset 11; the ort export needs opset 13 or later \\(per-channel scales; --format int4 upgrades the model to 21\\)")
+
+
+# Distillation flags (issue 11): a flag the method does not take, or a
+# combination that cannot work, is refused naming the flag, before any work.
+foreach(case
+    "temperature_qfd|--temperature 4|--temperature: --method qfd does not distil logits \\(kd does\\)"
+    "temperature_fd|--method fd --temperature 4|--temperature: --method fd does not distil logits"
+    "lambda_lsq|--method lsq --lambda 2|--lambda: --method lsq has no distillation term"
+    "no_labels_lsq|--method lsq --no-labels|--no-labels: --method lsq trains with labels only"
+    "no_labels_ptq|--method ptq --no-labels|--no-labels: --method ptq trains with labels only"
+    "teacher_lsq|--method lsq --teacher ${model}|--teacher: --method lsq has no distillation term"
+    "teacher_bits_kd|--method kd --teacher-bits 2|--teacher-bits: --method kd has no teacher stage \\(qfd has\\)"
+    "teacher_epochs_fd|--method fd --teacher-epochs 0|--teacher-epochs: --method fd has no teacher stage"
+    "teacher_lr_lsq|--method lsq --teacher-lr 0.01|--teacher-lr: --method lsq has no teacher stage"
+    "save_teacher_kd|--method kd --save-teacher ${CLI_TMP}/t.onnx|--save-teacher: --method kd has no teacher stage"
+    "teacher_feature_kd|--method kd --teacher-feature x|--teacher-feature: --method kd does not distil a feature"
+    "teacher_bits_9|--teacher-bits 9|--teacher-bits needs an integer in \\[1, 8\\], got '9'"
+    "teacher_epochs_neg|--teacher-epochs -1|--teacher-epochs needs an integer in \\[0, 1000000\\], got '-1'"
+    "lambda_0|--lambda 0|--lambda needs a finite number > 0, got '0'"
+    "temperature_neg|--method kd --temperature -1|--temperature needs a finite number > 0, got '-1'")
+  string(REGEX MATCH "^([^|]+)\\|([^|]+)\\|(.*)$" matched "${case}")
+  separate_arguments(extra UNIX_COMMAND "${CMAKE_MATCH_2}")
+  qfd_cli_test(quantize_${CMAKE_MATCH_1} RC 2 ONE_LINE NO_FILE ${qout}
+    ARGS quantize ${model} -o ${qout} ${extra} STDERR "^qfd-onnx: error: ${CMAKE_MATCH_3}")
+endforeach()
+
+# Checks that need the model and data, still before any work: stage 1 needs
+# labels; a teacher whose feature has another shape (MobileNetV2's 256
+# against ResNet-20's 64); a teacher of another class count for kd.
+set(r20 ${PROJECT_SOURCE_DIR}/models/resnet20.onnx)
+qfd_cli_test(quantize_no_labels_stage1 RC 2 ONE_LINE NO_FILE ${qout}
+  ARGS quantize ${r20} --no-labels --limit 64 -o ${qout}
+  STDERR "^qfd-onnx: error: --no-labels: qfd's stage 1 trains the teacher with labels; give --teacher-epochs 0 or a --teacher written by --save-teacher\n$")
+qfd_cli_test(quantize_teacher_feature_shape RC 2 ONE_LINE NO_FILE ${qout}
+  ARGS quantize ${r20} --teacher ${PROJECT_SOURCE_DIR}/models/mobilenetv2.onnx --limit 64 -o ${qout}
+  STDERR "^qfd-onnx: error: [^\n]*mobilenetv2.onnx: its feature '/Flatten_output_0' is \\[1,256\\] for one image, the student's '/Flatten_output_0' is \\[1,64\\]: the shapes must match \\(choose them with --feature and --teacher-feature\\)\n$")
+qfd_cli_test(quantize_teacher_feature_shape_fd RC 2 ONE_LINE NO_FILE ${qout}
+  ARGS quantize ${r20} --method fd --teacher ${PROJECT_SOURCE_DIR}/models/mobilenetv2.onnx --limit 64 -o ${qout}
+  STDERR "the shapes must match")
+qfd_cli_test(quantize_teacher_normalization RC 2 ONE_LINE NO_FILE ${qout}
+  ARGS quantize ${model} --method kd --teacher ${r20} --limit 64 -o ${qout}
+  STDERR "^qfd-onnx: error: [^\n]*resnet20.onnx: normalizes its inputs with mean 0.286, std 0.353 \\(qfd.mean/qfd.std\\), the student with mean 0.5, std 0.25: both read the same batch\n$")
+qfd_cli_test(quantize_teacher_missing RC 2 ONE_LINE NO_FILE ${qout}
+  ARGS quantize ${r20} --teacher ${FIX}/no_such_model.onnx --limit 64 -o ${qout}
+  STDERR "^qfd-onnx: error: [^\n]*no_such_model.onnx: cannot open")
+qfd_cli_test(quantize_teacher_feature_unknown RC 2 ONE_LINE NO_FILE ${qout}
+  ARGS quantize ${r20} --method fd --teacher-feature nope --limit 64 -o ${qout}
+  STDERR "^qfd-onnx: error: --teacher-feature nope: [^\n]*resnet20.onnx has no tensor of that name\n$")
+qfd_cli_test(quantize_save_teacher_missing_dir RC 2 ONE_LINE NO_FILE ${qout}
+  ARGS quantize ${r20} --limit 64 --save-teacher ${CLI_TMP}/missing_dir/t.onnx -o ${qout}
+  STDERR "^qfd-onnx: error: [^\n]*missing_dir/t.onnx: cannot write there")
+
+# Without -o the output is named after the model and the bits, and after the
+# format when --format gives one, so that two formats do not overwrite each
+# other (the model is copied: the output lands beside it).
+file(COPY ${model} DESTINATION ${CLI_TMP}/default_name)
+qfd_cli_test(quantize_default_name_format RC 0
+  ARGS quantize ${CLI_TMP}/default_name/small_conv.onnx --w8a8 --method ptq --format tensorrt --calib-images 16
+       --eval-limit 16
+  STDOUT "default_name/small_conv\\.w8a8\\.tensorrt\\.onnx: W8A8 ptq, format tensorrt")

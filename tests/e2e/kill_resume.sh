@@ -5,6 +5,8 @@
 # SIGKILL a random 0-250 ms after its k-th progress line (k = 1..4, one line
 # a step), so every attempt gets somewhere and the kill lands anywhere in a
 # step or a checkpoint save; again until a run finishes and writes OUT.
+# Progress lines are those matching KILL_PATTERN (default ^epoch; "epoch"
+# also counts the "teacher epoch" lines of quantize's stage 1).
 # Any exit other than 0 or 137 (a broken checkpoint) fails. Sets $kills.
 # RANDOM should be seeded by the caller, for a repeatable run.
 kill_until_done() {
@@ -18,7 +20,7 @@ kill_until_done() {
     "$@" --checkpoint "$ck" "${resume[@]}" -o "$out" >/dev/null 2>"$log" &
     pid=$!
     k=$((1 + RANDOM % 4))
-    while kill -0 $pid 2>/dev/null && (($(grep -c "^epoch" "$log") < k)); do sleep 0.02; done
+    while kill -0 $pid 2>/dev/null && (($(grep -c "${KILL_PATTERN:-^epoch}" "$log") < k)); do sleep 0.02; done
     sleep "$(printf '0.%03d' $((RANDOM % 250)))"
     kill -KILL $pid 2>/dev/null || true
     rc=0

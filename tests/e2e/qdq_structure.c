@@ -16,19 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../support/check.h"
 #include "core/ctx.h"
 #include "ir/dtype.h"
 #include "ir/edit.h"
 #include "ir/model_info.h"
-
-static int fails;
-
-#define FAIL(...)                     \
-    do {                              \
-        printf("FAIL: " __VA_ARGS__); \
-        putchar('\n');                \
-        fails++;                      \
-    } while (0)
 
 /* The weight and activation bits of layer `name` in "a=w4a8,b=w8a8"
  * (0 when it is not there). */
@@ -166,8 +158,9 @@ int main(int argc, char **argv)
     }
     if (!layers)
         FAIL("no quantized layer found");
-    printf("%s: %d quantized layers checked, %d failure%s\n", argv[1], layers, fails, fails == 1 ? "" : "s");
+    printf("%s: %d quantized layers checked, %d failure%s\n", argv[1], layers, qfd_test_failures,
+           qfd_test_failures == 1 ? "" : "s");
     qfd_model_free(m);
     qfd_ctx_free(ctx);
-    return fails ? 1 : 0;
+    return qfd_test_failures ? 1 : 0;
 }

@@ -13,6 +13,7 @@ qfd=$1 node=$2 root=$3 structure=$4 work=$5 name=$6
 model=$root/models/$name.onnx
 rm -rf "$work" && mkdir -p "$work"
 fail() { echo "FAIL: $*"; exit 1; }
+source "$root/tests/e2e/ort_agree.sh"
 small=(--limit 512 --epochs 1 --batch 64 --calib-images 256 --eval-limit 1000)
 
 for bits in w8a8 w4a4 w4a8; do
@@ -23,12 +24,7 @@ for bits in w8a8 w4a4 w4a8; do
     --report "$work/$bits.json" >"$work/$bits.log" 2>&1 || { cat "$work/$bits.log"; fail "quantize --$bits exited $?"; }
   "$structure" "$out" || fail "$bits: QDQ structure"
   if [[ $bits != w4a8 ]]; then
-    "$qfd" eval "$student" --limit 1000 --dump-logits "$work/$bits.student.f32" >/dev/null 2>&1 \
-      || fail "$bits: eval of the student"
-    "$node" "$root/tools/ort/eval.js" "$out" --limit 1000 --dump-logits "$work/$bits.ort.f32" >"$work/$bits.ort.json" \
-      || fail "$bits: onnxruntime could not run the file"
-    agree=$("$node" "$root/tests/e2e/agree.js" "$work/$bits.student.f32" "$work/$bits.ort.f32" 10 0.995) \
-      || fail "$bits: onnxruntime agrees with the student on too few images: $agree"
+    ort_agrees "$bits" "$student" "$out"
     echo "$name $bits: onnxruntime vs student $agree; onnxruntime $(cat "$work/$bits.ort.json")"
   fi
   if [[ $bits != w4a4 ]]; then

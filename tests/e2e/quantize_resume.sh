@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# quantize's checkpoints, on the bundled ResNet-20 (W4A4 lsq, 2 short epochs):
+# quantize's checkpoints, on the bundled ResNet-20 (W4A4 lsq, 2 short epochs;
+# quantize_qfd.sh does the same for qfd's two stages):
 #  1. SIGINT saves a checkpoint and exits 130; --resume gives the
 #     uninterrupted run's file byte for byte;
 #  2. SIGKILL at random moments (a checkpoint every step, so kills land in
@@ -12,7 +13,7 @@ model=$root/models/resnet20.onnx
 rm -rf "$work" && mkdir -p "$work"
 fail() { echo "FAIL: $*"; exit 1; }
 source "$(dirname "$0")/kill_resume.sh"
-c=(--w4a4 --limit 768 --epochs 2 --batch 64 --calib-images 128 --eval-limit 100 --threads 2)
+c=(--w4a4 --method lsq --limit 768 --epochs 2 --batch 64 --calib-images 128 --eval-limit 100 --threads 2)
 "$qfd" quantize "$model" "${c[@]}" -o "$work/straight.onnx" >/dev/null 2>&1 || fail "uninterrupted run"
 
 # 1. SIGINT in the second epoch

@@ -23,6 +23,15 @@ static int qfd_test_failures;
         }                                                                                             \
     } while (0)
 
+/* A failure described in words, printf-style (for checks over a file's
+ * contents, where the condition alone would not say which node failed). */
+#define FAIL(...)                     \
+    do {                              \
+        printf("FAIL: " __VA_ARGS__); \
+        putchar('\n');                \
+        qfd_test_failures++;          \
+    } while (0)
+
 #define TEST_DONE() (printf("%s\n", qfd_test_failures ? "FAILED" : "all checks passed"), qfd_test_failures ? 1 : 0)
 
 #endif

@@ -162,11 +162,12 @@ static void check_graph(const qfd_model *q, int abits, bool edge8, int *bad)
             ++*bad;
         }
     }
-    /* four activations: x and f (the inputs of conv0 and the Gemm: 8-bit
-     * with edge8) and the outputs r0, r1 of the two convs; r0's own
-     * Clip(0, 6) goes only before a full-range 4-bit quantizer, and 5 to 7
-     * bits in 8-bit types keep their clamp with a Clip, as in ort */
-    int n_act = edge8 ? 2 : 4;
+    /* activations: x and f (the inputs of conv0 and the Gemm: 8-bit with
+     * edge8), r0 (conv1's input) and, at 8 bits only, r1 (conv1's output,
+     * which only GlobalAveragePool reads: see plan.c output_quantizers);
+     * r0's own Clip(0, 6) goes only before a full-range 4-bit quantizer,
+     * and 5 to 7 bits in 8-bit types keep their clamp with a Clip, as in ort */
+    int n_act = (edge8 ? 2 : 4) - (abits < 8);
     int want_q4 = abits <= 4 ? n_act : 0;
     int want_min = abits < 4 ? n_act : 0;
     int want_clip = (abits == 4 ? 0 : 1) + (abits > 4 && abits < 8 ? n_act : 0);

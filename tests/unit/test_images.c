@@ -47,7 +47,7 @@ static float *read_all(qfd_ctx *ctx, const char *model, const char *data, const 
     CHECK_OK(ctx, qfd_model_load(ctx, path_of(model), &m));
     if (!m)
         return NULL;
-    qfd_status st = qfd_dataset_open(ctx, data, img, m, QFD_SPLIT_TEST, 0, &ds);
+    qfd_status st = qfd_dataset_open(ctx, data, img, m, QFD_SPLIT_TEST, 0, false, &ds);
     CHECK_OK(ctx, st);
     if (!st) {
         const int64_t per = qfd_array_numel(&ds.x) / ds.n;
@@ -186,12 +186,12 @@ static void corrupt(qfd_ctx *ctx)
     qfd_image_opts fail = {0}, skip = {.on_bad_image = "skip"};
     float *x = malloc(5 * 3 * 32 * 32 * sizeof *x);
     int64_t y[5], got, next, skipped = 0;
-    CHECK_OK(ctx, qfd_dataset_open(ctx, path_of("corrupt"), &fail, m, QFD_SPLIT_TEST, 0, &ds));
+    CHECK_OK(ctx, qfd_dataset_open(ctx, path_of("corrupt"), &fail, m, QFD_SPLIT_TEST, 0, false, &ds));
     CHECK(ds.n == 5);
     CHECK(qfd_dataset_read(ctx, &ds, 0, 5, 0, NULL, NULL, 2, x, y, &got, &next, NULL) == QFD_ERR_INVALID);
     CHECK(strstr(qfd_ctx_error(ctx), "corrupt/c0/truncated.jpg: truncated JPEG") != NULL);
     qfd_dataset_free(&ds);
-    CHECK_OK(ctx, qfd_dataset_open(ctx, path_of("corrupt"), &skip, m, QFD_SPLIT_TEST, 0, &ds));
+    CHECK_OK(ctx, qfd_dataset_open(ctx, path_of("corrupt"), &skip, m, QFD_SPLIT_TEST, 0, false, &ds));
     CHECK_OK(ctx, qfd_dataset_read(ctx, &ds, 0, 5, 0, NULL, NULL, 2, x, y, &got, &next, &skipped));
     /* c0: good_0, good_1, truncated; c1: garbage, good_2 */
     CHECK(got == 3 && next == 5 && skipped == 2 && y[0] == 0 && y[1] == 0 && y[2] == 1);
@@ -217,7 +217,7 @@ static void loader(qfd_ctx *ctx)
     qfd_dataset ds = {0};
     CHECK_OK(ctx, qfd_model_load(ctx, path_of("flat_rgb32.onnx"), &m));
     qfd_image_opts img = {.resize = 40, .crop = 32};
-    CHECK_OK(ctx, qfd_dataset_open(ctx, path_of("jpeg"), &img, m, QFD_SPLIT_TEST, 0, &ds));
+    CHECK_OK(ctx, qfd_dataset_open(ctx, path_of("jpeg"), &img, m, QFD_SPLIT_TEST, 0, false, &ds));
     const int64_t per = 3 * 32 * 32;
     float *a = calloc((size_t)(14 * per), sizeof *a), *b = calloc((size_t)(14 * per), sizeof *b);
     for (int pool = 0; pool < 2 && a && b; pool++) {
@@ -252,7 +252,7 @@ static void loader(qfd_ctx *ctx)
 
     /* a bad image ends the epoch with its path */
     qfd_image_opts fail = {0};
-    CHECK_OK(ctx, qfd_dataset_open(ctx, path_of("corrupt"), &fail, m, QFD_SPLIT_TEST, 0, &ds));
+    CHECK_OK(ctx, qfd_dataset_open(ctx, path_of("corrupt"), &fail, m, QFD_SPLIT_TEST, 0, false, &ds));
     qfd_loader_opts o = {.batch = 2, .prefetch = 2, .workers = 2};
     qfd_loader *l = NULL;
     CHECK_OK(ctx, qfd_loader_new(ctx, &ds, &o, &l));

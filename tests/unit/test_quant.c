@@ -328,7 +328,12 @@ static void test_plan_add(qfd_ctx *ctx)
     c.skip = skip;
     c.n_skip = 1;
     CHECK_OK(ctx, qfd_quant_plan_make(ctx, m, &c, &p));
-    CHECK(planned(&p, m, "y0") && !planned(&p, m, "r"));
+    CHECK(!planned(&p, m, "y0") && !planned(&p, m, "r"));
+    qfd_quant_plan_free(&p);
+    /* at 8 bits y0 keeps the output quantizer of a fused integer Conv */
+    c.wbits = c.abits = 8;
+    CHECK_OK(ctx, qfd_quant_plan_make(ctx, m, &c, &p));
+    CHECK(is_act(planned(&p, m, "y0"), 8, -128, 127) && !planned(&p, m, "r"));
     qfd_quant_plan_free(&p);
     qfd_model_free(m);
 }
@@ -365,7 +370,12 @@ static void test_plan_skip(qfd_ctx *ctx)
     CHECK_OK(ctx, qfd_quant_plan_make(ctx, g, &c, &p));
     CHECK(p.n_layers == 2 && p.layers[1].wbits == 0 && !strcmp(p.layers[1].op, "Gemm"));
     CHECK(!planned(&p, g, "W") && !planned(&p, g, "C") && !planned(&p, g, "f"));
-    CHECK(is_weight(planned(&p, g, "w0"), 4, 0, 2) && is_act(planned(&p, g, "r0"), 4, 0, 15));
+    /* below 8 bits no quantizer on an output only a float layer reads */
+    CHECK(is_weight(planned(&p, g, "w0"), 4, 0, 2) && !planned(&p, g, "r0"));
+    qfd_quant_plan_free(&p);
+    c.wbits = c.abits = 8;
+    CHECK_OK(ctx, qfd_quant_plan_make(ctx, g, &c, &p));
+    CHECK(is_weight(planned(&p, g, "w0"), 8, 0, 2) && is_act(planned(&p, g, "r0"), 8, 0, 255));
     qfd_quant_plan_free(&p);
     qfd_model_free(g);
     qfd_model_free(m);

@@ -5,15 +5,20 @@
 # fake-quant student, the written file as qfd-onnx and as ONNX Runtime
 # (onnxruntime-node) evaluate it, with the wall time of each run.
 #
-#   tools/bench/results.sh [--out DIR] [MODEL ...]     (default: resnet20 mobilenetv2)
+#   tools/bench/results.sh [--out DIR] [--format F] [--specs "ptq w8a8,lsq w4a4 int4"] [MODEL ...]
+# (default: resnet20 mobilenetv2; each spec is "METHOD BITS [FORMAT]", FORMAT defaulting to
+# --format F, itself ort; default specs: ptq w8a8, ptq w4a4, lsq w4a4, lsq w2a2 in ort, lsq w4a4
+# and w2a2 in int4, ptq w8a8 and lsq w4a4 in tensorrt)
 # Each row's command is `qfd-onnx quantize models/MODEL.onnx --BITS --method METHOD --format FORMAT`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-out=build/results models=()
+out=build/results models=() format=ort specs="ptq w8a8 ort,ptq w4a4 ort,lsq w4a4 ort,lsq w2a2 ort,lsq w4a4 int4,lsq w2a2 int4,ptq w8a8 tensorrt,lsq w4a4 tensorrt"
 while (($#)); do
   case "$1" in
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    --format) format=$2; shift 2 ;;
+    --specs) specs=$2; shift 2 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) models+=("$1"); shift ;;
   esac
 done
@@ -26,12 +31,15 @@ echo
 echo "| model | method | bits | format | FP32 | student | exported (qfd-onnx) | exported (ONNX Runtime) | agreement | time |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 for m in "${models[@]}"; do
-  for spec in "ptq w8a8 ort" "ptq w4a4 ort" "lsq w4a4 ort" "lsq w2a2 ort" "lsq w4a4 int4" "lsq w2a2 int4"; do
-    read -r method bits format <<<"$spec"
-    f=$out/$m.$method.$bits.$format
+  IFS=, read -r -a spec_list <<<"$specs"
+  for spec in "${spec_list[@]}"; do
+    read -r method bits fmt <<<"$spec"
+    fmt=${fmt:-$format}
+    f=$out/$m.$fmt.$method.$bits
     t0=$(date +%s)
-    build/src/qfd-onnx quantize "models/$m.onnx" --"$bits" --method "$method" --format "$format" -o "$f.onnx" --report "$f.json" \
-      >"$f.log" 2>&1 || { echo "| $m | $method | $bits | $format | failed: $(tail -1 "$f.log") |"; continue; }
+    build/src/qfd-onnx quantize "models/$m.onnx" --"$bits" --method "$method" --format "$fmt" -o "$f.onnx" \
+      --report "$f.json" \
+      >"$f.log" 2>&1 || { echo "| $m | $method | $bits | $fmt | failed: $(tail -1 "$f.log") |"; continue; }
     secs=$(($(date +%s) - t0))
     node tools/ort/eval.js "$f.onnx" >"$f.ort.json"
     node -e '
@@ -41,6 +49,6 @@ for m in "${models[@]}"; do
       const [m, method, bits, format, secs] = process.argv.slice(3);
       console.log(`| ${m} | ${method} | ${bits.toUpperCase()} | ${format} | ${p(r.accuracy.fp32)} | ${p(r.accuracy.student)} | ` +
                   `${p(r.accuracy.exported)} | ${p(o.top1)} | ${p(r.agreement)} | ${Math.floor(secs / 60)}m${secs % 60}s |`);
-    ' "$f.json" "$f.ort.json" "$m" "$method" "$bits" "$format" "$secs"
+    ' "$f.json" "$f.ort.json" "$m" "$method" "$bits" "$fmt" "$secs"
   done
 done
