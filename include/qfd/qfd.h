@@ -320,6 +320,7 @@ typedef struct qfd_train_result {
     double loss, train_accuracy, seconds, images_per_second; /* train_accuracy NaN without labels */
     size_t train_bytes;                                      /* activations, gradients and optimizer state */
     int64_t n_params;
+    int64_t skipped; /* images left out of an epoch by image.on_bad_image "skip" (the most of any epoch) */
     /* Each loss term over the last epoch: name, weight, mean value before
      * the weight (loss is the weighted sum). */
     int n_terms;
@@ -409,6 +410,10 @@ typedef struct qfd_quantize_result {
     qfd_quantize_tensor *tensors;
     int64_t n_test;
     int test_labeled; /* 0: the test split has no labels; the top-1 values are NaN */
+    /* images left out by on_bad_image "skip": of the training split (the
+     * most any pass over it met: calibration, stage 1, the student's epochs)
+     * and of the test split */
+    int64_t skipped_train, skipped_test;
     double fp32_top1, student_top1, exported_top1;
     double agreement;      /* fraction of test images where student and exported file predict one class */
     double max_logit_diff; /* largest |student - exported| logit */

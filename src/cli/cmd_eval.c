@@ -82,9 +82,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         return QFD_EXIT_BAD_INPUT;
     if (st)
         return qfd_cli_fail(ctx, st);
-    if (r.skipped)
-        fprintf(stderr, "qfd-onnx: warning: %" PRId64 " bad image%s left out (--on-bad-image skip)\n", r.skipped,
-                r.skipped == 1 ? "" : "s");
+    qfd_cli_warn_skipped(r.skipped, "");
     if (r.n_nonfinite)
         fprintf(stderr,
                 "qfd-onnx: warning: %s: the logits of %" PRId64 " of %" PRId64

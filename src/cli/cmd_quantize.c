@@ -191,6 +191,8 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     }
     if ((st = qfd_model_save(ctx, q, out)) || (report && (st = qfd_quantize_report_write(ctx, report, path, &o, &r))))
         goto fail;
+    qfd_cli_warn_skipped(r.skipped_train, " of the training split");
+    qfd_cli_warn_skipped(r.skipped_test, " of the test split");
     summary(out, &o, &r);
     rc = QFD_EXIT_OK;
     goto done;

@@ -98,6 +98,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         qfd_model_free(m);
         return 130;
     }
+    qfd_cli_warn_skipped(r.skipped, " of the training split");
     st = qfd_model_save(ctx, m, out);
     if (!st && eval) {
         qfd_eval_opts eo = {.data = o.data,
@@ -117,6 +118,8 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
             qfd_model_free(m);
             return 130;
         }
+        if (!st)
+            qfd_cli_warn_skipped(er.skipped, " of the test split");
         if (!st && er.n_nonfinite)
             fprintf(stderr,
                     "qfd-onnx: warning: %s: the logits of %" PRId64 " of %" PRId64

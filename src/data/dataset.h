@@ -60,7 +60,7 @@ void qfd_dataset_free(qfd_dataset *d);
 /* Examples of ds from start on, normalized as qfd_dataset_normalize does,
  * into x (room for n) and their labels into y (may be NULL), with the
  * evaluation preprocessing for image files (decoded by up to n_threads
- * threads). An image that does not decode fails naming it, or with
+ * threads; one per core when n_threads < 1). An image that does not decode fails naming it, or with
  * --on-bad-image skip is left out: *got examples are written (fewer than n
  * only when images were skipped or the dataset ended), *next is where the
  * next read starts and *skipped (may be NULL) grows by the images left out. */

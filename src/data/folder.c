@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/ctx.h"
 #include "data/image.h"
@@ -527,7 +528,8 @@ qfd_status qfd_dataset_read(qfd_ctx *ctx, const qfd_dataset *ds, int64_t start, 
         return QFD_OK;
     }
     enum { MAX_THREADS = 16 };
-    int64_t t_n = n_threads < 1 ? 1 : n_threads > MAX_THREADS ? MAX_THREADS : n_threads;
+    const long cores = n_threads < 1 ? sysconf(_SC_NPROCESSORS_ONLN) : n_threads;
+    const int64_t t_n = cores < 1 ? 1 : cores > MAX_THREADS ? MAX_THREADS : cores;
     unsigned char *ok = malloc((size_t)(n > 0 ? n : 1));
     if (!ok)
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");

@@ -53,7 +53,7 @@ qfd_status qfd_quant_compare(qfd_ctx *ctx, const qfd_model *const *models, int n
     for (int64_t start = 0, next = 0, b = 0; !st && start < n; start = next) {
         /* images that do not decode are left out under --on-bad-image skip */
         if ((st = qfd_dataset_read(ctx, &ds, start, bs, o->n_norm, o->mean, o->std, o->n_threads, batch, labels, &b,
-                                   &next, NULL)) ||
+                                   &next, &r->skipped)) ||
             b == 0)
             break;
         done += b;

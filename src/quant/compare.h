@@ -21,6 +21,7 @@ typedef struct qfd_compare_opts {
 
 typedef struct qfd_compare_result {
     int64_t n;
+    int64_t skipped; /* images left out by --on-bad-image skip (not in n) */
     bool labeled;
     double top1[QFD_COMPARE_MAX];
     double agreement;      /* fraction of images where a and b predict the same class */

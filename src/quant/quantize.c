@@ -118,14 +118,21 @@ static qfd_status choose_format(qfd_ctx *ctx, const qfd_model *src, qfd_model **
 }
 
 /* The first n images of ds that decode, normalized as the model expects
- * (*n lowered when images were skipped). */
+ * (*n lowered when images were skipped, counted in *skipped). They are held
+ * together, so the calibration set, not the dataset, bounds the memory. */
 static qfd_status calib_images(qfd_ctx *ctx, const qfd_dataset *ds, int64_t *n, int n_norm, const float *mean,
-                               const float *std, int n_threads, float **x)
+                               const float *std, int n_threads, float **x, int64_t *skipped)
 {
     int64_t per = ds->n ? qfd_array_numel(&ds->x) / ds->n : 0, next;
-    if (!(*x = malloc((size_t)(*n * per) * sizeof **x + 1)))
+    const uint64_t bytes = (uint64_t)*n * (uint64_t)per * sizeof **x;
+    if (qfd_over_memory_limit(ctx, bytes)) {
+        char b[32];
+        return qfd_fail(ctx, QFD_ERR_LIMIT, "%lld calibration images take %s: lower --calib-images", (long long)*n,
+                        qfd_format_bytes(b, bytes));
+    }
+    if (!(*x = malloc((size_t)bytes + 1)))
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
-    return qfd_dataset_read(ctx, ds, 0, *n, n_norm, mean, std, n_threads, *x, NULL, n, &next, NULL);
+    return qfd_dataset_read(ctx, ds, 0, *n, n_norm, mean, std, n_threads, *x, NULL, n, &next, skipped);
 }
 
 /* Parameter groups of a fake-quant student: weights, biases and norms,
@@ -410,7 +417,7 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
     r->seconds_prepare = now() - t;
     int64_t nc = o->calib_images > 0 ? o->calib_images : 2048;
     nc = nc < ds.n ? nc : ds.n;
-    if ((st = calib_images(ctx, &ds, &nc, n_norm, mean, std, o->train.n_threads > 0 ? o->train.n_threads : 2, &cx)))
+    if ((st = calib_images(ctx, &ds, &nc, n_norm, mean, std, o->train.n_threads, &cx, &r->skipped_train)))
         goto out;
     qfd_calib_opts co = {rn.calib, cx, nc, &ds.x, 64, o->train.n_threads, o->calib_progress, o->train.user};
 
@@ -479,6 +486,11 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
         goto out;
     r->n_test = cr.n;
     r->test_labeled = cr.labeled;
+    r->skipped_test = cr.skipped;
+    if (r->teacher_train.skipped > r->skipped_train)
+        r->skipped_train = r->teacher_train.skipped;
+    if (r->train.skipped > r->skipped_train)
+        r->skipped_train = r->train.skipped;
     r->fp32_top1 = cr.top1[0];
     r->student_top1 = cr.top1[1];
     r->exported_top1 = cr.top1[2];
