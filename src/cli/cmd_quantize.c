@@ -79,7 +79,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     qfd_quantize_opts o = {0};
     o.train = (qfd_train_opts){.momentum = -1, .weight_decay = -1, .crop_pad = -1, .hflip = -1, .seed = 1};
     const char *path, *out = NULL, *report = NULL;
-    int w2a2 = 0, w3a3 = 0, w4a4 = 0, w4a8 = 0, w8a8 = 0, no_augment = 0, teacher_epochs = -1;
+    int w2a2 = 0, w3a3 = 0, w4a4 = 0, w4a8 = 0, w8a8 = 0, no_augment = 0, no_flip = 0, teacher_epochs = -1;
     qfd_cli_list skip = {0};
     qfd_flag flags[] = {
         QFD_FLAG_STRING("-o|--output", &out),
@@ -117,6 +117,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         QFD_FLAG_FLOAT("--lr-steps", &o.lr_steps, 0, INFINITY, QFD_OPEN_MIN),
         QFD_FLAG_FLOAT("--wd", &o.train.weight_decay, 0, INFINITY, QFD_CLOSED),
         QFD_FLAG_SWITCH("--no-augment", &no_augment),
+        QFD_FLAG_SWITCH("--no-flip", &no_flip),
         QFD_FLAG_UINT64("--seed", &o.train.seed),
         QFD_FLAG_INT("--threads", &o.train.n_threads, 1, 256),
         QFD_FLAG_STRING("--checkpoint", &o.train.checkpoint_dir),
@@ -146,6 +147,8 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     }
     o.wbits = o.wbits ? o.wbits : 4;
     o.abits = o.abits ? o.abits : 4;
+    if (no_flip)
+        o.train.hflip = 0;
     if (no_augment)
         o.train.hflip = 0, o.train.crop_pad = 0, o.train.image.no_random_crop = 1;
     if ((rc = qfd_cli_data_check(&qfd_cmd_quantize, o.train.n_mean, o.train.n_std)) != QFD_CLI_GO) {
@@ -282,7 +285,9 @@ const qfd_cli_cmd qfd_cmd_quantize = {
     "  --lr-steps LR        the quantizer steps' learning rate (default 1e-5);\n"
     "                       8-bit weight steps stay as calibrated\n"
     "  --wd W               weight decay (default 5e-4)\n"
-    "  --no-augment         no random crop and flip\n"
+    "  --no-augment         no random crop and flip (image files: random-resized-crop\n"
+    "                       off, the evaluation preprocessing instead)\n"
+    "  --no-flip            no random horizontal flip\n"
     "  --mean M --std S     normalization (default: the model's qfd.mean / qfd.std)\n"
     "  --seed S  --threads T\n"
     "  --checkpoint DIR     save every epoch (and --checkpoint-steps N) and on\n"

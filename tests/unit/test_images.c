@@ -11,7 +11,8 @@
  * CIFAR-100 batches (written here) load with their labels and pixels;
  * corrupt images fail naming the file or are skipped and counted; the
  * loader's batches of image files are the same bytes with one thread or a
- * pool, and training crops have the model's shape.
+ * pool, and training crops have the model's shape; per-channel
+ * normalization recorded in a model's metadata reads back.
  *
  * usage: test_images DATA_DIR TMP_DIR */
 #include <math.h>
@@ -24,6 +25,7 @@
 #include "data/image.h"
 #include "data/loader.h"
 #include "ir/dtype.h"
+#include "ir/model_info.h"
 
 static const char *dir;
 
@@ -270,6 +272,40 @@ static void loader(qfd_ctx *ctx)
     qfd_model_free(m);
 }
 
+/* ---- normalization in the metadata ------------------------------------------- */
+
+/* Per-channel --mean/--std recorded by train (or quantize) come back from
+ * the written file as what a later eval uses without flags. */
+static void normalization_metadata(qfd_ctx *ctx, const char *tmp)
+{
+    qfd_model *m = NULL;
+    CHECK_OK(ctx, qfd_model_load(ctx, path_of("flat_rgb32.onnx"), &m));
+    if (!m)
+        return;
+    const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+    char out[1024];
+    snprintf(out, sizeof out, "%s/normalized.onnx", tmp);
+    CHECK_OK(ctx, qfd_model_record_normalization(ctx, m, 3, mean, std));
+    CHECK_OK(ctx, qfd_model_save(ctx, m, out));
+    qfd_model_free(m);
+    m = NULL;
+    CHECK_OK(ctx, qfd_model_load(ctx, out, &m));
+    if (!m)
+        return;
+    int n = 0;
+    float gm[4], gs[4];
+    const char *source = NULL;
+    CHECK_OK(ctx, qfd_model_normalization(ctx, m, 0, NULL, 0, NULL, &n, gm, gs, &source));
+    CHECK(n == 3 && source && !strcmp(source, "metadata"));
+    for (int c = 0; c < n && c < 3; c++)
+        CHECK(gm[c] == mean[c] && gs[c] == std[c]);
+    /* flags still win over the metadata */
+    const float fm[1] = {0.5f}, fs[1] = {0.25f};
+    CHECK_OK(ctx, qfd_model_normalization(ctx, m, 1, fm, 1, fs, &n, gm, gs, &source));
+    CHECK(n == 1 && !strcmp(source, "flags") && gm[0] == 0.5f && gs[0] == 0.25f);
+    qfd_model_free(m);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -284,6 +320,7 @@ int main(int argc, char **argv)
     cifar(ctx, argv[2]);
     corrupt(ctx);
     loader(ctx);
+    normalization_metadata(ctx, argv[2]);
     qfd_ctx_free(ctx);
     return TEST_DONE();
 }
