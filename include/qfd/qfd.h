@@ -530,6 +530,7 @@ typedef struct qfd_check_result {
     /* Numerical rules (has_numbers when a reference was given and ran). */
     int has_numbers;
     int64_t n_images;
+    int64_t n_skipped; /* images left out by image.on_bad_image "skip" (not in n_images) */
     double reference_top1, top1, drop_points, agreement, max_logit_diff;
 } qfd_check_result;
 

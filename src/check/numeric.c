@@ -43,6 +43,7 @@ qfd_status chk_numeric(qfd_checker *c)
         goto out;
     r->has_numbers = 1;
     r->n_images = cr.n;
+    r->n_skipped = cr.skipped;
     r->reference_top1 = cr.top1[0];
     r->top1 = cr.top1[1];
     r->drop_points = 100.0 * (cr.top1[0] - cr.top1[1]);

@@ -166,8 +166,10 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
                                  expect);
         goto done;
     }
-    if (!o.reference && (o.data || o.limit || max_drop_given || o.n_mean || o.n_std)) {
-        rc = qfd_cli_usage_error(&qfd_cmd_check, "--data, --limit, --max-drop, --mean and --std need --reference");
+    if (!o.reference && (o.data || o.limit || max_drop_given || o.n_mean || o.n_std || o.image.resize || o.image.crop ||
+                         o.image.on_bad_image)) {
+        rc = qfd_cli_usage_error(&qfd_cmd_check, "--data, --limit, --max-drop, --mean, --std and the image flags need "
+                                                 "--reference");
         goto done;
     }
     if (o.n_mean != o.n_std) {
@@ -186,6 +188,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         rc = fail(ctx, st);
         goto done;
     }
+    qfd_cli_warn_skipped(r.n_skipped, "");
     if (json)
         qfd_check_write_json(stdout, path, &o, &r);
     else
