@@ -53,12 +53,17 @@ qfd_status qfd_model_normalization(qfd_ctx *ctx, const qfd_model *m, int n_flag_
 {
     *n = 0;
     *source = "none";
+    for (int c = 0; c < 4; c++)
+        mean[c] = 0.0f, std[c] = 1.0f; /* past *n: defined, never read as normalization */
     if (n_flag_mean || n_flag_std) {
         if (n_flag_mean != n_flag_std)
             return qfd_fail(ctx, QFD_ERR_ARG, "--mean and --std need the same number of values (%d vs %d)", n_flag_mean,
                             n_flag_std);
-        memcpy(mean, flag_mean, 4 * sizeof *mean);
-        memcpy(std, flag_std, 4 * sizeof *std);
+        if (n_flag_mean < 0 || n_flag_mean > 4)
+            return qfd_fail(ctx, QFD_ERR_ARG, "--mean and --std take 1 to 4 values, not %d", n_flag_mean);
+        /* the flags' arrays hold as many values as they say, not always 4 */
+        memcpy(mean, flag_mean, (size_t)n_flag_mean * sizeof *mean);
+        memcpy(std, flag_std, (size_t)n_flag_mean * sizeof *std);
         *n = n_flag_mean;
         *source = "flags";
     } else {

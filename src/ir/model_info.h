@@ -13,7 +13,8 @@ const char *qfd_model_metadata(const qfd_model *m, const char *key);
 /* Input normalization x' = (x - mean[c]) / std[c]: from the flags when
  * n_flags > 0 (mean and std given with as many values), else from the
  * model's qfd.mean / qfd.std, else none (*n = 0). *source says which:
- * "flags", "metadata" or "none". Fails on malformed or non-positive std. */
+ * "flags", "metadata" or "none". The flag arrays hold n_flag_mean values (1
+ * to 4); mean/std past *n are 0/1. Fails on malformed or non-positive std. */
 qfd_status qfd_model_normalization(qfd_ctx *ctx, const qfd_model *m, int n_flag_mean, const float *flag_mean,
                                    int n_flag_std, const float *flag_std, int *n, float mean[4], float std[4],
                                    const char **source);
