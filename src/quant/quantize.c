@@ -147,7 +147,17 @@ static int student_group(void *user, const qfd_model *m, int t, qfd_param_role r
     return role == QFD_ROLE_WEIGHT ? 0 : 1;
 }
 
-/* A folded weight's gradient factor: s^2 per element (qfd_pass_fold_bn_factors). */
+/* The fold factors s become the gradient factors s^2, in place (they can
+ * be as large as the weights, and nothing reads s after this). */
+static void to_preconditioner(qfd_fold_factors *ff)
+{
+    for (size_t i = 0; i < ff->n; i++)
+        for (int64_t k = 0; k < ff->f[i].n; k++)
+            ff->f[i].s[k] *= ff->f[i].s[k];
+}
+
+/* A folded weight's gradient factor: s^2 per element, once
+ * to_preconditioner has run (qfd_pass_fold_bn_factors gives s). */
 static const float *fold_precond(void *user, const qfd_model *m, int t)
 {
     const qfd_fold_factors *ff = user;
@@ -446,9 +456,7 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
         loss_text(&rn.meth, terms, sizeof terms);
         STAGE("training (%s): %d epoch%s of %s%s", rn.method, epochs, epochs == 1 ? "" : "s", terms,
               teacher.resume_student ? ", resumed" : "");
-        for (size_t i = 0; i < ff.n; i++) /* the preconditioner is s^2 */
-            for (int64_t k = 0; k < ff.f[i].n; k++)
-                ff.f[i].s[k] *= ff.f[i].s[k];
+        to_preconditioner(&ff);
         if ((st = train_student(ctx, src, work, &ds, o, &rn, &ff, rn.meth.distill ? &teacher : NULL, r)))
             goto out;
         r->seconds_train = now() - t;

@@ -313,25 +313,34 @@ static void test_plan_add(qfd_ctx *ctx)
 {
     qfd_model *m = residual_model();
     qfd_quant_plan p;
-    qfd_quant_cfg c = cfg_of(4, 4, QFD_FIRST_LAST_SAME);
+    qfd_quant_cfg c = cfg_of(8, 8, QFD_FIRST_LAST_SAME);
     CHECK_OK(ctx, qfd_quant_plan_make(ctx, m, &c, &p));
     /* the Conv's output feeds an Add: it gets its output quantizer */
-    CHECK(is_act(planned(&p, m, "y0"), 4, -8, 7));
+    CHECK(is_act(planned(&p, m, "y0"), 8, -128, 127));
     /* the residual Add: both inputs, r only through it (unsigned) */
-    CHECK(is_act(planned(&p, m, "r"), 4, 0, 15));
+    CHECK(is_act(planned(&p, m, "r"), 8, 0, 255));
     /* an Add of an activation and an initializer is no residual */
     CHECK(!planned(&p, m, "s") && !planned(&p, m, "k"));
     qfd_quant_plan_free(&p);
 
-    /* --skip on the Add's name leaves its other input float */
-    const char *skip[] = {"resid*"};
-    c.skip = skip;
-    c.n_skip = 1;
+    /* below 8 bits the Add runs in float in ort and int4 files: no
+     * quantizer on its inputs; tensorrt keeps them (signed), for TensorRT
+     * to fuse the Add into the Conv */
+    c.wbits = c.abits = 4;
     CHECK_OK(ctx, qfd_quant_plan_make(ctx, m, &c, &p));
     CHECK(!planned(&p, m, "y0") && !planned(&p, m, "r"));
     qfd_quant_plan_free(&p);
-    /* at 8 bits y0 keeps the output quantizer of a fused integer Conv */
+    c.format = QFD_FORMAT_TENSORRT;
+    CHECK_OK(ctx, qfd_quant_plan_make(ctx, m, &c, &p));
+    CHECK(is_act(planned(&p, m, "y0"), 4, -8, 7) && is_act(planned(&p, m, "r"), 4, -8, 7));
+    qfd_quant_plan_free(&p);
+    c.format = QFD_FORMAT_ORT;
+
+    /* --skip on the Add's name leaves its other input float */
+    const char *skip[] = {"resid*"};
     c.wbits = c.abits = 8;
+    c.skip = skip;
+    c.n_skip = 1;
     CHECK_OK(ctx, qfd_quant_plan_make(ctx, m, &c, &p));
     CHECK(is_act(planned(&p, m, "y0"), 8, -128, 127) && !planned(&p, m, "r"));
     qfd_quant_plan_free(&p);

@@ -4,23 +4,27 @@
 # ort` export, measured in the same run on the same Fashion-MNIST images,
 # batch and threads, with the ratio and both top-1s.
 #
-#   tools/bench/ort_speed.sh [--threads T] [--limit N] [--batch B] [--repeat R] [--tensorrt] [MODEL.onnx ...]
+#   tools/bench/ort_speed.sh [--threads T] [--limit N] [--batch B] [--repeat R] [--tensorrt] [--int4] [MODEL.onnx ...]
 # Default: the bundled models, 2 threads, 4096 images, batch 64, best of 3.
 # The export is a ptq W8A8 (calibration only): speed does not depend on how
 # the steps were trained. --tensorrt adds the `--format tensorrt` export of
 # the same model, measured in the same run (ONNX Runtime is the only
 # runtime here: what TensorRT itself makes of that file is not measured).
+# --int4 adds the W4A4 exports in the ort and int4 formats. Each column
+# after the FP32 one is an export: images/s, the ratio to FP32, top-1.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-threads=2 limit=4096 batch=64 repeat=3 models=() trt=0
+threads=2 limit=4096 batch=64 repeat=3 models=()
+exports=("w8a8|--w8a8 --format ort")
 while (($#)); do
   case "$1" in
     --threads) threads=$2; shift 2 ;;
     --limit) limit=$2; shift 2 ;;
     --batch) batch=$2; shift 2 ;;
     --repeat) repeat=$2; shift 2 ;;
-    --tensorrt) trt=1; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --tensorrt) exports+=("trt w8a8|--w8a8 --format tensorrt"); shift ;;
+    --int4) exports+=("w4a4 ort|--w4a4 --format ort" "w4a4 int4|--w4a4 --format int4"); shift ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) models+=("$1"); shift ;;
   esac
 done
@@ -44,21 +48,22 @@ ort() {
   echo "$best $top1"
 }
 ratio() { node -e 'console.log((process.argv[2]/process.argv[1]).toFixed(2))' "$1" "$2"; }
-printf '%-18s %14s %14s %8s %10s %10s' model "fp32 img/s" "w8a8 img/s" ratio "fp32 top1" "w8a8 top1"
-((trt)) && printf ' %14s %8s %10s' "trt img/s" ratio "trt top1"
+printf '%-12s %18s' model "fp32 img/s top1"
+for e in "${exports[@]}"; do printf ' %28s' "${e%%|*}: img/s (x) top1"; done
 echo
 for m in "${models[@]}"; do
-  q=$work/$(basename "$m" .onnx).w8a8.onnx t=$work/$(basename "$m" .onnx).w8a8.tensorrt.onnx
-  build/src/qfd-onnx quantize "$m" --w8a8 --method ptq --eval-limit 500 --threads "$threads" -o "$q" >/dev/null 2>&1
-  ((trt)) && build/src/qfd-onnx quantize "$m" --w8a8 --method ptq --format tensorrt --eval-limit 500 \
-    --threads "$threads" -o "$t" >/dev/null 2>&1
+  name=$(basename "$m" .onnx) files=()
+  for i in "${!exports[@]}"; do
+    files+=("$work/$name.$i.onnx")
+    read -r -a flags <<<"${exports[$i]#*|}"
+    build/src/qfd-onnx quantize "$m" "${flags[@]}" --method ptq --eval-limit 500 --threads "$threads" \
+      -o "${files[$i]}" >/dev/null 2>&1 || { echo "$name: quantize ${flags[*]} failed" >&2; exit 1; }
+  done
   read -r f_ips f_top1 < <(ort "$m")
-  read -r q_ips q_top1 < <(ort "$q")
-  printf '%-18s %14s %14s %7sx %10s %10s' "$(basename "$m" .onnx)" "$f_ips" "$q_ips" "$(ratio "$f_ips" "$q_ips")" \
-    "$f_top1" "$q_top1"
-  if ((trt)); then
-    read -r t_ips t_top1 < <(ort "$t")
-    printf ' %14s %7sx %10s' "$t_ips" "$(ratio "$f_ips" "$t_ips")" "$t_top1"
-  fi
+  printf '%-12s %10s %7s' "$name" "$f_ips" "$f_top1"
+  for f in "${files[@]}"; do
+    read -r ips top1 < <(ort "$f")
+    printf ' %14s (%5sx) %6s' "$ips" "$(ratio "$f_ips" "$ips")" "$top1"
+  done
   echo
 done
