@@ -41,4 +41,15 @@ if(NOT ZLIB_FOUND)
   qfd_require_debian("zlib" zlib1g-dev)
 endif()
 
+# image files (--data DIR of JPEG/PNG): libjpeg-turbo's libjpeg API, as PIL
+# uses it, and libpng
+find_package(JPEG QUIET)
+if(NOT JPEG_FOUND)
+  qfd_require_debian("libjpeg (libjpeg-turbo)" libjpeg62-turbo-dev)
+endif()
+find_package(PNG QUIET)
+if(NOT PNG_FOUND)
+  qfd_require_debian("libpng" libpng-dev)
+endif()
+
 find_package(Threads REQUIRED)

@@ -6,11 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# build: compiler, CMake, clang-format (style check), protobuf-c, the ONNX schema, OpenBLAS, zlib
+# build: compiler, CMake, clang-format (style check), protobuf-c, the ONNX schema, OpenBLAS, zlib,
+#        libjpeg-turbo and libpng (image folders as --data)
 # fuzzing (tools/fuzz.sh, tools/test.sh --fuzz): clang, libFuzzer, clang's OpenMP
 # test oracles and data: ONNX backend test data, Fashion-MNIST, Node.js + npm for ONNX Runtime
 PACKAGES=(gcc make cmake libc6-dev clang-format
           libprotobuf-c-dev protobuf-c-compiler libonnx-dev libopenblas-dev libopenblas-openmp-dev zlib1g-dev
+          libjpeg62-turbo-dev libpng-dev
           clang libfuzzer-14-dev libomp-dev
           libonnx-testdata dataset-fashion-mnist)
 

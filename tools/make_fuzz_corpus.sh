@@ -12,7 +12,7 @@ C=tests/fuzz/corpus
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 build/tests/test_data "$tmp/data" >/dev/null
-for h in onnx npy npz idx; do
+for h in onnx npy npz idx image; do
   mkdir -p "$C/$h"
   find "$C/$h" -type f ! -name 'crash-*' -delete
 done
@@ -51,4 +51,18 @@ for f in "$tmp"/data/*.gz "$tmp"/data/images-raw "$tmp"/data/truncated-header; d
   cp "$f" "$C/idx/data_$(basename "$f")"
 done
 for f in "$tmp"/data/mnist_ok/*; do cp "$f" "$C/idx/mnist_$(basename "$f")"; done
+# image: a mode byte (0 RGB, 1 gray, 2 CIFAR batch), then the file: every
+# kind of image tests/data/images holds, the corrupt ones, a CIFAR record
+image_seeds() {
+  local I=tests/data/images
+  for f in $I/jpeg/c0/gray.jpg $I/jpeg/c0/gray16.png $I/jpeg/c0/rgb_00.jpg $I/jpeg/c1/cmyk.jpg $I/jpeg/c1/progressive.jpg \
+           $I/jpeg/c2/palette.png $I/jpeg/c2/rgba.png $I/png/test/c0/00019.png $I/corrupt/c0/truncated.jpg \
+           $I/corrupt/c1/garbage.png; do
+    for m in 0 1; do
+      { printf "\\x0$m"; cat "$f"; } >"$C/image/m${m}_$(basename "$(dirname "$f")")_$(basename "$f")"
+    done
+  done
+  { printf '\x02\x03'; head -c 3072 /dev/zero | tr '\0' '\7'; } >"$C/image/m2_cifar_record.bin"
+}
+image_seeds
 du -sh "$C"

@@ -216,6 +216,19 @@ const qfd_array *qfd_exec_output(const qfd_exec *e, size_t i);
 
 /* ---- Evaluation: `qfd-onnx eval` ------------------------------------ */
 
+/* How image files (an ImageFolder tree, a folder of images or a list file
+ * as --data) become inputs of the model, whose first input gives [C,H,W]
+ * (C 1: PIL's 'L' luminance; C 3: RGB). Evaluation as torchvision's PIL
+ * path: Resize(resize) on the shorter side, bilinear with antialias, then
+ * CenterCrop(crop, else the model's H x W); with neither, a resize to
+ * H x W. Training: random-resized-crop to H x W and the flip of hflip. */
+typedef struct qfd_image_opts {
+    int resize;               /* > 0: the shorter side becomes this, before the crop */
+    int crop;                 /* > 0: center crop of crop x crop; the model's H x W when 0 */
+    const char *on_bad_image; /* "fail" (NULL) or "skip": an image that does not decode is left out, counted */
+    int no_random_crop;       /* training: the evaluation preprocessing instead of random-resized-crop */
+} qfd_image_opts;
+
 typedef struct qfd_eval_opts {
     const char *data;  /* IDX folder or .npz; NULL = Debian's Fashion-MNIST */
     int64_t limit;     /* > 0: first `limit` test examples only */
@@ -228,6 +241,7 @@ typedef struct qfd_eval_opts {
     FILE *profile;               /* non-NULL: the time per op type is written here at the end */
     volatile sig_atomic_t *stop; /* set non-zero (e.g. by a signal handler) to stop after the current batch */
     FILE *logits;                /* non-NULL: every image's logits, float32 little-endian, row after row */
+    qfd_image_opts image;        /* image files as data */
 } qfd_eval_opts;
 
 typedef struct qfd_eval_result {
@@ -238,6 +252,7 @@ typedef struct qfd_eval_result {
     float mean[4], std[4];
     const char *norm_source; /* "flags", "metadata" or "none" */
     int stopped;             /* stopped early through opts->stop; the counts are partial */
+    int64_t skipped;         /* images left out by on_bad_image "skip" (not in n) */
 } qfd_eval_result;
 
 /* Runs the model over the test split of a labelled dataset. */
@@ -294,7 +309,8 @@ typedef struct qfd_train_opts {
     volatile sig_atomic_t *stop; /* set non-zero (e.g. by a signal handler) to stop after the current step */
     void (*progress)(void *user, const qfd_train_progress *p);
     void *user;
-    FILE *profile; /* non-NULL: the time per op type (forward, backward) is written here at the end */
+    FILE *profile;        /* non-NULL: the time per op type (forward, backward) is written here at the end */
+    qfd_image_opts image; /* image files as data */
 } qfd_train_opts;
 
 typedef struct qfd_train_result {
@@ -304,6 +320,7 @@ typedef struct qfd_train_result {
     double loss, train_accuracy, seconds, images_per_second; /* train_accuracy NaN without labels */
     size_t train_bytes;                                      /* activations, gradients and optimizer state */
     int64_t n_params;
+    int64_t skipped; /* images left out of an epoch by image.on_bad_image "skip" (the most of any epoch) */
     /* Each loss term over the last epoch: name, weight, mean value before
      * the weight (loss is the weighted sum). */
     int n_terms;
@@ -393,6 +410,10 @@ typedef struct qfd_quantize_result {
     qfd_quantize_tensor *tensors;
     int64_t n_test;
     int test_labeled; /* 0: the test split has no labels; the top-1 values are NaN */
+    /* images left out by on_bad_image "skip": of the training split (the
+     * most any pass over it met: calibration, stage 1, the student's epochs)
+     * and of the test split */
+    int64_t skipped_train, skipped_test;
     double fp32_top1, student_top1, exported_top1;
     double agreement;      /* fraction of test images where student and exported file predict one class */
     double max_logit_diff; /* largest |student - exported| logit */
@@ -461,6 +482,7 @@ typedef struct qfd_check_opts {
     int n_threads;     /* <= 0: all cores */
     int n_mean, n_std; /* normalization from flags; 0: the quantized model's metadata, else the reference's */
     float mean[4], std[4];
+    qfd_image_opts image; /* image files as data */
 } qfd_check_opts;
 
 typedef struct qfd_check_finding {
@@ -508,6 +530,7 @@ typedef struct qfd_check_result {
     /* Numerical rules (has_numbers when a reference was given and ran). */
     int has_numbers;
     int64_t n_images;
+    int64_t n_skipped; /* images left out by image.on_bad_image "skip" (not in n_images) */
     double reference_top1, top1, drop_points, agreement, max_logit_diff;
 } qfd_check_result;
 

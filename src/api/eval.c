@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/ctx.h"
 #include "data/dataset.h"
+#include "data/loader.h"
 #include "exec/exec.h"
 #include "ir/model_info.h"
 
@@ -23,12 +25,12 @@ qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_o
     memset(r, 0, sizeof *r);
     qfd_dataset ds = {0};
     qfd_exec *e = NULL;
-    float *batch = NULL;
+    qfd_loader *ld = NULL;
     qfd_status st = qfd_model_normalization(ctx, m, o->n_mean, o->mean, o->n_std, o->std, &r->n_norm, r->mean, r->std,
                                             &r->norm_source);
     if (st)
         return st;
-    if ((st = qfd_dataset_load(ctx, o->data, QFD_SPLIT_TEST, o->limit, &ds)))
+    if ((st = qfd_dataset_open(ctx, o->data, &o->image, m, QFD_SPLIT_TEST, o->limit, false, &ds)))
         return st;
     if ((st = qfd_exec_new(ctx, m, o->n_threads, &e)) || (o->profile && (st = qfd_exec_profile_start(ctx, e))))
         goto out;
@@ -39,7 +41,7 @@ qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_o
                       qfd_exec_n_inputs(e));
         goto out;
     }
-    const int64_t n = ds.n, per = n ? qfd_array_numel(&ds.x) / n : 0;
+    const int64_t n = ds.n;
     const int bs = o->batch > 0 ? o->batch : 64;
     const int64_t channels = ds.x.rank >= 2 ? ds.x.dims[1] : 1;
     if (r->n_norm > 1 && r->n_norm != channels) {
@@ -47,21 +49,23 @@ qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_o
                       r->n_norm, (long long)channels, channels == 1 ? "" : "s");
         goto out;
     }
-    batch = malloc((size_t)(bs * per) * sizeof *batch + 1);
-    if (!batch) {
-        st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
-        goto out;
+    /* image files are decoded by a pool of workers, batches ahead of the model */
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    qfd_loader_opts lo = {.batch = bs, .n_norm = r->n_norm, .prefetch = 1, .workers = 1};
+    if (ds.images && cores > 1) {
+        lo.workers = cores > 8 ? 8 : (int)cores;
+        lo.prefetch = lo.workers + 1;
     }
-    int64_t top1 = 0, top5 = 0, done = 0;
+    memcpy(lo.mean, r->mean, sizeof lo.mean);
+    memcpy(lo.std, r->std, sizeof lo.std);
+    if ((st = qfd_loader_new(ctx, &ds, &lo, &ld)) || (st = qfd_loader_start_epoch(ctx, ld, 0, 0)))
+        goto out;
+    int64_t top1 = 0, top5 = 0, done = 0, seen = 0;
     double t0 = now();
-    for (int64_t start = 0; start < n; start += bs) {
-        int64_t b = n - start < bs ? n - start : bs;
-        qfd_dataset_normalize(&ds, start, b, r->n_norm, r->mean, r->std, batch);
-        qfd_array in = ds.x;
-        in.dims[0] = b;
-        in.data = batch;
-        in.nbytes = (size_t)(b * per) * sizeof *batch;
-        if ((st = qfd_exec_run(ctx, e, &in, 1)))
+    const qfd_array *bx, *by;
+    while (qfd_loader_next(ld, &bx, &by)) {
+        const int64_t b = bx->dims[0];
+        if ((st = qfd_exec_run(ctx, e, bx, 1)))
             goto out;
         const qfd_array *logits = qfd_exec_value(e, qfd_exec_output_tensor(e, 0));
         if (logits->dtype != QFD_DT_FLOAT || logits->rank != 2 || logits->dims[0] != b) {
@@ -72,11 +76,11 @@ qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_o
         r->classes = classes;
         for (int64_t i = 0; i < b; i++) {
             const float *row = (const float *)logits->data + i * classes;
-            int64_t label = ((const int64_t *)ds.y.data)[start + i];
+            int64_t label = ((const int64_t *)by->data)[i];
             if (label >= classes) {
                 st = qfd_fail(ctx, QFD_ERR_INVALID,
                               "%s: label %lld of example %lld is not one of the model's %lld classes", ds.source,
-                              (long long)label, (long long)(start + i), (long long)classes);
+                              (long long)label, (long long)(done + i), (long long)classes);
                 goto out;
             }
             /* NaN compares false with everything, so a NaN row would rank
@@ -99,14 +103,18 @@ qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_o
             st = qfd_fail(ctx, QFD_ERR_IO, "cannot write the logits: %s", strerror(errno));
             goto out;
         }
+        done += b;
+        seen = done + qfd_loader_skipped(ld);
         if (o->progress)
-            o->progress(o->user, start + b, n);
-        done = start + b;
+            o->progress(o->user, seen, n);
         if (o->stop && *o->stop) {
             r->stopped = 1;
             break;
         }
     }
+    if ((st = qfd_loader_error(ctx, ld)))
+        goto out;
+    r->skipped = qfd_loader_skipped(ld);
     r->seconds = now() - t0;
     r->n = done;
     r->top1 = done ? (double)top1 / (double)done : 0;
@@ -114,7 +122,7 @@ qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_o
     if (o->profile)
         qfd_exec_profile_write(e, o->profile);
 out:
-    free(batch);
+    qfd_loader_free(ld);
     qfd_exec_free(e);
     qfd_dataset_free(&ds);
     return st;

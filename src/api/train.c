@@ -7,6 +7,7 @@
 
 #include "core/atomic.h"
 #include "core/ctx.h"
+#include "ir/model_info.h"
 #include "train/setup.h"
 
 qfd_status qfd_output_check(qfd_ctx *ctx, const char *path)
@@ -37,13 +38,17 @@ qfd_status qfd_model_train(qfd_ctx *ctx, qfd_model *m, const qfd_train_opts *o, 
     qfd_loss_term ce = {QFD_LOSS_CE, NULL, NULL, 1.0f, o->label_smoothing, 1.0f};
     qfd_status st;
     if ((o->checkpoint_dir && (st = qfd_fit_dir_check(ctx, o->checkpoint_dir))) ||
-        (st = qfd_dataset_load(ctx, o->data, QFD_SPLIT_TRAIN, o->limit, &ds)) ||
+        (st = qfd_dataset_open(ctx, o->data, &o->image, m, QFD_SPLIT_TRAIN, o->limit, false, &ds)) ||
         (st = qfd_fit_opts_from_train(ctx, m, o, ds.n, &f, config, sizeof config)) ||
         (st = qfd_fit_check_data(ctx, m, o, &ds)))
         goto out;
     f.trainer.n_losses = 1;
     f.trainer.losses = &ce;
     st = qfd_fit(ctx, m, &ds, &f, r);
+    /* the normalization trained with goes with the weights, so that a later
+     * eval (or quantize) of the file uses it without being told */
+    if (!st && o->n_mean == o->n_std)
+        st = qfd_model_record_normalization(ctx, m, o->n_mean, o->mean, o->std);
 out:
     if (o->checkpoint_dir && !r->checkpointed)
         r->checkpointed = qfd_checkpoint_exists(o->checkpoint_dir);

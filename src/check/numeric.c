@@ -22,7 +22,13 @@ qfd_status chk_numeric(qfd_checker *c)
     /* as eval does: the same outputs up to float rounding, faster */
     if ((st = qfd_model_fold_batchnorm(c->ctx, ref, &folded)) || (st = qfd_model_fuse_activations(c->ctx, ref, &fused)))
         goto out;
-    qfd_compare_opts co = {.data = o->data, .limit = o->limit, .batch = 100, .n_threads = o->n_threads, .a = 0, .b = 1};
+    qfd_compare_opts co = {.data = o->data,
+                           .limit = o->limit,
+                           .batch = 100,
+                           .n_threads = o->n_threads,
+                           .a = 0,
+                           .b = 1,
+                           .image = &o->image};
     const char *source;
     /* the flags, else the quantized file's qfd.mean/qfd.std, else the reference's */
     if ((st = qfd_model_normalization(c->ctx, c->m, o->n_mean, o->mean, o->n_std, o->std, &co.n_norm, co.mean, co.std,
@@ -37,6 +43,7 @@ qfd_status chk_numeric(qfd_checker *c)
         goto out;
     r->has_numbers = 1;
     r->n_images = cr.n;
+    r->n_skipped = cr.skipped;
     r->reference_top1 = cr.top1[0];
     r->top1 = cr.top1[1];
     r->drop_points = 100.0 * (cr.top1[0] - cr.top1[1]);

@@ -104,9 +104,9 @@ void qfd_check_write_json(FILE *f, const char *path, const qfd_check_opts *o, co
         fputs(",\"data\":", f);
         qfd_json_str(f, o && o->data ? o->data : "fashion-mnist (Debian dataset-fashion-mnist)");
         fprintf(f,
-                ",\"images\":%lld,\"reference_top1\":%.6f,\"top1\":%.6f,\"drop_points\":%.4f,\"max_drop_points\":%.4f,"
-                "\"agreement\":%.6f,\"max_logit_diff\":%.6g}",
-                (long long)r->n_images, r->reference_top1, r->top1, r->drop_points,
+                ",\"images\":%lld,\"skipped_images\":%lld,\"reference_top1\":%.6f,\"top1\":%.6f,"
+                "\"drop_points\":%.4f,\"max_drop_points\":%.4f,\"agreement\":%.6f,\"max_logit_diff\":%.6g}",
+                (long long)r->n_images, (long long)r->n_skipped, r->reference_top1, r->top1, r->drop_points,
                 o && o->max_drop >= 0 ? o->max_drop : 1.0, r->agreement, r->max_logit_diff);
     }
     fputs("}\n", f);

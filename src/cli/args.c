@@ -227,3 +227,10 @@ int qfd_cli_parse(const qfd_cli_cmd *cmd, const qfd_flag *flags, size_t n_flags,
     }
     return QFD_CLI_GO;
 }
+
+int qfd_cli_data_check(const qfd_cli_cmd *cmd, int n_mean, int n_std)
+{
+    if (n_mean != n_std)
+        return qfd_cli_usage_error(cmd, "--mean and --std must be given together, with as many values");
+    return QFD_CLI_GO;
+}

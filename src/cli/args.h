@@ -89,7 +89,30 @@ typedef struct qfd_flag {
 #define QFD_FLAG_CHOICE(names_, dst, choices_) \
     {.names = (names_), .kind = QFD_FLAG_KIND_CHOICE, .to.s = (dst), .choices = (choices_)}
 #define QFD_FLAG_LIST(names_, dst) {.names = (names_), .kind = QFD_FLAG_KIND_LIST, .to.list = (dst)}
+/* The data flags of every command that reads a dataset, one spelling and
+ * range for all: --data, --mean/--std and how image files are prepared. */
+#define QFD_DATA_FLAGS(data_, img_, mean_, n_mean_, std_, n_std_) \
+    QFD_FLAG_STRING("--data", (data_)), \
+    QFD_FLAG_FLOATS("--mean", (mean_), (n_mean_), 4, -INFINITY, INFINITY, QFD_CLOSED), \
+    QFD_FLAG_FLOATS("--std", (std_), (n_std_), 4, 0, INFINITY, QFD_OPEN_MIN), \
+    QFD_FLAG_INT("--resize", &(img_)->resize, 1, 65536), \
+    QFD_FLAG_INT("--crop", &(img_)->crop, 1, 65536), \
+    QFD_FLAG_CHOICE("--on-bad-image", &(img_)->on_bad_image, "skip|fail")
 /* clang-format on */
+
+/* Their help lines, for the image-file flags (--data and --mean/--std are
+ * described by each command). */
+#define QFD_IMAGE_FLAGS_HELP                                                               \
+    "  --resize N           image files: shorter side resized to N first (bilinear with\n" \
+    "                       antialias, as torchvision's Resize on PIL images)\n"           \
+    "  --crop M             image files: center crop M x M (default: the model's H x W;\n" \
+    "                       with neither flag, images are resized to H x W)\n"             \
+    "  --on-bad-image A     a corrupt or truncated image: fail (default, naming it) or\n"  \
+    "                       skip (left out and counted)\n"
+
+/* After parsing QFD_DATA_FLAGS: 2 after a one-line error when --mean and
+ * --std differ in count, else QFD_CLI_GO. */
+int qfd_cli_data_check(const qfd_cli_cmd *cmd, int n_mean, int n_std);
 
 /* qfd_cli_parse's result when the command should go on. */
 #define QFD_CLI_GO (-1)

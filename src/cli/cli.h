@@ -30,6 +30,9 @@ int qfd_cli_exit_code(qfd_status st);
 int qfd_cli_fail(qfd_ctx *ctx, qfd_status st);
 int qfd_cli_oom(void);
 int qfd_cli_usage_error(const qfd_cli_cmd *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The warning that n bad images (n > 0) were left out by --on-bad-image
+ * skip, `what` saying where ("", " of the test split"). */
+void qfd_cli_warn_skipped(int64_t n, const char *what);
 /* 1 when argv[i] asks for help. */
 int qfd_cli_is_help(const char *arg);
 

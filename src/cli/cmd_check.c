@@ -136,12 +136,10 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         QFD_FLAG_CHOICE("--target", &o.target, "any|ort|tensorrt"),
         QFD_FLAG_LIST("--allow-float", &allow),
         QFD_FLAG_STRING("--reference", &o.reference),
-        QFD_FLAG_STRING("--data", &o.data),
+        QFD_DATA_FLAGS(&o.data, &o.image, o.mean, &o.n_mean, o.std, &o.n_std),
         QFD_FLAG_INT64("--limit", &o.limit, 1, INFINITY),
         QFD_FLAG_FLOAT("--max-drop", &max_drop, 0, 100, QFD_CLOSED),
         QFD_FLAG_INT("--threads", &o.n_threads, 1, 256),
-        QFD_FLAG_FLOATS("--mean", o.mean, &o.n_mean, 4, -INFINITY, INFINITY, QFD_CLOSED),
-        QFD_FLAG_FLOATS("--std", o.std, &o.n_std, 4, 0, INFINITY, QFD_OPEN_MIN),
         QFD_FLAG_SWITCH("--json", &json),
         QFD_FLAG_STRING("--junit", &junit),
         QFD_FLAG_SWITCH("--rules", &rules),
@@ -168,8 +166,10 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
                                  expect);
         goto done;
     }
-    if (!o.reference && (o.data || o.limit || max_drop_given || o.n_mean || o.n_std)) {
-        rc = qfd_cli_usage_error(&qfd_cmd_check, "--data, --limit, --max-drop, --mean and --std need --reference");
+    if (!o.reference && (o.data || o.limit || max_drop_given || o.n_mean || o.n_std || o.image.resize || o.image.crop ||
+                         o.image.on_bad_image)) {
+        rc = qfd_cli_usage_error(&qfd_cmd_check, "--data, --limit, --max-drop, --mean, --std and the image flags need "
+                                                 "--reference");
         goto done;
     }
     if (o.n_mean != o.n_std) {
@@ -188,6 +188,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         rc = fail(ctx, st);
         goto done;
     }
+    qfd_cli_warn_skipped(r.n_skipped, "");
     if (json)
         qfd_check_write_json(stdout, path, &o, &r);
     else
@@ -234,6 +235,8 @@ const qfd_cli_cmd qfd_cmd_check = {
     "                     than --max-drop percentage points (default 1.0)\n"
     "  --data PATH        labelled test data as for eval (default: Fashion-MNIST)\n"
     "  --limit N          the first N test images\n"
+    "  --resize N --crop M --on-bad-image A\n"
+    "                     image files as --data: preprocessing as for eval\n"
     "  --mean M --std S   input normalization (default: the quantized file's qfd.mean/\n"
     "                     qfd.std metadata, else the reference's)\n"
     "  --threads T        CPU threads for --reference (default: all cores)\n"

@@ -46,12 +46,10 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         QFD_FLAG_SWITCH("--no-fold", &no_fold),
         QFD_FLAG_SWITCH("--profile", &profile),
         QFD_FLAG_STRING("--dump-logits", &dump),
-        QFD_FLAG_STRING("--data", &o.data),
+        QFD_DATA_FLAGS(&o.data, &o.image, o.mean, &o.n_mean, o.std, &o.n_std),
         QFD_FLAG_INT64("--limit", &o.limit, 1, INFINITY),
         QFD_FLAG_INT("--batch", &o.batch, 1, 4096),
         QFD_FLAG_INT("--threads", &o.n_threads, 1, 256),
-        QFD_FLAG_FLOATS("--mean", o.mean, &o.n_mean, 4, -INFINITY, INFINITY, QFD_CLOSED),
-        QFD_FLAG_FLOATS("--std", o.std, &o.n_std, 4, 0, INFINITY, QFD_OPEN_MIN),
     };
     int rc = qfd_cli_parse(&qfd_cmd_eval, flags, QFD_COUNT(flags), argc, argv, "MODEL", &path, 1);
     if (rc != QFD_CLI_GO)
@@ -59,8 +57,8 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     int fold = !no_fold;
     if (profile)
         o.profile = stderr;
-    if (o.n_mean != o.n_std)
-        return qfd_cli_usage_error(&qfd_cmd_eval, "--mean and --std must be given together, with as many values");
+    if ((rc = qfd_cli_data_check(&qfd_cmd_eval, o.n_mean, o.n_std)) != QFD_CLI_GO)
+        return rc;
     progress p = {now(), 0, isatty(2)};
     o.progress = quiet ? NULL : on_progress;
     o.user = &p;
@@ -84,6 +82,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         return QFD_EXIT_BAD_INPUT;
     if (st)
         return qfd_cli_fail(ctx, st);
+    qfd_cli_warn_skipped(r.skipped, "");
     if (r.n_nonfinite)
         fprintf(stderr,
                 "qfd-onnx: warning: %s: the logits of %" PRId64 " of %" PRId64
@@ -95,9 +94,10 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         printf(",\"data\":");
         qfd_json_str(stdout, o.data ? o.data : "fashion-mnist (Debian dataset-fashion-mnist)");
         printf(",\"n\":%" PRId64 ",\"classes\":%" PRId64 ",\"top1\":%.6f,\"top5\":%.6f,\"nonfinite\":%" PRId64
+               ",\"skipped\":%" PRId64
                ",\"seconds\":%.3f,\"images_per_second\":%.1f,\"normalization\":{\"source\":\"%s\",\"mean\":[",
-               r.n, r.classes, r.top1, r.top5, r.n_nonfinite, r.seconds, r.seconds > 0 ? (double)r.n / r.seconds : 0.0,
-               r.norm_source);
+               r.n, r.classes, r.top1, r.top5, r.n_nonfinite, r.skipped, r.seconds,
+               r.seconds > 0 ? (double)r.n / r.seconds : 0.0, r.norm_source);
         for (int i = 0; i < r.n_norm; i++)
             printf("%s%g", i ? "," : "", r.mean[i]);
         printf("],\"std\":[");
@@ -116,7 +116,8 @@ const qfd_cli_cmd qfd_cmd_eval = {
     "eval",
     "top-1/top-5 accuracy of a classifier on a labelled test set",
     "usage: qfd-onnx eval MODEL.onnx [--data PATH] [--limit N] [--batch B]\n"
-    "                     [--mean M --std S] [--threads T] [--json] [--profile]\n"
+    "                     [--resize N --crop M] [--mean M --std S] [--threads T]\n"
+    "                     [--json] [--profile]\n"
     "\n"
     "Runs MODEL on the test split of a labelled dataset and reports top-1 and\n"
     "top-5 accuracy. The model takes one image batch [N,C,H,W] and returns\n"
@@ -128,13 +129,17 @@ const qfd_cli_cmd qfd_cmd_eval = {
     "                 Debian's dataset-fashion-mnist. uint8 pixels are scaled to [0,1].\n"
     "                 x holds images: [N,H,W] gains a channel axis, uint8 [N,H,W,C]\n"
     "                 with C 1 or 3 is read as channels-last and transposed to\n"
-    "                 [N,C,H,W], other [N,C,H,W] arrays are used as they are\n"
+    "                 [N,C,H,W], other [N,C,H,W] arrays are used as they are.\n"
+    "                 Image files: a folder DIR/<class>/*.jpg|jpeg|png (classes in\n"
+    "                 sorted order; DIR/val or DIR/test used when present), a list\n"
+    "                 file of 'path label' lines, or CIFAR-10/100 binary batches\n"
+    "                 (test_batch.bin / test.bin); see README 'Data'\n"
     "  --limit N      use the first N test examples\n"
     "  --batch B      images per run (default 64, at most 4096)\n"
     "  --mean M --std S\n"
     "                 normalization x' = (x - M) / S, one value or one per channel\n"
     "                 (comma-separated). Default: the model's metadata qfd.mean /\n"
-    "                 qfd.std, else none.\n"
+    "                 qfd.std, else none.\n" QFD_IMAGE_FLAGS_HELP
     "  --threads T    CPU threads (default: all cores, at most 256)\n"
     "  --no-fold      run the graph as written (default: BatchNormalization\n"
     "                 folded into the preceding Conv, ConvTranspose or Gemm,\n"

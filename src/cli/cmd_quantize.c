@@ -79,7 +79,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     qfd_quantize_opts o = {0};
     o.train = (qfd_train_opts){.momentum = -1, .weight_decay = -1, .crop_pad = -1, .hflip = -1, .seed = 1};
     const char *path, *out = NULL, *report = NULL;
-    int w2a2 = 0, w3a3 = 0, w4a4 = 0, w4a8 = 0, w8a8 = 0, no_augment = 0, teacher_epochs = -1;
+    int w2a2 = 0, w3a3 = 0, w4a4 = 0, w4a8 = 0, w8a8 = 0, no_augment = 0, no_flip = 0, teacher_epochs = -1;
     qfd_cli_list skip = {0};
     qfd_flag flags[] = {
         QFD_FLAG_STRING("-o|--output", &out),
@@ -109,7 +109,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         QFD_FLAG_CHOICE("--calib", &o.calib, "mse|percentile|minmax"),
         QFD_FLAG_INT64("--calib-images", &o.calib_images, 1, INFINITY),
         QFD_FLAG_INT64("--eval-limit", &o.eval_limit, 1, INFINITY),
-        QFD_FLAG_STRING("--data", &o.train.data),
+        QFD_DATA_FLAGS(&o.train.data, &o.train.image, o.train.mean, &o.train.n_mean, o.train.std, &o.train.n_std),
         QFD_FLAG_INT64("--limit", &o.train.limit, 1, INFINITY),
         QFD_FLAG_INT("--epochs", &o.train.epochs, 1, 1000000),
         QFD_FLAG_INT("--batch", &o.train.batch, 1, 65536),
@@ -117,10 +117,9 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         QFD_FLAG_FLOAT("--lr-steps", &o.lr_steps, 0, INFINITY, QFD_OPEN_MIN),
         QFD_FLAG_FLOAT("--wd", &o.train.weight_decay, 0, INFINITY, QFD_CLOSED),
         QFD_FLAG_SWITCH("--no-augment", &no_augment),
+        QFD_FLAG_SWITCH("--no-flip", &no_flip),
         QFD_FLAG_UINT64("--seed", &o.train.seed),
         QFD_FLAG_INT("--threads", &o.train.n_threads, 1, 256),
-        QFD_FLAG_FLOATS("--mean", o.train.mean, &o.train.n_mean, 4, -INFINITY, INFINITY, QFD_CLOSED),
-        QFD_FLAG_FLOATS("--std", o.train.std, &o.train.n_std, 4, 0, INFINITY, QFD_OPEN_MIN),
         QFD_FLAG_STRING("--checkpoint", &o.train.checkpoint_dir),
         QFD_FLAG_INT64("--checkpoint-steps", &o.train.checkpoint_steps, 1, INFINITY),
         QFD_FLAG_STRING("--resume", &o.train.resume_dir),
@@ -148,11 +147,13 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     }
     o.wbits = o.wbits ? o.wbits : 4;
     o.abits = o.abits ? o.abits : 4;
+    if (no_flip)
+        o.train.hflip = 0;
     if (no_augment)
-        o.train.hflip = 0, o.train.crop_pad = 0;
-    if (o.train.n_mean != o.train.n_std) {
+        o.train.hflip = 0, o.train.crop_pad = 0, o.train.image.no_random_crop = 1;
+    if ((rc = qfd_cli_data_check(&qfd_cmd_quantize, o.train.n_mean, o.train.n_std)) != QFD_CLI_GO) {
         free(skip.items);
-        return qfd_cli_usage_error(&qfd_cmd_quantize, "--mean and --std must be given together, with as many values");
+        return rc;
     }
     char *out_owned = out ? NULL : default_output(path, o.wbits, o.abits, o.format);
     if (!out && !(out = out_owned)) {
@@ -193,6 +194,8 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     }
     if ((st = qfd_model_save(ctx, q, out)) || (report && (st = qfd_quantize_report_write(ctx, report, path, &o, &r))))
         goto fail;
+    qfd_cli_warn_skipped(r.skipped_train, " of the training split");
+    qfd_cli_warn_skipped(r.skipped_test, " of the test split");
     summary(out, &o, &r);
     rc = QFD_EXIT_OK;
     goto done;
@@ -275,13 +278,16 @@ const qfd_cli_cmd qfd_cmd_quantize = {
     "  --save-student FILE  also write the trained fake-quant model (ONNX with\n"
     "                       qfd-onnx's own ai.qfd FakeQuant op; 'eval' and 'run' take it)\n"
     "Data and training (as in 'train'):\n"
-    "  --data PATH          IDX folder or .npz; default Fashion-MNIST\n"
+    "  --data PATH          IDX folder, .npz or image files (as in 'eval'); default\n"
+    "                       Fashion-MNIST\n" QFD_IMAGE_FLAGS_HELP
     "  --limit N            first N training images   --batch B (default 128)\n"
     "  --epochs N           default 2                 --lr LR (default 0.004)\n"
     "  --lr-steps LR        the quantizer steps' learning rate (default 1e-5);\n"
     "                       8-bit weight steps stay as calibrated\n"
     "  --wd W               weight decay (default 5e-4)\n"
-    "  --no-augment         no random crop and flip\n"
+    "  --no-augment         no random crop and flip (image files: random-resized-crop\n"
+    "                       off, the evaluation preprocessing instead)\n"
+    "  --no-flip            no random horizontal flip\n"
     "  --mean M --std S     normalization (default: the model's qfd.mean / qfd.std)\n"
     "  --seed S  --threads T\n"
     "  --checkpoint DIR     save every epoch (and --checkpoint-steps N) and on\n"

@@ -16,7 +16,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     int no_flip = 0, no_augment = 0, no_eval = 0, profile = 0;
     qfd_flag flags[] = {
         QFD_FLAG_STRING("-o|--output", &out),
-        QFD_FLAG_STRING("--data", &o.data),
+        QFD_DATA_FLAGS(&o.data, &o.image, o.mean, &o.n_mean, o.std, &o.n_std),
         QFD_FLAG_CHOICE("--optimizer", &o.optimizer, "sgd|adamw"),
         QFD_FLAG_CHOICE("--schedule", &o.schedule, "cosine|step|constant"),
         QFD_FLAG_STRING("--checkpoint", &o.checkpoint_dir),
@@ -35,8 +35,6 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         QFD_FLAG_INT("--crop-pad", &o.crop_pad, 0, 1048576),
         QFD_FLAG_UINT64("--seed", &o.seed),
         QFD_FLAG_INT("--threads", &o.n_threads, 1, 256),
-        QFD_FLAG_FLOATS("--mean", o.mean, &o.n_mean, 4, -INFINITY, INFINITY, QFD_CLOSED),
-        QFD_FLAG_FLOATS("--std", o.std, &o.n_std, 4, 0, INFINITY, QFD_OPEN_MIN),
         QFD_FLAG_SWITCH("--nesterov", &o.nesterov),
         QFD_FLAG_SWITCH("--no-flip", &no_flip),
         QFD_FLAG_SWITCH("--no-augment", &no_augment),
@@ -50,7 +48,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     if (no_flip || no_augment)
         o.hflip = 0;
     if (no_augment)
-        o.crop_pad = 0;
+        o.crop_pad = 0, o.image.no_random_crop = 1;
     eval = !no_eval;
     if (profile)
         o.profile = stderr;
@@ -58,8 +56,8 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         return qfd_cli_usage_error(&qfd_cmd_train, "missing -o OUT.onnx");
     if (!o.epochs)
         return qfd_cli_usage_error(&qfd_cmd_train, "missing --epochs N");
-    if (o.n_mean != o.n_std)
-        return qfd_cli_usage_error(&qfd_cmd_train, "--mean and --std must be given together, with as many values");
+    if ((parsed = qfd_cli_data_check(&qfd_cmd_train, o.n_mean, o.n_std)) != QFD_CLI_GO)
+        return parsed;
 
     /* Everything that can fail is checked before the first step. */
     qfd_model *m;
@@ -86,7 +84,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         getrusage(RUSAGE_SELF, &ru);
         fprintf(stderr,
                 "train: %" PRId64 " parameters, %.1f MiB of activations, gradients and optimizer state, "
-                "peak RSS %.1f MiB, %.0f img/s\n",
+                "peak RSS %.1f MiB, %.2f img/s\n",
                 r.n_params, (double)r.train_bytes / 1048576.0, (double)ru.ru_maxrss / 1024.0, r.images_per_second);
     }
     if (r.stopped) {
@@ -100,9 +98,11 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         qfd_model_free(m);
         return 130;
     }
+    qfd_cli_warn_skipped(r.skipped, " of the training split");
     st = qfd_model_save(ctx, m, out);
     if (!st && eval) {
         qfd_eval_opts eo = {.data = o.data,
+                            .image = o.image,
                             .batch = 256,
                             .n_threads = o.n_threads,
                             .n_mean = o.n_mean,
@@ -118,6 +118,8 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
             qfd_model_free(m);
             return 130;
         }
+        if (!st)
+            qfd_cli_warn_skipped(er.skipped, " of the test split");
         if (!st && er.n_nonfinite)
             fprintf(stderr,
                     "qfd-onnx: warning: %s: the logits of %" PRId64 " of %" PRId64
@@ -148,14 +150,20 @@ const qfd_cli_cmd qfd_cmd_train = {
     "  --data PATH          IDX folder or .npz (x_train/y_train); default Fashion-MNIST.\n"
     "                       x holds images: [N,H,W] gains a channel axis, uint8\n"
     "                       [N,H,W,C] with C 1 or 3 is read as channels-last and\n"
-    "                       transposed, other [N,C,H,W] arrays are used as they are\n"
+    "                       transposed, other [N,C,H,W] arrays are used as they are.\n"
+    "                       Image files: DIR/train/<class>/*.jpg|jpeg|png (or\n"
+    "                       DIR/<class>/...), a list file, CIFAR-10/100 batches;\n"
+    "                       decoded by a pool of threads as batches are made\n"
     "  --limit N            use the first N training examples\n"
     "  --batch B            batch size (default 128)\n"
-    "  --mean M --std S     normalization (default: the model's qfd.mean / qfd.std)\n"
-    "  --crop-pad P         random crop after zero padding by P pixels (default 2; 0 off)\n"
+    "  --mean M --std S     normalization (default: the model's qfd.mean / qfd.std);\n"
+    "                       given, they are recorded in OUT's qfd.mean / qfd.std\n"
+    "  --crop-pad P         arrays: random crop after zero padding by P pixels\n"
+    "                       (default 2; 0 off). Image files: random-resized-crop to\n"
+    "                       the model's H x W (scale 0.08-1, ratio 3/4-4/3)\n"
     "  --no-flip            no random horizontal flip\n"
-    "  --no-augment         neither crop nor flip\n"
-    "Optimization:\n"
+    "  --no-augment         neither crop nor flip (image files: the evaluation\n"
+    "                       preprocessing of --resize/--crop)\n" QFD_IMAGE_FLAGS_HELP "Optimization:\n"
     "  --epochs N           epochs (required)\n"
     "  --optimizer NAME     sgd (default) or adamw\n"
     "  --lr LR              learning rate (default 0.01 SGD, 0.001 AdamW)\n"

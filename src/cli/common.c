@@ -124,3 +124,10 @@ int qfd_cli_commit(FILE *f, char *tmp, const char *path, int keep)
     free(tmp);
     return keep ? 0 : -1;
 }
+
+void qfd_cli_warn_skipped(int64_t n, const char *what)
+{
+    if (n > 0)
+        fprintf(stderr, "qfd-onnx: warning: %" PRId64 " bad image%s left out%s (--on-bad-image skip)\n", n,
+                n == 1 ? "" : "s", what);
+}

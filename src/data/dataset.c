@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "core/ctx.h"
+#include "data/folder.h"
 #include "data/idx.h"
 #include "data/npy.h"
 #include "ir/dtype.h"
@@ -19,6 +20,7 @@ void qfd_dataset_free(qfd_dataset *d)
         return;
     qfd_array_free(&d->x);
     qfd_array_free(&d->y);
+    qfd_images_free(d->images);
     free(d->source);
     memset(d, 0, sizeof *d);
 }
@@ -189,13 +191,141 @@ static qfd_status load_npz(qfd_ctx *ctx, const char *path, qfd_split split, bool
     return QFD_OK;
 }
 
-qfd_status qfd_dataset_load(qfd_ctx *ctx, const char *path, qfd_split split, int64_t limit, qfd_dataset *out)
+/* CIFAR binary batches: records of label byte(s) then 3072 bytes, the R, G
+ * and B planes of a 32x32 image. CIFAR-10 has one label byte
+ * (data_batch_1..5.bin, test_batch.bin), CIFAR-100 two, coarse then fine
+ * (train.bin, test.bin); the fine label is the class. */
+#define CIFAR_PIXELS 3072
+
+static bool file_exists(const char *dir, const char *name, char *buf, size_t cap)
 {
-    return qfd_dataset_load_opt(ctx, path, split, limit, false, out);
+    struct stat sb;
+    snprintf(buf, cap, "%s/%s", dir, name);
+    return stat(buf, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
-qfd_status qfd_dataset_load_opt(qfd_ctx *ctx, const char *path, qfd_split split, int64_t limit, bool labels_optional,
-                                qfd_dataset *out)
+/* 10 or 100 when dir holds CIFAR batches, else 0. */
+static int cifar_kind(const char *dir)
+{
+    size_t cap = strlen(dir) + 32;
+    char *p = malloc(cap);
+    int kind = 0;
+    if (!p)
+        return 0;
+    if (file_exists(dir, "data_batch_1.bin", p, cap) || file_exists(dir, "test_batch.bin", p, cap))
+        kind = 10;
+    else if (file_exists(dir, "train.bin", p, cap) && file_exists(dir, "test.bin", p, cap))
+        kind = 100;
+    free(p);
+    return kind;
+}
+
+static qfd_status load_cifar(qfd_ctx *ctx, const char *dir, int kind, qfd_split split, int64_t limit, qfd_array *x,
+                             qfd_array *y, char **source)
+{
+    const int lab = kind == 10 ? 1 : 2, rec = lab + CIFAR_PIXELS;
+    const char *names10[5] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+                              "data_batch_5.bin"};
+    const char *test10[1] = {"test_batch.bin"}, *train100[1] = {"train.bin"}, *test100[1] = {"test.bin"};
+    const char *const *names = kind == 10 ? (split == QFD_SPLIT_TRAIN ? names10 : test10)
+                                          : (split == QFD_SPLIT_TRAIN ? train100 : test100);
+    const int n_files = kind == 10 && split == QFD_SPLIT_TRAIN ? 5 : 1;
+    size_t cap = strlen(dir) + 32;
+    char *p = malloc(cap);
+    FILE *f = NULL;
+    qfd_status st = QFD_OK;
+    int64_t total = 0, sizes[5] = {0};
+    if (!p)
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n_files; i++) {
+        struct stat sb;
+        if (!file_exists(dir, names[i], p, cap) || stat(p, &sb) != 0) {
+            st = qfd_fail(ctx, QFD_ERR_IO, "%s: CIFAR-%d folder without %s", dir, kind, names[i]);
+            goto out;
+        }
+        if (sb.st_size == 0 || sb.st_size % rec) {
+            st = qfd_fail(ctx, QFD_ERR_INVALID, "%s: %lld bytes, not a whole number of CIFAR-%d records of %d bytes", p,
+                          (long long)sb.st_size, kind, rec);
+            goto out;
+        }
+        sizes[i] = sb.st_size / rec;
+        total += sizes[i];
+    }
+    const int64_t n = limit > 0 && limit < total ? limit : total;
+    const int64_t xd[4] = {n, 3, 32, 32};
+    if ((st = qfd_array_alloc(ctx, x, QFD_DT_UINT8, 4, xd)) || (st = qfd_array_alloc(ctx, y, QFD_DT_UINT8, 1, xd)))
+        goto out;
+    uint8_t *px = x->data, *lb = y->data, r[2 + CIFAR_PIXELS];
+    int64_t at = 0;
+    for (int i = 0; i < n_files && at < n; i++) {
+        file_exists(dir, names[i], p, cap);
+        if (!(f = fopen(p, "rb"))) {
+            st = qfd_fail(ctx, QFD_ERR_IO, "%s: cannot open: %s", p, strerror(errno));
+            goto out;
+        }
+        for (int64_t k = 0; k < sizes[i] && at < n; k++, at++) {
+            if (fread(r, 1, (size_t)rec, f) != (size_t)rec) {
+                st = qfd_fail(ctx, QFD_ERR_IO, "%s: read error at record %lld", p, (long long)k);
+                goto out;
+            }
+            lb[at] = r[lab - 1];
+            if (kind == 10 && lb[at] > 9) {
+                st = qfd_fail(ctx, QFD_ERR_INVALID, "%s: record %lld has label %d; CIFAR-10 labels are 0 to 9", p,
+                              (long long)k, lb[at]);
+                goto out;
+            }
+            memcpy(px + at * CIFAR_PIXELS, r + lab, CIFAR_PIXELS);
+        }
+        fclose(f);
+        f = NULL;
+    }
+    if (!(*source = malloc(cap + 32)))
+        st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    else
+        snprintf(*source, cap + 32, "%s/%s", dir, n_files > 1 ? "data_batch_*.bin" : names[0]);
+out:
+    if (f)
+        fclose(f);
+    free(p);
+    return st;
+}
+
+static bool looks_like_npz(const char *path)
+{
+    size_t n = strlen(path);
+    if (n >= 4 && !strcmp(path + n - 4, ".npz"))
+        return true;
+    FILE *f = fopen(path, "rb");
+    char sig[4] = {0};
+    bool zip = f && fread(sig, 1, 4, f) == 4 && !memcmp(sig, "PK\003\004", 4);
+    if (f)
+        fclose(f);
+    return zip;
+}
+
+/* A folder of IDX files (either split's images present). */
+static bool has_idx(const char *dir)
+{
+    size_t cap = strlen(dir) + 48;
+    char *p = malloc(cap);
+    bool found = false;
+    if (!p)
+        return false;
+    const char *const names[4] = {"train-images-idx3-ubyte", "train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte",
+                                  "t10k-images-idx3-ubyte.gz"};
+    for (int i = 0; i < 4 && !found; i++)
+        found = file_exists(dir, names[i], p, cap);
+    free(p);
+    return found;
+}
+
+qfd_status qfd_dataset_load(qfd_ctx *ctx, const char *path, qfd_split split, int64_t limit, qfd_dataset *out)
+{
+    return qfd_dataset_open(ctx, path, NULL, NULL, split, limit, false, out);
+}
+
+qfd_status qfd_dataset_open(qfd_ctx *ctx, const char *path, const qfd_image_opts *img, const qfd_model *m,
+                            qfd_split split, int64_t limit, bool labels_optional, qfd_dataset *out)
 {
     memset(out, 0, sizeof *out);
     const char *where = path ? path : QFD_FASHION_MNIST_DIR;
@@ -207,8 +337,16 @@ qfd_status qfd_dataset_load_opt(qfd_ctx *ctx, const char *path, qfd_split split,
                   : qfd_fail(ctx, QFD_ERR_IO, "%s: Fashion-MNIST is not there; " INSTALL_HINT, where);
         goto fail;
     }
-    st = S_ISDIR(sb.st_mode) ? load_idx(ctx, where, split, !path, labels_optional, &rx, &ry, &out->source)
-                             : load_npz(ctx, where, split, labels_optional, &rx, &ry, &out->source);
+    const bool dir = S_ISDIR(sb.st_mode);
+    int cifar = 0;
+    if (dir && (!path || has_idx(where)))
+        st = load_idx(ctx, where, split, !path, labels_optional, &rx, &ry, &out->source);
+    else if (dir && (cifar = cifar_kind(where)))
+        st = load_cifar(ctx, where, cifar, split, limit, &rx, &ry, &out->source);
+    else if (!dir && looks_like_npz(where))
+        st = load_npz(ctx, where, split, labels_optional, &rx, &ry, &out->source);
+    else if ((st = qfd_images_open(ctx, where, dir, img, m, split, limit, labels_optional, out)) == QFD_OK)
+        return QFD_OK;
     if (st)
         goto fail;
     out->labeled = ry.data != NULL;

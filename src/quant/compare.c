@@ -31,8 +31,10 @@ qfd_status qfd_quant_compare(qfd_ctx *ctx, const qfd_model *const *models, int n
     qfd_dataset ds = {0};
     qfd_exec *e[QFD_COMPARE_MAX] = {0};
     float *batch = NULL;
+    int64_t *labels = NULL, done = 0;
     int64_t hits[QFD_COMPARE_MAX] = {0}, same = 0;
-    qfd_status st = qfd_dataset_load_opt(ctx, o->data, QFD_SPLIT_TEST, o->limit, o->labels_optional, &ds);
+    qfd_status st = qfd_dataset_open(ctx, o->data, o->image, models[0], QFD_SPLIT_TEST, o->limit, o->labels_optional,
+                                     &ds);
     if (st)
         return st;
     for (int i = 0; i < n_models && !st; i++)
@@ -43,13 +45,18 @@ qfd_status qfd_quant_compare(qfd_ctx *ctx, const qfd_model *const *models, int n
     if (!st && o->n_norm > 1 && o->n_norm != channels)
         st = qfd_fail(ctx, QFD_ERR_ARG, "%d mean/std values for data with %lld channels", o->n_norm,
                       (long long)channels);
-    if (!st && !(batch = malloc((size_t)(bs * per) * sizeof *batch + 1)))
+    if (!st &&
+        (!(batch = malloc((size_t)(bs * per) * sizeof *batch + 1)) || !(labels = malloc((size_t)bs * sizeof *labels))))
         st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
     float *first = NULL; /* logits of models[a] for the batch */
     int64_t first_classes = 0;
-    for (int64_t start = 0; !st && start < n; start += bs) {
-        int64_t b = n - start < bs ? n - start : bs;
-        qfd_dataset_normalize(&ds, start, b, o->n_norm, o->mean, o->std, batch);
+    for (int64_t start = 0, next = 0, b = 0; !st && start < n; start = next) {
+        /* images that do not decode are left out under --on-bad-image skip */
+        if ((st = qfd_dataset_read(ctx, &ds, start, bs, o->n_norm, o->mean, o->std, o->n_threads, batch, labels, &b,
+                                   &next, &r->skipped)) ||
+            b == 0)
+            break;
+        done += b;
         qfd_array in = ds.x;
         in.dims[0] = b;
         in.data = batch;
@@ -65,7 +72,7 @@ qfd_status qfd_quant_compare(qfd_ctx *ctx, const qfd_model *const *models, int n
             const int64_t classes = y->dims[1];
             const float *lg = y->data;
             for (int64_t i = 0; i < b; i++) {
-                int64_t label = ((const int64_t *)ds.y.data)[start + i];
+                int64_t label = labels[i];
                 hits[mi] += argmax(lg + i * classes, classes) == label;
             }
             if (mi == o->a) {
@@ -94,13 +101,14 @@ qfd_status qfd_quant_compare(qfd_ctx *ctx, const qfd_model *const *models, int n
         }
     }
     if (!st) {
-        r->n = n;
+        r->n = done;
         r->labeled = ds.labeled;
         for (int i = 0; i < n_models; i++)
-            r->top1[i] = !ds.labeled ? NAN : n ? (double)hits[i] / (double)n : 0;
-        r->agreement = n ? (double)same / (double)n : 0;
+            r->top1[i] = !ds.labeled ? NAN : done ? (double)hits[i] / (double)done : 0;
+        r->agreement = done ? (double)same / (double)done : 0;
     }
     free(first);
+    free(labels);
     free(batch);
     for (int i = 0; i < n_models; i++)
         qfd_exec_free(e[i]);

@@ -14,12 +14,14 @@ typedef struct qfd_compare_opts {
     int batch, n_threads;
     int n_norm;
     float mean[4], std[4];
-    int a, b;             /* the two models whose predictions and logits are compared */
-    bool labels_optional; /* a test split without labels loads: agreement only, top-1 NaN */
+    int a, b;                    /* the two models whose predictions and logits are compared */
+    const qfd_image_opts *image; /* image files as data (NULL: defaults); models[0] gives their shape */
+    bool labels_optional;        /* a test split without labels loads: agreement only, top-1 NaN */
 } qfd_compare_opts;
 
 typedef struct qfd_compare_result {
     int64_t n;
+    int64_t skipped; /* images left out by --on-bad-image skip (not in n) */
     bool labeled;
     double top1[QFD_COMPARE_MAX];
     double agreement;      /* fraction of images where a and b predict the same class */

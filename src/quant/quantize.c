@@ -117,14 +117,22 @@ static qfd_status choose_format(qfd_ctx *ctx, const qfd_model *src, qfd_model **
     return st ? st : qfd_quant_plan_make(ctx, *work, &rn->cfg, plan);
 }
 
-/* The first n images of ds, normalized as the model expects. */
-static float *calib_images(const qfd_dataset *ds, int64_t n, int n_norm, const float *mean, const float *std)
+/* The first n images of ds that decode, normalized as the model expects
+ * (*n lowered when images were skipped, counted in *skipped). They are held
+ * together, so the calibration set, not the dataset, bounds the memory. */
+static qfd_status calib_images(qfd_ctx *ctx, const qfd_dataset *ds, int64_t *n, int n_norm, const float *mean,
+                               const float *std, int n_threads, float **x, int64_t *skipped)
 {
-    int64_t per = ds->n ? qfd_array_numel(&ds->x) / ds->n : 0;
-    float *x = malloc((size_t)(n * per) * sizeof *x + 1);
-    if (x)
-        qfd_dataset_normalize(ds, 0, n, n_norm, mean, std, x);
-    return x;
+    int64_t per = ds->n ? qfd_array_numel(&ds->x) / ds->n : 0, next;
+    const uint64_t bytes = (uint64_t)*n * (uint64_t)per * sizeof **x;
+    if (qfd_over_memory_limit(ctx, bytes)) {
+        char b[32];
+        return qfd_fail(ctx, QFD_ERR_LIMIT, "%lld calibration images take %s: lower --calib-images", (long long)*n,
+                        qfd_format_bytes(b, bytes));
+    }
+    if (!(*x = malloc((size_t)bytes + 1)))
+        return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    return qfd_dataset_read(ctx, ds, 0, *n, n_norm, mean, std, n_threads, *x, NULL, n, &next, skipped);
 }
 
 /* Parameter groups of a fake-quant student: weights, biases and norms,
@@ -393,9 +401,13 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
     const char *norm_source;
     qfd_train_opts checks = o->train;
     checks.check_test = 1;
+    /* calibration needs no labels, nor does distillation with --no-labels:
+     * a folder of images without classes serves them */
+    const bool labels_optional = rn.meth.no_labels || !rn.train;
     if ((st = qfd_model_normalization(ctx, src, o->train.n_mean, o->train.mean, o->train.n_std, o->train.std, &n_norm,
                                       mean, std, &norm_source)) ||
-        (st = qfd_dataset_load_opt(ctx, o->train.data, QFD_SPLIT_TRAIN, o->train.limit, rn.meth.no_labels, &ds)) ||
+        (st = qfd_dataset_open(ctx, o->train.data, &o->train.image, src, QFD_SPLIT_TRAIN, o->train.limit,
+                               labels_optional, &ds)) ||
         (st = qfd_fit_check_data(ctx, src, &checks, &ds)))
         goto out;
     if (rn.meth.distill &&
@@ -415,10 +427,8 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
     r->seconds_prepare = now() - t;
     int64_t nc = o->calib_images > 0 ? o->calib_images : 2048;
     nc = nc < ds.n ? nc : ds.n;
-    if (!(cx = calib_images(&ds, nc, n_norm, mean, std))) {
-        st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    if ((st = calib_images(ctx, &ds, &nc, n_norm, mean, std, o->train.n_threads, &cx, &r->skipped_train)))
         goto out;
-    }
     qfd_calib_opts co = {rn.calib, cx, nc, &ds.x, 64, o->train.n_threads, o->calib_progress, o->train.user};
 
     if (rn.meth.distill) {
@@ -471,7 +481,8 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
                             .n_norm = n_norm,
                             .a = 1,
                             .b = 2,
-                            .labels_optional = rn.meth.no_labels};
+                            .image = &o->train.image,
+                            .labels_optional = labels_optional};
     memcpy(cmp.mean, mean, sizeof mean);
     memcpy(cmp.std, std, sizeof std);
     /* The teacher of kd and fd, unless given as a file, is the FP32 model. */
@@ -483,6 +494,11 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
         goto out;
     r->n_test = cr.n;
     r->test_labeled = cr.labeled;
+    r->skipped_test = cr.skipped;
+    if (r->teacher_train.skipped > r->skipped_train)
+        r->skipped_train = r->teacher_train.skipped;
+    if (r->train.skipped > r->skipped_train)
+        r->skipped_train = r->train.skipped;
     r->fp32_top1 = cr.top1[0];
     r->student_top1 = cr.top1[1];
     r->exported_top1 = cr.top1[2];
@@ -490,7 +506,8 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
     r->agreement = cr.agreement;
     r->max_logit_diff = cr.max_logit_diff;
     r->seconds_evaluate = now() - t;
-    if ((st = tag(ctx, exported, &rn, r)))
+    if ((st = tag(ctx, exported, &rn, r)) ||
+        (!strcmp(norm_source, "flags") && (st = qfd_model_record_normalization(ctx, exported, n_norm, mean, std))))
         goto out;
     *out = exported;
     exported = NULL;

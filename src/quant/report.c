@@ -121,7 +121,8 @@ static void body(FILE *f, const char *model, const qfd_quantize_opts *o, const q
     num(f, "train", r->seconds_train, 0);
     num(f, "export", r->seconds_export, 0);
     num(f, "evaluate", r->seconds_evaluate, 1);
-    fprintf(f, "},\"accuracy\":{\"test_images\":%lld,", (long long)r->n_test);
+    fprintf(f, "},\"skipped_images\":{\"train\":%lld,\"test\":%lld},\"accuracy\":{\"test_images\":%lld,",
+            (long long)r->skipped_train, (long long)r->skipped_test, (long long)r->n_test);
     num(f, "fp32", r->fp32_top1, 0);
     num(f, "student", r->student_top1, 0);
     if (r->has_teacher)

@@ -109,6 +109,7 @@ qfd_status qfd_fit(qfd_ctx *ctx, qfd_model *m, const qfd_dataset *ds, const qfd_
         }
         double te = now();
         int64_t seen_here = 0;
+        const int64_t skipped_before = qfd_loader_skipped(ld);
         const qfd_array *x, *y;
         while (qfd_loader_next(ld, &x, &y)) {
             qfd_step_stats ss;
@@ -148,6 +149,11 @@ qfd_status qfd_fit(qfd_ctx *ctx, qfd_model *m, const qfd_dataset *ds, const qfd_
                 (st = qfd_checkpoint_save(ctx, o->checkpoint_dir, m, opt, params, &s, &o->meta)))
                 goto out;
         }
+        if ((st = qfd_loader_error(ctx, ld)))
+            goto out;
+        /* every epoch meets the same bad images: count them once */
+        const int64_t skipped = qfd_loader_skipped(ld) - skipped_before;
+        r->skipped = skipped > r->skipped ? skipped : r->skipped;
         if (!r->stopped) {
             s.epoch = epoch + 1;
             s.batch = 0;

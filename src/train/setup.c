@@ -42,12 +42,25 @@ static qfd_status model_classes(qfd_ctx *ctx, const qfd_model *m, const qfd_data
                                 int64_t *classes)
 {
     qfd_exec *e = NULL;
-    qfd_status st = qfd_exec_new(ctx, m, n_threads, &e);
-    if (st)
+    const int64_t per = ds->n ? qfd_array_numel(&ds->x) / ds->n : 0;
+    float *x = malloc((size_t)per * sizeof *x + 1);
+    int64_t got = 0, next;
+    qfd_status st = x ? QFD_OK : qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    /* the first example that decodes: an image dataset is only listed */
+    for (int64_t at = 0; !st && !got && at < ds->n; at = next)
+        st = qfd_dataset_read(ctx, ds, at, 1, 0, NULL, NULL, 1, x, NULL, &got, &next, NULL);
+    if (!st && !got)
+        st = qfd_fail(ctx, QFD_ERR_INVALID, "%s: no image decodes", ds->source);
+    if (!st)
+        st = qfd_exec_new(ctx, m, n_threads, &e);
+    if (st) {
+        free(x);
         return st;
+    }
     qfd_array one = ds->x;
     one.dims[0] = 1;
-    one.nbytes = ds->n ? ds->x.nbytes / (size_t)ds->n : 0;
+    one.data = x;
+    one.nbytes = (size_t)per * sizeof *x;
     if (!(st = qfd_exec_run(ctx, e, &one, 1))) {
         const qfd_array *y = qfd_exec_value(e, qfd_exec_output_tensor(e, 0));
         if (y->rank != 2 || y->dims[0] != 1)
@@ -56,6 +69,7 @@ static qfd_status model_classes(qfd_ctx *ctx, const qfd_model *m, const qfd_data
             *classes = y->dims[1];
     }
     qfd_exec_free(e);
+    free(x);
     return st;
 }
 
@@ -79,7 +93,8 @@ qfd_status qfd_fit_check_data(qfd_ctx *ctx, const qfd_model *m, const qfd_train_
         st = check_labels(ctx, train, classes);
     /* data without labels (distillation): the test split may have none either */
     if (!st && o->check_test) {
-        if (!(st = qfd_dataset_load_opt(ctx, o->data, QFD_SPLIT_TEST, 0, !train->labeled, &test)) && test.labeled)
+        if (!(st = qfd_dataset_open(ctx, o->data, &o->image, m, QFD_SPLIT_TEST, 0, !train->labeled, &test)) &&
+            test.labeled)
             st = check_labels(ctx, &test, classes);
         qfd_dataset_free(&test);
     }
@@ -129,7 +144,15 @@ qfd_status qfd_fit_opts_from_train(qfd_ctx *ctx, const qfd_model *m, const qfd_t
                             .seed = o->seed,
                             .crop_pad = o->crop_pad < 0 ? 2 : o->crop_pad,
                             .hflip = o->hflip != 0,
-                            .prefetch = 2};
+                            .prefetch = 2,
+                            .image_random = !o->image.no_random_crop};
+    /* image files are decoded as batches are made: a worker per core,
+     * each a batch ahead */
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores > 1) {
+        lo->workers = cores > 8 ? 8 : (int)cores;
+        lo->prefetch = lo->workers + 1;
+    }
     const char *source;
     qfd_status st = qfd_model_normalization(ctx, m, o->n_mean, o->mean, o->n_std, o->std, &lo->n_norm, lo->mean,
                                             lo->std, &source);
@@ -168,6 +191,13 @@ qfd_status qfd_fit_opts_from_train(qfd_ctx *ctx, const qfd_model *m, const qfd_t
                        o->n_threads > 0 ? o->n_threads : (double)sysconf(_SC_NPROCESSORS_ONLN));
     qfd_fit_config_add(config, cap, "--crop-pad", "%.0f", lo->crop_pad);
     qfd_fit_config_add(config, cap, "--no-flip", "%.0f", !lo->hflip);
+    /* only when given, so that checkpoints of array data keep their config */
+    if (!lo->image_random)
+        qfd_fit_config_add(config, cap, "--no-augment (random-resized-crop)", "%.0f", 1);
+    if (o->image.resize)
+        qfd_fit_config_add(config, cap, "--resize", "%.0f", o->image.resize);
+    if (o->image.crop)
+        qfd_fit_config_add(config, cap, "--crop", "%.0f", o->image.crop);
     for (int c = 0; c < lo->n_norm; c++) {
         qfd_fit_config_add(config, cap, "--mean", "%.7g", lo->mean[c]);
         qfd_fit_config_add(config, cap, "--std", "%.7g", lo->std[c]);

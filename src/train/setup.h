@@ -15,7 +15,8 @@ qfd_status qfd_fit_opts_from_train(qfd_ctx *ctx, const qfd_model *m, const qfd_t
 void qfd_fit_config_add(char *config, size_t cap, const char *flag, const char *fmt, double v);
 /* Every training label, and with o->check_test the test split, against the
  * model's classes (the width of its first output). A training split
- * without labels (qfd_dataset_load_opt) lets the test split have none. */
+ * without labels (qfd_dataset_open's labels_optional) lets the test split
+ * have none. */
 qfd_status qfd_fit_check_data(qfd_ctx *ctx, const qfd_model *m, const qfd_train_opts *o, const qfd_dataset *train);
 /* Creates dir when missing and checks that it takes new files. */
 qfd_status qfd_fit_dir_check(qfd_ctx *ctx, const char *dir);

@@ -52,7 +52,9 @@ qfd_cli_test(check_bad_expect RC 2 ONE_LINE ARGS check ${CHK}/conv_u8.onnx --exp
   STDERR "--expect needs wNaM or wN with bits in 2..16 \\(w4a8, w8\\), got '4bit'")
 qfd_cli_test(check_bad_target RC 2 ONE_LINE ARGS check ${CHK}/conv_u8.onnx --target tflite STDERR "--target")
 qfd_cli_test(check_data_without_reference RC 2 ONE_LINE ARGS check ${CHK}/conv_u8.onnx --limit 10
-  STDERR "--data, --limit, --max-drop, --mean and --std need --reference")
+  STDERR "--data, --limit, --max-drop, --mean, --std and the image flags need --reference")
+qfd_cli_test(check_image_flag_without_reference RC 2 ONE_LINE ARGS check ${CHK}/conv_u8.onnx --resize 256
+  STDERR "the image flags need --reference")
 qfd_cli_test(check_bad_max_drop RC 2 ONE_LINE ARGS check ${CHK}/num_w8a8.onnx --reference ${CHK}/num_reference.onnx --max-drop -1
   STDERR "--max-drop")
 qfd_cli_test(check_missing_reference RC 2 ONE_LINE ARGS check ${CHK}/num_w8a8.onnx --reference ${CHK}/no_such.onnx
