@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Quick start: installs what is missing, builds qfd-onnx, and runs the main
 # job on the bundled ResNet-20 (Fashion-MNIST): a short W4A4 quantization-
-# aware training (lsq, one epoch on 8,192 training images, a few minutes on
-# 2 cores), then the FP32 model and the written QDQ file measured by ONNX
+# aware training with the default method, qfd (one epoch of the teacher,
+# then one of the student, on 8,192 training images: a few minutes on 2
+# cores), then the FP32 model and the written QDQ file measured by ONNX
 # Runtime on the whole test set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
