@@ -14,6 +14,7 @@
 
 #include "../support/check.h"
 #include "../support/model_builder.h"
+#include "../support/quant_models.h"
 #include "core/ctx.h"
 #include "exec/exec.h"
 #include "ir/edit.h"
@@ -603,38 +604,6 @@ static void test_calib_activations(qfd_ctx *ctx)
 
 /* ---- export ------------------------------------------------------------------ */
 
-/* x[2,4,6] -> MatMul(x, W[6,4]) -> h; Relu(h) -> r; MatMul(r, h) -> y:
- * a 2-D initializer and two activations (one unsigned, one signed). */
-static qfd_model *matmul_model(int64_t *xd)
-{
-    qfd_model *m = mb_new(13);
-    xd[0] = 2, xd[1] = 4, xd[2] = 6;
-    mb_input(m, "x", 3, xd);
-    mb_param(m, "W", 2, (const int64_t[]){6, 4}, NULL, -0.5f, 0.5f);
-    mb_node(m, "MatMul", 2, (const char *[]){"x", "W"}, 1, (const char *[]){"h"});
-    mb_node(m, "Relu", 1, (const char *[]){"h"}, 1, (const char *[]){"r"});
-    mb_node(m, "MatMul", 2, (const char *[]){"r", "h"}, 1, (const char *[]){"y"});
-    mb_output(m, "y");
-    return m;
-}
-
-/* x[8,6] -> Gemm(transB=1, C) -> Relu -> Gemm(transB=0, C2) -> y */
-static qfd_model *gemm2_model(int64_t *xd)
-{
-    qfd_model *m = mb_new(13);
-    xd[0] = 8, xd[1] = 6;
-    mb_input(m, "x", 2, xd);
-    mb_param(m, "W1", 2, (const int64_t[]){5, 6}, NULL, -0.5f, 0.5f);
-    mb_param(m, "C1", 1, (const int64_t[]){5}, NULL, -0.3f, 0.3f);
-    mb_param(m, "W2", 2, (const int64_t[]){5, 3}, NULL, -0.5f, 0.5f);
-    mb_param(m, "C2", 1, (const int64_t[]){3}, NULL, -0.3f, 0.3f);
-    mb_attr_int(mb_node(m, "Gemm", 3, (const char *[]){"x", "W1", "C1"}, 1, (const char *[]){"h"}), "transB", 1);
-    mb_node(m, "Relu", 1, (const char *[]){"h"}, 1, (const char *[]){"r"});
-    mb_node(m, "Gemm", 3, (const char *[]){"r", "W2", "C2"}, 1, (const char *[]){"y"});
-    mb_output(m, "y");
-    return m;
-}
-
 /* A small ResNet block and classifier: x[2,4,6,6] -> conv0 -> Relu r0 ->
  * conv1 -> y1; Add(y1, r0) -> Relu -> GlobalAveragePool -> Flatten -> Gemm */
 static qfd_model *resblock_model(int64_t *xd)
@@ -898,8 +867,8 @@ static void test_export(qfd_ctx *ctx)
         const char *label;
         model_fn mk;
     } models[] = {{"conv-relu-conv", conv_chain_x},
-                  {"gemm transB 1/0", gemm2_model},
-                  {"matmul weight and activations", matmul_model},
+                  {"gemm transB 1/0", qm_gemm2},
+                  {"matmul weight and activations", qm_matmul},
                   {"residual block + gemm", resblock_model}};
     for (size_t i = 0; i < sizeof models / sizeof *models; i++)
         for (int bits = 2; bits <= 8; bits++)
