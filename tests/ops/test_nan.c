@@ -18,11 +18,10 @@
 
 #include "../support/check.h"
 #include "../support/model_builder.h"
+#include "../support/npy_case.h"
 #include "core/ctx.h"
 #include "data/npy.h"
 #include "exec/exec.h"
-
-#define MAX_IO 4
 
 static int same_float(float got, float want)
 {
@@ -67,32 +66,22 @@ static void compare(const char *label, const qfd_array *got, const qfd_array *wa
  * output. Returns 1 when the case exists. */
 static int run_case(qfd_ctx *ctx, const char *dir, const char *name, int fused)
 {
-    char path[1024], label[512];
+    char label[512];
     snprintf(label, sizeof label, "%s%s", name, fused ? " (fused)" : "");
-    qfd_array in[MAX_IO] = {{0}}, want[MAX_IO] = {{0}};
-    size_t n_in = 0, n_want = 0;
-    qfd_model *m = NULL;
+    qfd_npy_case c;
     qfd_exec *e = NULL;
-    snprintf(path, sizeof path, "%s/%s/model.onnx", dir, name);
-    if (qfd_model_load(ctx, path, &m)) {
+    if (qfd_npy_case_load(ctx, dir, name, &c)) {
         fprintf(stderr, "FAIL %s: %s\n", label, qfd_ctx_error(ctx));
         qfd_test_failures++;
+        qfd_npy_case_free(&c);
         return 1;
     }
-    for (; n_in < MAX_IO; n_in++) {
-        snprintf(path, sizeof path, "%s/%s/input_%zu.npy", dir, name, n_in);
-        if (qfd_npy_read(ctx, path, &in[n_in]))
-            break;
-    }
-    for (; n_want < MAX_IO; n_want++) {
-        snprintf(path, sizeof path, "%s/%s/expected_%zu.npy", dir, name, n_want);
-        if (qfd_npy_read(ctx, path, &want[n_want]))
-            break;
-    }
+    qfd_model *m = c.model;
+    const size_t n_want = c.n_want;
     int folded = 0, n_fused = 0;
     if (fused)
         CHECK_OK(ctx, qfd_model_fold_batchnorm(ctx, m, &folded) || qfd_model_fuse_activations(ctx, m, &n_fused));
-    if (qfd_exec_new(ctx, m, 1, &e) || qfd_exec_run(ctx, e, in, n_in)) {
+    if (qfd_exec_new(ctx, m, 1, &e) || qfd_exec_run(ctx, e, c.in, c.n_in)) {
         fprintf(stderr, "FAIL %s: %s\n", label, qfd_ctx_error(ctx));
         qfd_test_failures++;
     } else if (qfd_exec_n_outputs(e) != n_want || !n_want) {
@@ -102,16 +91,12 @@ static int run_case(qfd_ctx *ctx, const char *dir, const char *name, int fused)
         for (size_t j = 0; j < n_want; j++) {
             char out_label[600];
             snprintf(out_label, sizeof out_label, "%s output %zu", label, j);
-            compare(out_label, qfd_exec_output(e, j), &want[j]);
+            compare(out_label, qfd_exec_output(e, j), &c.want[j]);
         }
         printf("%-28s %s\n", label, n_fused ? "fused" : "ok");
     }
     qfd_exec_free(e);
-    qfd_model_free(m);
-    for (size_t i = 0; i < MAX_IO; i++) {
-        qfd_array_free(&in[i]);
-        qfd_array_free(&want[i]);
-    }
+    qfd_npy_case_free(&c);
     return 1;
 }
 

@@ -12,12 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../support/npy_case.h"
 #include "core/ctx.h"
 #include "data/npy.h"
 #include "exec/exec.h"
 #include "io/io.h"
-
-#define MAX_IO 4
 
 /* Empty when got matches want, else what differs (first element). */
 static void compare(const qfd_array *got, const qfd_array *want, char *why, size_t cap)
@@ -47,43 +46,28 @@ static void compare(const qfd_array *got, const qfd_array *want, char *why, size
 /* Returns 0 when the case passes. */
 static int run_case(qfd_ctx *ctx, const char *dir, const char *name)
 {
-    char path[4096], why[600] = "";
-    qfd_array in[MAX_IO] = {{0}}, want[MAX_IO] = {{0}};
-    size_t n_in = 0, n_want = 0;
-    qfd_model *m = NULL;
+    char why[600] = "";
+    qfd_npy_case c;
     qfd_exec *e = NULL;
-    snprintf(path, sizeof path, "%s/%s/model.onnx", dir, name);
-    if (qfd_model_load(ctx, path, &m)) {
+    if (qfd_npy_case_load(ctx, dir, name, &c)) {
         printf("FAIL %s: %s\n", name, qfd_ctx_error(ctx));
+        qfd_npy_case_free(&c);
         return 1;
     }
-    for (; n_in < MAX_IO; n_in++) {
-        snprintf(path, sizeof path, "%s/%s/input_%zu.npy", dir, name, n_in);
-        if (qfd_npy_read(ctx, path, &in[n_in]))
-            break;
-    }
-    for (; n_want < MAX_IO; n_want++) {
-        snprintf(path, sizeof path, "%s/%s/expected_%zu.npy", dir, name, n_want);
-        if (qfd_npy_read(ctx, path, &want[n_want]))
-            break;
-    }
-    if (qfd_exec_new(ctx, m, 1, &e) || qfd_exec_run(ctx, e, in, n_in))
+    const size_t n_want = c.n_want;
+    if (qfd_exec_new(ctx, c.model, 1, &e) || qfd_exec_run(ctx, e, c.in, c.n_in))
         snprintf(why, sizeof why, "%s", qfd_ctx_error(ctx));
     else if (!n_want || qfd_exec_n_outputs(e) != n_want)
         snprintf(why, sizeof why, "%zu outputs, %zu expected", qfd_exec_n_outputs(e), n_want);
     for (size_t j = 0; !why[0] && j < n_want; j++) {
         char diff[512];
-        compare(qfd_exec_output(e, j), &want[j], diff, sizeof diff);
+        compare(qfd_exec_output(e, j), &c.want[j], diff, sizeof diff);
         if (diff[0])
             snprintf(why, sizeof why, "output %zu %s", j, diff);
     }
     printf("%s %s%s%s\n", why[0] ? "FAIL" : "ok  ", name, why[0] ? ": " : "", why);
     qfd_exec_free(e);
-    qfd_model_free(m);
-    for (size_t i = 0; i < MAX_IO; i++) {
-        qfd_array_free(&in[i]);
-        qfd_array_free(&want[i]);
-    }
+    qfd_npy_case_free(&c);
     return why[0] != 0;
 }
 
