@@ -70,12 +70,23 @@ static void release_values(qfd_exec *e)
     e->value_pool_bytes = 0;
 }
 
+/* Packed inputs belong to a plan: a new one may choose other kernels. */
+static void release_packs(qfd_exec *e)
+{
+    for (size_t i = 0; e->nodes && i < e->g->n_nodes; i++) {
+        free(e->nodes[i].packed);
+        e->nodes[i].packed = NULL;
+        e->nodes[i].pack_tried = false;
+    }
+}
+
 void qfd_exec_free(qfd_exec *e)
 {
     if (!e)
         return;
     if (e->vals)
         release_values(e);
+    release_packs(e);
     for (size_t i = 0; e->nodes && i < e->g->n_nodes; i++)
         free(e->nodes[i].state);
     free(e->nodes);
@@ -127,7 +138,8 @@ void qfd_exec_op_ctx(qfd_exec *e, qfd_ctx *ctx, size_t i, qfd_op_ctx *oc)
                        0,
                        NULL,
                        NULL,
-                       0};
+                       0,
+                       NULL};
     if (!e->needs_grad)
         return;
     /* Distinct seeds per node and step (splitmix64 of both). */
@@ -416,6 +428,7 @@ static qfd_status plan(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs)
 {
     const qfd_graph *g = e->g;
     release_values(e);
+    release_packs(e);
     e->has_plan = false;
     e->plan_bytes = e->ws_size; /* the workspace is kept across plans */
     /* A parameter changes between steps: nothing computed from it may be folded. */
@@ -571,6 +584,31 @@ qfd_status qfd_exec_prepare(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs, 
     return st;
 }
 
+/* Node i's packed inputs (op.h: pack), made at its first run in this plan
+ * when everything they are made of is known; else oc->packed stays NULL. */
+static qfd_status use_pack(qfd_ctx *ctx, qfd_exec *e, size_t i, qfd_op_ctx *oc)
+{
+    exec_node *en = &e->nodes[i];
+    if (!en->def->pack)
+        return QFD_OK;
+    if (!en->pack_tried) {
+        en->pack_tried = true;
+        const qfd_node *n = &e->g->nodes[i];
+        bool fixed = true;
+        for (size_t k = 0; k < n->n_in && k < 32; k++)
+            if (en->def->pack_reads >> k & 1u)
+                fixed &= n->in[k] >= 0 && e->known[n->in[k]];
+        const size_t bytes = fixed ? en->def->packed_size(oc) : 0;
+        if (bytes) {
+            if (!(en->packed = malloc(bytes)))
+                return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+            en->def->pack(oc, en->packed);
+        }
+    }
+    oc->packed = en->packed;
+    return QFD_OK;
+}
+
 static qfd_status run_graph(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs, size_t n_inputs)
 {
     qfd_status st = prepare(ctx, e, inputs, n_inputs);
@@ -588,11 +626,13 @@ static qfd_status run_graph(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs, 
             continue;
         qfd_op_ctx oc;
         qfd_exec_op_ctx(e, ctx, i, &oc);
+        if ((st = use_pack(ctx, e, i, &oc)))
+            return st;
         double t0 = e->prof ? qfd_exec_now() : 0.0;
         if ((st = e->nodes[i].def->forward(&oc)))
             return st;
         if (e->prof)
-            e->prof[2 * i] += qfd_exec_now() - t0;
+            qfd_exec_profile_add(e, i, false, qfd_exec_now() - t0, &oc);
     }
     return QFD_OK;
 }

@@ -209,7 +209,7 @@ qfd_status qfd_exec_backward(qfd_ctx *ctx, qfd_exec *e)
         if (st)
             return st;
         if (e->prof)
-            e->prof[2 * i + 1] += qfd_exec_now() - t0;
+            qfd_exec_profile_add(e, i, true, qfd_exec_now() - t0, &oc);
     }
     e->prof_backwards += e->prof != NULL;
     return QFD_OK;

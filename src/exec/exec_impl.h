@@ -13,6 +13,8 @@ typedef struct exec_node {
     bool folded;     /* computed at plan time: skipped by run */
     bool view;       /* output 0 points into input 0's buffer: skipped by run */
     size_t view_off; /* where, in bytes */
+    bool pack_tried; /* this plan asked the op to pack (def->pack) */
+    void *packed;    /* what it packed, or NULL */
 } exec_node;
 
 struct qfd_exec {
@@ -53,10 +55,15 @@ struct qfd_exec {
     uint64_t seed;
 
     /* profiling (qfd_exec_profile_start): per node, seconds in forward
-     * [2i] and backward [2i + 1]; NULL when off */
+     * [4i] and backward [4i + 1], multiply-adds of forward [4i + 2] and
+     * backward [4i + 3]; NULL when off */
     double *prof;
     int64_t prof_runs, prof_backwards;
 };
+
+/* Adds one forward (or backward) of node i to the profile: its seconds
+ * and its multiply-adds (the op's macs hook, at oc's shapes). */
+void qfd_exec_profile_add(qfd_exec *e, size_t i, bool backward, double seconds, const qfd_op_ctx *oc);
 
 /* Monotonic seconds, for the profile. */
 double qfd_exec_now(void);

@@ -146,8 +146,8 @@ dc_tile(const int nv, const float *p, int64_t ps, int64_t c_n, const int64_t *to
 
 /* Y[m] for all m (a multiple of 4), from the padded planes p. */
 __attribute__((target("avx512f"))) static void dc_kernel(const float *p, int64_t ps, int64_t c_n, const int64_t *toff,
-                                                         int64_t kt, const float *w, const float *b, int64_t m_n,
-                                                         float *y, int64_t pw, int64_t ow_n, int64_t nq,
+                                                         int64_t kt, const float *w, const float *b, int64_t m_lo,
+                                                         int64_t m_hi, float *y, int64_t pw, int64_t ow_n, int64_t nq,
                                                          int64_t col_size, int acc)
 {
     const int64_t kk = c_n * kt;
@@ -173,7 +173,7 @@ __attribute__((target("avx512f"))) static void dc_kernel(const float *p, int64_t
             yo[v] = n > 0 ? qa / pw * ow_n + (qr < ow_n ? qr : ow_n) : 0;
         }
         const int64_t rest = nq - q0, nv = rest >= 64 ? 4 : (rest + 15) / 16;
-        for (int64_t m0 = 0; m0 < m_n; m0 += 4) {
+        for (int64_t m0 = m_lo; m0 < m_hi; m0 += 4) {
             const float *bb = b ? b + m0 : NULL, *wm = w + m0 * kk;
             float *ym = y + m0 * col_size;
             if (nv == 4)
@@ -245,9 +245,9 @@ dm_tile(const int np, const int mv, const float *p, int64_t sw, int64_t ps, int6
 /* mv = 2: tiles of 7 pixels x 32 channels; mv = 1: 14 pixels x 16. */
 __attribute__((target("avx512f"))) static void dm_kernel(const float *p, int64_t ps, int64_t c_n, const int64_t *toff,
                                                          int64_t kt, const float *wt, const float *b, int64_t m_n,
-                                                         float *y, int64_t pw, int64_t sh, int64_t sw, int64_t oh_n,
-                                                         int64_t ow_n, int64_t col_size, const char *pf,
-                                                         int64_t pf_bytes, int acc)
+                                                         int64_t m_lo, int64_t m_hi, float *y, int64_t pw, int64_t sh,
+                                                         int64_t sw, int64_t oh_n, int64_t ow_n, int64_t col_size,
+                                                         const char *pf, int64_t pf_bytes, int acc)
 {
     /* pf: the next image's input, fetched into the cache a slice per output
      * row while this one computes (its copy into Xpad otherwise waits on
@@ -261,7 +261,7 @@ __attribute__((target("avx512f"))) static void dm_kernel(const float *p, int64_t
         for (int64_t o0 = 0; o0 < ow_n; o0 += pmax) {
             const int64_t np = ow_n - o0 < pmax ? ow_n - o0 : pmax;
             const float *pq = p + oh * sh * pw + o0 * sw;
-            for (int64_t m0 = 0; m0 < m_n; m0 += mb) {
+            for (int64_t m0 = m_lo; m0 < m_hi; m0 += mb) {
                 const float *bb = b ? b + m0 : NULL;
                 float *ym = y + m0 * col_size + oh * ow_n + o0;
                 if (mb == 32)
@@ -297,24 +297,71 @@ __attribute__((target("avx512f"))) static void dm_kernel(const float *p, int64_t
 }
 #endif
 
-void qfd_conv_direct(const qfd_conv_geom *g, const float *x, int64_t c_n, const float *w, const float *wt,
-                     const float *b, int64_t m_n, float *y, float *scratch, const float *next, int acc)
+int64_t qfd_conv_direct_m_unit(const qfd_conv_geom *g, int64_t m)
+{
+    return use_mv(g, m) ? (m % 32 == 0 ? 32 : 16) : 4;
+}
+
+void qfd_conv_direct_pad(const qfd_conv_geom *g, const float *x, int64_t c_n, float *scratch)
 {
 #if QFD_HAVE_AVX512
     const dgeom d = dgeom_of(g);
-    float *p = scratch;
+    pad_planes(g, &d, x, c_n, scratch);
+#else
+    (void)g, (void)x, (void)c_n, (void)scratch;
+#endif
+}
+
+/* Input channels per pass of the channel-vector kernel over the image. A
+ * pass reads its channels' weights (cb * k_size * m floats) once per tile
+ * of pixels; kept under DM_BLOCK_BYTES they stay in the core's L2 for the
+ * whole image. Without blocks, a layer of 512 x 512 3x3 filters (9.4 MB)
+ * streamed all its weights from L3 or memory for every 7-pixel tile. The
+ * later passes add into Y (a read and write of each output per pass, small
+ * beside the cb * k_size multiply-adds each output gets in between). */
+#define DM_BLOCK_BYTES (256 * 1024)
+
+static int64_t dm_c_block(int64_t c_n, int64_t kt, int64_t m_n)
+{
+    const int64_t per = kt * m_n * (int64_t)sizeof(float);
+    int64_t cb = DM_BLOCK_BYTES / (per > 0 ? per : 1);
+    cb = cb < 1 ? 1 : cb;
+    const int64_t passes = (c_n + cb - 1) / cb;
+    return (c_n + passes - 1) / passes; /* even passes, none nearly empty */
+}
+
+void qfd_conv_direct_part(const qfd_conv_geom *g, const float *padded, int64_t c_n, const float *w, const float *wt,
+                          const float *b, int64_t m_n, int64_t m_lo, int64_t m_hi, float *y, const float *next, int acc)
+{
+#if QFD_HAVE_AVX512
+    const dgeom d = dgeom_of(g);
     int64_t toff[DC_TAPS_MAX];
     for (int64_t j = 0; j < g->k_size; j++)
         toff[j] = (j / g->k[1]) * g->dil[0] * d.pw + (j % g->k[1]) * g->dil[1];
-    pad_planes(g, &d, x, c_n, p);
-    if (use_mv(g, m_n))
-        dm_kernel(p, d.ps, c_n, toff, g->k_size, wt, b, m_n, y, d.pw, g->stride[0], g->stride[1], g->col[0], g->col[1],
-                  g->col_size, (const char *)next, next ? c_n * g->img_size * (int64_t)sizeof *next : 0, acc);
-    else
-        dc_kernel(p, d.ps, c_n, toff, g->k_size, w, b, m_n, y, d.pw, g->col[1], d.nq, g->col_size, acc);
+    if (!use_mv(g, m_n)) {
+        dc_kernel(padded, d.ps, c_n, toff, g->k_size, w, b, m_lo, m_hi, y, d.pw, g->col[1], d.nq, g->col_size, acc);
+        return;
+    }
+    const int64_t cb = dm_c_block(c_n, g->k_size, m_n);
+    for (int64_t c0 = 0; c0 < c_n; c0 += cb) {
+        const int64_t cn = c_n - c0 < cb ? c_n - c0 : cb;
+        const int last = c0 + cn == c_n; /* prefetch the next image in the last pass only */
+        dm_kernel(padded + c0 * d.ps, d.ps, cn, toff, g->k_size, wt + c0 * g->k_size * m_n, c0 ? NULL : b, m_n, m_lo,
+                  m_hi, y, d.pw, g->stride[0], g->stride[1], g->col[0], g->col[1], g->col_size,
+                  last ? (const char *)next : NULL, last && next ? c_n * g->img_size * (int64_t)sizeof *next : 0,
+                  acc || c0 > 0);
+    }
 #else
-    (void)g, (void)x, (void)c_n, (void)w, (void)wt, (void)b, (void)m_n, (void)y, (void)scratch, (void)next, (void)acc;
+    (void)g, (void)padded, (void)c_n, (void)w, (void)wt, (void)b, (void)m_n, (void)m_lo, (void)m_hi, (void)y;
+    (void)next, (void)acc;
 #endif
+}
+
+void qfd_conv_direct(const qfd_conv_geom *g, const float *x, int64_t c_n, const float *w, const float *wt,
+                     const float *b, int64_t m_n, float *y, float *scratch, const float *next, int acc)
+{
+    qfd_conv_direct_pad(g, x, c_n, scratch);
+    qfd_conv_direct_part(g, scratch, c_n, w, wt, b, m_n, 0, m_n, y, next, acc);
 }
 
 int qfd_conv_adjoint_geom(const qfd_conv_geom *g, qfd_conv_geom *gt)

@@ -204,6 +204,17 @@ static qfd_status backward(qfd_op_ctx *oc)
     return QFD_OK;
 }
 
+/* Every input pixel of every channel scatters into M/group x K outputs;
+ * each gradient (dX, dW) is a product the size of forward's. */
+static double macs(const qfd_op_ctx *oc, bool backward)
+{
+    convt_cfg cf = {0};
+    if (setup(oc, &cf))
+        return 0.0;
+    double one = (double)cf.n * (double)cf.c * (double)cf.g.col_size * (double)cf.mg * (double)cf.g.k_size;
+    return backward ? one * ((oc->gin[0] != NULL) + (oc->gin[1] != NULL)) : one;
+}
+
 const qfd_op_def qfd_op_conv_transpose = {
     .name = "ConvTranspose",
     .domain = "",
@@ -213,4 +224,5 @@ const qfd_op_def qfd_op_conv_transpose = {
     .workspace = workspace,
     .forward = forward,
     .backward = backward,
+    .macs = macs,
 };

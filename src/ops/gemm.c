@@ -121,6 +121,15 @@ static qfd_status backward(qfd_op_ctx *oc)
     return QFD_OK;
 }
 
+static double macs(const qfd_op_ctx *oc, bool backward)
+{
+    gemm_cfg g = {0};
+    if (setup(oc, &g))
+        return 0.0;
+    double one = (double)g.m * (double)g.n * (double)g.k;
+    return backward ? one * ((oc->gin[0] != NULL) + (oc->gin[1] != NULL)) : one;
+}
+
 const qfd_op_def qfd_op_gemm = {
     .name = "Gemm",
     .domain = "",
@@ -129,4 +138,5 @@ const qfd_op_def qfd_op_gemm = {
     .infer = infer,
     .forward = forward,
     .backward = backward,
+    .macs = macs,
 };

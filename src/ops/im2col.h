@@ -79,6 +79,13 @@ size_t qfd_conv_direct_wt_floats(const qfd_conv_geom *g, int64_t c, int64_t m);
 void qfd_conv_direct_prepare(const qfd_conv_geom *g, int64_t c, const float *w, int64_t m, float *wt);
 void qfd_conv_direct(const qfd_conv_geom *g, const float *x, int64_t c, const float *w, const float *wt, const float *b,
                      int64_t m, float *y, float *scratch, const float *next, int acc);
+/* The same in two steps, for threads that share one image: pad x into
+ * scratch once, then each thread computes output channels [m_lo, m_hi) of
+ * y from it (m_lo and m_hi multiples of qfd_conv_direct_m_unit()). */
+int64_t qfd_conv_direct_m_unit(const qfd_conv_geom *g, int64_t m);
+void qfd_conv_direct_pad(const qfd_conv_geom *g, const float *x, int64_t c, float *scratch);
+void qfd_conv_direct_part(const qfd_conv_geom *g, const float *padded, int64_t c, const float *w, const float *wt,
+                          const float *b, int64_t m, int64_t m_lo, int64_t m_hi, float *y, const float *next, int acc);
 
 /* The input gradient of a stride-1 conv is itself a conv: over dY, with W
  * transposed ([c][m]) and flipped in space, begin pads (k - 1) * dil - pad,

@@ -175,6 +175,15 @@ static qfd_status backward(qfd_op_ctx *oc)
     return QFD_OK;
 }
 
+static double macs(const qfd_op_ctx *oc, bool backward)
+{
+    mm_cfg g = {0};
+    if (setup(oc, &g))
+        return 0.0;
+    double one = (double)g.nbatch * (double)g.m * (double)g.n * (double)g.k;
+    return backward ? one * ((oc->gin[0] != NULL) + (oc->gin[1] != NULL)) : one;
+}
+
 const qfd_op_def qfd_op_matmul = {
     .name = "MatMul",
     .domain = "",
@@ -183,4 +192,5 @@ const qfd_op_def qfd_op_matmul = {
     .infer = infer,
     .forward = forward,
     .backward = backward,
+    .macs = macs,
 };

@@ -48,6 +48,11 @@ typedef struct qfd_op_ctx {
     const qfd_array *const *gout; /* backward: dL/d(output k), NULL where none flows */
     qfd_array *const *gin;        /* backward: dL/d(input k), ADDED into; NULL where not needed */
     uint32_t gin_fresh;           /* backward, bit k: gin[k] is uncleared memory, to be WRITTEN (see grad_writes) */
+
+    /* forward: what pack wrote, kept by the executor across runs; NULL when
+     * the op has no pack or its inputs may change (then forward packs into
+     * its workspace itself). */
+    const void *packed;
 } qfd_op_ctx;
 
 enum qfd_op_flags {
@@ -118,6 +123,21 @@ typedef struct qfd_op_def {
      * input 0's buffer instead of allocating it and running forward, which
      * must still work for when it does not. */
     bool (*view)(const qfd_op_ctx *oc, size_t *offset);
+    /* Optional, for `--profile`: the multiply-adds forward does at the
+     * inferred shapes, or with backward set those of the gradients backward
+     * computes (gin[k] non-NULL). Ops whose work is a product (Conv, Gemm,
+     * MatMul) define it, so a profile shows how far each is from the
+     * machine's FMA rate. */
+    double (*macs)(const qfd_op_ctx *oc, bool backward);
+    /* Optional: a rearrangement of constant inputs (a Conv's weights in its
+     * kernel's layout) that forward would otherwise redo at every call. When
+     * every input of pack_reads (bit k: input k) is known at plan time and
+     * not trained, the executor calls pack once per plan into packed_size
+     * bytes (0: nothing to pack at these shapes) and passes them to forward
+     * as oc->packed. */
+    uint32_t pack_reads;
+    size_t (*packed_size)(const qfd_op_ctx *oc);
+    void (*pack)(const qfd_op_ctx *oc, void *packed);
 
     /* Training. backward adds each input's gradient into gin[k] (when non-
      * NULL) from gout and from the forward values in/out (and saved). In

@@ -2,7 +2,9 @@
  * tails, thread splits) against naive double-precision references, at
  * sizes around the 16-lane vector width and on 1 and 2 threads:
  * Softmax, LogSoftmax, LayerNormalization, Erf, Exp, Transpose, batched MatMul,
- * Add/Sub/Mul/Div broadcasts;
+ * Add/Sub/Mul/Div broadcasts, Conv and FusedConv on their direct kernels
+ * (channel blocks, output channels split between threads at batch 1,
+ * weights packed once per plan or per call);
  * and the executor's memory plan: outputs that inference shares with their
  * input (Reshape, Gather of one index), values sharing one pool. */
 #include <float.h>
@@ -455,6 +457,87 @@ static void shared_values_case(qfd_ctx *ctx)
     qfd_model_free(m);
 }
 
+/* Conv (or FusedConv with Relu and a residual Z of Y's shape) of x [n, c,
+ * hw, hw] by m 3x3 (or k x k) filters with bias, stride s, pad k/2, against
+ * a double loop; W an initializer (packed once by the executor) or, with
+ * w_input, a second graph input (packed by the op at each call). */
+static void conv_case(qfd_ctx *ctx, int fused, int w_input, int64_t n, int64_t c, int64_t m, int64_t hw, int64_t k,
+                      int64_t s)
+{
+    const int64_t pad = k / 2, oh = (hw + 2 * pad - k) / s + 1;
+    const int64_t xd[4] = {n, c, hw, hw}, wd[4] = {m, c, k, k}, yd[4] = {n, m, oh, oh}, bl = m;
+    const int64_t nx = n * c * hw * hw, nw = m * c * k * k, ny = n * m * oh * oh;
+    float *x = malloc((size_t)nx * sizeof *x), *w = malloc((size_t)nw * sizeof *w), *b = malloc((size_t)m * sizeof *b);
+    float *z = malloc((size_t)ny * sizeof *z);
+    double *want = malloc((size_t)ny * sizeof *want);
+    if (!x || !w || !b || !z || !want)
+        abort();
+    fill(x, nx, -1.0f, 1.0f, (unsigned)(c * 7 + m));
+    fill(w, nw, -0.2f, 0.2f, (unsigned)(k * 11 + m));
+    fill(b, m, -0.5f, 0.5f, 9);
+    fill(z, ny, -0.5f, 0.5f, 13);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t o = 0; o < m; o++)
+            for (int64_t r = 0; r < oh; r++)
+                for (int64_t q = 0; q < oh; q++) {
+                    double acc = b[o];
+                    for (int64_t ci = 0; ci < c; ci++)
+                        for (int64_t u = 0; u < k; u++)
+                            for (int64_t v = 0; v < k; v++) {
+                                const int64_t ir = r * s - pad + u, iq = q * s - pad + v;
+                                if (ir >= 0 && ir < hw && iq >= 0 && iq < hw)
+                                    acc += (double)w[((o * c + ci) * k + u) * k + v] *
+                                           x[((i * c + ci) * hw + ir) * hw + iq];
+                            }
+                    const int64_t at = ((i * m + o) * oh + r) * oh + q;
+                    want[at] = fused ? fmax(acc + z[at], 0.0) : acc;
+                }
+    qfd_model *mod = mb_new(13);
+    mb_input(mod, "x", 4, xd);
+    if (w_input)
+        mb_input(mod, "w", 4, wd);
+    else
+        mb_param(mod, "w", 4, wd, w, 0.0f, 0.0f);
+    mb_param(mod, "b", 1, &bl, b, 0.0f, 0.0f);
+    if (fused)
+        mb_param(mod, "z", 4, yd, z, 0.0f, 0.0f);
+    qfd_node *nd = mb_node(mod, fused ? "FusedConv" : "Conv", fused ? 4 : 3, (const char *[]){"x", "w", "b", "z"}, 1,
+                           (const char *[]){"y"});
+    if (fused) {
+        mb_domain(mod, nd, "com.microsoft", 1);
+        mb_attr_str(nd, "activation", "Relu");
+    }
+    mb_attr_ints(nd, "strides", 2, (const int64_t[]){s, s});
+    mb_attr_ints(nd, "pads", 4, (const int64_t[]){pad, pad, pad, pad});
+    mb_output(mod, "y");
+    qfd_array in[2] = {{QFD_DT_FLOAT, 4, {n, c, hw, hw}, x, (size_t)nx * sizeof(float)},
+                       {QFD_DT_FLOAT, 4, {m, c, k, k}, w, (size_t)nw * sizeof(float)}};
+    for (int nt = 1; nt <= 2; nt++) {
+        qfd_exec *e = NULL;
+        CHECK_OK(ctx, qfd_exec_new(ctx, mod, nt, &e));
+        for (int rep = 0; e && rep < 2; rep++) { /* the second run reuses what the first packed */
+            qfd_status st = qfd_exec_run(ctx, e, in, w_input ? 2 : 1);
+            CHECK_OK(ctx, st);
+            const qfd_array *out = st ? NULL : qfd_exec_output(e, 0);
+            CHECK(out && qfd_array_numel(out) == ny);
+            if (!out || qfd_array_numel(out) != ny)
+                break;
+            char what[96];
+            snprintf(what, sizeof what, "%s n=%lld c=%lld m=%lld %lldx%lld/%lld on %lld%s run %d",
+                     fused ? "FusedConv" : "Conv", (long long)n, (long long)c, (long long)m, (long long)k, (long long)k,
+                     (long long)s, (long long)hw, w_input ? " (W an input)" : "", rep + 1);
+            check_all(what, ny, nt, out->data, want, 1e-4, 1e-5);
+        }
+        qfd_exec_free(e);
+    }
+    qfd_model_free(mod);
+    free(x);
+    free(w);
+    free(b);
+    free(z);
+    free(want);
+}
+
 int main(void)
 {
     qfd_ctx *ctx = qfd_ctx_new();
@@ -463,6 +546,18 @@ int main(void)
         softmax_case(ctx, 0, 5, sizes[i], 10.0f);
         softmax_case(ctx, 1, 5, sizes[i], 10.0f);
         layernorm_case(ctx, 4, sizes[i], 0.0f);
+    }
+    /* Conv's direct kernels: 32-channel tiles in two channel blocks (128 x 9 x
+     * 64 weights exceed one block), 16-channel tiles with stride 2, the flat
+     * kernel (20 channels), a 1x1 stride-2 conv; batch 1 (threads share the
+     * image) and 3 */
+    for (int64_t n = 1; n <= 3; n += 2) {
+        conv_case(ctx, 0, 0, n, 128, 64, 9, 3, 1);
+        conv_case(ctx, 1, 0, n, 128, 64, 9, 3, 1);
+        conv_case(ctx, 0, 1, n, 128, 64, 9, 3, 1);
+        conv_case(ctx, 1, 0, n, 40, 48, 11, 3, 2);
+        conv_case(ctx, 0, 0, n, 8, 20, 10, 3, 1);
+        conv_case(ctx, 1, 0, n, 64, 32, 14, 1, 2);
     }
     /* enough rows for the threaded paths */
     softmax_case(ctx, 0, 2000, 49, 30.0f);
