@@ -1,7 +1,7 @@
 /* Forward kernels that have fast paths (AVX-512 when the CPU has it, row
  * tails, thread splits) against naive double-precision references, at
  * sizes around the 16-lane vector width and on 1 and 2 threads:
- * Softmax, LogSoftmax, LayerNormalization, Erf, Exp, Transpose, batched MatMul,
+ * Softmax, LogSoftmax, LayerNormalization, Erf, Exp, Sigmoid, Transpose, batched MatMul,
  * Add/Sub/Mul/Div broadcasts, Conv and FusedConv on their direct kernels
  * (channel blocks, output channels split between threads at batch 1,
  * weights packed once per plan or per call);
@@ -157,18 +157,21 @@ static void layernorm_case(qfd_ctx *ctx, int64_t rows, int64_t n, float offset)
 /* Erf or Exp of n values spanning their interesting range plus specials. */
 static void unary_case(qfd_ctx *ctx, const char *op, int64_t n)
 {
-    int is_exp = !strcmp(op, "Exp");
+    int is_exp = !strcmp(op, "Exp"), is_sig = !strcmp(op, "Sigmoid");
     int64_t dims[1] = {n};
     float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
     double *want = malloc((size_t)n * sizeof *want);
     if (!x || !y || !want)
         abort();
-    fill(x, n, is_exp ? -90.0f : -5.0f, is_exp ? 90.0f : 5.0f, (unsigned)n);
+    const float range = is_exp ? 90.0f : is_sig ? 20.0f : 5.0f;
+    fill(x, n, -range, range, (unsigned)n);
     const float special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e-30f, -0.9277f, 0.93f, 3.9f, -12.0f};
     for (int i = 0; i < 10 && i < n; i++)
         x[i] = special[i];
-    for (int64_t i = 0; i < n; i++)
-        want[i] = is_exp ? (exp((double)x[i]) > FLT_MAX ? INFINITY : exp((double)x[i])) : erf((double)x[i]);
+    for (int64_t i = 0; i < n; i++) {
+        const double v = x[i];
+        want[i] = is_exp ? (exp(v) > FLT_MAX ? INFINITY : exp(v)) : is_sig ? 1.0 / (1.0 + exp(-v)) : erf(v);
+    }
     qfd_model *m = mb_new(13);
     mb_input(m, "x", 1, dims);
     mb_node(m, op, 1, (const char *[]){"x"}, 1, (const char *[]){"y"});
@@ -176,7 +179,7 @@ static void unary_case(qfd_ctx *ctx, const char *op, int64_t n)
     for (int nt = 1; nt <= 2; nt++) {
         run(ctx, m, nt, x, 1, dims, y, n);
         /* exp's results below FLT_MIN may flush to 0 on the portable path */
-        check_all(op, n, nt, y, want, 1e-6, is_exp ? 1.2e-38 : 1e-7);
+        check_all(op, n, nt, y, want, is_sig ? 2.5e-7 : 1e-6, is_exp ? 1.2e-38 : 1e-7);
     }
     qfd_model_free(m);
     free(x);
@@ -564,10 +567,11 @@ int main(void)
     softmax_case(ctx, 1, 1500, 64, 30.0f);
     layernorm_case(ctx, 3000, 64, 0.0f);
     layernorm_case(ctx, 50, 64, 100.0f); /* a large mean: the variance must not cancel */
-    for (int e = 0; e < 2; e++) {
-        unary_case(ctx, e ? "Exp" : "Erf", 10);
-        unary_case(ctx, e ? "Exp" : "Erf", 33);
-        unary_case(ctx, e ? "Exp" : "Erf", 70001);
+    const char *unary[] = {"Erf", "Exp", "Sigmoid"};
+    for (int e = 0; e < 3; e++) {
+        unary_case(ctx, unary[e], 10);
+        unary_case(ctx, unary[e], 33);
+        unary_case(ctx, unary[e], 70001);
     }
     /* ViT's qkv split [B, T, 3, H, D] -> [3, B, H, T, D], its head merge, a
      * batched 2-D transpose, and a strided last axis */
