@@ -461,15 +461,16 @@ static void shared_values_case(qfd_ctx *ctx)
 }
 
 /* Conv (or FusedConv with Relu and a residual Z of Y's shape) of x [n, c,
- * hw, hw] by m 3x3 (or k x k) filters with bias, stride s, pad k/2, against
- * a double loop; W an initializer (packed once by the executor) or, with
- * w_input, a second graph input (packed by the op at each call). */
-static void conv_case(qfd_ctx *ctx, int fused, int w_input, int64_t n, int64_t c, int64_t m, int64_t hw, int64_t k,
-                      int64_t s)
+ * hw, hw] by m k x k filters in `group` groups with bias, stride s, pad
+ * k/2, against a double loop; W an initializer (packed once by the
+ * executor) or, with w_input, a second graph input (packed by the op at
+ * each call). */
+static void conv_case(qfd_ctx *ctx, int fused, int w_input, int64_t n, int64_t c, int64_t m, int64_t group, int64_t hw,
+                      int64_t k, int64_t s)
 {
-    const int64_t pad = k / 2, oh = (hw + 2 * pad - k) / s + 1;
-    const int64_t xd[4] = {n, c, hw, hw}, wd[4] = {m, c, k, k}, yd[4] = {n, m, oh, oh}, bl = m;
-    const int64_t nx = n * c * hw * hw, nw = m * c * k * k, ny = n * m * oh * oh;
+    const int64_t pad = k / 2, oh = (hw + 2 * pad - k) / s + 1, cg = c / group, mg = m / group;
+    const int64_t xd[4] = {n, c, hw, hw}, wd[4] = {m, cg, k, k}, yd[4] = {n, m, oh, oh}, bl = m;
+    const int64_t nx = n * c * hw * hw, nw = m * cg * k * k, ny = n * m * oh * oh;
     float *x = malloc((size_t)nx * sizeof *x), *w = malloc((size_t)nw * sizeof *w), *b = malloc((size_t)m * sizeof *b);
     float *z = malloc((size_t)ny * sizeof *z);
     double *want = malloc((size_t)ny * sizeof *want);
@@ -484,13 +485,13 @@ static void conv_case(qfd_ctx *ctx, int fused, int w_input, int64_t n, int64_t c
             for (int64_t r = 0; r < oh; r++)
                 for (int64_t q = 0; q < oh; q++) {
                     double acc = b[o];
-                    for (int64_t ci = 0; ci < c; ci++)
+                    for (int64_t ci = 0; ci < cg; ci++)
                         for (int64_t u = 0; u < k; u++)
                             for (int64_t v = 0; v < k; v++) {
-                                const int64_t ir = r * s - pad + u, iq = q * s - pad + v;
+                                const int64_t ir = r * s - pad + u, iq = q * s - pad + v, xc = o / mg * cg + ci;
                                 if (ir >= 0 && ir < hw && iq >= 0 && iq < hw)
-                                    acc += (double)w[((o * c + ci) * k + u) * k + v] *
-                                           x[((i * c + ci) * hw + ir) * hw + iq];
+                                    acc += (double)w[((o * cg + ci) * k + u) * k + v] *
+                                           x[((i * c + xc) * hw + ir) * hw + iq];
                             }
                     const int64_t at = ((i * m + o) * oh + r) * oh + q;
                     want[at] = fused ? fmax(acc + z[at], 0.0) : acc;
@@ -511,10 +512,12 @@ static void conv_case(qfd_ctx *ctx, int fused, int w_input, int64_t n, int64_t c
         mb_attr_str(nd, "activation", "Relu");
     }
     mb_attr_ints(nd, "strides", 2, (const int64_t[]){s, s});
+    if (group > 1)
+        mb_attr_int(nd, "group", group);
     mb_attr_ints(nd, "pads", 4, (const int64_t[]){pad, pad, pad, pad});
     mb_output(mod, "y");
     qfd_array in[2] = {{QFD_DT_FLOAT, 4, {n, c, hw, hw}, x, (size_t)nx * sizeof(float)},
-                       {QFD_DT_FLOAT, 4, {m, c, k, k}, w, (size_t)nw * sizeof(float)}};
+                       {QFD_DT_FLOAT, 4, {m, cg, k, k}, w, (size_t)nw * sizeof(float)}};
     for (int nt = 1; nt <= 2; nt++) {
         qfd_exec *e = NULL;
         CHECK_OK(ctx, qfd_exec_new(ctx, mod, nt, &e));
@@ -552,15 +555,19 @@ int main(void)
     }
     /* Conv's direct kernels: 32-channel tiles in two channel blocks (128 x 9 x
      * 64 weights exceed one block), 16-channel tiles with stride 2, the flat
-     * kernel (20 channels), a 1x1 stride-2 conv; batch 1 (threads share the
-     * image) and 3 */
+     * kernel (20 channels), a 1x1 stride-2 conv, groups (RegNet's 16-channel
+     * groups, and 4-channel ones on the flat kernel); batch 1 (threads share
+     * the image) and 3 */
     for (int64_t n = 1; n <= 3; n += 2) {
-        conv_case(ctx, 0, 0, n, 128, 64, 9, 3, 1);
-        conv_case(ctx, 1, 0, n, 128, 64, 9, 3, 1);
-        conv_case(ctx, 0, 1, n, 128, 64, 9, 3, 1);
-        conv_case(ctx, 1, 0, n, 40, 48, 11, 3, 2);
-        conv_case(ctx, 0, 0, n, 8, 20, 10, 3, 1);
-        conv_case(ctx, 1, 0, n, 64, 32, 14, 1, 2);
+        conv_case(ctx, 0, 0, n, 128, 64, 1, 9, 3, 1);
+        conv_case(ctx, 1, 0, n, 128, 64, 1, 9, 3, 1);
+        conv_case(ctx, 0, 1, n, 128, 64, 1, 9, 3, 1);
+        conv_case(ctx, 1, 0, n, 40, 48, 1, 11, 3, 2);
+        conv_case(ctx, 0, 0, n, 8, 20, 1, 10, 3, 1);
+        conv_case(ctx, 1, 0, n, 64, 32, 1, 14, 1, 2);
+        conv_case(ctx, 1, 0, n, 48, 48, 3, 9, 3, 1);
+        conv_case(ctx, 0, 1, n, 64, 64, 4, 9, 3, 2);
+        conv_case(ctx, 0, 0, n, 12, 12, 3, 8, 3, 1);
     }
     /* enough rows for the threaded paths */
     softmax_case(ctx, 0, 2000, 49, 30.0f);
