@@ -76,6 +76,7 @@ static void release_packs(qfd_exec *e)
     for (size_t i = 0; e->nodes && i < e->g->n_nodes; i++) {
         free(e->nodes[i].packed);
         e->nodes[i].packed = NULL;
+        e->nodes[i].packed_bytes = 0;
         e->nodes[i].pack_tried = false;
     }
 }
@@ -600,8 +601,12 @@ static qfd_status use_pack(qfd_ctx *ctx, qfd_exec *e, size_t i, qfd_op_ctx *oc)
                 fixed &= n->in[k] >= 0 && e->known[n->in[k]];
         const size_t bytes = fixed ? en->def->packed_size(oc) : 0;
         if (bytes) {
+            qfd_status st = charge(ctx, e, i, "packed weights", bytes);
+            if (st)
+                return st;
             if (!(en->packed = malloc(bytes)))
                 return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+            en->packed_bytes = bytes;
             en->def->pack(oc, en->packed);
         }
     }
@@ -656,6 +661,8 @@ void qfd_exec_share_values(qfd_exec *e)
 size_t qfd_exec_memory(const qfd_exec *e)
 {
     size_t total = e->ws_size + e->grad_pool_bytes + e->value_pool_bytes;
+    for (size_t i = 0; i < e->g->n_nodes; i++)
+        total += e->nodes[i].packed_bytes;
     for (size_t t = 0; t < e->g->n_tensors; t++) {
         total += e->owned[t] == 1 ? e->vals[t].nbytes : 0;
         total += e->grads && e->trainable[t] ? e->grads[t].nbytes : 0;

@@ -15,6 +15,7 @@ typedef struct exec_node {
     size_t view_off; /* where, in bytes */
     bool pack_tried; /* this plan asked the op to pack (def->pack) */
     void *packed;    /* what it packed, or NULL */
+    size_t packed_bytes;
 } exec_node;
 
 struct qfd_exec {
