@@ -3,8 +3,11 @@
  * with g = m / (M/group) and out-of-image taps reading 0. auto_pad SAME_*
  * gives out = ceil(in / stride) with the odd pad at the end (UPPER) or the
  * beginning (LOWER); VALID means no padding.
- * 2-D convs with one group run a direct AVX-512 kernel where the CPU has
- * it (src/ops/conv_fast.c). Otherwise, per chunk of batch items (one group;
+ * 2-D convs run a direct AVX-512 kernel where the CPU has it
+ * (src/ops/conv_fast.c), group after group (each a group-1 conv on its
+ * channels), with W in the kernel's layout packed once per plan when W is
+ * constant; with fewer images than threads the threads split each image's
+ * output channels. Otherwise, per chunk of batch items (one group;
  * im2col of the chunk side by side, bias as an extra row of ones) or per
  * batch item and group: im2col into the workspace, then one sgemm per item
  * W_g [M/group x C/group*K] * col [C/group*K x P]. A 1x1 conv with stride 1
@@ -90,7 +93,8 @@ static qfd_status setup(const qfd_op_ctx *oc, conv_cfg *cf)
     }
     qfd_conv_geom_finish(g);
     cf->depthwise = !cf->pointwise && nsp == 2 && cf->cg == 1 && a.group > 1 && a.k[1] <= DW_MAX_KW;
-    cf->direct = !cf->pointwise && !cf->depthwise && qfd_conv_direct_ok(g, cf->m, a.group);
+    /* groups run one after the other, each a group-1 conv on its channels */
+    cf->direct = !cf->pointwise && !cf->depthwise && qfd_conv_direct_ok(g, cf->mg, 1);
     return QFD_OK;
 }
 
@@ -146,6 +150,31 @@ static int64_t direct_slots(const qfd_op_ctx *oc, const conv_cfg *cf)
     return t < cf->n ? t : (cf->n > 0 ? cf->n : 1);
 }
 
+/* The direct kernel's weights, group after group, each in its layout. */
+static size_t direct_wt_floats(const conv_cfg *cf)
+{
+    return (size_t)cf->group * qfd_conv_direct_wt_floats(&cf->g, cf->cg, cf->mg);
+}
+
+static void direct_prepare(const conv_cfg *cf, const float *w, float *wt)
+{
+    const int64_t per = (int64_t)qfd_conv_direct_wt_floats(&cf->g, cf->cg, cf->mg), wg = cf->mg * cf->cg * cf->g.k_size;
+    for (int64_t gi = 0; gi < cf->group; gi++)
+        qfd_conv_direct_prepare(&cf->g, cf->cg, w + gi * wg, cf->mg, wt + gi * per);
+}
+
+/* Output channels [m_lo, m_hi) of group gi of image n (padded: its padded
+ * planes, all groups'), m_lo and m_hi counted inside the group. */
+static void direct_group(const conv_cfg *cf, const float *padded, int64_t n, int64_t gi, int64_t m_lo, int64_t m_hi,
+                         const float *w, const float *wt, const float *b, float *y, const float *next)
+{
+    const qfd_conv_geom *g = &cf->g;
+    const int64_t per = (int64_t)qfd_conv_direct_wt_floats(g, cf->cg, cf->mg);
+    qfd_conv_direct_part(g, padded + gi * cf->cg * qfd_conv_direct_plane_floats(g), cf->cg,
+                         w + gi * cf->mg * cf->cg * g->k_size, wt + gi * per, b ? b + gi * cf->mg : NULL, cf->mg, m_lo,
+                         m_hi, y + (n * cf->m + gi * cf->mg) * g->col_size, next, 0);
+}
+
 static size_t workspace(const qfd_op_ctx *oc)
 {
     conv_cfg cf = {0};
@@ -154,8 +183,7 @@ static size_t workspace(const qfd_op_ctx *oc)
     if (cf.depthwise)
         return qfd_conv_dw_floats(&cf.g, cf.n, cf.m, oc->n_threads, qfd_conv_dw_simd_ok(&cf.g)) * sizeof(float);
     if (cf.direct)
-        return ((size_t)direct_slots(oc, &cf) * qfd_conv_direct_floats(&cf.g, cf.c, cf.m) +
-                qfd_conv_direct_wt_floats(&cf.g, cf.c, cf.m)) *
+        return ((size_t)direct_slots(oc, &cf) * qfd_conv_direct_floats(&cf.g, cf.c, cf.m) + direct_wt_floats(&cf)) *
                sizeof(float);
     const int64_t bc = batch_chunk(&cf);
     return forward_floats(&cf, bc) * (size_t)(bc > 1 ? 1 : direct_slots(oc, &cf)) * sizeof(float);
@@ -317,9 +345,10 @@ static void direct_per_image(const qfd_op_ctx *oc, const conv_cfg *cf, int64_t s
         float *scratch = col + (size_t)omp_get_thread_num() * sf;
 #pragma omp for schedule(dynamic, 1)
         for (int64_t n = 0; n < cf->n; n++) {
-            const float *xn = x + n * cf->c * g->img_size;
-            qfd_conv_direct(g, xn, cf->c, w, wt, b, cf->m, y + n * cf->m * g->col_size, scratch,
-                            n + 1 < cf->n ? xn + cf->c * g->img_size : NULL, 0);
+            const float *xn = x + n * cf->c * g->img_size, *next = n + 1 < cf->n ? xn + cf->c * g->img_size : NULL;
+            qfd_conv_direct_pad(g, xn, cf->c, scratch);
+            for (int64_t gi = 0; gi < cf->group; gi++)
+                direct_group(cf, scratch, n, gi, 0, cf->mg, w, wt, b, y, gi + 1 == cf->group ? next : NULL);
             direct_epilogue(cf, n, 0, cf->m, act, z, y);
         }
     }
@@ -332,17 +361,18 @@ static void direct_split_channels(const qfd_op_ctx *oc, const conv_cfg *cf, cons
                                   const float *wt, const float *b, const qfd_act *act, const float *z, float *y)
 {
     const qfd_conv_geom *g = &cf->g;
-    const int64_t unit = qfd_conv_direct_m_unit(g, cf->m), parts = (cf->m + unit - 1) / unit;
+    const int64_t unit = qfd_conv_direct_m_unit(g, cf->mg), per_group = (cf->mg + unit - 1) / unit;
+    const int64_t parts = per_group * cf->group;
     const int threads = (int)(parts < oc->n_threads ? parts : oc->n_threads);
     float *padded = oc->ws;
     for (int64_t n = 0; n < cf->n; n++) {
         qfd_conv_direct_pad(g, x + n * cf->c * g->img_size, cf->c, padded);
-        float *yn = y + n * cf->m * g->col_size;
 #pragma omp parallel for num_threads(threads) if (threads > 1) schedule(dynamic, 1)
         for (int64_t part = 0; part < parts; part++) {
-            const int64_t m_lo = part * unit, m_hi = m_lo + unit < cf->m ? m_lo + unit : cf->m;
-            qfd_conv_direct_part(g, padded, cf->c, w, wt, b, cf->m, m_lo, m_hi, yn, NULL, 0);
-            direct_epilogue(cf, n, m_lo, m_hi, act, z, y);
+            const int64_t gi = part / per_group, m_lo = part % per_group * unit;
+            const int64_t m_hi = m_lo + unit < cf->mg ? m_lo + unit : cf->mg;
+            direct_group(cf, padded, n, gi, m_lo, m_hi, w, wt, b, y, NULL);
+            direct_epilogue(cf, n, gi * cf->mg + m_lo, gi * cf->mg + m_hi, act, z, y);
         }
     }
 }
@@ -367,7 +397,7 @@ static qfd_status forward_paths(const qfd_op_ctx *oc, const conv_cfg *pcf, const
         const float *wt = oc->packed;
         if (!wt) {
             float *own = col + slots * sf;
-            qfd_conv_direct_prepare(g, cf.c, w, cf.m, own);
+            direct_prepare(&cf, w, own);
             wt = own;
         }
         if (cf.n < oc->n_threads)
@@ -746,14 +776,14 @@ static size_t packed_size(const qfd_op_ctx *oc)
     conv_cfg cf = {0};
     if (setup(oc, &cf) || !cf.direct)
         return 0;
-    return qfd_conv_direct_wt_floats(&cf.g, cf.c, cf.m) * sizeof(float);
+    return direct_wt_floats(&cf) * sizeof(float);
 }
 
 static void pack(const qfd_op_ctx *oc, void *packed)
 {
     conv_cfg cf = {0};
     if (!setup(oc, &cf))
-        qfd_conv_direct_prepare(&cf.g, cf.c, oc->in[1]->data, cf.m, packed);
+        direct_prepare(&cf, oc->in[1]->data, packed);
 }
 
 /* Each gradient (dX, dW) is one product the size of forward's. */

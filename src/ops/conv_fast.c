@@ -302,6 +302,11 @@ int64_t qfd_conv_direct_m_unit(const qfd_conv_geom *g, int64_t m)
     return use_mv(g, m) ? (m % 32 == 0 ? 32 : 16) : 4;
 }
 
+int64_t qfd_conv_direct_plane_floats(const qfd_conv_geom *g)
+{
+    return dgeom_of(g).ps;
+}
+
 void qfd_conv_direct_pad(const qfd_conv_geom *g, const float *x, int64_t c_n, float *scratch)
 {
 #if QFD_HAVE_AVX512

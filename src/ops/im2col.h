@@ -83,6 +83,9 @@ void qfd_conv_direct(const qfd_conv_geom *g, const float *x, int64_t c, const fl
  * scratch once, then each thread computes output channels [m_lo, m_hi) of
  * y from it (m_lo and m_hi multiples of qfd_conv_direct_m_unit()). */
 int64_t qfd_conv_direct_m_unit(const qfd_conv_geom *g, int64_t m);
+/* Floats between two padded input planes in scratch: a group's channels
+ * start at padded + first channel * this. */
+int64_t qfd_conv_direct_plane_floats(const qfd_conv_geom *g);
 void qfd_conv_direct_pad(const qfd_conv_geom *g, const float *x, int64_t c, float *scratch);
 void qfd_conv_direct_part(const qfd_conv_geom *g, const float *padded, int64_t c, const float *w, const float *wt,
                           const float *b, int64_t m, int64_t m_lo, int64_t m_hi, float *y, const float *next, int acc);

@@ -376,14 +376,22 @@ UNARY_INT(int32_t, uint32_t)
 UNARY_INT(int64_t, uint64_t)
 
 #if QFD_HAVE_AVX512
-/* Float32 Erf and Exp with the AVX-512 functions of avx512.h (about 1 ulp,
- * tighter than ferf and fexp above), 16 lanes at a time, the tail masked. */
+/* Float32 Erf, Exp and Sigmoid with the AVX-512 functions of avx512.h
+ * (about 1 ulp, tighter than ferf and fexp above; Sigmoid 1 / (1 + exp(-x))
+ * within 2), 16 lanes at a time, the tail masked. Sigmoid is half of SiLU,
+ * x * sigmoid(x), the activation of every EfficientNet layer: scalar, it
+ * took 45% of efficientnet_b0's inference. */
 static QFD_AVX512_FN void apply_f32_avx512(int kind, const float *x, float *y, int64_t n)
 {
+    const __m512 one = _mm512_set1_ps(1.0f);
     for (int64_t i = 0; i < n; i += 16) {
         __mmask16 k = qfd_mask16(n - i);
-        __m512 v = _mm512_maskz_loadu_ps(k, x + i);
-        _mm512_mask_storeu_ps(y + i, k, kind == ERF ? qfd_erf512(v) : qfd_exp512(v));
+        __m512 v = _mm512_maskz_loadu_ps(k, x + i), r;
+        if (kind == SIGMOID)
+            r = _mm512_div_ps(one, _mm512_add_ps(one, qfd_exp512(_mm512_sub_ps(_mm512_setzero_ps(), v))));
+        else
+            r = kind == ERF ? qfd_erf512(v) : qfd_exp512(v);
+        _mm512_mask_storeu_ps(y + i, k, r);
     }
 }
 #endif
@@ -391,7 +399,7 @@ static QFD_AVX512_FN void apply_f32_avx512(int kind, const float *x, float *y, i
 static void apply(const un_state *s, int32_t dt, const void *x, void *y, int64_t i0, int64_t n)
 {
 #if QFD_HAVE_AVX512
-    if (dt == QFD_DT_FLOAT && (s->kind == ERF || s->kind == EXP) && qfd_cpu_avx512()) {
+    if (dt == QFD_DT_FLOAT && (s->kind == ERF || s->kind == EXP || s->kind == SIGMOID) && qfd_cpu_avx512()) {
         apply_f32_avx512(s->kind, (const float *)x + i0, (float *)y + i0, n);
         return;
     }

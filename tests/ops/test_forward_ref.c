@@ -1,7 +1,7 @@
 /* Forward kernels that have fast paths (AVX-512 when the CPU has it, row
  * tails, thread splits) against naive double-precision references, at
  * sizes around the 16-lane vector width and on 1 and 2 threads:
- * Softmax, LogSoftmax, LayerNormalization, Erf, Exp, Transpose, batched MatMul,
+ * Softmax, LogSoftmax, LayerNormalization, Erf, Exp, Sigmoid, Transpose, batched MatMul,
  * Add/Sub/Mul/Div broadcasts, Conv and FusedConv on their direct kernels
  * (channel blocks, output channels split between threads at batch 1,
  * weights packed once per plan or per call);
@@ -157,18 +157,21 @@ static void layernorm_case(qfd_ctx *ctx, int64_t rows, int64_t n, float offset)
 /* Erf or Exp of n values spanning their interesting range plus specials. */
 static void unary_case(qfd_ctx *ctx, const char *op, int64_t n)
 {
-    int is_exp = !strcmp(op, "Exp");
+    int is_exp = !strcmp(op, "Exp"), is_sig = !strcmp(op, "Sigmoid");
     int64_t dims[1] = {n};
     float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
     double *want = malloc((size_t)n * sizeof *want);
     if (!x || !y || !want)
         abort();
-    fill(x, n, is_exp ? -90.0f : -5.0f, is_exp ? 90.0f : 5.0f, (unsigned)n);
+    const float range = is_exp ? 90.0f : is_sig ? 20.0f : 5.0f;
+    fill(x, n, -range, range, (unsigned)n);
     const float special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e-30f, -0.9277f, 0.93f, 3.9f, -12.0f};
     for (int i = 0; i < 10 && i < n; i++)
         x[i] = special[i];
-    for (int64_t i = 0; i < n; i++)
-        want[i] = is_exp ? (exp((double)x[i]) > FLT_MAX ? INFINITY : exp((double)x[i])) : erf((double)x[i]);
+    for (int64_t i = 0; i < n; i++) {
+        const double v = x[i];
+        want[i] = is_exp ? (exp(v) > FLT_MAX ? INFINITY : exp(v)) : is_sig ? 1.0 / (1.0 + exp(-v)) : erf(v);
+    }
     qfd_model *m = mb_new(13);
     mb_input(m, "x", 1, dims);
     mb_node(m, op, 1, (const char *[]){"x"}, 1, (const char *[]){"y"});
@@ -176,7 +179,7 @@ static void unary_case(qfd_ctx *ctx, const char *op, int64_t n)
     for (int nt = 1; nt <= 2; nt++) {
         run(ctx, m, nt, x, 1, dims, y, n);
         /* exp's results below FLT_MIN may flush to 0 on the portable path */
-        check_all(op, n, nt, y, want, 1e-6, is_exp ? 1.2e-38 : 1e-7);
+        check_all(op, n, nt, y, want, is_sig ? 2.5e-7 : 1e-6, is_exp ? 1.2e-38 : 1e-7);
     }
     qfd_model_free(m);
     free(x);
@@ -458,15 +461,16 @@ static void shared_values_case(qfd_ctx *ctx)
 }
 
 /* Conv (or FusedConv with Relu and a residual Z of Y's shape) of x [n, c,
- * hw, hw] by m 3x3 (or k x k) filters with bias, stride s, pad k/2, against
- * a double loop; W an initializer (packed once by the executor) or, with
- * w_input, a second graph input (packed by the op at each call). */
-static void conv_case(qfd_ctx *ctx, int fused, int w_input, int64_t n, int64_t c, int64_t m, int64_t hw, int64_t k,
-                      int64_t s)
+ * hw, hw] by m k x k filters in `group` groups with bias, stride s, pad
+ * k/2, against a double loop; W an initializer (packed once by the
+ * executor) or, with w_input, a second graph input (packed by the op at
+ * each call). */
+static void conv_case(qfd_ctx *ctx, int fused, int w_input, int64_t n, int64_t c, int64_t m, int64_t group, int64_t hw,
+                      int64_t k, int64_t s)
 {
-    const int64_t pad = k / 2, oh = (hw + 2 * pad - k) / s + 1;
-    const int64_t xd[4] = {n, c, hw, hw}, wd[4] = {m, c, k, k}, yd[4] = {n, m, oh, oh}, bl = m;
-    const int64_t nx = n * c * hw * hw, nw = m * c * k * k, ny = n * m * oh * oh;
+    const int64_t pad = k / 2, oh = (hw + 2 * pad - k) / s + 1, cg = c / group, mg = m / group;
+    const int64_t xd[4] = {n, c, hw, hw}, wd[4] = {m, cg, k, k}, yd[4] = {n, m, oh, oh}, bl = m;
+    const int64_t nx = n * c * hw * hw, nw = m * cg * k * k, ny = n * m * oh * oh;
     float *x = malloc((size_t)nx * sizeof *x), *w = malloc((size_t)nw * sizeof *w), *b = malloc((size_t)m * sizeof *b);
     float *z = malloc((size_t)ny * sizeof *z);
     double *want = malloc((size_t)ny * sizeof *want);
@@ -481,13 +485,13 @@ static void conv_case(qfd_ctx *ctx, int fused, int w_input, int64_t n, int64_t c
             for (int64_t r = 0; r < oh; r++)
                 for (int64_t q = 0; q < oh; q++) {
                     double acc = b[o];
-                    for (int64_t ci = 0; ci < c; ci++)
+                    for (int64_t ci = 0; ci < cg; ci++)
                         for (int64_t u = 0; u < k; u++)
                             for (int64_t v = 0; v < k; v++) {
-                                const int64_t ir = r * s - pad + u, iq = q * s - pad + v;
+                                const int64_t ir = r * s - pad + u, iq = q * s - pad + v, xc = o / mg * cg + ci;
                                 if (ir >= 0 && ir < hw && iq >= 0 && iq < hw)
-                                    acc += (double)w[((o * c + ci) * k + u) * k + v] *
-                                           x[((i * c + ci) * hw + ir) * hw + iq];
+                                    acc += (double)w[((o * cg + ci) * k + u) * k + v] *
+                                           x[((i * c + xc) * hw + ir) * hw + iq];
                             }
                     const int64_t at = ((i * m + o) * oh + r) * oh + q;
                     want[at] = fused ? fmax(acc + z[at], 0.0) : acc;
@@ -508,10 +512,12 @@ static void conv_case(qfd_ctx *ctx, int fused, int w_input, int64_t n, int64_t c
         mb_attr_str(nd, "activation", "Relu");
     }
     mb_attr_ints(nd, "strides", 2, (const int64_t[]){s, s});
+    if (group > 1)
+        mb_attr_int(nd, "group", group);
     mb_attr_ints(nd, "pads", 4, (const int64_t[]){pad, pad, pad, pad});
     mb_output(mod, "y");
     qfd_array in[2] = {{QFD_DT_FLOAT, 4, {n, c, hw, hw}, x, (size_t)nx * sizeof(float)},
-                       {QFD_DT_FLOAT, 4, {m, c, k, k}, w, (size_t)nw * sizeof(float)}};
+                       {QFD_DT_FLOAT, 4, {m, cg, k, k}, w, (size_t)nw * sizeof(float)}};
     for (int nt = 1; nt <= 2; nt++) {
         qfd_exec *e = NULL;
         CHECK_OK(ctx, qfd_exec_new(ctx, mod, nt, &e));
@@ -549,25 +555,30 @@ int main(void)
     }
     /* Conv's direct kernels: 32-channel tiles in two channel blocks (128 x 9 x
      * 64 weights exceed one block), 16-channel tiles with stride 2, the flat
-     * kernel (20 channels), a 1x1 stride-2 conv; batch 1 (threads share the
-     * image) and 3 */
+     * kernel (20 channels), a 1x1 stride-2 conv, groups (RegNet's 16-channel
+     * groups, and 4-channel ones on the flat kernel); batch 1 (threads share
+     * the image) and 3 */
     for (int64_t n = 1; n <= 3; n += 2) {
-        conv_case(ctx, 0, 0, n, 128, 64, 9, 3, 1);
-        conv_case(ctx, 1, 0, n, 128, 64, 9, 3, 1);
-        conv_case(ctx, 0, 1, n, 128, 64, 9, 3, 1);
-        conv_case(ctx, 1, 0, n, 40, 48, 11, 3, 2);
-        conv_case(ctx, 0, 0, n, 8, 20, 10, 3, 1);
-        conv_case(ctx, 1, 0, n, 64, 32, 14, 1, 2);
+        conv_case(ctx, 0, 0, n, 128, 64, 1, 9, 3, 1);
+        conv_case(ctx, 1, 0, n, 128, 64, 1, 9, 3, 1);
+        conv_case(ctx, 0, 1, n, 128, 64, 1, 9, 3, 1);
+        conv_case(ctx, 1, 0, n, 40, 48, 1, 11, 3, 2);
+        conv_case(ctx, 0, 0, n, 8, 20, 1, 10, 3, 1);
+        conv_case(ctx, 1, 0, n, 64, 32, 1, 14, 1, 2);
+        conv_case(ctx, 1, 0, n, 48, 48, 3, 9, 3, 1);
+        conv_case(ctx, 0, 1, n, 64, 64, 4, 9, 3, 2);
+        conv_case(ctx, 0, 0, n, 12, 12, 3, 8, 3, 1);
     }
     /* enough rows for the threaded paths */
     softmax_case(ctx, 0, 2000, 49, 30.0f);
     softmax_case(ctx, 1, 1500, 64, 30.0f);
     layernorm_case(ctx, 3000, 64, 0.0f);
     layernorm_case(ctx, 50, 64, 100.0f); /* a large mean: the variance must not cancel */
-    for (int e = 0; e < 2; e++) {
-        unary_case(ctx, e ? "Exp" : "Erf", 10);
-        unary_case(ctx, e ? "Exp" : "Erf", 33);
-        unary_case(ctx, e ? "Exp" : "Erf", 70001);
+    const char *unary[] = {"Erf", "Exp", "Sigmoid"};
+    for (int e = 0; e < 3; e++) {
+        unary_case(ctx, unary[e], 10);
+        unary_case(ctx, unary[e], 33);
+        unary_case(ctx, unary[e], 70001);
     }
     /* ViT's qkv split [B, T, 3, H, D] -> [3, B, H, T, D], its head merge, a
      * batched 2-D transpose, and a strided last axis */
