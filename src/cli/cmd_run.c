@@ -56,8 +56,8 @@ static int print_json(const char *path, const qfd_exec *e, const char *out_dir, 
     printf("]");
     if (t->runs) {
         double per_run = t->seconds / t->runs;
-        printf(",\"runs\":%d,\"batch\":%" PRId64 ",\"ms_per_run\":%.4f,\"images_per_second\":%.3f", t->runs,
-               t->batch, 1e3 * per_run, per_run > 0 ? (double)t->batch / per_run : 0.0);
+        printf(",\"runs\":%d,\"batch\":%" PRId64 ",\"ms_per_run\":%.4f,\"images_per_second\":%.3f", t->runs, t->batch,
+               1e3 * per_run, per_run > 0 ? (double)t->batch / per_run : 0.0);
     }
     printf(",\"rss_loaded_mb\":%.1f,\"rss_peak_mb\":%.1f}\n", t->rss_loaded_mb, t->rss_peak_mb);
     return QFD_EXIT_OK;

@@ -116,7 +116,7 @@ qfd_status qfd_fit(qfd_ctx *ctx, qfd_model *m, const qfd_dataset *ds, const qfd_
         goto out;
     }
     double t0 = now(), first_loss = -1; /* the loss before this run's first update */
-    double t_first = 0, t_last = 0;      /* end of this run's first and last step */
+    double t_first = 0, t_last = 0;     /* end of this run's first and last step */
     int64_t images = 0, images_first = 0;
     for (int64_t epoch = s.epoch; epoch < o->epochs && !r->stopped; epoch++) {
         if ((st = qfd_loader_start_epoch(ctx, ld, epoch, s.batch)))
