@@ -436,8 +436,10 @@ def cache_dir():
     return os.environ.get("QFD_ZOO_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "qfd-onnx", "zoo")
 
 
-def make_imagenet(name, out_root, opset=None):
-    opset = opset or imagenet_opset(name)
+def imagenet_model(name):
+    """The torchvision classifier `name` with the zoo's random weights, the
+    generator that drew them (its next draws make the input) and the input
+    side; tools/bench/zoo_torch.py builds the same model through this."""
     side = 299 if name == "inception_v3" else 224
     torch.manual_seed(SEED)
     kwargs = {"weights": None}
@@ -450,6 +452,12 @@ def make_imagenet(name, out_root, opset=None):
         for p in model.parameters():
             if p.dim() >= 2 and not p.any():
                 p.copy_(0.02 * torch.randn(p.shape, generator=gen))
+    return model, gen, side
+
+
+def make_imagenet(name, out_root, opset=None):
+    opset = opset or imagenet_opset(name)
+    model, gen, side = imagenet_model(name)
     model.eval()
     x = torch.randn(1, 3, side, side, generator=gen)
     with torch.no_grad():

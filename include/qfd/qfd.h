@@ -319,6 +319,14 @@ typedef struct qfd_train_result {
     int checkpointed; /* opts->checkpoint_dir holds a checkpoint (also set when training failed) */
     double loss, train_accuracy, seconds, images_per_second; /* train_accuracy NaN without labels */
     size_t train_bytes;                                      /* activations, gradients and optimizer state */
+    /* Steady-state speed: images per second from the end of this run's
+     * first step (which plans, packs weights and first-touches memory) to
+     * the end of its last; 0 when fewer than two steps ran. */
+    double steady_images_per_second;
+    int64_t steps; /* optimizer steps this run took */
+    /* The process's resident set size once the data was loaded, before the
+     * trainer was built (Linux /proc/self/statm; 0 when unknown). */
+    size_t rss_loaded_bytes;
     int64_t n_params;
     int64_t skipped; /* images left out of an epoch by image.on_bad_image "skip" (the most of any epoch) */
     /* Each loss term over the last epoch: name, weight, mean value before

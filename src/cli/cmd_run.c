@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cli/args.h"
 
@@ -15,10 +16,57 @@ static void print_shape(const qfd_array *a)
     printf("]");
 }
 
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* --repeat: what the timed runs measured. */
+typedef struct run_timing {
+    int runs;
+    int64_t batch;
+    double seconds, rss_loaded_mb, rss_peak_mb;
+} run_timing;
+
+/* --json: one object on stdout instead of the output lines. */
+static int print_json(const char *path, const qfd_exec *e, const char *out_dir, const run_timing *t)
+{
+    size_t len = strlen(out_dir) + 32;
+    char *file = malloc(len);
+    if (!file)
+        return qfd_cli_oom();
+    printf("{\"model\":");
+    qfd_json_str(stdout, path);
+    printf(",\"outputs\":[");
+    for (size_t i = 0; i < qfd_exec_n_outputs(e); i++) {
+        const qfd_array *o = qfd_exec_output(e, i);
+        printf("%s{\"name\":", i ? "," : "");
+        qfd_json_str(stdout, qfd_exec_output_name(e, i));
+        printf(",\"dtype\":\"%s\",\"shape\":[", qfd_dtype_str(o->dtype));
+        for (int k = 0; k < o->rank; k++)
+            printf("%s%" PRId64, k ? "," : "", o->dims[k]);
+        snprintf(file, len, "%s/output_%zu.npy", out_dir, i);
+        printf("],\"file\":");
+        qfd_json_str(stdout, file);
+        printf("}");
+    }
+    free(file);
+    printf("]");
+    if (t->runs) {
+        double per_run = t->seconds / t->runs;
+        printf(",\"runs\":%d,\"batch\":%" PRId64 ",\"ms_per_run\":%.4f,\"images_per_second\":%.3f", t->runs, t->batch,
+               1e3 * per_run, per_run > 0 ? (double)t->batch / per_run : 0.0);
+    }
+    printf(",\"rss_loaded_mb\":%.1f,\"rss_peak_mb\":%.1f}\n", t->rss_loaded_mb, t->rss_peak_mb);
+    return QFD_EXIT_OK;
+}
+
 /* DIR/output_<i>.npy for every output. All are checked before any is
  * written, so an output .npy cannot hold (bfloat16, strings) leaves no
  * partial result behind. */
-static int write_outputs(qfd_ctx *ctx, const qfd_exec *e, const char *out_dir)
+static int write_outputs(qfd_ctx *ctx, const qfd_exec *e, const char *out_dir, int quiet)
 {
     size_t len = strlen(out_dir) + 32, i = 0;
     char *file = malloc(len);
@@ -31,7 +79,7 @@ static int write_outputs(qfd_ctx *ctx, const qfd_exec *e, const char *out_dir)
             snprintf(file, len, "%s/output_%zu.npy", out_dir, i);
             if ((st = pass ? qfd_npy_write(ctx, file, o) : qfd_npy_check(ctx, file, o)))
                 break;
-            if (pass) {
+            if (pass && !quiet) {
                 printf("output %zu '%s': ", i, qfd_exec_output_name(e, i));
                 print_shape(o);
                 printf(" -> %s\n", file);
@@ -48,12 +96,14 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
 {
     const char *path, *out_dir = ".";
     qfd_cli_list in = {0};
-    int n_threads = 0, no_fold = 0;
+    int n_threads = 0, no_fold = 0, repeat = 0, json = 0;
     qfd_flag flags[] = {
         QFD_FLAG_LIST("--input|-i", &in),
         QFD_FLAG_STRING("--output-dir|-o", &out_dir),
         QFD_FLAG_SWITCH("--no-fold", &no_fold),
         QFD_FLAG_INT("--threads", &n_threads, 1, 256),
+        QFD_FLAG_INT("--repeat", &repeat, 1, 1000000),
+        QFD_FLAG_SWITCH("--json", &json),
     };
     int rc = qfd_cli_parse(&qfd_cmd_run, flags, QFD_COUNT(flags), argc, argv, "MODEL", &path, 1);
     if (rc != QFD_CLI_GO) {
@@ -71,6 +121,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         return qfd_cli_oom();
     }
     int folded, fused;
+    run_timing t = {0};
     qfd_status st = qfd_model_load(ctx, path, &m);
     if (!st && fold)
         st = qfd_model_fold_batchnorm(ctx, m, &folded);
@@ -85,6 +136,9 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     }
     for (int i = 0; !st && i < n_inputs; i++)
         st = qfd_tensor_file_read(ctx, inputs[i], &arrays[i]);
+    /* "loaded": model, executor and inputs, before the first run plans and
+     * allocates what running takes */
+    t.rss_loaded_mb = qfd_cli_rss_mb();
     if (!st)
         st = qfd_exec_run(ctx, e, arrays, (size_t)n_inputs);
     if (!st && mkdir(out_dir, 0755) != 0 && errno != EEXIST) {
@@ -92,8 +146,30 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         rc = QFD_EXIT_BAD_INPUT;
         goto out;
     }
+    if (!st && (rc = write_outputs(ctx, e, out_dir, json)) != QFD_EXIT_OK)
+        goto out;
+    /* The run above was the warm-up (plan, weight packing, first touch):
+     * the timed runs repeat it on the same input. */
+    if (!st && repeat) {
+        t.runs = repeat;
+        t.batch = n_inputs && arrays[0].rank ? arrays[0].dims[0] : 1;
+        double t0 = now();
+        for (int r = 0; !st && r < repeat; r++)
+            st = qfd_exec_run(ctx, e, arrays, (size_t)n_inputs);
+        t.seconds = now() - t0;
+    }
     if (!st) {
-        rc = write_outputs(ctx, e, out_dir);
+        t.rss_peak_mb = qfd_cli_peak_rss_mb();
+        if (repeat) {
+            double per_run = t.seconds / t.runs;
+            fprintf(stderr,
+                    "timing: %d runs, %.4g ms per run, %.1f images/s (batch %" PRId64
+                    "), peak RSS %.1f MB, RSS after load %.1f MB\n",
+                    t.runs, 1e3 * per_run, per_run > 0 ? (double)t.batch / per_run : 0.0, t.batch, t.rss_peak_mb,
+                    t.rss_loaded_mb);
+        }
+        if (json)
+            rc = print_json(path, e, out_dir, &t);
         goto out;
     }
     rc = qfd_cli_fail(ctx, st);
@@ -111,7 +187,7 @@ const qfd_cli_cmd qfd_cmd_run = {
     "run",
     "run a model on input tensors and save its outputs as .npy",
     "usage: qfd-onnx run MODEL.onnx --input FILE [--input FILE ...] [--output-dir DIR]\n"
-    "                    [--threads T]\n"
+    "                    [--threads T] [--repeat N] [--json]\n"
     "\n"
     "Runs one forward pass. Inputs are given in the order of the graph's inputs\n"
     "(initializers excluded), each a NumPy .npy file or an ONNX TensorProto .pb\n"
@@ -127,6 +203,15 @@ const qfd_cli_cmd qfd_cmd_run = {
     "                         folded into the preceding Conv, ConvTranspose or\n"
     "                         Gemm, and Relu/Clip fused with a Conv, as ONNX\n"
     "                         Runtime does)\n"
+    "  --repeat N             then time N more runs of the same input (the first run\n"
+    "                         is the warm-up) and print to stderr: ms per run,\n"
+    "                         images/s (batch: the first input's first dimension),\n"
+    "                         the peak RSS and the RSS after load (model, executor\n"
+    "                         and inputs loaded, before the first run); MB = 2^20 bytes\n"
+    "  --json                 print one JSON object on stdout instead of the output\n"
+    "                         lines: model, outputs (name, dtype, shape, file),\n"
+    "                         rss_loaded_mb, rss_peak_mb, and with --repeat runs,\n"
+    "                         batch, ms_per_run, images_per_second\n"
     "  -h, --help             show this help\n"
     "\n"
     "Exit status: 0 on success, 2 on a bad model, input file or flag.\n",

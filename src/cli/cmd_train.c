@@ -8,12 +8,42 @@
 
 #include "cli/args.h"
 
+/* NaN (no labels, no test set) as null */
+static void json_num(const char *key, double v, const char *fmt)
+{
+    printf(",\"%s\":", key);
+    if (v == v)
+        printf(fmt, v);
+    else
+        printf("null");
+}
+
+/* --json: the run as one object on stdout (test_top1 NaN: not evaluated). */
+static void print_json(const char *out, const qfd_train_opts *o, const qfd_train_result *r, double test_top1)
+{
+    printf("{\"output\":");
+    qfd_json_str(stdout, out);
+    printf(",\"epochs\":%d,\"steps\":%" PRId64 ",\"batch\":%d,\"parameters\":%" PRId64, r->epochs_done, r->steps,
+           o->batch > 0 ? o->batch : 128, r->n_params);
+    json_num("loss", r->loss, "%.6f");
+    json_num("train_accuracy", r->train_accuracy, "%.6f");
+    json_num("test_top1", test_top1, "%.6f");
+    json_num("seconds", r->seconds, "%.3f");
+    /* steady state: from the end of the first step; null with one step */
+    json_num("images_per_second", r->steps >= 2 ? r->steady_images_per_second : NAN, "%.3f");
+    json_num("images_per_second_overall", r->images_per_second, "%.3f");
+    json_num("train_mb", (double)r->train_bytes / 1048576.0, "%.1f");
+    json_num("rss_loaded_mb", r->rss_loaded_bytes ? (double)r->rss_loaded_bytes / 1048576.0 : NAN, "%.1f");
+    json_num("rss_peak_mb", qfd_cli_peak_rss_mb(), "%.1f");
+    printf("}\n");
+}
+
 static int run(qfd_ctx *ctx, int argc, char **argv)
 {
     qfd_train_opts o = {.epochs = 0, .momentum = -1, .weight_decay = -1, .crop_pad = -1, .hflip = -1, .seed = 1};
     const char *path = NULL, *out = NULL;
     int verbose = 0, eval = 1;
-    int no_flip = 0, no_augment = 0, no_eval = 0, profile = 0;
+    int no_flip = 0, no_augment = 0, no_eval = 0, profile = 0, json = 0;
     qfd_flag flags[] = {
         QFD_FLAG_STRING("-o|--output", &out),
         QFD_DATA_FLAGS(&o.data, &o.image, o.mean, &o.n_mean, o.std, &o.n_std),
@@ -41,6 +71,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         QFD_FLAG_SWITCH("--no-eval", &no_eval),
         QFD_FLAG_SWITCH("-v|--verbose", &verbose),
         QFD_FLAG_SWITCH("--profile", &profile),
+        QFD_FLAG_SWITCH("--json", &json),
     };
     int parsed = qfd_cli_parse(&qfd_cmd_train, flags, QFD_COUNT(flags), argc, argv, "MODEL", &path, 1);
     if (parsed != QFD_CLI_GO)
@@ -125,9 +156,13 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
                     "qfd-onnx: warning: %s: the logits of %" PRId64 " of %" PRId64
                     " test images hold NaN or Inf; they count as wrong predictions\n",
                     out, er.n_nonfinite, er.n);
-        if (!st)
+        if (!st && json)
+            print_json(out, &o, &r, er.top1);
+        else if (!st)
             printf("%s: train loss %.4f, train accuracy %.2f%%, test top-1 %.2f%% on %" PRId64 " images (%.0fs)\n", out,
                    r.loss, 100 * r.train_accuracy, 100 * er.top1, er.n, r.seconds);
+    } else if (!st && json) {
+        print_json(out, &o, &r, NAN);
     } else if (!st) {
         printf("%s: train loss %.4f, train accuracy %.2f%% (%.0fs)\n", out, r.loss, 100 * r.train_accuracy, r.seconds);
     }
@@ -189,6 +224,13 @@ const qfd_cli_cmd qfd_cmd_train = {
     "  -v, --verbose        report parameters, training memory and peak RSS\n"
     "  --profile            print the time and GFLOP/s per op type (forward,\n"
     "                       backward), and the slowest nodes, to stderr\n"
+    "  --json               print one JSON object on stdout instead of the summary\n"
+    "                       line: steps, loss, accuracies, images_per_second (steady\n"
+    "                       state: from the end of the first step, which plans and\n"
+    "                       packs, to the end of the last; null with one step),\n"
+    "                       images_per_second_overall, train_mb, rss_loaded_mb (RSS\n"
+    "                       once model and data are loaded, before the trainer is\n"
+    "                       built), rss_peak_mb; MB = 2^20 bytes\n"
     "  -h, --help           show this help\n"
     "\n"
     "Progress: one bar per epoch on stderr (plain lines when not a terminal).\n"

@@ -1,9 +1,11 @@
 #include "train/fit.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/ctx.h"
 #include "exec/exec.h"
@@ -13,6 +15,18 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The resident set size now, from /proc/self/statm; 0 when unknown. */
+static size_t rss_now(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size, resident;
+    int ok = f && fscanf(f, "%llu %llu", &size, &resident) == 2;
+    if (f)
+        fclose(f);
+    long page = sysconf(_SC_PAGESIZE);
+    return ok && page > 0 ? (size_t)(resident * (unsigned long long)page) : 0;
 }
 
 static qfd_schedule make_schedule(const qfd_fit_opts *o, int64_t steps_per_epoch)
@@ -80,7 +94,10 @@ qfd_status qfd_fit(qfd_ctx *ctx, qfd_model *m, const qfd_dataset *ds, const qfd_
     qfd_loader *ld = NULL;
     qfd_trainer *tr = NULL;
     qfd_status st;
-    if ((st = qfd_loader_new(ctx, ds, &o->loader, &ld)) || (st = qfd_trainer_new(ctx, m, &o->trainer, &tr)))
+    if ((st = qfd_loader_new(ctx, ds, &o->loader, &ld)))
+        goto out;
+    r->rss_loaded_bytes = rss_now(); /* the model and data, not yet what training takes */
+    if ((st = qfd_trainer_new(ctx, m, &o->trainer, &tr)))
         goto out;
     const int64_t steps = qfd_loader_batches_per_epoch(ld);
     const qfd_schedule sched = make_schedule(o, steps);
@@ -99,7 +116,8 @@ qfd_status qfd_fit(qfd_ctx *ctx, qfd_model *m, const qfd_dataset *ds, const qfd_
         goto out;
     }
     double t0 = now(), first_loss = -1; /* the loss before this run's first update */
-    int64_t images = 0;
+    double t_first = 0, t_last = 0;     /* end of this run's first and last step */
+    int64_t images = 0, images_first = 0;
     for (int64_t epoch = s.epoch; epoch < o->epochs && !r->stopped; epoch++) {
         if ((st = qfd_loader_start_epoch(ctx, ld, epoch, s.batch)))
             goto out;
@@ -138,6 +156,9 @@ qfd_status qfd_fit(qfd_ctx *ctx, qfd_model *m, const qfd_dataset *ds, const qfd_
             s.hits += ss.correct;
             seen_here += ss.n;
             images += ss.n;
+            t_last = now();
+            if (++r->steps == 1)
+                t_first = t_last, images_first = images;
             if (o->progress)
                 report(o, &s, epoch, steps, seen_here, now() - te);
             if (o->stop && *o->stop) {
@@ -185,6 +206,8 @@ qfd_status qfd_fit(qfd_ctx *ctx, qfd_model *m, const qfd_dataset *ds, const qfd_
     }
     r->seconds = now() - t0;
     r->images_per_second = r->seconds > 0 ? (double)images / r->seconds : 0;
+    if (r->steps >= 2 && t_last > t_first)
+        r->steady_images_per_second = (double)(images - images_first) / (t_last - t_first);
     r->train_bytes = qfd_trainer_memory(tr);
     if (o->profile)
         qfd_exec_profile_write(qfd_trainer_exec(tr), o->profile);
