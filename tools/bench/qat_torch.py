@@ -72,10 +72,16 @@ MB = 2^20 bytes.
 
 --parity K: K steps on the first batch of the data (the same images every
 step, as `quantize --limit B --batch B --epochs K --no-augment` takes them),
-the cosine schedule over K steps; prints the loss of each step and, with
---expect STUDENT_K.onnx (quantize's --save-student after those K steps), the
-largest difference of every weight, bias and step from the file's, relative
-to the largest magnitude of that tensor in the file.
+the cosine schedule over K steps; prints the loss of each step, and the
+same K steps once more with each layer's bias added after its product
+instead of inside it ("losses_bias_after": how far two correct evaluation
+orders drift apart). With --expect STUDENT_1.onnx (quantize's
+--save-student after one step from the same start) it compares the first
+update with quantize's: the last layer's weights, bias and input step
+(largest |ours - file's| relative to their largest change), and per layer
+before it the cosine between the two updates and the ratio of their norms
+("first_update"); "first_update_bias_after" is the same comparison between
+the two evaluation orders here.
 
 Debian's python3-torch, python3-torchvision and python3-onnx only: run with
 /usr/bin/python3.
@@ -346,6 +352,15 @@ class QResNet(QNet):
         return self.fc(self.q("feat", feat)), feat
 
 
+def relu6(x):
+    """ReLU6 as the ONNX file's Clip(0, 6) trains in quantize: its gradient
+    passes at the bounds (torch.clamp's backward, inclusive), where F.relu6
+    (hardtanh) stops it. Fake-quant convs compute sums on an integer grid, so
+    outputs of exactly 0 are common (Fashion-MNIST's black background) and
+    the two conventions give visibly different depthwise gradients."""
+    return torch.clamp(x, 0.0, 6.0)
+
+
 class QMobileNetV2(QNet):
     """make_models.MobileNetV2Small: stem conv-bn-relu6, inverted residuals
     (expand 1x1 conv-bn-relu6, depthwise conv-bn-relu6, project 1x1
@@ -391,17 +406,17 @@ class QMobileNetV2(QNet):
         self.finish()
 
     def forward(self, x):
-        h = self.q("stem", F.relu6(self.stem(self.q("input", x))))
+        h = self.q("stem", relu6(self.stem(self.q("input", x))))
         for i, (mods, res) in enumerate(self.blocks):
             t = h
             for L in mods[:-1]:
-                t = self.q(L.out_name, F.relu6(L(t)))
+                t = self.q(L.out_name, relu6(L(t)))
             p = mods[-1](t)
             if res:
                 h = self.q(f"b{i}.out", h + self.q(f"b{i}.p", p))
             else:
                 h = self.q(f"b{i}.p", p)
-        t = self.q("last", F.relu6(self.last(h)))
+        t = self.q("last", relu6(self.last(h)))
         feat = torch.flatten(F.adaptive_avg_pool2d(t, 1), 1)
         return self.fc(self.q("feat", feat)), feat
 
