@@ -331,7 +331,7 @@ for m in "${models[@]}"; do
   record "$m" fp32 qfd "$o" "$tmp/err"
 
   for b in "${bits[@]}"; do
-    w=(--w${b}a${b})
+    w=("--w${b}a${b}")
     start=""
     if ((parity)); then
       if "$BIN" quantize "$file" "${w[@]}" --method ptq "${common[@]}" --limit "$batch" --save-student "$tmp/start.onnx" \

@@ -6,7 +6,7 @@ the CPU.
     /usr/bin/python3 tools/bench/qat_torch.py MODEL --method lsq|qfd --bits 4|8 \\
         [--data D.npz] [--init STUDENT.onnx] [--teacher TEACHER.onnx] \\
         [--batch B] [--threads T] [--steps S]
-    /usr/bin/python3 tools/bench/qat_torch.py MODEL ... --parity K [--expect STUDENT_K.onnx]
+    /usr/bin/python3 tools/bench/qat_torch.py MODEL ... --parity K [--expect STUDENT_1.onnx]
 
 MODEL: resnet20 or mobilenetv2 (tools/make_models.py, FP32 weights from
 models/MODEL.onnx; batch 128) or resnet18 (torchvision at 224x224 with the
@@ -46,7 +46,10 @@ The recipe (what quantize does; src/quant/plan.c, quantize.c, methods.c):
     8-bit quantizer; the teacher is the FP32 model with BatchNorm folded and
     a 4-bit unsigned quantizer on its feature, frozen, run in eval mode under
     torch.no_grad() every step.
-  - no augmentation, no dropout (quantize trains in inference mode).
+  - no augmentation, no dropout (quantize trains in inference mode);
+    ReLU6 is torch.clamp(x, 0, 6), whose gradient passes at the bounds as
+    that of quantize's Clip does (F.relu6 stops it there, which matters on
+    the integer grid of fake-quant sums, where exact zeros are common).
 
 --init STUDENT.onnx takes the calibrated student that `qfd-onnx quantize
 --method ptq --save-student` writes (folded weights and biases, every step):
