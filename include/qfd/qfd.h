@@ -327,6 +327,10 @@ typedef struct qfd_train_result {
     /* The process's resident set size once the data was loaded, before the
      * trainer was built (Linux /proc/self/statm; 0 when unknown). */
     size_t rss_loaded_bytes;
+    /* The process's peak resident set size when the last step ended
+     * (getrusage's ru_maxrss: everything the process did before training
+     * counts too; 0 when unknown). */
+    size_t rss_peak_bytes;
     int64_t n_params;
     int64_t skipped; /* images left out of an epoch by image.on_bad_image "skip" (the most of any epoch) */
     /* Each loss term over the last epoch: name, weight, mean value before

@@ -5,6 +5,7 @@
 
 #include "core/atomic.h"
 #include "quant/methods.h"
+#include "train/fit.h"
 
 static void num(FILE *f, const char *key, double v, int last)
 {
@@ -44,6 +45,7 @@ static void training(FILE *f, const qfd_train_result *t)
     fputc(',', f);
     num(f, "accuracy", t->train_accuracy, 0);
     num(f, "images_per_second", t->images_per_second, 0);
+    qfd_fit_speed_json(f, t);
     num(f, "seconds", t->seconds, 1);
     fputc('}', f);
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +28,32 @@ static size_t rss_now(void)
         fclose(f);
     long page = sysconf(_SC_PAGESIZE);
     return ok && page > 0 ? (size_t)(resident * (unsigned long long)page) : 0;
+}
+
+/* The process's peak resident set size so far; 0 when unknown. */
+static size_t rss_peak(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 && ru.ru_maxrss > 0 ? (size_t)ru.ru_maxrss * 1024 : 0; /* KiB on Linux */
+}
+
+/* NaN as null */
+static void json_num(FILE *f, const char *key, double v, const char *fmt)
+{
+    fprintf(f, "\"%s\":", key);
+    if (v == v)
+        fprintf(f, fmt, v);
+    else
+        fputs("null", f);
+    fputc(',', f);
+}
+
+void qfd_fit_speed_json(FILE *f, const qfd_train_result *r)
+{
+    fprintf(f, "\"steps\":%lld,", (long long)r->steps);
+    json_num(f, "steady_images_per_second", r->steps >= 2 ? r->steady_images_per_second : NAN, "%.3f");
+    json_num(f, "rss_loaded_mb", r->rss_loaded_bytes ? (double)r->rss_loaded_bytes / 1048576.0 : NAN, "%.1f");
+    json_num(f, "rss_peak_mb", r->rss_peak_bytes ? (double)r->rss_peak_bytes / 1048576.0 : NAN, "%.1f");
 }
 
 static qfd_schedule make_schedule(const qfd_fit_opts *o, int64_t steps_per_epoch)
@@ -208,6 +235,7 @@ qfd_status qfd_fit(qfd_ctx *ctx, qfd_model *m, const qfd_dataset *ds, const qfd_
     r->images_per_second = r->seconds > 0 ? (double)images / r->seconds : 0;
     if (r->steps >= 2 && t_last > t_first)
         r->steady_images_per_second = (double)(images - images_first) / (t_last - t_first);
+    r->rss_peak_bytes = rss_peak();
     r->train_bytes = qfd_trainer_memory(tr);
     if (o->profile)
         qfd_exec_profile_write(qfd_trainer_exec(tr), o->profile);

@@ -32,4 +32,12 @@ typedef struct qfd_fit_opts {
  * of them after a resume. */
 qfd_status qfd_fit(qfd_ctx *ctx, qfd_model *m, const qfd_dataset *ds, const qfd_fit_opts *o, qfd_train_result *r);
 
+/* A run's speed and memory as JSON members, each followed by a comma:
+ * "steps", "steady_images_per_second" (from the end of the first step;
+ * null with fewer than two steps), "rss_loaded_mb" and "rss_peak_mb"
+ * (MB = 2^20 bytes; null when unknown). The quantize report's training
+ * objects carry them, so tools/bench/qat.sh reads the student step as
+ * train --json gives the FP32 one. */
+void qfd_fit_speed_json(FILE *f, const qfd_train_result *r);
+
 #endif

@@ -60,6 +60,21 @@ qfd_cli_test(quantize_no_layers RC 2 ONE_LINE NO_FILE ${qout} ARGS quantize ${FI
 qfd_cli_test(quantize_skip_everything RC 2 ONE_LINE NO_FILE ${qout}
   ARGS quantize ${model} --skip * --method ptq --limit 64 -o ${qout}
   STDERR "^qfd-onnx: error: [^\n]*small_conv.onnx: all 2 Conv, ConvTranspose, Gemm and MatMul layers are kept float \\(--skip, --first-last fp\\): nothing to quantize\n$")
+# --report: the student step's steady-state images/s and both memory figures
+# (tools/bench/qat.sh reads them), and null for a run of one step
+foreach(case "steps|64|16|4" "one_step|32|32|1")
+  string(REPLACE "|" ";" case "${case}")
+  list(GET case 0 name)
+  list(GET case 1 limit)
+  list(GET case 2 batch)
+  list(GET case 3 steps)
+  add_test(NAME cli.quantize_report_speed_${name}
+           COMMAND ${CMAKE_COMMAND} -DQFD=$<TARGET_FILE:qfd-onnx> -DMODEL=${model}
+                   -DREPORT=${CLI_TMP}/report_speed_${name}.json -DLIMIT=${limit} -DBATCH=${batch} -DSTEPS=${steps}
+                   -P ${CMAKE_CURRENT_SOURCE_DIR}/cli/quantize_report_speed.cmake)
+  set_tests_properties(cli.quantize_report_speed_${name} PROPERTIES LABELS "cli;quant")
+endforeach()
+
 set(ptq ${CLI_TMP}/quantize_ptq.onnx)
 qfd_cli_test(quantize_ptq_small RC 0
   ARGS quantize ${model} --method ptq --limit 64 --calib-images 64 --eval-limit 64 -o ${ptq}
