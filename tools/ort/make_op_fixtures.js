@@ -108,6 +108,26 @@ add('spacetodepth_b3', { op: 'SpaceToDepth', opset: 13, attrs: { blocksize: 3 },
 add('trilu_lower_k_input', { op: 'Trilu', opset: 14, attrs: { upper: 0 }, inputs: [fin([2, 3, 5], 31)],
   inits: [['k', [], [2], 'int64']] });
 
+// Conv in the shapes ImageNet models bring (issue 13), which the direct
+// kernels take paths for that the backend data's small cases never reach:
+// a 7x7 stride-2 stem, 1x1 stride 2, groups, a 5x5 stride-2 depthwise, wide
+// planes, 128-channel inputs (two channel blocks) at batch 1 (threads share
+// the image). Weights are initializers, so qfd-onnx packs them once; they
+// are scaled by 1/16 so that float32 sums of up to 1152 products stay well
+// inside the 1e-5 the test allows.
+const cw = (name, dims, seed) => [name, dims, vals(numel(dims), seed).map(v => v / 16)];
+function conv(name, x, w, attrs, seed) {
+  add(name, { op: 'Conv', opset: 13, attrs, inputs: [fin(x, seed)],
+    inits: [cw('w', w, seed + 1), cw('b', [w[0]], seed + 2)] });
+}
+conv('conv_7x7_s2_stem', [1, 3, 64, 64], [64, 3, 7, 7], { strides: [2, 2], pads: [3, 3, 3, 3] }, 40);
+conv('conv_1x1_s2', [2, 64, 14, 14], [128, 64, 1, 1], { strides: [2, 2] }, 43);
+conv('conv_3x3_group4', [1, 64, 14, 14], [64, 16, 3, 3], { group: 4, pads: [1, 1, 1, 1] }, 46);
+conv('conv_dw_5x5_s2', [2, 32, 28, 28], [32, 1, 5, 5], { group: 32, strides: [2, 2], pads: [2, 2, 2, 2] }, 49);
+conv('conv_3x3_wide_plane', [1, 16, 64, 64], [32, 16, 3, 3], { pads: [1, 1, 1, 1] }, 52);
+conv('conv_3x3_c128_batch1', [1, 128, 14, 14], [64, 128, 3, 3], { pads: [1, 1, 1, 1] }, 55);
+conv('conv_3x3_s2_batch3', [3, 32, 15, 15], [48, 32, 3, 3], { strides: [2, 2], pads: [1, 1, 1, 1] }, 58);
+
 async function main() {
   fs.rmSync(OUT, { recursive: true, force: true });
   for (const c of cases) {
