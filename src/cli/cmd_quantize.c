@@ -283,7 +283,7 @@ const qfd_cli_cmd qfd_cmd_quantize = {
     "                       Fashion-MNIST\n" QFD_IMAGE_FLAGS_HELP
     "  --limit N            first N training images   --batch B (default 128)\n"
     "  --epochs N           default 2                 --lr LR (default 0.004)\n"
-    "  --lr-steps LR        the quantizer steps' learning rate (default 1e-5);\n"
+    "  --lr-steps LR        the quantizer steps' learning rate (default 1e-3);\n"
     "                       8-bit weight steps stay as calibrated\n"
     "  --wd W               weight decay (default 5e-4)\n"
     "  --no-augment         no random crop and flip (image files: random-resized-crop\n"

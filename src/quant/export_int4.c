@@ -5,8 +5,8 @@
  * data type for QuantizeLinear input y_zero_point of 21") on any Clip that
  * feeds a QuantizeLinear of a 4-bit type, so the int4 file has no such
  * Clip: the clamp a quantizer below 4 bits needs is written as Min/Max, and
- * a model's own Clip (MobileNet's Relu6) whose range holds the 4-bit range
- * after it is dropped, as that fusion would have dropped it. */
+ * a model's own Clip (MobileNet's Relu6) that the quantizer after it makes
+ * redundant is dropped (export_qdq.c, absorb_clips). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,42 +63,4 @@ int qfd_export_clamp_4bit(qfd_graph *g, int x, float lo, float hi, const char *n
     if (lo > -INFINITY)
         x = bound(g, "Max", x, lo, name, "clamp_min");
     return x;
-}
-
-/* Clip's bounds when they are constants. */
-static bool clip_bounds(const qfd_graph *g, const qfd_node *c, float *lo, float *hi)
-{
-    int node;
-    *lo = -INFINITY, *hi = INFINITY;
-    if (c->n_in > 1 && c->in[1] >= 0 && !qfd_graph_known_scalar(g, c->in[1], lo, &node))
-        return false;
-    return !(c->n_in > 2 && c->in[2] >= 0 && !qfd_graph_known_scalar(g, c->in[2], hi, &node));
-}
-
-void qfd_export_absorb_clips(qfd_graph *g, qfd_quant_format fmt, bool *drop)
-{
-    for (size_t i = 0; i < g->n_nodes; i++) {
-        qfd_node *n = &g->nodes[i];
-        if (!n->domain || strcmp(n->domain, QFD_FQ_DOMAIN) || strcmp(n->op_type, QFD_FQ_OP) ||
-            !qfd_export_4bit(fmt, n) || qfd_graph_float_init(g, n->in[0], -1))
-            continue;
-        const int64_t qmin = qfd_attr_int(n, "qmin", 0), qmax = qfd_attr_int(n, "qmax", 15);
-        if (!(qmin == -8 && qmax == 7) && !(qmin == 0 && qmax == 15))
-            continue; /* narrower: the Min/Max clamp sits between the Clip and the QuantizeLinear */
-        const int x = n->in[0], p = g->tensors[x].producer;
-        const float s = *(const float *)g->tensors[n->in[1]].data;
-        float lo, hi;
-        if (p < 0 || !qfd_node_is(&g->nodes[p], "Clip") || qfd_graph_n_readers(g, x) != 1 || drop[p] ||
-            !clip_bounds(g, &g->nodes[p], &lo, &hi) || (double)lo > (double)qmin * s || (double)hi < (double)qmax * s)
-            continue;
-        /* Outside [lo, hi] the quantizer saturates to the same integers
-         * the Clip's bounds round to. */
-        n->in[0] = g->nodes[p].in[0];
-        drop[p] = true;
-        for (size_t k = 1; k < g->nodes[p].n_in; k++) { /* bounds made by a Constant only for it */
-            int b = g->nodes[p].in[k], c = b >= 0 ? g->tensors[b].producer : -1;
-            if (c >= 0 && qfd_node_is(&g->nodes[c], "Constant") && qfd_graph_n_readers(g, b) == 1)
-                drop[c] = true;
-        }
-    }
 }

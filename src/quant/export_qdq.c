@@ -6,7 +6,8 @@
  *   activation  [Clip(x, qmin*s, qmax*s)] -> QuantizeLinear(s, zp) ->
  *               DequantizeLinear(s, zp), the Clip only when the range is
  *               narrower than the container (bits < 8), which keeps the
- *               trained clamp.
+ *               trained clamp; a model's own Clip before it that the
+ *               quantizer makes redundant is dropped (absorb_clips).
  * Format ort: activations are stored as uint8 whatever their sign, zero
  * point 0 for [0, 255] and 128 for [-128, 127] (the same floats as int8
  * with zero point 0: ONNX Runtime's x86 kernels are uint8 x int8, and
@@ -222,6 +223,52 @@ static void drop_opset(qfd_model *m, const char *domain)
     m->n_opsets = w;
 }
 
+/* Clip's bounds when they are constants. */
+static bool clip_bounds(const qfd_graph *g, const qfd_node *c, float *lo, float *hi)
+{
+    int node;
+    *lo = -INFINITY, *hi = INFINITY;
+    if (c->n_in > 1 && c->in[1] >= 0 && !qfd_graph_known_scalar(g, c->in[1], lo, &node))
+        return false;
+    return !(c->n_in > 2 && c->in[2] >= 0 && !qfd_graph_known_scalar(g, c->in[2], hi, &node));
+}
+
+/* Drops a model's own Clip (a Relu6) whose only reader is an activation
+ * quantizer that saturates where the Clip does: every x past a bound
+ * quantizes to the integer the bound itself rounds to, qmin or qmax (a
+ * margin of 0.01 step keeps float rounding out of the test), so the file
+ * computes the same without it. ONNX Runtime drops such a Clip itself, but
+ * not all of them: 1.30 fails to load a file whose Relu6 bound sits a
+ * hair under the quantizer's range ("two nodes with same node name"), and
+ * its 4-bit types make its ClipQuantFusion throw (export_int4.c). Below 4
+ * bits in int4 the Min/Max clamp sits between the two: kept. */
+static void absorb_clips(qfd_graph *g, qfd_quant_format fmt, bool *drop)
+{
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        qfd_node *n = &g->nodes[i];
+        if (!n->domain || strcmp(n->domain, QFD_FQ_DOMAIN) || strcmp(n->op_type, QFD_FQ_OP) ||
+            qfd_graph_float_init(g, n->in[0], -1))
+            continue;
+        const int64_t qmin = qfd_attr_int(n, "qmin", 0), qmax = qfd_attr_int(n, "qmax", 255);
+        if (qfd_export_4bit(fmt, n) && !(qmin == -8 && qmax == 7) && !(qmin == 0 && qmax == 15))
+            continue;
+        const int x = n->in[0], p = g->tensors[x].producer;
+        const double s = *(const float *)g->tensors[n->in[1]].data;
+        float lo, hi;
+        if (p < 0 || !qfd_node_is(&g->nodes[p], "Clip") || qfd_graph_n_readers(g, x) != 1 || drop[p] ||
+            !clip_bounds(g, &g->nodes[p], &lo, &hi) || !(s > 0) || lo / s > (double)qmin + 0.49 ||
+            hi / s < (double)qmax - 0.49)
+            continue;
+        n->in[0] = g->nodes[p].in[0];
+        drop[p] = true;
+        for (size_t k = 1; k < g->nodes[p].n_in; k++) { /* bounds made by a Constant only for it */
+            int b = g->nodes[p].in[k], c = b >= 0 ? g->tensors[b].producer : -1;
+            if (c >= 0 && qfd_node_is(&g->nodes[c], "Constant") && qfd_graph_n_readers(g, b) == 1)
+                drop[c] = true;
+        }
+    }
+}
+
 qfd_status qfd_quant_export(qfd_ctx *ctx, const qfd_model *src, qfd_quant_format fmt, qfd_model **out)
 {
     *out = NULL;
@@ -242,8 +289,7 @@ qfd_status qfd_quant_export(qfd_ctx *ctx, const qfd_model *src, qfd_quant_format
         qfd_model_free(m);
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
     }
-    if (fmt == QFD_FORMAT_INT4)
-        qfd_export_absorb_clips(g, fmt, drop);
+    absorb_clips(g, fmt, drop);
     for (size_t i = 0; i < n_nodes && !st; i++) {
         const qfd_node *n = &g->nodes[i];
         if (!n->domain || strcmp(n->domain, QFD_FQ_DOMAIN))

@@ -167,6 +167,42 @@ static const float *fold_precond(void *user, const qfd_model *m, int t)
     return NULL;
 }
 
+/* Per tensor of the student: the largest value a step may train to, NaN
+ * where none. The step of an activation made by Clip(0, hi) (Relu6) stays
+ * at or below hi / qmax, as calibration left it (calibrate.c): the
+ * quantizer then saturates where the Clip does, so the export drops that
+ * Clip and ONNX Runtime fuses the layer into its integer kernels. A step
+ * trained just past the bound (6.00005 / 255 at 8 bits) left a Clip that
+ * ONNX Runtime 1.30 fails to load the file over ("two nodes with same node
+ * name"), and further past it a layer it runs in float. */
+static float *step_bounds(const qfd_model *student, const qfd_quant_plan *plan)
+{
+    const qfd_graph *g = &student->graph;
+    float *b = malloc((g->n_tensors + 1) * sizeof *b);
+    if (!b)
+        return NULL;
+    for (size_t t = 0; t < g->n_tensors; t++)
+        b[t] = NAN;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const qfd_node *n = &g->nodes[i];
+        if (!n->domain || strcmp(n->domain, QFD_FQ_DOMAIN) || strcmp(n->op_type, QFD_FQ_OP) || n->n_in < 2)
+            continue;
+        for (size_t k = 0; k < plan->n_q; k++) {
+            const qfd_qtensor *q = &plan->q[k];
+            if (!q->weight && !q->bias && q->tensor == n->in[0] && isfinite(q->clip_hi) && q->qmax > 0)
+                b[n->in[1]] = q->clip_hi / (float)q->qmax;
+        }
+    }
+    return b;
+}
+
+static const float *step_bound(void *user, const qfd_model *m, int t)
+{
+    const float *b = user;
+    (void)m;
+    return isnan(b[t]) ? NULL : &b[t];
+}
+
 static void config_str(char *config, size_t cap, const char *flag, const char *v)
 {
     size_t n = strlen(config);
@@ -175,7 +211,7 @@ static void config_str(char *config, size_t cap, const char *flag, const char *v
 
 static qfd_status train_student(qfd_ctx *ctx, const qfd_model *src, qfd_model *student, const qfd_dataset *ds,
                                 const qfd_quantize_opts *o, const run *rn, const qfd_fold_factors *ff,
-                                const qfd_teacher *teacher, qfd_quantize_result *r)
+                                const qfd_quant_plan *plan, const qfd_teacher *teacher, qfd_quantize_result *r)
 {
     qfd_train_opts to = o->train;
     if (teacher && teacher->resume_stage1)
@@ -191,14 +227,17 @@ static qfd_status train_student(qfd_ctx *ctx, const qfd_model *src, qfd_model *s
         return st;
     const qfd_graph *g = &student->graph;
     bool *frozen = calloc(g->n_tensors + 1, sizeof *frozen);
-    if (!frozen)
+    float *bounds = frozen ? step_bounds(student, plan) : NULL;
+    if (!bounds) {
+        free(frozen);
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+    }
     for (size_t i = 0; i < g->n_nodes; i++) {
         const qfd_node *n = &g->nodes[i];
         if (!strcmp(n->op_type, QFD_FQ_OP) && qfd_attr_int(n, "bits", 0) >= 8 && qfd_graph_float_init(g, n->in[0], -1))
             frozen[n->in[1]] = true;
     }
-    float lr_steps = o->lr_steps > 0 ? o->lr_steps : 1e-5f;
+    float lr_steps = o->lr_steps > 0 ? o->lr_steps : QFD_QUANT_LR_STEPS;
     qfd_param_group groups[4] = {{f.trainer.lr, f.trainer.weight_decay, false},
                                  {f.trainer.lr, 0.0f, false},
                                  {lr_steps, 0.0f, false},
@@ -210,6 +249,8 @@ static qfd_status train_student(qfd_ctx *ctx, const qfd_model *src, qfd_model *s
     f.trainer.group_user = frozen;
     f.trainer.precond_of = fold_precond;
     f.trainer.precond_user = (void *)ff;
+    f.trainer.bound_of = step_bound;
+    f.trainer.bound_user = bounds;
     f.trainer.losses = terms;
     f.trainer.n_losses = qfd_method_losses(&rn->meth, r->feature, teacher ? teacher->target : NULL, to.label_smoothing,
                                            terms);
@@ -242,6 +283,7 @@ static qfd_status train_student(qfd_ctx *ctx, const qfd_model *src, qfd_model *s
     f.meta.stage = stage;
     st = qfd_fit(ctx, student, ds, &f, &r->train);
     free(frozen);
+    free(bounds);
     return st;
 }
 
@@ -457,7 +499,7 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
         STAGE("training (%s): %d epoch%s of %s%s", rn.method, epochs, epochs == 1 ? "" : "s", terms,
               teacher.resume_student ? ", resumed" : "");
         to_preconditioner(&ff);
-        if ((st = train_student(ctx, src, work, &ds, o, &rn, &ff, rn.meth.distill ? &teacher : NULL, r)))
+        if ((st = train_student(ctx, src, work, &ds, o, &rn, &ff, &plan, rn.meth.distill ? &teacher : NULL, r)))
             goto out;
         r->seconds_train = now() - t;
         if (r->train.stopped)

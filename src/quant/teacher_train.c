@@ -45,7 +45,7 @@ qfd_status qfd_teacher_train(qfd_ctx *ctx, qfd_teacher *t, const qfd_quantize_op
         return st;
     rename_key(config, sizeof config, "--epochs", "--teacher-epochs");
     rename_key(config, sizeof config, "--lr", "--teacher-lr");
-    const float lr_steps = o->lr_steps > 0 ? o->lr_steps : 1e-5f;
+    const float lr_steps = o->lr_steps > 0 ? o->lr_steps : QFD_QUANT_LR_STEPS;
     qfd_fit_config_add(config, sizeof config, "--teacher-bits", "%.0f", t->bits);
     qfd_fit_config_add(config, sizeof config, "--lr-steps", "%.7g", lr_steps);
     qfd_fit_config_add(config, sizeof config, "--calib-images", "%.0f",

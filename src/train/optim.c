@@ -96,6 +96,8 @@ void qfd_optim_step(qfd_optim *o, float lr_factor, int n_threads)
             sgd(o, p, o->m[i], lr, g->weight_decay);
         else
             adamw(o, p, o->m[i], o->v[i], lr, g->weight_decay);
+        for (int64_t k = 0; p->max && k < p->n; k++)
+            p->value[k] = p->value[k] > *p->max ? *p->max : p->value[k];
     }
 }
 

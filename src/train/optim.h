@@ -25,6 +25,10 @@ typedef struct qfd_param {
      * folded weight W' = W * s trains as W would (its gradient times s^2),
      * see qfd_pass_fold_bn_factors. Owned by the caller. */
     const float *precond;
+    /* An upper bound, or NULL: after each update every element is at most
+     * *max (a quantizer step that must stay inside the Clip before it).
+     * Owned by the caller. */
+    const float *max;
 } qfd_param;
 
 typedef struct qfd_optim {

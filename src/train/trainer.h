@@ -37,6 +37,8 @@ const char *qfd_loss_kind_name(qfd_loss_kind kind);
 typedef int (*qfd_group_fn)(void *user, const qfd_model *m, int tensor, qfd_param_role role);
 /* A parameter's per-element gradient factor (qfd_param.precond), or NULL. */
 typedef const float *(*qfd_precond_fn)(void *user, const qfd_model *m, int tensor);
+/* A parameter's upper bound (qfd_param.max), or NULL. */
+typedef const float *(*qfd_bound_fn)(void *user, const qfd_model *m, int tensor);
 
 typedef struct qfd_trainer_opts {
     qfd_opt_kind optimizer;
@@ -48,6 +50,8 @@ typedef struct qfd_trainer_opts {
     void *group_user;
     qfd_precond_fn precond_of; /* NULL: none */
     void *precond_user;
+    qfd_bound_fn bound_of; /* NULL: none */
+    void *bound_user;
     size_t n_losses; /* 0: one cross-entropy term on the first output */
     const qfd_loss_term *losses;
     const qfd_model *teacher; /* frozen, run in inference mode; NULL if no term needs it */

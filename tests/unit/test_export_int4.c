@@ -9,7 +9,9 @@
  *    here from the weights and steps);
  *  - no Clip feeds a 4-bit QuantizeLinear (ONNX Runtime 1.30 fails to load
  *    that), a quantizer below 4 bits is clamped by Min/Max, and the model's
- *    Relu6 Clip is gone when a 4-bit quantizer follows it.
+ *    Relu6 Clip is gone when the quantizer after it makes it redundant;
+ *  - the same rule in the ort format, at a step a hair past the Clip's
+ *    bound (dropped) and one clearly past it (kept).
  * usage: test_export_int4 TMP_DIR */
 #include <math.h>
 #include <stdio.h>
@@ -165,12 +167,14 @@ static void check_graph(const qfd_model *q, int abits, bool edge8, int *bad)
     /* activations: x and f (the inputs of conv0 and the Gemm: 8-bit with
      * edge8), r0 (conv1's input) and, at 8 bits only, r1 (conv1's output,
      * which only GlobalAveragePool reads: see plan.c output_quantizers);
-     * r0's own Clip(0, 6) goes only before a full-range 4-bit quantizer,
-     * and 5 to 7 bits in 8-bit types keep their clamp with a Clip, as in ort */
+     * r0's own Clip(0, 6), which its quantizer makes redundant (set_steps
+     * keeps the step inside it), goes except below 4 bits, where the
+     * Min/Max clamp sits between the two; 5 to 7 bits in 8-bit types keep
+     * their clamp with a Clip, as in ort */
     int n_act = (edge8 ? 2 : 4) - (abits < 8);
     int want_q4 = abits <= 4 ? n_act : 0;
     int want_min = abits < 4 ? n_act : 0;
-    int want_clip = (abits == 4 ? 0 : 1) + (abits > 4 && abits < 8 ? n_act : 0);
+    int want_clip = (abits < 4 ? 1 : 0) + (abits > 4 && abits < 8 ? n_act : 0);
     if (n_q4 != want_q4 || n_min != want_min || n_clip != want_clip) {
         fprintf(stderr, "%d 4-bit quantizers, %d Min clamps, %d Clips; want %d, %d, %d\n", n_q4, n_min, n_clip, want_q4,
                 want_min, want_clip);
@@ -226,6 +230,40 @@ static void one_case(qfd_ctx *ctx, const char *tmp, int bits, qfd_first_last fl)
     qfd_model_free(m);
 }
 
+/* A model's own Clip(0, 6) before an 8-bit ort quantizer: dropped when the
+ * quantizer saturates where it does (a step a hair past 6 / 255, as
+ * training can leave it), kept when it still clamps (6.1 / 255); the file
+ * computes what the fake-quant model does either way. */
+static void ort_clip_case(qfd_ctx *ctx, float hi_times_255, int want_clips)
+{
+    qfd_model *m = small_cnn(), *q = NULL;
+    qfd_quant_cfg cfg = {8, 8, QFD_FIRST_LAST_SAME, QFD_FORMAT_ORT, NULL, 0};
+    qfd_quant_plan p;
+    float y_fq[6], y_q[6];
+    CHECK_OK(ctx, qfd_quant_plan_make(ctx, m, &cfg, &p));
+    set_steps(m, &p);
+    for (size_t i = 0; i < p.n_q; i++)
+        if (!p.q[i].weight && !p.q[i].bias && isfinite(p.q[i].clip_hi))
+            p.q[i].step[0] = hi_times_255 / 255.0f;
+    CHECK_OK(ctx, qfd_quant_insert(ctx, m, &p));
+    CHECK_OK(ctx, qfd_quant_export(ctx, m, QFD_FORMAT_ORT, &q));
+    if (q) {
+        run(ctx, m, y_fq, 6);
+        run(ctx, q, y_q, 6);
+        int clips = 0, bad = 0;
+        for (size_t i = 0; i < q->graph.n_nodes; i++)
+            clips += qfd_node_is(&q->graph.nodes[i], "Clip");
+        for (int k = 0; k < 6; k++)
+            bad += !(fabsf(y_fq[k] - y_q[k]) <= 1e-5f * fmaxf(1, fabsf(y_fq[k])));
+        printf("%s ort export, step x 255 = %g: %d Clip(s), want %d\n", bad || clips != want_clips ? "FAIL" : "ok  ",
+               (double)hi_times_255, clips, want_clips);
+        CHECK(!bad && clips == want_clips);
+    }
+    qfd_quant_plan_free(&p);
+    qfd_model_free(q);
+    qfd_model_free(m);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -237,6 +275,8 @@ int main(int argc, char **argv)
         one_case(ctx, argv[1], bits, QFD_FIRST_LAST_SAME);
     one_case(ctx, argv[1], 4, QFD_FIRST_LAST_8);
     one_case(ctx, argv[1], 2, QFD_FIRST_LAST_8);
+    ort_clip_case(ctx, 6.00005f, 0);
+    ort_clip_case(ctx, 6.1f, 1);
     qfd_ctx_free(ctx);
     return TEST_DONE();
 }
