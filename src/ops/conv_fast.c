@@ -317,6 +317,7 @@ void qfd_conv_direct_pad(const qfd_conv_geom *g, const float *x, int64_t c_n, fl
 #endif
 }
 
+#if QFD_HAVE_AVX512
 /* Input channels per pass of the channel-vector kernel over the image. A
  * pass reads its channels' weights (cb * k_size * m floats) once per tile
  * of pixels; kept under DM_BLOCK_BYTES they stay in the core's L2 for the
@@ -334,6 +335,7 @@ static int64_t dm_c_block(int64_t c_n, int64_t kt, int64_t m_n)
     const int64_t passes = (c_n + cb - 1) / cb;
     return (c_n + passes - 1) / passes; /* even passes, none nearly empty */
 }
+#endif
 
 void qfd_conv_direct_part(const qfd_conv_geom *g, const float *padded, int64_t c_n, const float *w, const float *wt,
                           const float *b, int64_t m_n, int64_t m_lo, int64_t m_hi, float *y, const float *next, int acc)
