@@ -4,21 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/ctx.h"
+#include "core/proc.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "exec/exec.h"
 #include "ir/model_info.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_opts *o, qfd_eval_result *r)
 {
@@ -61,7 +54,7 @@ qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_o
     if ((st = qfd_loader_new(ctx, &ds, &lo, &ld)) || (st = qfd_loader_start_epoch(ctx, ld, 0, 0)))
         goto out;
     int64_t top1 = 0, top5 = 0, done = 0, seen = 0;
-    double t0 = now();
+    double t0 = qfd_now();
     const qfd_array *bx, *by;
     while (qfd_loader_next(ld, &bx, &by)) {
         const int64_t b = bx->dims[0];
@@ -115,7 +108,7 @@ qfd_status qfd_model_evaluate(qfd_ctx *ctx, const qfd_model *m, const qfd_eval_o
     if ((st = qfd_loader_error(ctx, ld)))
         goto out;
     r->skipped = qfd_loader_skipped(ld);
-    r->seconds = now() - t0;
+    r->seconds = qfd_now() - t0;
     r->n = done;
     r->top1 = done ? (double)top1 / (double)done : 0;
     r->top5 = done ? (double)top5 / (double)done : 0;

@@ -42,11 +42,6 @@ int qfd_cli_is_help(const char *arg);
 FILE *qfd_cli_create(const char *path, char **tmp);
 int qfd_cli_commit(FILE *f, char *tmp, const char *path, int keep);
 
-/* The process's resident set size now (/proc/self/statm) and its peak so
- * far (getrusage's ru_maxrss), in MB of 2^20 bytes; 0 when unknown. */
-double qfd_cli_rss_mb(void);
-double qfd_cli_peak_rss_mb(void);
-
 /* SIGINT/SIGTERM set the returned flag (and no longer end the process):
  * training stops after the current step and checkpoints. */
 volatile sig_atomic_t *qfd_cli_catch_stop(void);

@@ -2,29 +2,22 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "core/proc.h"
 
 typedef struct progress {
     double start, last;
     int tty;
 } progress;
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Quiet for the first two seconds, then one line a second (one updated
  * line on a terminal). */
 static void on_progress(void *user, int64_t done, int64_t total)
 {
     progress *p = user;
-    double t = now();
+    double t = qfd_now();
     if (t - p->start < 2.0 || (t - p->last < 1.0 && done < total))
         return;
     p->last = t;
@@ -59,7 +52,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         o.profile = stderr;
     if ((rc = qfd_cli_data_check(&qfd_cmd_eval, o.n_mean, o.n_std)) != QFD_CLI_GO)
         return rc;
-    progress p = {now(), 0, isatty(2)};
+    progress p = {qfd_now(), 0, isatty(2)};
     o.progress = quiet ? NULL : on_progress;
     o.user = &p;
     qfd_model *m;

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "cli/args.h"
+#include "core/proc.h"
 
 static void print_shape(const qfd_array *a)
 {
@@ -14,13 +14,6 @@ static void print_shape(const qfd_array *a)
     for (int k = 0; k < a->rank; k++)
         printf("%s%" PRId64, k ? "," : "", a->dims[k]);
     printf("]");
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* --repeat: what the timed runs measured. */
@@ -138,7 +131,7 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
         st = qfd_tensor_file_read(ctx, inputs[i], &arrays[i]);
     /* "loaded": model, executor and inputs, before the first run plans and
      * allocates what running takes */
-    t.rss_loaded_mb = qfd_cli_rss_mb();
+    t.rss_loaded_mb = (double)qfd_rss_bytes() / 1048576.0;
     if (!st)
         st = qfd_exec_run(ctx, e, arrays, (size_t)n_inputs);
     if (!st && mkdir(out_dir, 0755) != 0 && errno != EEXIST) {
@@ -153,13 +146,13 @@ static int run(qfd_ctx *ctx, int argc, char **argv)
     if (!st && repeat) {
         t.runs = repeat;
         t.batch = n_inputs && arrays[0].rank ? arrays[0].dims[0] : 1;
-        double t0 = now();
+        double t0 = qfd_now();
         for (int r = 0; !st && r < repeat; r++)
             st = qfd_exec_run(ctx, e, arrays, (size_t)n_inputs);
-        t.seconds = now() - t0;
+        t.seconds = qfd_now() - t0;
     }
     if (!st) {
-        t.rss_peak_mb = qfd_cli_peak_rss_mb();
+        t.rss_peak_mb = (double)qfd_peak_rss_bytes() / 1048576.0;
         if (repeat) {
             double per_run = t.seconds / t.runs;
             fprintf(stderr,

@@ -3,10 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "core/proc.h"
 
 /* NaN (no labels, no test set) as null */
 static void json_num(const char *key, double v, const char *fmt)
@@ -34,7 +34,7 @@ static void print_json(const char *out, const qfd_train_opts *o, const qfd_train
     json_num("images_per_second_overall", r->images_per_second, "%.3f");
     json_num("train_mb", (double)r->train_bytes / 1048576.0, "%.1f");
     json_num("rss_loaded_mb", r->rss_loaded_bytes ? (double)r->rss_loaded_bytes / 1048576.0 : NAN, "%.1f");
-    json_num("rss_peak_mb", qfd_cli_peak_rss_mb(), "%.1f");
+    json_num("rss_peak_mb", (double)qfd_peak_rss_bytes() / 1048576.0, "%.1f");
     printf("}\n");
 }
 

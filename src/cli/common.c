@@ -4,7 +4,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -131,21 +130,4 @@ void qfd_cli_warn_skipped(int64_t n, const char *what)
     if (n > 0)
         fprintf(stderr, "qfd-onnx: warning: %" PRId64 " bad image%s left out%s (--on-bad-image skip)\n", n,
                 n == 1 ? "" : "s", what);
-}
-
-double qfd_cli_rss_mb(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long long size, resident;
-    int ok = f && fscanf(f, "%llu %llu", &size, &resident) == 2;
-    if (f)
-        fclose(f);
-    long page = sysconf(_SC_PAGESIZE);
-    return ok && page > 0 ? (double)resident * (double)page / 1048576.0 : 0.0;
-}
-
-double qfd_cli_peak_rss_mb(void)
-{
-    struct rusage ru;
-    return getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : 0.0; /* KiB on Linux */
 }

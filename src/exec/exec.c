@@ -1,3 +1,4 @@
+#include "core/proc.h"
 #include "exec/exec_impl.h"
 
 #include <stdio.h>
@@ -633,11 +634,11 @@ static qfd_status run_graph(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs, 
         qfd_exec_op_ctx(e, ctx, i, &oc);
         if ((st = use_pack(ctx, e, i, &oc)))
             return st;
-        double t0 = e->prof ? qfd_exec_now() : 0.0;
+        double t0 = e->prof ? qfd_now() : 0.0;
         if ((st = e->nodes[i].def->forward(&oc)))
             return st;
         if (e->prof)
-            qfd_exec_profile_add(e, i, false, qfd_exec_now() - t0, &oc);
+            qfd_exec_profile_add(e, i, false, qfd_now() - t0, &oc);
     }
     return QFD_OK;
 }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/proc.h"
 #include "exec/exec_impl.h"
 
 /* A float output of a node with a gradient-carrying input carries one too;
@@ -186,7 +187,7 @@ qfd_status qfd_exec_backward(qfd_ctx *ctx, qfd_exec *e)
         if (!any)
             continue;
         /* the zero fill of the gradients it starts counts as the node's */
-        double t0 = e->prof ? qfd_exec_now() : 0.0;
+        double t0 = e->prof ? qfd_now() : 0.0;
         qfd_op_ctx oc;
         qfd_exec_op_ctx(e, ctx, i, &oc);
         const qfd_op_def *def = e->nodes[i].def;
@@ -209,7 +210,7 @@ qfd_status qfd_exec_backward(qfd_ctx *ctx, qfd_exec *e)
         if (st)
             return st;
         if (e->prof)
-            qfd_exec_profile_add(e, i, true, qfd_exec_now() - t0, &oc);
+            qfd_exec_profile_add(e, i, true, qfd_now() - t0, &oc);
     }
     e->prof_backwards += e->prof != NULL;
     return QFD_OK;

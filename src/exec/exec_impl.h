@@ -66,9 +66,6 @@ struct qfd_exec {
  * and its multiply-adds (the op's macs hook, at oc's shapes). */
 void qfd_exec_profile_add(qfd_exec *e, size_t i, bool backward, double seconds, const qfd_op_ctx *oc);
 
-/* Monotonic seconds, for the profile. */
-double qfd_exec_now(void);
-
 /* The op context of node i, pointing at the executor's values (and, when
  * training, gradients and saved state). */
 void qfd_exec_op_ctx(qfd_exec *e, qfd_ctx *ctx, size_t i, qfd_op_ctx *oc);

@@ -6,20 +6,13 @@
  * since one op type covers layers of very different shapes. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/ctx.h"
+#include "core/proc.h"
 #include "exec/exec_impl.h"
 
 #define PROF_SLOTS 4
 #define PROF_TOP_NODES 8
-
-double qfd_exec_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 qfd_status qfd_exec_profile_start(qfd_ctx *ctx, qfd_exec *e)
 {

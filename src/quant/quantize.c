@@ -8,9 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/ctx.h"
+#include "core/proc.h"
 #include "data/dataset.h"
 #include "io/io.h"
 #include "ir/edit.h"
@@ -21,13 +21,6 @@
 #include "quant/quant.h"
 #include "quant/teacher.h"
 #include "train/setup.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 typedef struct run {
     qfd_quant_cfg cfg;
@@ -410,7 +403,7 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
     const int stages = 4 + rn.train + rn.meth.distill;
     int stage = 0;
     char what[1024];
-    double t = now();
+    double t = qfd_now();
 #define STAGE(...)                                          \
     do {                                                    \
         snprintf(what, sizeof what, __VA_ARGS__);           \
@@ -466,7 +459,7 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
           "%d activation and %d int32 bias quantizers",
           r->folded_bn, n_quant, plan.n_layers, rn.cfg.wbits, rn.cfg.abits, o->first_last ? o->first_last : "8", n_w,
           n_a, n_b);
-    r->seconds_prepare = now() - t;
+    r->seconds_prepare = qfd_now() - t;
     int64_t nc = o->calib_images > 0 ? o->calib_images : 2048;
     nc = nc < ds.n ? nc : ds.n;
     if ((st = calib_images(ctx, &ds, &nc, n_norm, mean, std, o->train.n_threads, &cx, &r->skipped_train)))
@@ -474,25 +467,25 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
     qfd_calib_opts co = {rn.calib, cx, nc, &ds.x, 64, o->train.n_threads, o->calib_progress, o->train.user};
 
     if (rn.meth.distill) {
-        t = now();
+        t = qfd_now();
         STAGE("%s", teacher.plan);
         st = qfd_teacher_make(ctx, &teacher, o, &rn.meth, &ds, &co, r);
         r->train.checkpointed = r->teacher_train.checkpointed; /* for the message of a failed stage 1 */
         if (st)
             goto out;
-        r->seconds_teacher = now() - t;
+        r->seconds_teacher = qfd_now() - t;
         if ((r->train.stopped = r->teacher_train.stopped))
             goto out;
     }
 
-    t = now();
+    t = qfd_now();
     STAGE("calibrating on %lld training images (%s)", (long long)nc, o->calib ? o->calib : "mse");
     if ((st = qfd_quant_calibrate(ctx, work, &plan, &co)) || (st = qfd_quant_insert(ctx, work, &plan)))
         goto out;
-    r->seconds_calibrate = now() - t;
+    r->seconds_calibrate = qfd_now() - t;
 
     if (rn.train) {
-        t = now();
+        t = qfd_now();
         int epochs = o->train.epochs > 0 ? o->train.epochs : 2;
         char terms[128];
         loss_text(&rn.meth, terms, sizeof terms);
@@ -501,7 +494,7 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
         to_preconditioner(&ff);
         if ((st = train_student(ctx, src, work, &ds, o, &rn, &ff, &plan, rn.meth.distill ? &teacher : NULL, r)))
             goto out;
-        r->seconds_train = now() - t;
+        r->seconds_train = qfd_now() - t;
         if (r->train.stopped)
             goto out;
     }
@@ -509,13 +502,13 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
     if (o->student_path && (st = qfd_model_save(ctx, work, o->student_path)))
         goto out;
 
-    t = now();
+    t = qfd_now();
     STAGE("exporting QDQ (format %s)", r->format);
     if ((st = qfd_quant_export(ctx, work, rn.cfg.format, &exported)) || (st = fill_tensors(ctx, work, r)))
         goto out;
-    r->seconds_export = now() - t;
+    r->seconds_export = qfd_now() - t;
 
-    t = now();
+    t = qfd_now();
     qfd_compare_opts cmp = {.data = o->train.data,
                             .limit = o->eval_limit,
                             .batch = 100,
@@ -547,7 +540,7 @@ qfd_status qfd_model_quantize(qfd_ctx *ctx, const qfd_model *src, const qfd_quan
     r->teacher_top1 = !teacher.m ? NAN : eval_teacher ? cr.top1[3] : cr.top1[0];
     r->agreement = cr.agreement;
     r->max_logit_diff = cr.max_logit_diff;
-    r->seconds_evaluate = now() - t;
+    r->seconds_evaluate = qfd_now() - t;
     if ((st = tag(ctx, exported, &rn, r)) ||
         (!strcmp(norm_source, "flags") && (st = qfd_model_record_normalization(ctx, exported, n_norm, mean, std))))
         goto out;

@@ -1,41 +1,13 @@
 #include "train/fit.h"
+#include "core/proc.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "core/ctx.h"
 #include "exec/exec.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* The resident set size now, from /proc/self/statm; 0 when unknown. */
-static size_t rss_now(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long long size, resident;
-    int ok = f && fscanf(f, "%llu %llu", &size, &resident) == 2;
-    if (f)
-        fclose(f);
-    long page = sysconf(_SC_PAGESIZE);
-    return ok && page > 0 ? (size_t)(resident * (unsigned long long)page) : 0;
-}
-
-/* The process's peak resident set size so far; 0 when unknown. */
-static size_t rss_peak(void)
-{
-    struct rusage ru;
-    return getrusage(RUSAGE_SELF, &ru) == 0 && ru.ru_maxrss > 0 ? (size_t)ru.ru_maxrss * 1024 : 0; /* KiB on Linux */
-}
 
 /* NaN as null */
 static void json_num(FILE *f, const char *key, double v, const char *fmt)
@@ -123,7 +95,7 @@ qfd_status qfd_fit(qfd_ctx *ctx, qfd_model *m, const qfd_dataset *ds, const qfd_
     qfd_status st;
     if ((st = qfd_loader_new(ctx, ds, &o->loader, &ld)))
         goto out;
-    r->rss_loaded_bytes = rss_now(); /* the model and data, not yet what training takes */
+    r->rss_loaded_bytes = qfd_rss_bytes(); /* the model and data, not yet what training takes */
     if ((st = qfd_trainer_new(ctx, m, &o->trainer, &tr)))
         goto out;
     const int64_t steps = qfd_loader_batches_per_epoch(ld);
@@ -142,8 +114,8 @@ qfd_status qfd_fit(qfd_ctx *ctx, qfd_model *m, const qfd_dataset *ds, const qfd_
                       (long long)s.n_terms, n_terms(o));
         goto out;
     }
-    double t0 = now(), first_loss = -1; /* the loss before this run's first update */
-    double t_first = 0, t_last = 0;     /* end of this run's first and last step */
+    double t0 = qfd_now(), first_loss = -1; /* the loss before this run's first update */
+    double t_first = 0, t_last = 0;         /* end of this run's first and last step */
     int64_t images = 0, images_first = 0;
     for (int64_t epoch = s.epoch; epoch < o->epochs && !r->stopped; epoch++) {
         if ((st = qfd_loader_start_epoch(ctx, ld, epoch, s.batch)))
@@ -152,7 +124,7 @@ qfd_status qfd_fit(qfd_ctx *ctx, qfd_model *m, const qfd_dataset *ds, const qfd_
             s.loss_sum = 0, s.seen = 0, s.hits = 0;
             memset(s.term_sum, 0, sizeof s.term_sum);
         }
-        double te = now();
+        double te = qfd_now();
         int64_t seen_here = 0;
         const int64_t skipped_before = qfd_loader_skipped(ld);
         const qfd_array *x, *y;
@@ -183,11 +155,11 @@ qfd_status qfd_fit(qfd_ctx *ctx, qfd_model *m, const qfd_dataset *ds, const qfd_
             s.hits += ss.correct;
             seen_here += ss.n;
             images += ss.n;
-            t_last = now();
+            t_last = qfd_now();
             if (++r->steps == 1)
                 t_first = t_last, images_first = images;
             if (o->progress)
-                report(o, &s, epoch, steps, seen_here, now() - te);
+                report(o, &s, epoch, steps, seen_here, qfd_now() - te);
             if (o->stop && *o->stop) {
                 r->stopped = 1;
                 break;
@@ -231,11 +203,11 @@ qfd_status qfd_fit(qfd_ctx *ctx, qfd_model *m, const qfd_dataset *ds, const qfd_
         r->term_weights[i] = o->trainer.n_losses ? o->trainer.losses[i].weight : 1.0;
         r->terms[i] = s.seen ? s.term_sum[i] / (double)s.seen : 0;
     }
-    r->seconds = now() - t0;
+    r->seconds = qfd_now() - t0;
     r->images_per_second = r->seconds > 0 ? (double)images / r->seconds : 0;
     if (r->steps >= 2 && t_last > t_first)
         r->steady_images_per_second = (double)(images - images_first) / (t_last - t_first);
-    r->rss_peak_bytes = rss_peak();
+    r->rss_peak_bytes = qfd_peak_rss_bytes();
     r->train_bytes = qfd_trainer_memory(tr);
     if (o->profile)
         qfd_exec_profile_write(qfd_trainer_exec(tr), o->profile);
