@@ -79,13 +79,8 @@
 # dataset-fashion-mnist. Runs take minutes: nothing else heavy should run on
 # the machine meanwhile.
 set -uo pipefail
-PY=/usr/bin/python3
-BIN=${QFD_BIN:-build/src/qfd-onnx}
-[[ $BIN == /* || ! -e $BIN ]] || BIN=$(realpath "$BIN") # relative to the caller's folder
-caller=$PWD
-cd "$(dirname "$0")/../.." || exit 2
-CACHE=${QFD_ZOO_CACHE:-$HOME/.cache/qfd-onnx/zoo}
-export QFD_ZOO_CACHE=$CACHE
+# shellcheck source=tools/bench/lib.sh
+source "$(dirname "$0")/lib.sh" # PY, BIN, CACHE, caller; cd to the repository; record, header
 
 threads=2 steps=4 bits=(4 8) methods=(lsq qfd) parity_steps=3 parity=1 save="" models=()
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
@@ -124,20 +119,6 @@ trap 'rm -rf "$tmp"' EXIT
 results=$tmp/results.jsonl
 : >"$results"
 
-# one JSON record a measurement: model, case, engine, and what it printed or why it failed
-record() { # model case engine json-or-empty errfile
-  "$PY" - "$@" >>"$results" <<'EOF'
-import json, sys
-model, case, engine, out, err = sys.argv[1:6]
-try:
-    r = json.loads(out.strip().splitlines()[-1])
-except (ValueError, IndexError):
-    lines = open(err, errors="replace").read().strip().splitlines()
-    r = {"error": lines[-1] if lines else "no output"}
-r.pop("model", None)
-print(json.dumps({"model": model, "case": case, "engine": engine, **r}))
-EOF
-}
 
 # quantize's report -> one JSON line: the training object (step speed, memory, loss)
 report_json() { # report.json
@@ -145,19 +126,7 @@ report_json() { # report.json
 }
 
 # the machine, the build and the peer first, so that a partial log is labelled
-cpu=$(lscpu | sed -n 's/^Model name: *//p')
-flags=$(grep -m1 '^flags' /proc/cpuinfo)
-has() { [[ " ${flags#*:} " == *" $1 "* ]] && echo yes || echo no; }
-cache=$(dirname "$(dirname "$BIN")")/CMakeCache.txt
-build="?"
-if [[ -f $cache ]]; then
-  build="$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$cache"), QFD_NO_AVX512=$(sed -n 's/^QFD_NO_AVX512:[A-Z]*=//p' "$cache")"
-fi
-torch_v=$("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null)
-commit="$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD 2>/dev/null || echo +uncommitted)"
-echo "qat.sh $(date -u '+%F %H:%M UTC'), commit $commit"
-echo "cpu: $cpu, $(nproc) cores; avx512f $(has avx512f), avx512_vnni $(has avx512_vnni), amx $(has amx_tile)"
-echo "qfd-onnx: $BIN ($build); PyTorch ${torch_v:-?} (qat_torch.py)"
+header qat.sh "PyTorch $(torch_version) (qat_torch.py)"
 echo "threads: $threads; timed steps: $steps after the first; bits: ${bits[*]}; methods: ${methods[*]};" \
   "parity: $( ((parity)) && echo "step 1 checked, step $parity_steps shown" || echo off);" \
   "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -48,13 +48,8 @@
 # (tools/deps.sh installs them). Runs take minutes: nothing else heavy
 # should run on the machine meanwhile.
 set -uo pipefail
-PY=/usr/bin/python3
-BIN=${QFD_BIN:-build/src/qfd-onnx}
-[[ $BIN == /* || ! -e $BIN ]] || BIN=$(realpath "$BIN") # relative to the caller's folder
-caller=$PWD
-cd "$(dirname "$0")/../.." || exit 2
-CACHE=${QFD_ZOO_CACHE:-$HOME/.cache/qfd-onnx/zoo}
-export QFD_ZOO_CACHE=$CACHE
+# shellcheck source=tools/bench/lib.sh
+source "$(dirname "$0")/lib.sh" # PY, BIN, CACHE, caller; cd to the repository; record, header
 
 threads=(1 2) batches=(1 8) runs=0 train_steps=3 train=1 quick=0 save="" models=()
 train_models=" resnet18 mobilenet_v2 vit_b_16 "
@@ -99,36 +94,10 @@ trap 'rm -rf "$tmp"' EXIT
 results=$tmp/results.jsonl
 : >"$results"
 
-# one JSON record a measurement: model, case, engine (qfd/ort/torch), and what it printed or why it failed
-record() { # model case engine json-or-empty errfile
-  "$PY" - "$@" >>"$results" <<'EOF'
-import json, sys
-model, case, engine, out, err = sys.argv[1:6]
-try:
-    r = json.loads(out.strip().splitlines()[-1])
-except (ValueError, IndexError):
-    lines = open(err, errors="replace").read().strip().splitlines()
-    r = {"error": lines[-1] if lines else "no output"}
-r.pop("model", None)  # qfd-onnx's JSON names the file
-print(json.dumps({"model": model, "case": case, "engine": engine, **r}))
-EOF
-}
 
 # the machine, the build and the peers, first, so that a partial log is labelled
-cpu=$(lscpu | sed -n 's/^Model name: *//p')
-flags=$(grep -m1 '^flags' /proc/cpuinfo)
-has() { [[ " ${flags#*:} " == *" $1 "* ]] && echo yes || echo no; }
-cache=$(dirname "$(dirname "$BIN")")/CMakeCache.txt
-build="?"
-if [[ -f $cache ]]; then
-  build="$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$cache"), QFD_NO_AVX512=$(sed -n 's/^QFD_NO_AVX512:[A-Z]*=//p' "$cache")"
-fi
 ort_v=$(node -p 'require("./tools/ort/node_modules/onnxruntime-node/package.json").version' 2>/dev/null)
-torch_v=$("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null)
-commit="$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD 2>/dev/null || echo +uncommitted)"
-echo "zoo.sh $(date -u '+%F %H:%M UTC'), commit $commit"
-echo "cpu: $cpu, $(nproc) cores; avx512f $(has avx512f), avx512_vnni $(has avx512_vnni), amx $(has amx_tile)"
-echo "qfd-onnx: $BIN ($build); ONNX Runtime ${ort_v:-?} (onnxruntime-node); PyTorch ${torch_v:-?}"
+header zoo.sh "ONNX Runtime ${ort_v:-?} (onnxruntime-node); PyTorch $(torch_version)"
 echo "threads: ${threads[*]}; batches: ${batches[*]}; training: batch $train_batch at $max_t threads," \
   "$train_steps timed steps; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
