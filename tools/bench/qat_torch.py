@@ -38,8 +38,10 @@ The recipe (what quantize does; src/quant/plan.c, quantize.c, methods.c):
     straight-through gradient to the bias, none to the steps), as quantize's
     BiasQuant.
   - SGD, Nesterov momentum 0.9, groups: weights (lr 0.004, weight decay
-    5e-4), biases (lr 0.004, no decay), steps (lr 1e-5, no decay); the steps
-    of 8-bit weights are frozen (requires_grad False). Cosine schedule over
+    5e-4), biases (lr 0.004, no decay), steps (lr 1e-3, no decay); the steps
+    of 8-bit weights are frozen (requires_grad False), and the step of an
+    activation after ReLU6 stays at or below 6 / qmax after each update, as
+    quantize keeps it inside the Clip. Cosine schedule over
     the run's steps, no warm-up.
   - loss: cross-entropy; qfd adds 1.0 * MSE(student feature, teacher's
     quantized feature), the feature being the classifier's input before its
@@ -110,7 +112,7 @@ import make_models  # noqa: E402
 
 ROOT = os.path.dirname(os.path.abspath(TOOLS))
 BATCH = {"resnet20": 128, "mobilenetv2": 128, "resnet18": 16}
-LR, LR_STEPS, WD, MOMENTUM, LAMBDA, TEACHER_BITS = 0.004, 1e-5, 5e-4, 0.9, 1.0, 4
+LR, LR_STEPS, WD, MOMENTUM, LAMBDA, TEACHER_BITS = 0.004, 1e-3, 5e-4, 0.9, 1.0, 4
 
 
 def rss_mb():
@@ -274,6 +276,7 @@ class QNet(nn.Module):
         self.layers = nn.ModuleList()
         self.aq = nn.ModuleDict()
         self.plan = {}
+        self.after_relu6 = set()  # names of the activations ReLU6 makes (their steps stay <= 6 / qmax)
 
     def want(self, name, bits, signed):
         old = self.plan.get(name)
@@ -293,6 +296,18 @@ class QNet(nn.Module):
     def q(self, name, x):
         aq = self.q_of(name)
         return aq(x) if aq is not None else x
+
+    def q6(self, name, x):
+        """relu6(x), quantized as name."""
+        self.after_relu6.add(name)
+        return self.q(name, relu6(x))
+
+    def bound_steps(self):
+        with torch.no_grad():
+            for name in self.after_relu6:
+                aq = self.q_of(name)
+                if aq is not None:
+                    aq.step.clamp_(max=6.0 / aq.qmax)
 
     def layer(self, mod, bn, in_name, out_name, edge=False):
         L = QLayer(mod, bn, 8 if edge else self.wbits, in_name, out_name)
@@ -409,17 +424,17 @@ class QMobileNetV2(QNet):
         self.finish()
 
     def forward(self, x):
-        h = self.q("stem", relu6(self.stem(self.q("input", x))))
+        h = self.q6("stem", self.stem(self.q("input", x)))
         for i, (mods, res) in enumerate(self.blocks):
             t = h
             for L in mods[:-1]:
-                t = self.q(L.out_name, relu6(L(t)))
+                t = self.q6(L.out_name, L(t))
             p = mods[-1](t)
             if res:
                 h = self.q(f"b{i}.out", h + self.q(f"b{i}.p", p))
             else:
                 h = self.q(f"b{i}.p", p)
-        t = self.q("last", relu6(self.last(h)))
+        t = self.q6("last", self.last(h))
         feat = torch.flatten(F.adaptive_avg_pool2d(t, 1), 1)
         return self.fc(self.q("feat", feat)), feat
 
@@ -602,6 +617,7 @@ def stepper(student, x, y, target):
         for w, s2 in precond:
             w.grad.mul_(s2)
         opt.step()
+        student.bound_steps()
         return loss
     return step
 
