@@ -95,7 +95,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import sys
 import time
 
@@ -109,19 +108,11 @@ from onnx import numpy_helper
 TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, TOOLS)
 import make_models  # noqa: E402
+from zoo_torch import peak_mb, rss_mb  # noqa: E402  (the same two memory figures as zoo.sh's peer)
 
 ROOT = os.path.dirname(os.path.abspath(TOOLS))
 BATCH = {"resnet20": 128, "mobilenetv2": 128, "resnet18": 16}
 LR, LR_STEPS, WD, MOMENTUM, LAMBDA, TEACHER_BITS = 0.004, 1e-3, 5e-4, 0.9, 1.0, 4
-
-
-def rss_mb():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def peak_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
 def qrange(bits, signed):
