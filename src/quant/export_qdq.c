@@ -223,16 +223,6 @@ static void drop_opset(qfd_model *m, const char *domain)
     m->n_opsets = w;
 }
 
-/* Clip's bounds when they are constants. */
-static bool clip_bounds(const qfd_graph *g, const qfd_node *c, float *lo, float *hi)
-{
-    int node;
-    *lo = -INFINITY, *hi = INFINITY;
-    if (c->n_in > 1 && c->in[1] >= 0 && !qfd_graph_known_scalar(g, c->in[1], lo, &node))
-        return false;
-    return !(c->n_in > 2 && c->in[2] >= 0 && !qfd_graph_known_scalar(g, c->in[2], hi, &node));
-}
-
 /* Drops a model's own Clip (a Relu6) whose only reader is an activation
  * quantizer that saturates where the Clip does: every x past a bound
  * quantizes to the integer the bound itself rounds to, qmin or qmax (a
@@ -256,7 +246,7 @@ static void absorb_clips(qfd_graph *g, qfd_quant_format fmt, bool *drop)
         const double s = *(const float *)g->tensors[n->in[1]].data;
         float lo, hi;
         if (p < 0 || !qfd_node_is(&g->nodes[p], "Clip") || qfd_graph_n_readers(g, x) != 1 || drop[p] ||
-            !clip_bounds(g, &g->nodes[p], &lo, &hi) || !(s > 0) || lo / s > (double)qmin + 0.49 ||
+            !qfd_quant_clip_bounds(g, &g->nodes[p], &lo, &hi) || !(s > 0) || lo / s > (double)qmin + 0.49 ||
             hi / s < (double)qmax - 0.49)
             continue;
         n->in[0] = g->nodes[p].in[0];

@@ -85,19 +85,23 @@ static bool is_init(const qfd_graph *g, int t)
     return t >= 0 && (g->tensors[t].flags & QFD_T_INITIALIZER) && !(g->tensors[t].flags & QFD_T_INPUT);
 }
 
-/* The constant value of a one-element float input (Clip's min/max), or def. */
-static float scalar_input(const qfd_graph *g, const qfd_node *n, size_t k, float def)
+/* The constant value of a one-element float input (Clip's min/max) in *v;
+ * false (and *v = def) when the input is there but not a known constant. */
+static bool scalar_input(const qfd_graph *g, const qfd_node *n, size_t k, float def, float *v)
 {
-    float v;
     int node;
-    return k < n->n_in && n->in[k] >= 0 && qfd_graph_known_scalar(g, n->in[k], &v, &node) ? v : def;
+    float c;
+    bool absent = k >= n->n_in || n->in[k] < 0, known = !absent && qfd_graph_known_scalar(g, n->in[k], &c, &node);
+    *v = known ? c : def;
+    return absent || known;
 }
 
-/* Clip's bounds, from attributes (opset < 11) or constant inputs. */
-static void clip_bounds(const qfd_graph *g, const qfd_node *n, float *lo, float *hi)
+bool qfd_quant_clip_bounds(const qfd_graph *g, const qfd_node *n, float *lo, float *hi)
 {
-    *lo = qfd_attr_float(n, "min", scalar_input(g, n, 1, -INFINITY));
-    *hi = qfd_attr_float(n, "max", scalar_input(g, n, 2, INFINITY));
+    const bool lo_known = scalar_input(g, n, 1, -INFINITY, lo), hi_known = scalar_input(g, n, 2, INFINITY, hi);
+    *lo = qfd_attr_float(n, "min", *lo);
+    *hi = qfd_attr_float(n, "max", *hi);
+    return lo_known && hi_known;
 }
 
 /* nonneg[t]: tensor t cannot be negative; filled in node (topological) order. */
@@ -113,7 +117,7 @@ void qfd_quant_nonneg(const qfd_graph *g, bool *nonneg)
         bool yes = qfd_node_is(n, "Relu") || qfd_node_is(n, "Sigmoid") || qfd_node_is(n, "Softmax");
         if (qfd_node_is(n, "Clip")) {
             float lo, hi;
-            clip_bounds(g, n, &lo, &hi);
+            qfd_quant_clip_bounds(g, n, &lo, &hi);
             yes = lo >= 0;
         }
         for (size_t p = 0; !yes && p < sizeof pass / sizeof *pass; p++) {
@@ -361,7 +365,7 @@ qfd_status qfd_quant_plan_make(qfd_ctx *ctx, const qfd_model *m, const qfd_quant
         const qfd_node *n = &g->nodes[i];
         if (qfd_node_is(n, "Clip") && n->out[0] >= 0 && slot[n->out[0]] >= 0) {
             float lo, hi;
-            clip_bounds(g, n, &lo, &hi);
+            qfd_quant_clip_bounds(g, n, &lo, &hi);
             if (lo >= 0)
                 plan->q[slot[n->out[0]]].clip_hi = hi;
         }

@@ -93,6 +93,10 @@ int qfd_quant_format_parse(const char *name, qfd_quant_format *fmt);
  * Relu, Clip(0, hi), Sigmoid, Softmax, and pooling or reshaping of such),
  * which gives its quantizer an unsigned range. */
 void qfd_quant_nonneg(const qfd_graph *g, bool *nonneg);
+/* Clip's bounds, from attributes (opset < 11) or constant inputs; a bound
+ * that is absent, or an input that is not a known constant, is -inf/+inf,
+ * and then (the latter) the result is false. */
+bool qfd_quant_clip_bounds(const qfd_graph *g, const qfd_node *n, float *lo, float *hi);
 
 /* Integer range of a quantizer of `bits` bits in format fmt. */
 void qfd_quant_range(qfd_quant_format fmt, int bits, bool is_signed, bool weight, int64_t *qmin, int64_t *qmax);
