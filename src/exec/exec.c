@@ -50,9 +50,9 @@ static void release_values(qfd_exec *e)
             free(e->grads[t].data);
         memset(&e->grads[t], 0, sizeof e->grads[t]);
     }
-    free(e->grad_pool);
-    e->grad_pool = NULL;
-    e->grad_pool_bytes = 0;
+    free(e->train_pool);
+    e->train_pool = NULL;
+    e->train_pool_bytes = 0;
     for (size_t i = 0; e->saved && i < e->g->n_nodes; i++) {
         free(e->saved[i]);
         e->saved[i] = NULL;
@@ -480,7 +480,7 @@ static qfd_status plan(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs)
         en->folded = all_known || (en->def->flags & QFD_OP_SHAPE_ONLY);
         en->view = !all_known && try_view(e, i, &oc);
         /* values computed here (folded) keep their own buffers */
-        bool pooled = e->share_values && !e->needs_grad && !en->folded;
+        bool pooled = e->share_values && !en->folded;
         for (size_t k = en->view ? 1 : 0; k < n->n_out; k++)
             if (n->out[k] >= 0 && (st = alloc_value(ctx, e, i, n->out[k], pooled)))
                 return st;
@@ -502,10 +502,8 @@ static qfd_status plan(qfd_ctx *ctx, qfd_exec *e, const qfd_array *inputs)
                     e->known[n->out[k]] = 1;
         }
     }
-    qfd_status st = qfd_exec_place_values(ctx, e);
+    qfd_status st = e->needs_grad ? qfd_exec_plan_training(ctx, e) : qfd_exec_place_values(ctx, e);
     if (st)
-        return st;
-    if (e->needs_grad && (st = qfd_exec_plan_grads(ctx, e)))
         return st;
     if (qfd_over_memory_limit(ctx, qfd_exec_memory(e))) {
         char a[32], b[32];
@@ -661,7 +659,7 @@ void qfd_exec_share_values(qfd_exec *e)
 
 size_t qfd_exec_memory(const qfd_exec *e)
 {
-    size_t total = e->ws_size + e->grad_pool_bytes + e->value_pool_bytes;
+    size_t total = e->ws_size + e->train_pool_bytes + e->value_pool_bytes;
     for (size_t i = 0; i < e->g->n_nodes; i++)
         total += e->nodes[i].packed_bytes;
     for (size_t t = 0; t < e->g->n_tensors; t++) {

@@ -53,11 +53,12 @@ qfd_status qfd_exec_backward(qfd_ctx *ctx, qfd_exec *e);
 qfd_status qfd_exec_profile_start(qfd_ctx *ctx, qfd_exec *e);
 void qfd_exec_profile_write(const qfd_exec *e, FILE *f);
 
-/* Inference: the caller reads only the graph outputs after a run, so that
- * intermediate values whose lives do not overlap may share memory (a
- * working set that stays in cache); qfd_exec_value of other tensors is then
- * undefined after a run. Takes effect at the next plan; no effect once
- * trainable parameters are set. */
+/* The caller reads only the graph outputs after a run (and, training, the
+ * tensors it seeds gradients of), so that intermediate values whose lives
+ * do not overlap may share memory: a working set that stays in cache in
+ * inference; in training, the values no backward reads, and the gradients
+ * of the sweep with the values it is done with. qfd_exec_value of other
+ * tensors is then undefined after a run. Takes effect at the next plan. */
 void qfd_exec_share_values(qfd_exec *e);
 
 /* One op type of a model that the executor has no definition for at the

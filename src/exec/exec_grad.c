@@ -32,25 +32,68 @@ qfd_status qfd_exec_mark_grads(qfd_ctx *ctx, qfd_exec *e, size_t i)
     return QFD_OK;
 }
 
-/* Gradient buffers. A parameter's gradient lives through the whole step
- * (the optimizer reads it). An intermediate gradient lives, in the reverse
- * sweep, from the backward of its last consumer (which first adds into it)
- * down to the backward of its producer (which last reads it); gradients
- * whose lives do not overlap share memory, like activations in an inference
- * planner. Gradients the caller seeds (losses, outputs) live from the start. */
-qfd_status qfd_exec_plan_grads(qfd_ctx *ctx, qfd_exec *e)
+/* The memory of a training step, on one timeline: the forward of node i at
+ * position i, the loss at nn, the backward of node i at 2nn - i.
+ * An intermediate gradient lives from the backward of its last consumer
+ * (which first adds into it; from the loss for gradients the caller seeds)
+ * to the backward of its producer (which last reads it). A value shared by
+ * liveness (qfd_exec_share_values) lives from its producer to its last
+ * reader, a backward that reads it (the op's backward_reads) counting at
+ * its position; graph outputs and seeded tensors live to the end. Values
+ * and gradients pack into one pool, so the sweep's gradients reuse the
+ * activations it is done with. A parameter's gradient has a buffer of its
+ * own: the optimizer reads it after the sweep. */
+qfd_status qfd_exec_plan_training(qfd_ctx *ctx, qfd_exec *e)
 {
     const qfd_graph *g = e->g;
-    size_t nt = g->n_tensors, nn = g->n_nodes, n_pool = 0;
-    int *order = malloc((nt + 1) * sizeof *order), *producer = calloc(nt + 1, sizeof *producer);
-    size_t *off = calloc(nt + 1, sizeof *off);
+    const size_t nt = g->n_tensors, nn = g->n_nodes;
+    const int end = 2 * (int)nn + 1;
+    size_t n_pool = 0;
+    int *order = malloc((2 * nt + 1) * sizeof *order), *first = malloc((2 * nt + 1) * sizeof *first);
+    int *last = malloc((2 * nt + 1) * sizeof *last);
+    size_t *bytes = calloc(2 * nt + 1, sizeof *bytes), *off = calloc(2 * nt + 1, sizeof *off);
     qfd_status st = QFD_OK;
-    if (!order || !producer || !off) {
-        st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory planning gradients");
+    if (!order || !first || !last || !bytes || !off) {
+        st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory planning a training step");
         goto out;
     }
     for (size_t t = 0; t < nt; t++) {
-        producer[t] = g->tensors[t].producer;
+        if (e->owned[t] != 2)
+            continue;
+        first[t] = last[t] = g->tensors[t].producer;
+        if (e->seeded[t] || (g->tensors[t].flags & QFD_T_OUTPUT))
+            last[t] = end;
+        bytes[t] = e->vals[t].nbytes;
+        order[n_pool++] = (int)t;
+    }
+    for (size_t i = 0; i < nn; i++) {
+        const qfd_node *n = &g->nodes[i];
+        if (e->nodes[i].folded)
+            continue;
+        bool backward = false;
+        for (size_t k = 0; k < n->n_out; k++)
+            backward |= n->out[k] >= 0 && e->needs_grad[n->out[k]];
+        uint32_t reads = UINT32_MAX;
+        if (backward && e->nodes[i].def->backward_reads) {
+            qfd_op_ctx oc;
+            qfd_exec_op_ctx(e, ctx, i, &oc);
+            reads = e->nodes[i].def->backward_reads(&oc);
+        }
+        const int at = 2 * (int)nn - (int)i;
+        for (size_t k = 0; k < n->n_in + n->n_out; k++) {
+            int t = k < n->n_in ? n->in[k] : n->out[k - n->n_in];
+            if (t < 0 || e->owned[t] != 2)
+                continue;
+            if (k < n->n_in && (int)i > last[t])
+                last[t] = (int)i;
+            /* slots past 16 have no bit: kept */
+            size_t slot = k < n->n_in ? k : k - n->n_in, bit = k < n->n_in ? slot : 16 + slot;
+            bool read = backward && (slot >= 16 || ((reads >> bit) & 1u));
+            if (read && at > last[t])
+                last[t] = at;
+        }
+    }
+    for (size_t t = 0; t < nt; t++) {
         e->grad_first[t] = -1;
         if (!e->needs_grad[t])
             continue;
@@ -64,26 +107,44 @@ qfd_status qfd_exec_plan_grads(qfd_ctx *ctx, qfd_exec *e)
             }
             continue;
         }
-        int first = e->seeded[t] || (g->tensors[t].flags & QFD_T_OUTPUT) ? (int)nn : g->tensors[t].producer;
-        for (size_t i = 0; i < nn && first < (int)nn; i++)
+        int consumer = e->seeded[t] || (g->tensors[t].flags & QFD_T_OUTPUT) ? (int)nn : g->tensors[t].producer;
+        for (size_t i = 0; i < nn && consumer < (int)nn; i++)
             for (size_t k = 0; k < g->nodes[i].n_in; k++)
-                if (g->nodes[i].in[k] == (int)t && (int)i > first)
-                    first = (int)i;
-        e->grad_first[t] = first;
-        order[n_pool++] = (int)t;
+                if (g->nodes[i].in[k] == (int)t && (int)i > consumer)
+                    consumer = (int)i;
+        e->grad_first[t] = consumer;
+        first[nt + t] = 2 * (int)nn - consumer;
+        last[nt + t] = 2 * (int)nn - g->tensors[t].producer;
+        bytes[nt + t] = gr->nbytes;
+        order[n_pool++] = (int)(nt + t);
     }
-    /* in node indices, a gradient lives from its producer to grad_first */
-    size_t total = qfd_exec_pack(e->grads, order, n_pool, producer, e->grad_first, off);
-    if (total && !(e->grad_pool = aligned_alloc(64, total))) {
-        st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for %zu bytes of gradients", total);
+    size_t total = qfd_exec_pack(bytes, order, n_pool, first, last, off);
+    if (qfd_over_memory_limit(ctx, e->plan_bytes + total)) {
+        char a[32], b[32];
+        st = qfd_fail(ctx, QFD_ERR_LIMIT,
+                      "the values and gradients of a training step take %s, over the memory limit of %s with the rest",
+                      qfd_format_bytes(a, total), qfd_format_bytes(b, qfd_ctx_memory_limit(ctx)));
         goto out;
     }
-    e->grad_pool_bytes = total;
-    for (size_t a = 0; a < n_pool; a++)
-        e->grads[order[a]].data = (char *)e->grad_pool + off[order[a]];
+    if (total && !(e->train_pool = aligned_alloc(64, total))) {
+        st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for %zu bytes of values and gradients", total);
+        goto out;
+    }
+    /* Zeroed once, as separate buffers were: nothing should depend on it
+     * (a gradient is cleared when its life begins). */
+    if (total)
+        memset(e->train_pool, 0, total);
+    e->train_pool_bytes = total;
+    for (size_t a = 0; a < n_pool; a++) {
+        size_t id = (size_t)order[a];
+        qfd_array *arr = id < nt ? &e->vals[id] : &e->grads[id - nt];
+        arr->data = (char *)e->train_pool + off[id];
+    }
 out:
     free(order);
-    free(producer);
+    free(first);
+    free(last);
+    free(bytes);
     free(off);
     return st;
 }

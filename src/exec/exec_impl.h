@@ -35,7 +35,7 @@ struct qfd_exec {
     qfd_array **out_ptrs;
     qfd_array *infer_in; /* infer's view of the inputs: data only where known */
     int n_threads;
-    bool share_values; /* inference: intermediate values may share memory */
+    bool share_values; /* intermediate values may share memory (qfd_exec_share_values) */
     void *value_pool;  /* the shared values (owned == 2) */
     size_t value_pool_bytes;
     uint64_t plan_bytes; /* own values and workspace so far in this plan, for the memory limit */
@@ -46,8 +46,10 @@ struct qfd_exec {
     qfd_array *grads;    /* per tensor, allocated at plan when needs_grad */
     uint8_t *seeded;     /* per tensor: its gradient is written by the caller (a loss) */
     int *grad_first;     /* per tensor: node whose backward first touches the gradient */
-    float *grad_pool;    /* intermediate gradients, sharing memory when not live together */
-    size_t grad_pool_bytes;
+    /* intermediate gradients, and the values when shared, sharing memory
+     * when not live together (qfd_exec_plan_training) */
+    void *train_pool;
+    size_t train_pool_bytes;
     void **saved; /* per node, forward -> backward */
     const qfd_array **gout_ptrs;
     qfd_array **gin_ptrs;
@@ -71,17 +73,18 @@ void qfd_exec_profile_add(qfd_exec *e, size_t i, bool backward, double seconds, 
 void qfd_exec_op_ctx(qfd_exec *e, qfd_ctx *ctx, size_t i, qfd_op_ctx *oc);
 /* After node i's infer: which of its outputs carry gradients. */
 qfd_status qfd_exec_mark_grads(qfd_ctx *ctx, qfd_exec *e, size_t i);
-/* At the end of planning: places the values marked owned == 2 in one pool,
- * sharing memory by liveness, and points every view into its buffer
- * (exec_values.c). */
+/* At the end of an inference plan: places the values marked owned == 2 in
+ * one pool, sharing memory by liveness, and points every view into its
+ * buffer (exec_values.c). */
 qfd_status qfd_exec_place_values(qfd_ctx *ctx, qfd_exec *e);
-/* Packs n buffers (tensors order[0..n), of arr[t].nbytes each, alive from
- * node first[t] to node last[t]) into one pool: largest first, each at the
- * lowest 64-byte aligned offset clear of every placed buffer whose life
- * overlaps its own. Reorders order, writes off[t], returns the pool's size.
- * Values (exec_values.c) and gradients (exec_grad.c) are packed alike. */
-size_t qfd_exec_pack(const qfd_array *arr, int *order, size_t n, const int *first, const int *last, size_t *off);
-/* At the end of planning: gradient buffers, sharing memory by liveness. */
-qfd_status qfd_exec_plan_grads(qfd_ctx *ctx, qfd_exec *e);
+/* Packs n buffers (ids order[0..n), of bytes[id] each, alive from position
+ * first[id] to last[id]) into one pool: largest first, each at the lowest
+ * 64-byte aligned offset clear of every placed buffer whose life overlaps
+ * its own. Reorders order, writes off[id], returns the pool's size. */
+size_t qfd_exec_pack(const size_t *bytes, int *order, size_t n, const int *first, const int *last, size_t *off);
+/* At the end of a training plan (instead of place_values): gradient
+ * buffers, and the values marked owned == 2, in one pool sharing memory by
+ * liveness over the forward and the backward sweep (exec_grad.c). */
+qfd_status qfd_exec_plan_training(qfd_ctx *ctx, qfd_exec *e);
 
 #endif

@@ -26,10 +26,10 @@ static size_t padded(size_t nbytes)
     return (nbytes + 63) & ~(size_t)63;
 }
 
-size_t qfd_exec_pack(const qfd_array *arr, int *order, size_t n, const int *first, const int *last, size_t *off)
+size_t qfd_exec_pack(const size_t *bytes, int *order, size_t n, const int *first, const int *last, size_t *off)
 {
     for (size_t a = 1; a < n; a++)
-        for (size_t b = a; b > 0 && arr[order[b]].nbytes > arr[order[b - 1]].nbytes; b--) {
+        for (size_t b = a; b > 0 && bytes[order[b]] > bytes[order[b - 1]]; b--) {
             int tmp = order[b];
             order[b] = order[b - 1];
             order[b - 1] = tmp;
@@ -37,12 +37,12 @@ size_t qfd_exec_pack(const qfd_array *arr, int *order, size_t n, const int *firs
     size_t total = 0;
     for (size_t a = 0; a < n; a++) {
         int t = order[a];
-        size_t size = padded(arr[t].nbytes), at = 0;
+        size_t size = padded(bytes[t]), at = 0;
         for (bool moved = true; moved;) {
             moved = false;
             for (size_t b = 0; b < a; b++) {
                 int u = order[b];
-                size_t usize = padded(arr[u].nbytes);
+                size_t usize = padded(bytes[u]);
                 if (first[u] <= last[t] && first[t] <= last[u] && at < off[u] + usize && off[u] < at + size) {
                     at = off[u] + usize;
                     moved = true;
@@ -64,13 +64,14 @@ static qfd_status place_pool(qfd_ctx *ctx, qfd_exec *e)
     if (!n)
         return QFD_OK;
     int *order = malloc(n * sizeof *order), *first = malloc(nt * sizeof *first), *last = malloc(nt * sizeof *last);
-    size_t *off = calloc(nt, sizeof *off);
+    size_t *off = calloc(nt, sizeof *off), *bytes = calloc(nt, sizeof *bytes);
     qfd_status st = QFD_OK;
-    if (!order || !first || !last || !off) {
+    if (!order || !first || !last || !off || !bytes) {
         st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory planning values");
         goto out;
     }
     for (size_t t = 0; t < nt; t++) {
+        bytes[t] = e->vals[t].nbytes;
         first[t] = g->tensors[t].producer;
         last[t] = g->tensors[t].flags & QFD_T_OUTPUT ? (int)nn : first[t];
     }
@@ -88,7 +89,7 @@ static qfd_status place_pool(qfd_ctx *ctx, qfd_exec *e)
     for (size_t t = 0; t < nt; t++)
         if (e->owned[t] == 2)
             order[k++] = (int)t;
-    size_t total = qfd_exec_pack(e->vals, order, n, first, last, off);
+    size_t total = qfd_exec_pack(bytes, order, n, first, last, off);
     if (qfd_over_memory_limit(ctx, e->plan_bytes + total)) {
         char a[32], b[32], c[32];
         st = qfd_fail(
@@ -112,6 +113,7 @@ out:
     free(first);
     free(last);
     free(off);
+    free(bytes);
     return st;
 }
 

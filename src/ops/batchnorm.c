@@ -381,5 +381,6 @@ const qfd_op_def qfd_op_batchnorm = {
     .forward = forward,
     .saved_size = saved_size,
     .backward = backward,
+    .backward_reads = qfd_reads_inputs,
     .grad_writes = grad_writes,
 };

@@ -83,5 +83,6 @@ const qfd_op_def qfd_op_bias_quant = {
     .infer = infer,
     .forward = forward,
     .backward = backward,
+    .backward_reads = qfd_reads_nothing,
     .grad_writes = grad_writes,
 };

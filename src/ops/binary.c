@@ -695,6 +695,19 @@ static size_t backward_workspace(const qfd_op_ctx *oc)
     return wa > wb ? wa : wb;
 }
 
+/* Add and Sub pass gradients on by shape alone; Pow's exponent gradient
+ * reads y. */
+static uint32_t backward_reads(const qfd_op_ctx *oc)
+{
+    switch (((const bin_state *)oc->state)->op) {
+    case ADD:
+    case SUB: return 0;
+    case MUL:
+    case DIV: return QFD_READS_INPUTS;
+    default: return QFD_READS_INPUTS | QFD_READS_OUT(0);
+    }
+}
+
 /* Add and Sub write the gradient of an operand that is not broadcast (a
  * residual branch) when its life begins here: dst = scale * dy. */
 static bool grad_writes(const qfd_op_ctx *oc, size_t k)
@@ -780,7 +793,8 @@ static qfd_status backward(qfd_op_ctx *oc)
                                      .forward = forward,                       \
                                      .backward_workspace = backward_workspace, \
                                      .grad_writes = grad_writes,               \
-                                     .backward = backward};
+                                     .backward = backward,                     \
+                                     .backward_reads = backward_reads};
 
 BIN_DEF(add, "Add", ADD, QFD_ROLES_ALL(QFD_ROLE_DATA))
 BIN_DEF(sub, "Sub", SUB, QFD_ROLES_ALL(QFD_ROLE_DATA))

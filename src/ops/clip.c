@@ -165,4 +165,5 @@ const qfd_op_def qfd_op_clip = {.name = "Clip",
                                 .param_role = QFD_ROLES_PASS0,
                                 .infer = infer,
                                 .forward = forward,
-                                .backward = backward};
+                                .backward = backward,
+                                .backward_reads = qfd_reads_inputs};

@@ -278,6 +278,7 @@ const qfd_op_def qfd_op_concat = {
     .infer = concat_infer,
     .forward = concat_forward,
     .backward = concat_backward,
+    .backward_reads = qfd_reads_nothing,
 };
 
 const qfd_op_def qfd_op_split = {
@@ -291,4 +292,5 @@ const qfd_op_def qfd_op_split = {
     .infer = split_infer,
     .forward = split_forward,
     .backward = split_backward,
+    .backward_reads = qfd_reads_nothing,
 };

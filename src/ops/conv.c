@@ -808,6 +808,7 @@ const qfd_op_def qfd_op_conv = {
     .forward = forward,
     .backward_workspace = backward_workspace,
     .backward = backward,
+    .backward_reads = qfd_reads_inputs,
     .grad_writes = grad_writes,
     .macs = macs,
     .pack_reads = 1u << 1,

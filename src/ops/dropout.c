@@ -241,4 +241,5 @@ const qfd_op_def qfd_op_dropout = {.name = "Dropout",
                                    .infer = infer,
                                    .forward = forward,
                                    .saved_size = saved_size,
-                                   .backward = backward};
+                                   .backward = backward,
+                                   .backward_reads = qfd_reads_nothing};

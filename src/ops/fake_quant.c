@@ -277,5 +277,6 @@ const qfd_op_def qfd_op_fake_quant = {
     .forward = forward,
     .backward_workspace = backward_workspace,
     .backward = backward,
+    .backward_reads = qfd_reads_inputs,
     .grad_writes = grad_writes,
 };

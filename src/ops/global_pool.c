@@ -131,6 +131,7 @@ const qfd_op_def qfd_op_globalaveragepool = {
     .infer = infer,
     .forward = forward_avg,
     .backward = backward_avg,
+    .backward_reads = qfd_reads_nothing,
 };
 
 const qfd_op_def qfd_op_globalmaxpool = {
@@ -141,4 +142,5 @@ const qfd_op_def qfd_op_globalmaxpool = {
     .infer = infer,
     .forward = forward_max,
     .backward = backward_max,
+    .backward_reads = qfd_reads_inputs,
 };

@@ -44,4 +44,5 @@ const qfd_op_def qfd_op_identity = {
     .forward = forward,
     .view = view,
     .backward = backward,
+    .backward_reads = qfd_reads_nothing,
 };

@@ -368,4 +368,5 @@ const qfd_op_def qfd_op_layernorm = {
     .saved_size = saved_size,
     .backward_workspace = backward_workspace,
     .backward = backward,
+    .backward_reads = qfd_reads_inputs,
 };

@@ -152,7 +152,22 @@ typedef struct qfd_op_def {
      * that gradient, which starts its life at this node: one pass less
      * over memory for each large activation gradient. */
     bool (*grad_writes)(const qfd_op_ctx *oc, size_t k);
+    /* Optional, asked at plan time with the node's gin set: which forward
+     * values backward reads (QFD_READS_IN(k), QFD_READS_OUT(k)). A training
+     * plan that shares values reuses the memory of any other value once
+     * forward is past its last reader, as PyTorch frees what autograd did
+     * not save: a Conv keeps its input, not its output. Without the hook,
+     * backward may read every input and output. */
+    uint32_t (*backward_reads)(const qfd_op_ctx *oc);
 } qfd_op_def;
+
+#define QFD_READS_IN(k) (1u << (k))         /* k < 16 */
+#define QFD_READS_OUT(k) (1u << (16 + (k))) /* k < 16 */
+#define QFD_READS_INPUTS 0xffffu
+/* backward_reads of ops whose backward reads no value (Add, Reshape,
+ * Concat: shapes and gradients only) or only their inputs. */
+uint32_t qfd_reads_nothing(const qfd_op_ctx *oc);
+uint32_t qfd_reads_inputs(const qfd_op_ctx *oc);
 
 /* Finds the definition for op_type in domain at opset; NULL if unsupported. */
 const qfd_op_def *qfd_op_lookup(const char *domain, const char *op_type, int64_t opset);

@@ -502,6 +502,7 @@ const qfd_op_def qfd_op_maxpool = {
     .infer = infer,
     .forward = forward,
     .backward = backward,
+    .backward_reads = qfd_reads_inputs,
 };
 
 const qfd_op_def qfd_op_averagepool = {
@@ -514,4 +515,5 @@ const qfd_op_def qfd_op_averagepool = {
     .infer = infer,
     .forward = forward,
     .backward = backward,
+    .backward_reads = qfd_reads_inputs,
 };

@@ -230,6 +230,7 @@ const qfd_op_def qfd_op_reshape = {
     .forward = copy_forward,
     .view = whole_view,
     .backward = view_backward,
+    .backward_reads = qfd_reads_nothing,
 };
 
 const qfd_op_def qfd_op_flatten = {
@@ -241,6 +242,7 @@ const qfd_op_def qfd_op_flatten = {
     .forward = copy_forward,
     .view = whole_view,
     .backward = view_backward,
+    .backward_reads = qfd_reads_nothing,
 };
 
 const qfd_op_def qfd_op_squeeze = {
@@ -253,6 +255,7 @@ const qfd_op_def qfd_op_squeeze = {
     .forward = copy_forward,
     .view = whole_view,
     .backward = view_backward,
+    .backward_reads = qfd_reads_nothing,
 };
 
 const qfd_op_def qfd_op_unsqueeze = {
@@ -265,4 +268,5 @@ const qfd_op_def qfd_op_unsqueeze = {
     .forward = copy_forward,
     .view = whole_view,
     .backward = view_backward,
+    .backward_reads = qfd_reads_nothing,
 };

@@ -15,6 +15,18 @@ qfd_status qfd_op_fail(const qfd_op_ctx *oc, qfd_status st, const char *fmt, ...
     return qfd_fail(oc->ctx, st, "node %s: %s", qfd_node_label(oc->node, oc->node_index, label, sizeof label), msg);
 }
 
+uint32_t qfd_reads_nothing(const qfd_op_ctx *oc)
+{
+    (void)oc;
+    return 0;
+}
+
+uint32_t qfd_reads_inputs(const qfd_op_ctx *oc)
+{
+    (void)oc;
+    return QFD_READS_INPUTS;
+}
+
 qfd_status qfd_broadcast_shape(const qfd_op_ctx *oc, const qfd_array *a, const qfd_array *b, qfd_array *out)
 {
     int r = a->rank > b->rank ? a->rank : b->rank;

@@ -286,6 +286,13 @@ static qfd_status backward_logsoftmax(qfd_op_ctx *oc)
     return backward_form(oc, 1);
 }
 
+/* Both gradients are functions of y alone. */
+static uint32_t reads_y(const qfd_op_ctx *oc)
+{
+    (void)oc;
+    return QFD_READS_OUT(0);
+}
+
 /* Backward needs inner floats of scratch in the strided case, within what
  * forward's workspace already asks for. */
 const qfd_op_def qfd_op_softmax = {.name = "Softmax",
@@ -296,7 +303,8 @@ const qfd_op_def qfd_op_softmax = {.name = "Softmax",
                                    .workspace = workspace,
                                    .forward = forward_softmax,
                                    .backward_workspace = workspace,
-                                   .backward = backward_softmax};
+                                   .backward = backward_softmax,
+                                   .backward_reads = reads_y};
 const qfd_op_def qfd_op_log_softmax = {.name = "LogSoftmax",
                                        .domain = "",
                                        .since = 1,
@@ -305,4 +313,5 @@ const qfd_op_def qfd_op_log_softmax = {.name = "LogSoftmax",
                                        .workspace = workspace,
                                        .forward = forward_logsoftmax,
                                        .backward_workspace = workspace,
-                                       .backward = backward_logsoftmax};
+                                       .backward = backward_logsoftmax,
+                                       .backward_reads = reads_y};

@@ -392,4 +392,5 @@ const qfd_op_def qfd_op_transpose = {
     .infer = infer,
     .forward = forward,
     .backward = backward,
+    .backward_reads = qfd_reads_nothing,
 };

@@ -267,7 +267,7 @@ static inline double dcdf(double x)
         switch (s->kind) {                                                                                  \
         case RELU: /* loads hoisted out of the selects: gcc then vectorises */                              \
             for (int64_t i = 0; i < n; i++) {                                                               \
-                const T v = x[i];                                                                           \
+                const T v = y[i]; /* y > 0 exactly where x > 0, NaN and -0 included */                      \
                 const float g = dy[i];                                                                      \
                 dx[i] += v > 0 ? g : 0.0f;                                                                  \
             }                                                                                               \
@@ -466,7 +466,7 @@ static qfd_status backward(qfd_op_ctx *oc)
         int64_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
         if (write) /* grad_writes: float Relu only */
             for (int64_t i = i0; i < i1; i++) {
-                const float v = ((const float *)x->data)[i], g = dy[i];
+                const float v = ((const float *)y->data)[i], g = dy[i];
                 dx[i] = v > 0 ? g : 0.0f;
             }
         else if (x->dtype == QFD_DT_FLOAT)
@@ -483,6 +483,22 @@ static bool grad_writes(const qfd_op_ctx *oc, size_t k)
 {
     const un_state *s = oc->state;
     return k == 0 && s->kind == RELU && oc->gout[0] && oc->in[0]->dtype == QFD_DT_FLOAT;
+}
+
+/* Relu, Sigmoid, Tanh, Sqrt, Exp and Reciprocal need only y, Neg nothing:
+ * a Conv -> Relu pair then keeps one tensor for backward, not two. */
+static uint32_t backward_reads(const qfd_op_ctx *oc)
+{
+    switch (((const un_state *)oc->state)->kind) {
+    case RELU:
+    case SIGMOID:
+    case TANH:
+    case SQRT:
+    case EXP:
+    case RECIP: return QFD_READS_OUT(0);
+    case NEG: return 0;
+    default: return QFD_READS_IN(0);
+    }
 }
 
 static qfd_status parse_common(qfd_op_ctx *oc, un_state *s, int kind)
@@ -518,7 +534,8 @@ static qfd_status parse_common(qfd_op_ctx *oc, un_state *s, int kind)
                                      .infer = infer,                 \
                                      .forward = forward,             \
                                      .backward = backward,           \
-                                     .grad_writes = grad_writes};
+                                     .grad_writes = grad_writes,     \
+                                     .backward_reads = backward_reads};
 
 UNARY_DEF(relu, "Relu", 1, RELU)
 UNARY_DEF(leakyrelu, "LeakyRelu", 1, LEAKY)

@@ -147,6 +147,8 @@ qfd_status qfd_trainer_new(qfd_ctx *ctx, qfd_model *m, const qfd_trainer_opts *o
     }
     if ((st = qfd_exec_new(ctx, m, o->n_threads, &t->e)))
         goto fail;
+    /* the steps read the loss tensors (seeded below) and the outputs only */
+    qfd_exec_share_values(t->e);
     if (o->inference_mode) {
         uint8_t *all = malloc(g->n_nodes + 1);
         if (all)
