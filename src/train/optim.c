@@ -53,6 +53,13 @@ void qfd_optim_free(qfd_optim *o)
     memset(o, 0, sizeof *o);
 }
 
+/* A positive parameter (a quantizer step) never reaches zero: halved
+ * instead. A NaN stays NaN, for the trainer's divergence check. */
+static inline float update(const qfd_param *p, float before, float after)
+{
+    return p->positive && after <= 0.0f && before > 0.0f ? 0.5f * before : after;
+}
+
 static void sgd(const qfd_optim *o, const qfd_param *p, float *buf, float lr, float wd)
 {
     const float mu = o->momentum;
@@ -63,7 +70,7 @@ static void sgd(const qfd_optim *o, const qfd_param *p, float *buf, float lr, fl
             buf[i] = first ? d : mu * buf[i] + d;
             d = o->nesterov ? d + mu * buf[i] : buf[i];
         }
-        p->value[i] -= lr * d;
+        p->value[i] = update(p, p->value[i], p->value[i] - lr * d);
     }
 }
 
@@ -74,10 +81,11 @@ static void adamw(const qfd_optim *o, const qfd_param *p, float *m, float *v, fl
     const float step = lr / c1, sc2 = sqrtf(c2);
     for (int64_t i = 0; i < p->n; i++) {
         float g = p->precond ? p->grad[i] * p->precond[i] : p->grad[i];
+        const float w = p->value[i];
         p->value[i] *= 1.0f - lr * wd;
         m[i] = b1 * m[i] + (1.0f - b1) * g;
         v[i] = b2 * v[i] + (1.0f - b2) * g * g;
-        p->value[i] -= step * m[i] / (sqrtf(v[i]) / sc2 + o->eps);
+        p->value[i] = update(p, w, p->value[i] - step * m[i] / (sqrtf(v[i]) / sc2 + o->eps));
     }
 }
 

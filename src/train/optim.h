@@ -29,6 +29,11 @@ typedef struct qfd_param {
      * *max (a quantizer step that must stay inside the Clip before it).
      * Owned by the caller. */
     const float *max;
+    /* A quantizer step: an update that would take an element to zero or
+     * below halves it instead. A large step learning rate (or one large
+     * gradient) otherwise makes a step negative and the model invalid
+     * (--lr-steps 1e-2 did so on ResNet-20 W2A2). */
+    bool positive;
 } qfd_param;
 
 typedef struct qfd_optim {

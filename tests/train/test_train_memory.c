@@ -115,7 +115,7 @@ static void b_avgpool(qfd_model *m)
     pool(m, "AveragePool");
 }
 
-#define UNARY(fn, op)             \
+#define UNARY(fn, op)            \
     static void fn(qfd_model *m) \
     {                            \
         unary(m, op);            \
@@ -198,7 +198,11 @@ static void b_split(qfd_model *m)
     mb_attr_int(mb_node(m, "Split", 1, (const char *[]){"a"}, 2, (const char *[]){"b", "qrest"}), "axis", 1);
 }
 
-#define NCHW 4, {2, 4, 5, 5}
+#define NCHW       \
+    4,             \
+    {              \
+        2, 4, 5, 5 \
+    }
 static const op_case k_cases[] = {
     {"Conv", NCHW, -1, 1, b_conv},
     {"Gemm", 2, {6, 8}, -1, 1, b_gemm},
