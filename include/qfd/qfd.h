@@ -374,7 +374,8 @@ typedef struct qfd_quantize_opts {
                                 the model is refused. */
     const char *const *skip; /* shell patterns on node names or op types: those layers stay float */
     size_t n_skip;
-    float lr_steps;           /* <= 0: 1e-5, the quantizer steps' learning rate */
+    float lr_steps;           /* the quantizer steps' learning rate; <= 0: 1e-3 (1e-2 for a student with
+                                 2-bit weights or activations) */
     int64_t eval_limit;       /* > 0: first eval_limit test images for the accuracies (0: all) */
     const char *student_path; /* non-NULL: also save the trained fake-quant model (domain ai.qfd) here */
     /* Distillation (kd, fd, qfd; any of these with another method is refused). */

@@ -283,8 +283,9 @@ const qfd_cli_cmd qfd_cmd_quantize = {
     "                       Fashion-MNIST\n" QFD_IMAGE_FLAGS_HELP
     "  --limit N            first N training images   --batch B (default 128)\n"
     "  --epochs N           default 2                 --lr LR (default 0.004)\n"
-    "  --lr-steps LR        the quantizer steps' learning rate (default 1e-3);\n"
-    "                       8-bit weight steps stay as calibrated\n"
+    "  --lr-steps LR        the quantizer steps' learning rate (default 1e-3, and 1e-2\n"
+    "                       for a student with 2-bit weights or activations); 8-bit\n"
+    "                       weight steps stay as calibrated\n"
     "  --wd W               weight decay (default 5e-4)\n"
     "  --no-augment         no random crop and flip (image files: random-resized-crop\n"
     "                       off, the evaluation preprocessing instead)\n"

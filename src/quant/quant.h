@@ -22,13 +22,21 @@
 #define QFD_FQ_OP "FakeQuant"
 #define QFD_BQ_OP "BiasQuant"
 
-/* The quantizer steps' default learning rate (--lr-steps), in both stages.
- * Chosen on a held-out split of the training set (docs/results.md): 1e-3
- * against 1e-5 gained ResNet-20 W2A2 (qfd) 0.32 point, ResNet-20 W4A4 0.10
- * and MobileNetV2 W4A4 (lsq) 0.22 with the placement of 2026-12-07; 1e-5
- * let the steps barely move from calibration. 1e-2 with the weights'
- * schedule diverged with a distillation term (../shared/docs/qfd-method.md). */
+/* The quantizer steps' default learning rate (--lr-steps): the teacher's
+ * in stage 1, and the student's unless it has 2-bit (or fewer) weights or
+ * activations. Chosen on a held-out split of the training set
+ * (docs/results.md): 1e-3 against 1e-5 gained ResNet-20 W2A2 (qfd) 0.32
+ * point, ResNet-20 W4A4 0.10 and MobileNetV2 W4A4 (lsq) 0.22 with the
+ * placement of 2026-12-07; 1e-5 let the steps barely move from
+ * calibration. */
 #define QFD_QUANT_LR_STEPS 1e-3f
+/* The student's at 2 bits: 1e-2 against 1e-3 gained ResNet-20 W2A2 (qfd)
+ * 0.43 point on the mean of three seeds, each seed ahead (held-out split).
+ * Steps cannot cross zero (qfd_param.positive), which 1e-2 did before. */
+#define QFD_QUANT_LR_STEPS_2BIT 1e-2f
+
+/* The student's default step learning rate at these bits (<= 0: 4). */
+float qfd_quant_default_lr_steps(int wbits, int abits);
 
 /* What quantize writes into the file's metadata_props (and `info` reads):
  * the format's name, "layer=wNaM,..." for the quantized layers and

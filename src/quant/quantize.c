@@ -196,6 +196,12 @@ static const float *step_bound(void *user, const qfd_model *m, int t)
     return isnan(b[t]) ? NULL : &b[t];
 }
 
+float qfd_quant_default_lr_steps(int wbits, int abits)
+{
+    const int w = wbits > 0 ? wbits : 4, a = abits > 0 ? abits : 4;
+    return w <= 2 || a <= 2 ? QFD_QUANT_LR_STEPS_2BIT : QFD_QUANT_LR_STEPS;
+}
+
 static void config_str(char *config, size_t cap, const char *flag, const char *v)
 {
     size_t n = strlen(config);
@@ -230,7 +236,7 @@ static qfd_status train_student(qfd_ctx *ctx, const qfd_model *src, qfd_model *s
         if (!strcmp(n->op_type, QFD_FQ_OP) && qfd_attr_int(n, "bits", 0) >= 8 && qfd_graph_float_init(g, n->in[0], -1))
             frozen[n->in[1]] = true;
     }
-    float lr_steps = o->lr_steps > 0 ? o->lr_steps : QFD_QUANT_LR_STEPS;
+    float lr_steps = o->lr_steps > 0 ? o->lr_steps : qfd_quant_default_lr_steps(o->wbits, o->abits);
     qfd_param_group groups[4] = {{f.trainer.lr, f.trainer.weight_decay, false},
                                  {f.trainer.lr, 0.0f, false},
                                  {lr_steps, 0.0f, false},

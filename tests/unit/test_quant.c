@@ -880,6 +880,19 @@ static void test_export(qfd_ctx *ctx)
 }
 
 /* usage: test_quant plan|calibrate|export (one ctest case each) */
+/* The student's step learning rate: 1e-2 at 2 bits (weights or
+ * activations), 1e-3 otherwise, chosen on a held-out split. */
+static void test_default_lr_steps(void)
+{
+    CHECK(qfd_quant_default_lr_steps(2, 2) == QFD_QUANT_LR_STEPS_2BIT);
+    CHECK(qfd_quant_default_lr_steps(2, 4) == QFD_QUANT_LR_STEPS_2BIT);
+    CHECK(qfd_quant_default_lr_steps(4, 2) == QFD_QUANT_LR_STEPS_2BIT);
+    CHECK(qfd_quant_default_lr_steps(4, 4) == QFD_QUANT_LR_STEPS && QFD_QUANT_LR_STEPS == 1e-3f);
+    CHECK(qfd_quant_default_lr_steps(8, 8) == QFD_QUANT_LR_STEPS);
+    CHECK(qfd_quant_default_lr_steps(0, 0) == QFD_QUANT_LR_STEPS);
+    CHECK(QFD_QUANT_LR_STEPS_2BIT == 1e-2f);
+}
+
 int main(int argc, char **argv)
 {
     const char *part = argc > 1 ? argv[1] : "";
@@ -892,6 +905,7 @@ int main(int argc, char **argv)
         test_plan_add(ctx);
         test_plan_skip(ctx);
         test_plan_refused(ctx);
+        test_default_lr_steps();
     } else if (!strcmp(part, "calibrate")) {
         test_calib_weights(ctx);
         test_calib_activations(ctx);
