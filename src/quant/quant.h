@@ -35,6 +35,9 @@
  * Steps cannot cross zero (qfd_param.positive), which 1e-2 did before. */
 #define QFD_QUANT_LR_STEPS_2BIT 1e-2f
 
+/* A step trains to no less than this fraction of its calibrated value. */
+#define QFD_QUANT_STEP_FLOOR 1e-3f
+
 /* The student's default step learning rate at these bits (<= 0: 4). */
 float qfd_quant_default_lr_steps(int wbits, int abits);
 

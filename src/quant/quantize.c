@@ -160,40 +160,78 @@ static const float *fold_precond(void *user, const qfd_model *m, int t)
     return NULL;
 }
 
-/* Per tensor of the student: the largest value a step may train to, NaN
- * where none. The step of an activation made by Clip(0, hi) (Relu6) stays
- * at or below hi / qmax, as calibration left it (calibrate.c): the
- * quantizer then saturates where the Clip does, so the export drops that
- * Clip and ONNX Runtime fuses the layer into its integer kernels. A step
- * trained just past the bound (6.00005 / 255 at 8 bits) left a Clip that
- * ONNX Runtime 1.30 fails to load the file over ("two nodes with same node
- * name"), and further past it a layer it runs in float. */
-static float *step_bounds(const qfd_model *student, const qfd_quant_plan *plan)
+/* Where each step of the student may train, per tensor (the step's).
+ * max: the largest value, NaN where none. The step of an activation made
+ * by Clip(0, hi) (Relu6) stays at or below hi / qmax, as calibration left
+ * it (calibrate.c): the quantizer then saturates where the Clip does, so
+ * the export drops that Clip and ONNX Runtime fuses the layer into its
+ * integer kernels. A step trained just past the bound (6.00005 / 255 at 8
+ * bits) left a Clip that ONNX Runtime 1.30 fails to load the file over
+ * ("two nodes with same node name"), and further past it a layer it runs
+ * in float.
+ * floor: per element, QFD_QUANT_STEP_FLOOR of the calibrated step (NULL
+ * where none). Steps of weight channels that round to zero keep shrinking
+ * under LSQ's gradient: at step lr 1e-2 one reached 0 on ResNet-20 W2A2,
+ * and an int32 bias grid (the weight step times the input's) that fine no
+ * longer holds the bias. Taken from the plan, not the model, so that a
+ * resumed run has the same floors. */
+typedef struct step_limits {
+    float *max;
+    const float **floor;
+    float *floors; /* what floor points into */
+} step_limits;
+
+static void step_limits_free(step_limits *l)
+{
+    free(l->max);
+    free(l->floor);
+    free(l->floors);
+}
+
+static int step_limits_init(step_limits *l, const qfd_model *student, const qfd_quant_plan *plan)
 {
     const qfd_graph *g = &student->graph;
-    float *b = malloc((g->n_tensors + 1) * sizeof *b);
-    if (!b)
-        return NULL;
+    size_t n_floors = 0;
+    for (size_t k = 0; k < plan->n_q; k++)
+        n_floors += (size_t)plan->q[k].n_step;
+    l->max = malloc((g->n_tensors + 1) * sizeof *l->max);
+    l->floor = calloc(g->n_tensors + 1, sizeof *l->floor);
+    l->floors = malloc((n_floors + 1) * sizeof *l->floors);
+    if (!l->max || !l->floor || !l->floors) {
+        step_limits_free(l);
+        return -1;
+    }
     for (size_t t = 0; t < g->n_tensors; t++)
-        b[t] = NAN;
+        l->max[t] = NAN;
+    size_t used = 0;
     for (size_t i = 0; i < g->n_nodes; i++) {
         const qfd_node *n = &g->nodes[i];
         if (!n->domain || strcmp(n->domain, QFD_FQ_DOMAIN) || strcmp(n->op_type, QFD_FQ_OP) || n->n_in < 2)
             continue;
+        const int s = n->in[1];
         for (size_t k = 0; k < plan->n_q; k++) {
             const qfd_qtensor *q = &plan->q[k];
-            if (!q->weight && !q->bias && q->tensor == n->in[0] && isfinite(q->clip_hi) && q->qmax > 0)
-                b[n->in[1]] = q->clip_hi / (float)q->qmax;
+            if (q->bias || q->tensor != n->in[0])
+                continue;
+            if (!q->weight && isfinite(q->clip_hi) && q->qmax > 0)
+                l->max[s] = q->clip_hi / (float)q->qmax;
+            if (!l->floor[s] && q->n_step == qfd_tensor_numel(&g->tensors[s])) {
+                for (int64_t c = 0; c < q->n_step; c++)
+                    l->floors[used + (size_t)c] = q->step[c] * QFD_QUANT_STEP_FLOOR;
+                l->floor[s] = &l->floors[used];
+                used += (size_t)q->n_step;
+            }
         }
     }
-    return b;
+    return 0;
 }
 
-static const float *step_bound(void *user, const qfd_model *m, int t)
+static void step_bound(void *user, const qfd_model *m, int t, const float **max, const float **min)
 {
-    const float *b = user;
+    const step_limits *l = user;
     (void)m;
-    return isnan(b[t]) ? NULL : &b[t];
+    *max = isnan(l->max[t]) ? NULL : &l->max[t];
+    *min = l->floor[t];
 }
 
 float qfd_quant_default_lr_steps(int wbits, int abits)
@@ -226,8 +264,8 @@ static qfd_status train_student(qfd_ctx *ctx, const qfd_model *src, qfd_model *s
         return st;
     const qfd_graph *g = &student->graph;
     bool *frozen = calloc(g->n_tensors + 1, sizeof *frozen);
-    float *bounds = frozen ? step_bounds(student, plan) : NULL;
-    if (!bounds) {
+    step_limits limits = {0};
+    if (!frozen || step_limits_init(&limits, student, plan)) {
         free(frozen);
         return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
     }
@@ -249,7 +287,7 @@ static qfd_status train_student(qfd_ctx *ctx, const qfd_model *src, qfd_model *s
     f.trainer.precond_of = fold_precond;
     f.trainer.precond_user = (void *)ff;
     f.trainer.bound_of = step_bound;
-    f.trainer.bound_user = bounds;
+    f.trainer.bound_user = &limits;
     f.trainer.losses = terms;
     f.trainer.n_losses = qfd_method_losses(&rn->meth, r->feature, teacher ? teacher->target : NULL, to.label_smoothing,
                                            terms);
@@ -282,7 +320,7 @@ static qfd_status train_student(qfd_ctx *ctx, const qfd_model *src, qfd_model *s
     f.meta.stage = stage;
     st = qfd_fit(ctx, student, ds, &f, &r->train);
     free(frozen);
-    free(bounds);
+    step_limits_free(&limits);
     return st;
 }
 

@@ -106,6 +106,8 @@ void qfd_optim_step(qfd_optim *o, float lr_factor, int n_threads)
             adamw(o, p, o->m[i], o->v[i], lr, g->weight_decay);
         for (int64_t k = 0; p->max && k < p->n; k++)
             p->value[k] = p->value[k] > *p->max ? *p->max : p->value[k];
+        for (int64_t k = 0; p->min && k < p->n; k++)
+            p->value[k] = p->value[k] < p->min[k] ? p->min[k] : p->value[k];
     }
 }
 

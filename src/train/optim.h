@@ -29,6 +29,10 @@ typedef struct qfd_param {
      * *max (a quantizer step that must stay inside the Clip before it).
      * Owned by the caller. */
     const float *max;
+    /* Per-element lower bounds, or NULL: after each update element k is at
+     * least min[k] (a quantizer step at least a fraction of its calibrated
+     * value). Owned by the caller. */
+    const float *min;
     /* A quantizer step: an update that would take an element to zero or
      * below halves it instead. A large step learning rate (or one large
      * gradient) otherwise makes a step negative and the model invalid

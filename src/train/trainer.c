@@ -183,9 +183,11 @@ qfd_status qfd_trainer_new(qfd_ctx *ctx, qfd_model *m, const qfd_trainer_opts *o
         train[i] = 1;
         t->param_t[n_params] = (int)i;
         const float *pc = o->precond_of ? o->precond_of(o->precond_user, m, (int)i) : NULL;
-        const float *pm = o->bound_of ? o->bound_of(o->bound_user, m, (int)i) : NULL;
-        params[n_params++] = (qfd_param){g->tensors[i].data,       NULL, qfd_tensor_numel(&g->tensors[i]), grp, pc, pm,
-                                         roles[i] == QFD_ROLE_STEP};
+        const float *pmax = NULL, *pmin = NULL;
+        if (o->bound_of)
+            o->bound_of(o->bound_user, m, (int)i, &pmax, &pmin);
+        params[n_params++] = (qfd_param){
+            g->tensors[i].data, NULL, qfd_tensor_numel(&g->tensors[i]), grp, pc, pmax, pmin, roles[i] == QFD_ROLE_STEP};
     }
     if (!n_params) {
         st = qfd_fail(ctx, QFD_ERR_UNSUPPORTED, "the model has no trainable parameters");

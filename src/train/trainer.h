@@ -37,8 +37,9 @@ const char *qfd_loss_kind_name(qfd_loss_kind kind);
 typedef int (*qfd_group_fn)(void *user, const qfd_model *m, int tensor, qfd_param_role role);
 /* A parameter's per-element gradient factor (qfd_param.precond), or NULL. */
 typedef const float *(*qfd_precond_fn)(void *user, const qfd_model *m, int tensor);
-/* A parameter's upper bound (qfd_param.max), or NULL. */
-typedef const float *(*qfd_bound_fn)(void *user, const qfd_model *m, int tensor);
+/* A parameter's bounds: *max (qfd_param.max) and *min (qfd_param.min),
+ * each left NULL where there is none. */
+typedef void (*qfd_bound_fn)(void *user, const qfd_model *m, int tensor, const float **max, const float **min);
 
 typedef struct qfd_trainer_opts {
     qfd_opt_kind optimizer;

@@ -77,7 +77,7 @@ static void test_losses(void)
 static void test_sgd(qfd_ctx *ctx)
 {
     float w[2] = {1.0f, -2.0f}, g[2] = {0.5f, 0.25f};
-    qfd_param p = {w, g, 2, 0, NULL, NULL, false};
+    qfd_param p = {w, g, 2, 0, NULL, NULL, NULL, false};
     qfd_param_group grp = {0.1f, 0.01f, false};
     qfd_optim o = {.momentum = 0.9f};
     CHECK_OK(ctx, qfd_optim_init(ctx, &o, QFD_OPT_SGD, &grp, 1, &p, 1));
@@ -92,7 +92,7 @@ static void test_sgd(qfd_ctx *ctx)
 
     /* Nesterov: update with d + mu * buf */
     float w2[1] = {1.0f}, g2[1] = {1.0f};
-    qfd_param p2 = {w2, g2, 1, 0, NULL, NULL, false};
+    qfd_param p2 = {w2, g2, 1, 0, NULL, NULL, NULL, false};
     qfd_param_group grp2 = {0.1f, 0.0f, false};
     qfd_optim n = {.momentum = 0.9f, .nesterov = true};
     CHECK_OK(ctx, qfd_optim_init(ctx, &n, QFD_OPT_SGD, &grp2, 1, &p2, 1));
@@ -102,7 +102,7 @@ static void test_sgd(qfd_ctx *ctx)
 
     /* A frozen group does not move. */
     float w3[1] = {3.0f}, g3[1] = {1.0f};
-    qfd_param p3 = {w3, g3, 1, 0, NULL, NULL, false};
+    qfd_param p3 = {w3, g3, 1, 0, NULL, NULL, NULL, false};
     qfd_param_group frozen = {0.1f, 0.0f, true};
     qfd_optim f = {.momentum = 0.9f};
     CHECK_OK(ctx, qfd_optim_init(ctx, &f, QFD_OPT_SGD, &frozen, 1, &p3, 1));
@@ -114,7 +114,7 @@ static void test_sgd(qfd_ctx *ctx)
      * elements below it move as usual. */
     float w4[2] = {0.0233f, 0.01f}, g4[2] = {-1.0f, -1.0f};
     const float cap = 6.0f / 255.0f;
-    qfd_param p4 = {w4, g4, 2, 0, NULL, &cap, false};
+    qfd_param p4 = {w4, g4, 2, 0, NULL, &cap, NULL, false};
     qfd_param_group grp4 = {0.001f, 0.0f, false};
     qfd_optim b = {.momentum = 0.0f};
     CHECK_OK(ctx, qfd_optim_init(ctx, &b, QFD_OPT_SGD, &grp4, 1, &p4, 1));
@@ -126,7 +126,7 @@ static void test_sgd(qfd_ctx *ctx)
      * instead, with SGD and AdamW; other parameters may change sign. */
     for (int adam = 0; adam < 2; adam++) {
         float ws[3] = {0.01f, 0.01f, 0.01f}, gs[3] = {100.0f, 1.0f, 1.0f};
-        qfd_param ps[2] = {{ws, gs, 2, 0, NULL, NULL, true}, {ws + 2, gs + 2, 1, 0, NULL, NULL, false}};
+        qfd_param ps[2] = {{ws, gs, 2, 0, NULL, NULL, NULL, true}, {ws + 2, gs + 2, 1, 0, NULL, NULL, NULL, false}};
         qfd_param_group grps = {0.1f, 0.0f, false};
         qfd_optim os = {.momentum = 0.0f};
         CHECK_OK(ctx, qfd_optim_init(ctx, &os, adam ? QFD_OPT_ADAMW : QFD_OPT_SGD, &grps, 1, ps, 2));
@@ -135,11 +135,23 @@ static void test_sgd(qfd_ctx *ctx)
         qfd_optim_free(&os);
     }
 
+    /* A per-element lower bound (a step's floor) holds; elements above it
+     * move as usual. */
+    float wm[2] = {0.002f, 0.5f}, gm[2] = {1.0f, 1.0f};
+    const float floors[2] = {0.001f, 0.001f};
+    qfd_param pm = {wm, gm, 2, 0, NULL, NULL, floors, true};
+    qfd_param_group grpm = {0.0015f, 0.0f, false};
+    qfd_optim om = {.momentum = 0.0f};
+    CHECK_OK(ctx, qfd_optim_init(ctx, &om, QFD_OPT_SGD, &grpm, 1, &pm, 1));
+    qfd_optim_step(&om, 1.0f, 1);
+    CHECK(wm[0] == 0.001f && NEAR(wm[1], 0.4985, 1e-7));
+    qfd_optim_free(&om);
+
     /* A folded weight W' = W * s with gradient factor s^2 moves as W would
      * under plain SGD (momentum, Nesterov, weight decay), mapped through s. */
     const float s[2] = {2.0f, 0.5f}, s2[2] = {4.0f, 0.25f};
     float wf[2] = {2.0f, -1.0f}, wu[2] = {1.0f, -2.0f}, gf[2], gu[2];
-    qfd_param pf = {wf, gf, 2, 0, s2, NULL, false}, pu = {wu, gu, 2, 0, NULL, NULL, false};
+    qfd_param pf = {wf, gf, 2, 0, s2, NULL, NULL, false}, pu = {wu, gu, 2, 0, NULL, NULL, NULL, false};
     qfd_param_group gw = {0.1f, 0.05f, false};
     qfd_optim of = {.momentum = 0.9f, .nesterov = true}, ou = {.momentum = 0.9f, .nesterov = true};
     CHECK_OK(ctx, qfd_optim_init(ctx, &of, QFD_OPT_SGD, &gw, 1, &pf, 1));
@@ -162,7 +174,7 @@ static void test_sgd(qfd_ctx *ctx)
 static void test_adamw(qfd_ctx *ctx)
 {
     float w[1] = {1.0f}, g[1] = {0.2f};
-    qfd_param p = {w, g, 1, 0, NULL, NULL, false};
+    qfd_param p = {w, g, 1, 0, NULL, NULL, NULL, false};
     qfd_param_group grp = {0.01f, 0.1f, false};
     qfd_optim o = {0};
     CHECK_OK(ctx, qfd_optim_init(ctx, &o, QFD_OPT_ADAMW, &grp, 1, &p, 1));
