@@ -695,15 +695,16 @@ static size_t backward_workspace(const qfd_op_ctx *oc)
     return wa > wb ? wa : wb;
 }
 
-/* Add and Sub pass gradients on by shape alone; Pow's exponent gradient
- * reads y. */
+/* Add and Sub pass gradients on by shape alone; Mul reads the other
+ * operand, Div b for either gradient and a for b's; Pow's exponent
+ * gradient reads y. */
 static uint32_t backward_reads(const qfd_op_ctx *oc)
 {
     switch (((const bin_state *)oc->state)->op) {
     case ADD:
     case SUB: return 0;
-    case MUL:
-    case DIV: return QFD_READS_INPUTS;
+    case MUL: return qfd_reads_product(oc);
+    case DIV: return (oc->gin[1] ? QFD_READS_IN(0) | QFD_READS_IN(1) : 0) | (oc->gin[0] ? QFD_READS_IN(1) : 0);
     default: return QFD_READS_INPUTS | QFD_READS_OUT(0);
     }
 }

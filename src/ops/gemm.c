@@ -138,6 +138,6 @@ const qfd_op_def qfd_op_gemm = {
     .infer = infer,
     .forward = forward,
     .backward = backward,
-    .backward_reads = qfd_reads_inputs,
+    .backward_reads = qfd_reads_product,
     .macs = macs,
 };

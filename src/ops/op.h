@@ -168,6 +168,10 @@ typedef struct qfd_op_def {
  * Concat: shapes and gradients only) or only their inputs. */
 uint32_t qfd_reads_nothing(const qfd_op_ctx *oc);
 uint32_t qfd_reads_inputs(const qfd_op_ctx *oc);
+/* backward_reads of a product of inputs 0 and 1 (Conv, Gemm, MatMul, Mul):
+ * each gradient reads the other operand, so an activation times a frozen
+ * constant (a scale, a frozen teacher's weights) is not kept. */
+uint32_t qfd_reads_product(const qfd_op_ctx *oc);
 
 /* Finds the definition for op_type in domain at opset; NULL if unsupported. */
 const qfd_op_def *qfd_op_lookup(const char *domain, const char *op_type, int64_t opset);

@@ -27,6 +27,12 @@ uint32_t qfd_reads_inputs(const qfd_op_ctx *oc)
     return QFD_READS_INPUTS;
 }
 
+uint32_t qfd_reads_product(const qfd_op_ctx *oc)
+{
+    const bool g0 = oc->n_in > 0 && oc->gin[0], g1 = oc->n_in > 1 && oc->gin[1];
+    return (g1 ? QFD_READS_IN(0) : 0) | (g0 ? QFD_READS_IN(1) : 0);
+}
+
 qfd_status qfd_broadcast_shape(const qfd_op_ctx *oc, const qfd_array *a, const qfd_array *b, qfd_array *out)
 {
     int r = a->rank > b->rank ? a->rank : b->rank;

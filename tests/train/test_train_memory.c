@@ -41,6 +41,46 @@ static void b_conv(qfd_model *m)
     mb_attr_ints(n, "pads", 4, DIMS(1, 1, 1, 1));
 }
 
+/* The same products with a frozen constant operand: only the gradient of
+ * the activation is computed, which does not read the activation. */
+static void b_conv_const(qfd_model *m)
+{
+    mb_param(m, "qkw", 4, DIMS(3, 4, 3, 3), NULL, -0.5f, 0.5f);
+    qfd_node *n = mb_node(m, "Conv", 2, (const char *[]){"a", "qkw"}, 1, (const char *[]){"b"});
+    mb_attr_ints(n, "pads", 4, DIMS(1, 1, 1, 1));
+}
+
+static void b_gemm_const(qfd_model *m)
+{
+    mb_param(m, "qkw", 2, DIMS(8, 5), NULL, -0.5f, 0.5f);
+    mb_node(m, "Gemm", 2, (const char *[]){"a", "qkw"}, 1, (const char *[]){"b"});
+}
+
+static void b_matmul_const(qfd_model *m)
+{
+    mb_param(m, "qkw", 2, DIMS(8, 5), NULL, -0.5f, 0.5f);
+    mb_node(m, "MatMul", 2, (const char *[]){"a", "qkw"}, 1, (const char *[]){"b"});
+}
+
+static void b_mul_const(qfd_model *m)
+{
+    mb_param(m, "qko", 4, DIMS(1, 4, 1, 5), NULL, -1, 1);
+    mb_node(m, "Mul", 2, (const char *[]){"a", "qko"}, 1, (const char *[]){"b"});
+}
+
+static void b_div_const(qfd_model *m)
+{
+    mb_param(m, "qko", 4, DIMS(1, 4, 1, 5), NULL, 1, 2);
+    mb_node(m, "Div", 2, (const char *[]){"a", "qko"}, 1, (const char *[]){"b"});
+}
+
+/* a constant over the activation: its gradient reads both */
+static void b_div_act(qfd_model *m)
+{
+    mb_param(m, "qko", 4, DIMS(1, 4, 1, 5), NULL, 1, 2);
+    mb_node(m, "Div", 2, (const char *[]){"qko", "a"}, 1, (const char *[]){"b"});
+}
+
 static void b_gemm(qfd_model *m)
 {
     mb_param(m, "qw", 2, DIMS(8, 5), NULL, -0.5f, 0.5f);
@@ -206,6 +246,12 @@ static void b_split(qfd_model *m)
 static const op_case k_cases[] = {
     {"Conv", NCHW, -1, 1, b_conv},
     {"Gemm", 2, {6, 8}, -1, 1, b_gemm},
+    {"Conv, frozen weights", NCHW, -1, 1, b_conv_const},
+    {"Gemm, frozen weights", 2, {6, 8}, -1, 1, b_gemm_const},
+    {"MatMul, frozen weights", 3, {2, 6, 8}, -1, 1, b_matmul_const},
+    {"Mul by a constant", NCHW, -1, 1, b_mul_const},
+    {"Div by a constant", NCHW, -1, 1, b_div_const},
+    {"Div of a constant", NCHW, 0.5f, 2, b_div_act},
     {"MatMul", 3, {2, 6, 8}, -1, 1, b_matmul},
     {"FakeQuant per tensor", NCHW, -0.5f, 2.5f, b_fq_tensor},
     {"FakeQuant per channel", NCHW, -1.5f, 1.5f, b_fq_channel},
@@ -289,11 +335,12 @@ static qfd_model *full(const op_case *c, int rank, const int64_t *dims)
     return m;
 }
 
-/* Clip's bounds, Pow's exponent, BatchNormalization's statistics */
+/* Clip's bounds, Pow's exponent, BatchNormalization's statistics, and
+ * the frozen operands ("qk...") */
 static bool frozen(const char *name)
 {
-    return !strcmp(name, "qlo") || !strcmp(name, "qhi") || !strcmp(name, "qe") || !strcmp(name, "qmean") ||
-           !strcmp(name, "qvar");
+    return !strncmp(name, "qk", 2) || !strcmp(name, "qlo") || !strcmp(name, "qhi") || !strcmp(name, "qe") ||
+           !strcmp(name, "qmean") || !strcmp(name, "qvar");
 }
 
 /* One training step's parameter gradients (concatenated into *grads, in
