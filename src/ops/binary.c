@@ -696,8 +696,8 @@ static size_t backward_workspace(const qfd_op_ctx *oc)
 }
 
 /* Add and Sub pass gradients on by shape alone; Mul reads the other
- * operand, Div b for either gradient and a for b's; Pow's exponent
- * gradient reads y. */
+ * operand, Div b for either gradient and a for b's; Pow both, and y for
+ * the exponent's gradient. */
 static uint32_t backward_reads(const qfd_op_ctx *oc)
 {
     switch (((const bin_state *)oc->state)->op) {
@@ -705,7 +705,7 @@ static uint32_t backward_reads(const qfd_op_ctx *oc)
     case SUB: return 0;
     case MUL: return qfd_reads_product(oc);
     case DIV: return (oc->gin[1] ? QFD_READS_IN(0) | QFD_READS_IN(1) : 0) | (oc->gin[0] ? QFD_READS_IN(1) : 0);
-    default: return QFD_READS_INPUTS | QFD_READS_OUT(0);
+    default: return QFD_READS_INPUTS | (oc->gin[1] ? QFD_READS_OUT(0) : 0);
     }
 }
 

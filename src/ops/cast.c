@@ -274,4 +274,5 @@ const qfd_op_def qfd_op_cast = {.name = "Cast",
                                 .param_role = QFD_ROLES_PASS0,
                                 .infer = infer,
                                 .forward = forward,
-                                .backward = backward};
+                                .backward = backward,
+                                .backward_reads = qfd_reads_nothing};

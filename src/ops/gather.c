@@ -172,4 +172,5 @@ const qfd_op_def qfd_op_gather = {
     .forward = forward,
     .view = view,
     .backward = backward,
+    .backward_reads = qfd_reads_all_but_x,
 };

@@ -172,6 +172,9 @@ uint32_t qfd_reads_inputs(const qfd_op_ctx *oc);
  * each gradient reads the other operand, so an activation times a frozen
  * constant (a scale, a frozen teacher's weights) is not kept. */
 uint32_t qfd_reads_product(const qfd_op_ctx *oc);
+/* ... of ops whose gradient is x's layout change alone: every input but x
+ * (axes, starts, indices), not x. */
+uint32_t qfd_reads_all_but_x(const qfd_op_ctx *oc);
 
 /* Finds the definition for op_type in domain at opset; NULL if unsupported. */
 const qfd_op_def *qfd_op_lookup(const char *domain, const char *op_type, int64_t opset);

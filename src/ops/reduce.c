@@ -387,7 +387,8 @@ const qfd_op_def qfd_op_reduce_sum = {.name = "ReduceSum",
                                       .value_inputs = 1u << 1,
                                       .infer = infer_sum,
                                       .forward = forward_sum,
-                                      .backward = backward_sum};
+                                      .backward = backward_sum,
+                                      .backward_reads = qfd_reads_all_but_x};
 const qfd_op_def qfd_op_reduce_mean = {.name = "ReduceMean",
                                        .domain = "",
                                        .since = 1,
@@ -395,7 +396,8 @@ const qfd_op_def qfd_op_reduce_mean = {.name = "ReduceMean",
                                        .value_inputs = 1u << 1,
                                        .infer = infer_mean,
                                        .forward = forward_mean,
-                                       .backward = backward_mean};
+                                       .backward = backward_mean,
+                                       .backward_reads = qfd_reads_all_but_x};
 const qfd_op_def qfd_op_reduce_max = {.name = "ReduceMax",
                                       .domain = "",
                                       .since = 1,

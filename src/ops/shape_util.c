@@ -27,6 +27,12 @@ uint32_t qfd_reads_inputs(const qfd_op_ctx *oc)
     return QFD_READS_INPUTS;
 }
 
+uint32_t qfd_reads_all_but_x(const qfd_op_ctx *oc)
+{
+    (void)oc;
+    return QFD_READS_INPUTS & ~QFD_READS_IN(0);
+}
+
 uint32_t qfd_reads_product(const qfd_op_ctx *oc)
 {
     const bool g0 = oc->n_in > 0 && oc->gin[0], g1 = oc->n_in > 1 && oc->gin[1];

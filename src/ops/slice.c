@@ -238,4 +238,5 @@ const qfd_op_def qfd_op_slice = {
     .infer = infer,
     .forward = forward,
     .backward = backward,
+    .backward_reads = qfd_reads_all_but_x,
 };

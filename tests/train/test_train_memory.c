@@ -214,6 +214,57 @@ static void b_pow(qfd_model *m)
     mb_node(m, "Pow", 2, (const char *[]){"a", "qe"}, 1, (const char *[]){"b"});
 }
 
+static void b_pow_param(qfd_model *m)
+{
+    mb_param(m, "qpe", 0, DIMS(1), NULL, 1.2f, 1.8f);
+    mb_node(m, "Pow", 2, (const char *[]){"a", "qpe"}, 1, (const char *[]){"b"});
+}
+
+static void reduce(qfd_model *m, const char *op)
+{
+    const int64_t axes[] = {1, 3};
+    mb_const(m, "qaxes", QFD_DT_INT64, 1, DIMS(2), axes);
+    mb_node(m, op, 2, (const char *[]){"a", "qaxes"}, 1, (const char *[]){"b"});
+}
+
+static void b_reducesum(qfd_model *m)
+{
+    reduce(m, "ReduceSum");
+}
+
+static void b_reducemean(qfd_model *m)
+{
+    reduce(m, "ReduceMean");
+}
+
+static void b_slice(qfd_model *m)
+{
+    const int64_t starts[] = {1, 1}, ends[] = {3, 5}, axes[] = {1, 3};
+    mb_const(m, "qstarts", QFD_DT_INT64, 1, DIMS(2), starts);
+    mb_const(m, "qends", QFD_DT_INT64, 1, DIMS(2), ends);
+    mb_const(m, "qaxes", QFD_DT_INT64, 1, DIMS(2), axes);
+    mb_node(m, "Slice", 4, (const char *[]){"a", "qstarts", "qends", "qaxes"}, 1, (const char *[]){"b"});
+}
+
+static void b_expand(qfd_model *m)
+{
+    const int64_t shape[] = {3, 1, 1, 1, 1};
+    mb_const(m, "qshape", QFD_DT_INT64, 1, DIMS(5), shape);
+    mb_node(m, "Expand", 2, (const char *[]){"a", "qshape"}, 1, (const char *[]){"b"});
+}
+
+static void b_gather(qfd_model *m)
+{
+    const int64_t idx[] = {3, 0, 3};
+    mb_const(m, "qidx", QFD_DT_INT64, 1, DIMS(3), idx);
+    mb_attr_int(mb_node(m, "Gather", 2, (const char *[]){"a", "qidx"}, 1, (const char *[]){"b"}), "axis", 1);
+}
+
+static void b_cast(qfd_model *m)
+{
+    mb_attr_int(unary(m, "Cast"), "to", QFD_DT_FLOAT);
+}
+
 static void b_transpose(qfd_model *m)
 {
     mb_attr_ints(unary(m, "Transpose"), "perm", 4, DIMS(0, 2, 3, 1));
@@ -285,6 +336,13 @@ static const op_case k_cases[] = {
     {"Mul", NCHW, -1, 1, b_mul},
     {"Div", NCHW, -1, 1, b_div},
     {"Pow", NCHW, 0.5f, 2, b_pow},
+    {"Pow, trained exponent", NCHW, 0.5f, 2, b_pow_param},
+    {"ReduceSum", NCHW, -1, 1, b_reducesum},
+    {"ReduceMean", NCHW, -1, 1, b_reducemean},
+    {"Slice", NCHW, -1, 1, b_slice},
+    {"Expand", NCHW, -1, 1, b_expand},
+    {"Gather", NCHW, -1, 1, b_gather},
+    {"Cast", NCHW, -1, 1, b_cast},
     {"Transpose", NCHW, -1, 1, b_transpose},
     {"Reshape", NCHW, -1, 1, b_reshape},
     {"Concat", NCHW, -1, 1, b_concat},
