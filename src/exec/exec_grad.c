@@ -50,14 +50,15 @@ qfd_status qfd_exec_plan_training(qfd_ctx *ctx, qfd_exec *e)
     const int end = 2 * (int)nn + 1;
     size_t n_pool = 0;
     int *order = malloc((2 * nt + 1) * sizeof *order), *first = malloc((2 * nt + 1) * sizeof *first);
-    int *last = malloc((2 * nt + 1) * sizeof *last);
+    int *last = malloc((2 * nt + 1) * sizeof *last), *reader = malloc((nt + 1) * sizeof *reader);
     size_t *bytes = calloc(2 * nt + 1, sizeof *bytes), *off = calloc(2 * nt + 1, sizeof *off);
     qfd_status st = QFD_OK;
-    if (!order || !first || !last || !bytes || !off) {
+    if (!order || !first || !last || !reader || !bytes || !off) {
         st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory planning a training step");
         goto out;
     }
     for (size_t t = 0; t < nt; t++) {
+        reader[t] = -1;
         if (e->owned[t] != 2)
             continue;
         first[t] = last[t] = g->tensors[t].producer;
@@ -68,6 +69,9 @@ qfd_status qfd_exec_plan_training(qfd_ctx *ctx, qfd_exec *e)
     }
     for (size_t i = 0; i < nn; i++) {
         const qfd_node *n = &g->nodes[i];
+        for (size_t k = 0; k < n->n_in; k++)
+            if (n->in[k] >= 0)
+                reader[n->in[k]] = (int)i; /* the last node that reads it, folded or not */
         if (e->nodes[i].folded)
             continue;
         bool backward = false;
@@ -107,14 +111,13 @@ qfd_status qfd_exec_plan_training(qfd_ctx *ctx, qfd_exec *e)
             }
             continue;
         }
-        int consumer = e->seeded[t] || (g->tensors[t].flags & QFD_T_OUTPUT) ? (int)nn : g->tensors[t].producer;
-        for (size_t i = 0; i < nn && consumer < (int)nn; i++)
-            for (size_t k = 0; k < g->nodes[i].n_in; k++)
-                if (g->nodes[i].in[k] == (int)t && (int)i > consumer)
-                    consumer = (int)i;
+        const int producer = g->tensors[t].producer;
+        int consumer = reader[t] > producer ? reader[t] : producer;
+        if (e->seeded[t] || (g->tensors[t].flags & QFD_T_OUTPUT))
+            consumer = (int)nn; /* written by the caller, after the forward */
         e->grad_first[t] = consumer;
         first[nt + t] = 2 * (int)nn - consumer;
-        last[nt + t] = 2 * (int)nn - g->tensors[t].producer;
+        last[nt + t] = 2 * (int)nn - producer;
         bytes[nt + t] = gr->nbytes;
         order[n_pool++] = (int)(nt + t);
     }
@@ -144,6 +147,7 @@ out:
     free(order);
     free(first);
     free(last);
+    free(reader);
     free(bytes);
     free(off);
     return st;
