@@ -53,6 +53,9 @@ static void release_values(qfd_exec *e)
     free(e->train_pool);
     e->train_pool = NULL;
     e->train_pool_bytes = 0;
+    free(e->remat);
+    e->remat = NULL;
+    e->n_remat = 0;
     for (size_t i = 0; e->saved && i < e->g->n_nodes; i++) {
         free(e->saved[i]);
         e->saved[i] = NULL;
@@ -653,6 +656,14 @@ void qfd_exec_share_values(qfd_exec *e)
 {
     if (!e->share_values) {
         e->share_values = true;
+        e->has_plan = false;
+    }
+}
+
+void qfd_exec_set_remat(qfd_exec *e, bool on)
+{
+    if (e->no_remat == on) {
+        e->no_remat = !on;
         e->has_plan = false;
     }
 }

@@ -60,6 +60,11 @@ void qfd_exec_profile_write(const qfd_exec *e, FILE *f);
  * of the sweep with the values it is done with. qfd_exec_value of other
  * tensors is then undefined after a run. Takes effect at the next plan. */
 void qfd_exec_share_values(qfd_exec *e);
+/* Training plans that share values recompute cheap values in the backward
+ * sweep rather than keep them (exec_remat.c); on by default. Off: each kept
+ * value stays from its forward to its last backward reader, for tests and
+ * for measuring what recomputation costs. */
+void qfd_exec_set_remat(qfd_exec *e, bool on);
 
 /* One op type of a model that the executor has no definition for at the
  * model's opset, with how many nodes use it. */

@@ -41,31 +41,34 @@ qfd_status qfd_exec_mark_grads(qfd_ctx *ctx, qfd_exec *e, size_t i)
  * reader, a backward that reads it (the op's backward_reads) counting at
  * its position; graph outputs and seeded tensors live to the end. Values
  * and gradients pack into one pool, so the sweep's gradients reuse the
- * activations it is done with. A parameter's gradient has a buffer of its
- * own: the optimizer reads it after the sweep. */
+ * activations it is done with; a value the sweep recomputes
+ * (exec_remat.c) lives there twice, in the forward and again from its
+ * recomputation. A parameter's gradient has a buffer of its own: the
+ * optimizer reads it after the sweep. */
 qfd_status qfd_exec_plan_training(qfd_ctx *ctx, qfd_exec *e)
 {
     const qfd_graph *g = e->g;
     const size_t nt = g->n_tensors, nn = g->n_nodes;
     const int end = 2 * (int)nn + 1;
     size_t n_pool = 0;
-    int *order = malloc((2 * nt + 1) * sizeof *order), *first = malloc((2 * nt + 1) * sizeof *first);
-    int *last = malloc((2 * nt + 1) * sizeof *last), *reader = malloc((nt + 1) * sizeof *reader);
-    size_t *bytes = calloc(2 * nt + 1, sizeof *bytes), *off = calloc(2 * nt + 1, sizeof *off);
+    /* ids: value t, gradient nt + t, recomputed value 2nt + k (e->remat[k]) */
+    int *order = malloc((3 * nt + 1) * sizeof *order), *first = malloc((3 * nt + 1) * sizeof *first);
+    int *last = malloc((3 * nt + 1) * sizeof *last), *reader = malloc((nt + 1) * sizeof *reader);
+    int *lastf = malloc((nt + 1) * sizeof *lastf), *bmin = malloc((nt + 1) * sizeof *bmin);
+    int *bmax = malloc((nt + 1) * sizeof *bmax);
+    size_t *bytes = calloc(3 * nt + 1, sizeof *bytes), *off = calloc(3 * nt + 1, sizeof *off);
     qfd_status st = QFD_OK;
-    if (!order || !first || !last || !reader || !bytes || !off) {
+    if (!order || !first || !last || !reader || !lastf || !bmin || !bmax || !bytes || !off) {
         st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory planning a training step");
         goto out;
     }
     for (size_t t = 0; t < nt; t++) {
-        reader[t] = -1;
+        reader[t] = bmax[t] = -1;
+        bmin[t] = end;
         if (e->owned[t] != 2)
             continue;
-        first[t] = last[t] = g->tensors[t].producer;
-        if (e->seeded[t] || (g->tensors[t].flags & QFD_T_OUTPUT))
-            last[t] = end;
+        first[t] = lastf[t] = g->tensors[t].producer;
         bytes[t] = e->vals[t].nbytes;
-        order[n_pool++] = (int)t;
     }
     for (size_t i = 0; i < nn; i++) {
         const qfd_node *n = &g->nodes[i];
@@ -88,14 +91,38 @@ qfd_status qfd_exec_plan_training(qfd_ctx *ctx, qfd_exec *e)
             int t = k < n->n_in ? n->in[k] : n->out[k - n->n_in];
             if (t < 0 || e->owned[t] != 2)
                 continue;
-            if (k < n->n_in && (int)i > last[t])
-                last[t] = (int)i;
+            if (k < n->n_in && (int)i > lastf[t])
+                lastf[t] = (int)i;
             /* slots past 16 have no bit: kept */
             size_t slot = k < n->n_in ? k : k - n->n_in, bit = k < n->n_in ? slot : 16 + slot;
-            bool read = backward && (slot >= 16 || ((reads >> bit) & 1u));
-            if (read && at > last[t])
-                last[t] = at;
+            if (backward && (slot >= 16 || ((reads >> bit) & 1u))) {
+                bmin[t] = at < bmin[t] ? at : bmin[t];
+                bmax[t] = at > bmax[t] ? at : bmax[t];
+            }
         }
+    }
+    for (size_t t = 0; t < nt; t++) {
+        if (e->owned[t] != 2)
+            continue;
+        last[t] = bmax[t] > lastf[t] ? bmax[t] : lastf[t];
+        if (e->seeded[t] || (g->tensors[t].flags & QFD_T_OUTPUT))
+            last[t] = end;
+    }
+    int sc = 1; /* the fine timeline of qfd_exec_plan_remat: position p at sc p + sc - 1 */
+    if ((st = qfd_exec_plan_remat(ctx, e, lastf, bmin, bmax, last, &sc)))
+        goto out;
+    for (size_t t = 0; t < nt; t++) {
+        if (e->owned[t] != 2)
+            continue;
+        first[t] = sc * first[t] + sc - 1;
+        order[n_pool++] = (int)t;
+    }
+    for (size_t k = 0; k < e->n_remat; k++) {
+        const size_t id = 2 * nt + k;
+        first[id] = e->remat[k].from;
+        last[id] = e->remat[k].to;
+        bytes[id] = e->vals[e->remat[k].tensor].nbytes;
+        order[n_pool++] = (int)id;
     }
     for (size_t t = 0; t < nt; t++) {
         e->grad_first[t] = -1;
@@ -116,8 +143,8 @@ qfd_status qfd_exec_plan_training(qfd_ctx *ctx, qfd_exec *e)
         if (e->seeded[t] || (g->tensors[t].flags & QFD_T_OUTPUT))
             consumer = (int)nn; /* written by the caller, after the forward */
         e->grad_first[t] = consumer;
-        first[nt + t] = 2 * (int)nn - consumer;
-        last[nt + t] = 2 * (int)nn - producer;
+        first[nt + t] = sc * (2 * (int)nn - consumer) + sc - 1;
+        last[nt + t] = sc * (2 * (int)nn - producer) + sc - 1;
         bytes[nt + t] = gr->nbytes;
         order[n_pool++] = (int)(nt + t);
     }
@@ -140,14 +167,23 @@ qfd_status qfd_exec_plan_training(qfd_ctx *ctx, qfd_exec *e)
     e->train_pool_bytes = total;
     for (size_t a = 0; a < n_pool; a++) {
         size_t id = (size_t)order[a];
+        if (id >= 2 * nt)
+            continue;
         qfd_array *arr = id < nt ? &e->vals[id] : &e->grads[id - nt];
         arr->data = (char *)e->train_pool + off[id];
+    }
+    for (size_t k = 0; k < e->n_remat; k++) {
+        e->remat[k].fwd = e->vals[e->remat[k].tensor].data;
+        e->remat[k].bwd = (char *)e->train_pool + off[2 * nt + k];
     }
 out:
     free(order);
     free(first);
     free(last);
     free(reader);
+    free(lastf);
+    free(bmin);
+    free(bmax);
     free(bytes);
     free(off);
     return st;
@@ -238,12 +274,15 @@ void qfd_exec_seed_grad(qfd_exec *e, int tensor)
     }
 }
 
-qfd_status qfd_exec_backward(qfd_ctx *ctx, qfd_exec *e)
+/* The reverse sweep, the recomputed values pointed at their sweep buffers. */
+static qfd_status sweep(qfd_ctx *ctx, qfd_exec *e)
 {
-    if (!e->needs_grad || !e->has_plan)
-        return qfd_fail(ctx, QFD_ERR_INTERNAL, "backward before a training forward");
+    size_t next = 0;
     for (size_t i = e->g->n_nodes; i-- > 0;) {
         const qfd_node *n = &e->g->nodes[i];
+        qfd_status st = qfd_exec_remat_run(ctx, e, i, &next);
+        if (st)
+            return st;
         if (e->nodes[i].folded)
             continue;
         bool any = false;
@@ -271,12 +310,22 @@ qfd_status qfd_exec_backward(qfd_ctx *ctx, qfd_exec *e)
             else
                 zero_bytes(e->grads[t].data, e->grads[t].nbytes, e->n_threads);
         }
-        qfd_status st = def->backward(&oc);
+        st = def->backward(&oc);
         if (st)
             return st;
         if (e->prof)
             qfd_exec_profile_add(e, i, true, qfd_now() - t0, &oc);
     }
-    e->prof_backwards += e->prof != NULL;
     return QFD_OK;
+}
+
+qfd_status qfd_exec_backward(qfd_ctx *ctx, qfd_exec *e)
+{
+    if (!e->needs_grad || !e->has_plan)
+        return qfd_fail(ctx, QFD_ERR_INTERNAL, "backward before a training forward");
+    qfd_exec_remat_swap(e, true);
+    qfd_status st = sweep(ctx, e);
+    qfd_exec_remat_swap(e, false);
+    e->prof_backwards += e->prof != NULL;
+    return st;
 }

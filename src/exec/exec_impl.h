@@ -18,6 +18,14 @@ typedef struct exec_node {
     size_t packed_bytes;
 } exec_node;
 
+/* A value the backward sweep computes again (exec_remat.c): its producer
+ * runs again just before the backward of `node`, into bwd, a buffer alive
+ * from timeline position `from` to `to`; the forward writes it into fwd. */
+typedef struct exec_remat {
+    int tensor, producer, node, from, to;
+    void *fwd, *bwd;
+} exec_remat;
+
 struct qfd_exec {
     const qfd_model *m;
     const qfd_graph *g;
@@ -50,6 +58,9 @@ struct qfd_exec {
      * when not live together (qfd_exec_plan_training) */
     void *train_pool;
     size_t train_pool_bytes;
+    exec_remat *remat; /* in sweep order: node descending, then producer ascending */
+    bool no_remat;     /* qfd_exec_set_remat(e, false) */
+    size_t n_remat;
     void **saved; /* per node, forward -> backward */
     const qfd_array **gout_ptrs;
     qfd_array **gin_ptrs;
@@ -86,5 +97,20 @@ size_t qfd_exec_pack(const size_t *bytes, int *order, size_t n, const int *first
  * buffers, and the values marked owned == 2, in one pool sharing memory by
  * liveness over the forward and the backward sweep (exec_grad.c). */
 qfd_status qfd_exec_plan_training(qfd_ctx *ctx, qfd_exec *e);
+/* Chooses the values the sweep recomputes instead of keeping (e->remat),
+ * on plan_training's timeline: lastf[t] is t's last forward reader (or its
+ * producer), bmin[t]..bmax[t] the positions of the backwards that read it
+ * (bmax[t] < 0: none), last[t] the end of its life when kept. Moves the
+ * plan to a finer timeline where position p is *scale * p + *scale - 1
+ * (the positions below it: recomputations before the backward at p),
+ * writes each value's last[t] there, shortened to its forward for a
+ * chosen value, lengthened for the inputs a recomputation reads, and the
+ * entries' from and to. */
+qfd_status qfd_exec_plan_remat(qfd_ctx *ctx, qfd_exec *e, const int *lastf, const int *bmin, const int *bmax, int *last,
+                               int *scale);
+/* Points the chosen values at their sweep buffers (true) or back at their
+ * forward ones, and recomputes those due before node i's backward. */
+void qfd_exec_remat_swap(qfd_exec *e, bool sweep);
+qfd_status qfd_exec_remat_run(qfd_ctx *ctx, qfd_exec *e, size_t i, size_t *next);
 
 #endif

@@ -787,6 +787,7 @@ static qfd_status backward(qfd_op_ctx *oc)
     const qfd_op_def qfd_op_##sym = {.name = NAME,                             \
                                      .domain = "",                             \
                                      .since = 1,                               \
+                                     .flags = QFD_OP_REMAT,                    \
                                      .param_role = ROLES,                      \
                                      .state_size = sizeof(bin_state),          \
                                      .parse = parse_##sym,                     \

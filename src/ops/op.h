@@ -64,6 +64,11 @@ enum qfd_op_flags {
      * gradient-carrying value to it without a backward. Any other op with
      * such an input needs a backward, whatever its output type. */
     QFD_OP_NO_GRAD = 1u << 1,
+    /* forward is a pure function of the inputs costing about one pass over
+     * its output (elementwise math, a copy, a permutation; no saved state,
+     * no workspace, no randomness): a training plan may run it again in the
+     * backward sweep instead of keeping its output. */
+    QFD_OP_REMAT = 1u << 2,
 };
 
 /* Which inputs of an op are trainable parameters, declared by the op rather

@@ -388,6 +388,7 @@ const qfd_op_def qfd_op_transpose = {
     .name = "Transpose",
     .domain = "",
     .since = 1,
+    .flags = QFD_OP_REMAT,
     .param_role = QFD_ROLES_PASS0,
     .infer = infer,
     .forward = forward,

@@ -528,6 +528,7 @@ static qfd_status parse_common(qfd_op_ctx *oc, un_state *s, int kind)
     const qfd_op_def qfd_op_##sym = {.name = NAME,                   \
                                      .domain = "",                   \
                                      .since = SINCE,                 \
+                                     .flags = QFD_OP_REMAT,          \
                                      .param_role = QFD_ROLES_PASS0,  \
                                      .state_size = sizeof(un_state), \
                                      .parse = parse_##sym,           \
