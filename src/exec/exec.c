@@ -46,9 +46,10 @@ const char *qfd_exec_output_name(const qfd_exec *e, size_t i)
 static void release_values(qfd_exec *e)
 {
     for (size_t t = 0; e->grads && t < e->g->n_tensors; t++) {
-        if (e->trainable[t])
+        if (e->trainable[t] && e->grad_done[t] < 0)
             free(e->grads[t].data);
         memset(&e->grads[t], 0, sizeof e->grads[t]);
+        e->grad_done[t] = -1;
     }
     free(e->train_pool);
     e->train_pool = NULL;
@@ -112,6 +113,7 @@ void qfd_exec_free(qfd_exec *e)
     free(e->grads);
     free(e->seeded);
     free(e->grad_first);
+    free(e->grad_done);
     free(e->saved);
     free(e->inference_nodes);
     free(e->prof);
@@ -660,6 +662,15 @@ void qfd_exec_share_values(qfd_exec *e)
     }
 }
 
+void qfd_exec_on_grad_ready(qfd_exec *e, qfd_grad_ready_fn fn, void *user)
+{
+    if (e->grad_ready != fn || e->grad_ready_user != user) {
+        e->grad_ready = fn;
+        e->grad_ready_user = user;
+        e->has_plan = false;
+    }
+}
+
 void qfd_exec_set_remat(qfd_exec *e, bool on)
 {
     if (e->no_remat == on) {
@@ -675,7 +686,7 @@ size_t qfd_exec_memory(const qfd_exec *e)
         total += e->nodes[i].packed_bytes;
     for (size_t t = 0; t < e->g->n_tensors; t++) {
         total += e->owned[t] == 1 ? e->vals[t].nbytes : 0;
-        total += e->grads && e->trainable[t] ? e->grads[t].nbytes : 0;
+        total += e->grads && e->trainable[t] && e->grad_done[t] < 0 ? e->grads[t].nbytes : 0;
     }
     return total;
 }

@@ -65,6 +65,18 @@ void qfd_exec_share_values(qfd_exec *e);
  * value stays from its forward to its last backward reader, for tests and
  * for measuring what recomputation costs. */
 void qfd_exec_set_remat(qfd_exec *e, bool on);
+/* Called in the backward sweep as soon as a trainable tensor's gradient is
+ * complete (after the backward of the last node adding into it), so that
+ * an optimizer can update the parameter there: the plan then keeps that
+ * gradient in its pool, alive from its first contribution to its last,
+ * not all through the step (a ViT's 330 MB of weight gradients). Nothing
+ * in the rest of the sweep reads the parameter (its readers' backwards are
+ * done), and qfd_exec_grad of it is undefined after the sweep. A tensor no
+ * backward adds into is not reported; its gradient stays zero in a buffer
+ * of its own. NULL (the default): every parameter gradient has its own
+ * buffer, read after the sweep. Takes effect at the next plan. */
+typedef void (*qfd_grad_ready_fn)(void *user, int tensor, qfd_array *grad);
+void qfd_exec_on_grad_ready(qfd_exec *e, qfd_grad_ready_fn fn, void *user);
 
 /* One op type of a model that the executor has no definition for at the
  * model's opset, with how many nodes use it. */

@@ -43,8 +43,9 @@ qfd_status qfd_exec_mark_grads(qfd_ctx *ctx, qfd_exec *e, size_t i)
  * and gradients pack into one pool, so the sweep's gradients reuse the
  * activations it is done with; a value the sweep recomputes
  * (exec_remat.c) lives there twice, in the forward and again from its
- * recomputation. A parameter's gradient has a buffer of its own: the
- * optimizer reads it after the sweep. */
+ * recomputation. A parameter's gradient has a buffer of its own, read by
+ * the optimizer after the sweep, unless the caller updates parameters in
+ * the sweep (qfd_exec_on_grad_ready): then it is in the pool too. */
 qfd_status qfd_exec_plan_training(qfd_ctx *ctx, qfd_exec *e)
 {
     const qfd_graph *g = e->g;
@@ -55,16 +56,17 @@ qfd_status qfd_exec_plan_training(qfd_ctx *ctx, qfd_exec *e)
     int *order = malloc((3 * nt + 1) * sizeof *order), *first = malloc((3 * nt + 1) * sizeof *first);
     int *last = malloc((3 * nt + 1) * sizeof *last), *reader = malloc((nt + 1) * sizeof *reader);
     int *lastf = malloc((nt + 1) * sizeof *lastf), *bmin = malloc((nt + 1) * sizeof *bmin);
-    int *bmax = malloc((nt + 1) * sizeof *bmax);
+    int *bmax = malloc((nt + 1) * sizeof *bmax), *pmin = malloc((nt + 1) * sizeof *pmin);
+    int *pmax = malloc((nt + 1) * sizeof *pmax);
     size_t *bytes = calloc(3 * nt + 1, sizeof *bytes), *off = calloc(3 * nt + 1, sizeof *off);
     qfd_status st = QFD_OK;
-    if (!order || !first || !last || !reader || !lastf || !bmin || !bmax || !bytes || !off) {
+    if (!order || !first || !last || !reader || !lastf || !bmin || !bmax || !pmin || !pmax || !bytes || !off) {
         st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory planning a training step");
         goto out;
     }
     for (size_t t = 0; t < nt; t++) {
-        reader[t] = bmax[t] = -1;
-        bmin[t] = end;
+        reader[t] = bmax[t] = pmax[t] = -1;
+        bmin[t] = pmin[t] = end;
         if (e->owned[t] != 2)
             continue;
         first[t] = lastf[t] = g->tensors[t].producer;
@@ -87,6 +89,13 @@ qfd_status qfd_exec_plan_training(qfd_ctx *ctx, qfd_exec *e)
             reads = e->nodes[i].def->backward_reads(&oc);
         }
         const int at = 2 * (int)nn - (int)i;
+        for (size_t k = 0; backward && k < n->n_in; k++) {
+            int t = n->in[k]; /* a parameter's gradient: from pmax's backward to pmin's */
+            if (t >= 0 && e->trainable[t]) {
+                pmin[t] = (int)i < pmin[t] ? (int)i : pmin[t];
+                pmax[t] = (int)i > pmax[t] ? (int)i : pmax[t];
+            }
+        }
         for (size_t k = 0; k < n->n_in + n->n_out; k++) {
             int t = k < n->n_in ? n->in[k] : n->out[k - n->n_in];
             if (t < 0 || e->owned[t] != 2)
@@ -131,6 +140,16 @@ qfd_status qfd_exec_plan_training(qfd_ctx *ctx, qfd_exec *e)
         qfd_array *gr = &e->grads[t];
         qfd_array_like(gr, &e->vals[t]);
         gr->nbytes = (size_t)qfd_array_numel(gr) * sizeof(float);
+        e->grad_done[t] = -1;
+        if (e->trainable[t] && e->grad_ready && pmax[t] >= 0) {
+            e->grad_first[t] = pmax[t];
+            e->grad_done[t] = pmin[t];
+            first[nt + t] = sc * (2 * (int)nn - pmax[t]) + sc - 1;
+            last[nt + t] = sc * (2 * (int)nn - pmin[t]) + sc - 1;
+            bytes[nt + t] = gr->nbytes;
+            order[n_pool++] = (int)(nt + t);
+            continue;
+        }
         if (e->trainable[t]) {
             if (!(gr->data = calloc(1, gr->nbytes ? gr->nbytes : 1))) {
                 st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory for the gradient of '%s'", g->tensors[t].name);
@@ -184,6 +203,8 @@ out:
     free(lastf);
     free(bmin);
     free(bmax);
+    free(pmin);
+    free(pmax);
     free(bytes);
     free(off);
     return st;
@@ -203,12 +224,15 @@ qfd_status qfd_exec_set_trainable(qfd_ctx *ctx, qfd_exec *e, const uint8_t *trai
         e->grads = calloc(nt + 1, sizeof *e->grads);
         e->seeded = calloc(nt + 1, 1);
         e->grad_first = calloc(nt + 1, sizeof *e->grad_first);
+        e->grad_done = malloc((nt + 1) * sizeof *e->grad_done);
         e->saved = calloc(nn + 1, sizeof *e->saved);
         e->gout_ptrs = calloc(max_io, sizeof *e->gout_ptrs);
         e->gin_ptrs = calloc(max_io, sizeof *e->gin_ptrs);
-        if (!e->trainable || !e->needs_grad || !e->grads || !e->seeded || !e->grad_first || !e->saved ||
-            !e->gout_ptrs || !e->gin_ptrs)
+        if (!e->trainable || !e->needs_grad || !e->grads || !e->seeded || !e->grad_first || !e->grad_done ||
+            !e->saved || !e->gout_ptrs || !e->gin_ptrs)
             return qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+        for (size_t t = 0; t < nt; t++)
+            e->grad_done[t] = -1;
     }
     for (size_t t = 0; t < nt; t++) {
         e->trainable[t] = trainable[t] && (g->tensors[t].flags & QFD_T_INITIALIZER) &&
@@ -262,7 +286,7 @@ void qfd_exec_zero_grads(qfd_exec *e)
 {
     /* Pooled gradients are zeroed in the sweep when their life begins. */
     for (size_t t = 0; e->grads && t < e->g->n_tensors; t++)
-        if (e->grads[t].data && (e->trainable[t] || e->grad_first[t] == (int)e->g->n_nodes))
+        if (e->grads[t].data && (e->trainable[t] ? e->grad_done[t] < 0 : e->grad_first[t] == (int)e->g->n_nodes))
             zero_bytes(e->grads[t].data, e->grads[t].nbytes, e->n_threads);
 }
 
@@ -315,6 +339,14 @@ static qfd_status sweep(qfd_ctx *ctx, qfd_exec *e)
             return st;
         if (e->prof)
             qfd_exec_profile_add(e, i, true, qfd_now() - t0, &oc);
+        for (size_t k = 0; e->grad_ready && k < n->n_in; k++) {
+            int t = n->in[k];
+            bool again = false; /* a tensor in two slots is reported once */
+            for (size_t j = 0; j < k && !again; j++)
+                again = n->in[j] == t;
+            if (t >= 0 && !again && e->grad_done[t] == (int)i)
+                e->grad_ready(e->grad_ready_user, t, &e->grads[t]);
+        }
     }
     return QFD_OK;
 }

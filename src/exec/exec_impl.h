@@ -54,6 +54,9 @@ struct qfd_exec {
     qfd_array *grads;    /* per tensor, allocated at plan when needs_grad */
     uint8_t *seeded;     /* per tensor: its gradient is written by the caller (a loss) */
     int *grad_first;     /* per tensor: node whose backward first touches the gradient */
+    int *grad_done; /* per trainable tensor with a pooled gradient: node after whose backward it is complete; else -1 */
+    qfd_grad_ready_fn grad_ready; /* qfd_exec_on_grad_ready */
+    void *grad_ready_user;
     /* intermediate gradients, and the values when shared, sharing memory
      * when not live together (qfd_exec_plan_training) */
     void *train_pool;

@@ -40,8 +40,8 @@ static int cmp_sweep(const void *pa, const void *pb)
     return a->producer < b->producer ? -1 : a->producer > b->producer;
 }
 
-qfd_status qfd_exec_plan_remat(qfd_ctx *ctx, qfd_exec *e, const int *lastf, const int *bmin, const int *bmax,
-                               int *last, int *scale)
+qfd_status qfd_exec_plan_remat(qfd_ctx *ctx, qfd_exec *e, const int *lastf, const int *bmin, const int *bmax, int *last,
+                               int *scale)
 {
     const qfd_graph *g = e->g;
     const size_t nt = g->n_tensors, nn = g->n_nodes;

@@ -60,11 +60,12 @@ static inline float update(const qfd_param *p, float before, float after)
     return p->positive && after <= 0.0f && before > 0.0f ? 0.5f * before : after;
 }
 
-static void sgd(const qfd_optim *o, const qfd_param *p, float *buf, float lr, float wd)
+/* Each update below touches elements [a, b) of one parameter. */
+static void sgd(const qfd_optim *o, const qfd_param *p, float *buf, float lr, float wd, int64_t a, int64_t b)
 {
     const float mu = o->momentum;
     const bool first = o->step == 1;
-    for (int64_t i = 0; i < p->n; i++) {
+    for (int64_t i = a; i < b; i++) {
         float d = (p->precond ? p->grad[i] * p->precond[i] : p->grad[i]) + wd * p->value[i];
         if (mu != 0.0f) {
             buf[i] = first ? d : mu * buf[i] + d;
@@ -74,12 +75,12 @@ static void sgd(const qfd_optim *o, const qfd_param *p, float *buf, float lr, fl
     }
 }
 
-static void adamw(const qfd_optim *o, const qfd_param *p, float *m, float *v, float lr, float wd)
+static void adamw(const qfd_optim *o, const qfd_param *p, float *m, float *v, float lr, float wd, int64_t a, int64_t b)
 {
     const float b1 = o->beta1, b2 = o->beta2;
     const float c1 = 1.0f - powf(b1, (float)o->step), c2 = 1.0f - powf(b2, (float)o->step);
     const float step = lr / c1, sc2 = sqrtf(c2);
-    for (int64_t i = 0; i < p->n; i++) {
+    for (int64_t i = a; i < b; i++) {
         float g = p->precond ? p->grad[i] * p->precond[i] : p->grad[i];
         const float w = p->value[i];
         p->value[i] *= 1.0f - lr * wd;
@@ -89,26 +90,46 @@ static void adamw(const qfd_optim *o, const qfd_param *p, float *m, float *v, fl
     }
 }
 
-void qfd_optim_step(qfd_optim *o, float lr_factor, int n_threads)
+static void update_range(const qfd_optim *o, size_t i, float lr_factor, int64_t a, int64_t b)
+{
+    const qfd_param *p = &o->params[i];
+    const qfd_param_group *g = &o->groups[p->group];
+    const float lr = g->lr * lr_factor;
+    if (o->kind == QFD_OPT_SGD)
+        sgd(o, p, o->m[i], lr, g->weight_decay, a, b);
+    else
+        adamw(o, p, o->m[i], o->v[i], lr, g->weight_decay, a, b);
+    for (int64_t k = a; p->max && k < b; k++)
+        p->value[k] = p->value[k] > *p->max ? *p->max : p->value[k];
+    for (int64_t k = a; p->min && k < b; k++)
+        p->value[k] = p->value[k] < p->min[k] ? p->min[k] : p->value[k];
+}
+
+void qfd_optim_begin(qfd_optim *o)
 {
     o->step++;
+}
+
+void qfd_optim_update(qfd_optim *o, size_t i, float lr_factor, int n_threads)
+{
+    const qfd_param *p = &o->params[i];
+    if (o->groups[p->group].frozen)
+        return;
+    /* elementwise: the same values however the elements are split */
+    const int nt = p->n >= ((int64_t)1 << 16) && n_threads > 1 ? n_threads : 1;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (int c = 0; c < nt; c++)
+        update_range(o, i, lr_factor, p->n * c / nt, p->n * (c + 1) / nt);
+}
+
+void qfd_optim_step(qfd_optim *o, float lr_factor, int n_threads)
+{
+    qfd_optim_begin(o);
     (void)n_threads;
 #pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1) if (o->n_params > 8)
-    for (size_t i = 0; i < o->n_params; i++) {
-        const qfd_param *p = &o->params[i];
-        const qfd_param_group *g = &o->groups[p->group];
-        if (g->frozen)
-            continue;
-        float lr = g->lr * lr_factor;
-        if (o->kind == QFD_OPT_SGD)
-            sgd(o, p, o->m[i], lr, g->weight_decay);
-        else
-            adamw(o, p, o->m[i], o->v[i], lr, g->weight_decay);
-        for (int64_t k = 0; p->max && k < p->n; k++)
-            p->value[k] = p->value[k] > *p->max ? *p->max : p->value[k];
-        for (int64_t k = 0; p->min && k < p->n; k++)
-            p->value[k] = p->value[k] < p->min[k] ? p->min[k] : p->value[k];
-    }
+    for (size_t i = 0; i < o->n_params; i++)
+        if (!o->groups[o->params[i].group].frozen)
+            update_range(o, i, lr_factor, 0, o->params[i].n);
 }
 
 float qfd_schedule_factor(const qfd_schedule *s, int64_t step)

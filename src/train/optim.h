@@ -58,6 +58,10 @@ qfd_status qfd_optim_init(qfd_ctx *ctx, qfd_optim *o, qfd_opt_kind kind, const q
 void qfd_optim_free(qfd_optim *o);
 /* One update with every group's lr multiplied by lr_factor (the schedule). */
 void qfd_optim_step(qfd_optim *o, float lr_factor, int n_threads);
+/* The same update one parameter at a time, as each gradient is ready:
+ * begin once, then update each parameter i once (its .grad set). */
+void qfd_optim_begin(qfd_optim *o);
+void qfd_optim_update(qfd_optim *o, size_t i, float lr_factor, int n_threads);
 
 typedef enum { QFD_SCHED_CONSTANT, QFD_SCHED_COSINE, QFD_SCHED_STEP } qfd_sched_kind;
 

@@ -26,6 +26,12 @@ struct qfd_trainer {
     int *param_t; /* tensor of each optimizer parameter */
     qfd_optim opt;
     int n_threads;
+    /* Parameters are updated in the sweep as their gradients are ready
+     * (qfd_exec_on_grad_ready), unless keep_grads. */
+    bool keep_grads;
+    int *param_of;    /* per tensor: its optimizer parameter, or -1 */
+    uint8_t *updated; /* per parameter, in this step */
+    float lr_factor;  /* this step's */
 };
 
 static qfd_param_role slot_role(const qfd_op_def *d, size_t k)
@@ -119,7 +125,20 @@ void qfd_trainer_free(qfd_trainer *t)
     qfd_optim_free(&t->opt);
     free(t->terms);
     free(t->param_t);
+    free(t->param_of);
+    free(t->updated);
     free(t);
+}
+
+static void on_grad_ready(void *user, int tensor, qfd_array *grad)
+{
+    qfd_trainer *t = user;
+    const int i = t->param_of[tensor];
+    if (i < 0)
+        return;
+    t->opt.params[i].grad = grad->data;
+    qfd_optim_update(&t->opt, (size_t)i, t->lr_factor, t->n_threads > 0 ? t->n_threads : 1);
+    t->updated[i] = 1;
 }
 
 qfd_status qfd_trainer_new(qfd_ctx *ctx, qfd_model *m, const qfd_trainer_opts *o, qfd_trainer **out)
@@ -199,6 +218,17 @@ qfd_status qfd_trainer_new(qfd_ctx *ctx, qfd_model *m, const qfd_trainer_opts *o
     t->opt.nesterov = o->nesterov;
     if ((st = qfd_optim_init(ctx, &t->opt, o->optimizer, groups, n_groups, params, n_params)))
         goto fail;
+    t->keep_grads = o->keep_grads;
+    if (!(t->param_of = malloc((g->n_tensors + 1) * sizeof *t->param_of)) || !(t->updated = calloc(n_params, 1))) {
+        st = qfd_fail(ctx, QFD_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < g->n_tensors; i++)
+        t->param_of[i] = -1;
+    for (size_t i = 0; i < n_params; i++)
+        t->param_of[t->param_t[i]] = (int)i;
+    if (!t->keep_grads)
+        qfd_exec_on_grad_ready(t->e, on_grad_ready, t);
 
     t->n_terms = n_terms;
     for (size_t i = 0; i < n_terms; i++) {
@@ -298,17 +328,29 @@ qfd_status qfd_trainer_step(qfd_ctx *ctx, qfd_trainer *t, const qfd_array *x, co
     if (!isfinite(stats->loss))
         return qfd_fail(ctx, QFD_ERR_INVALID, "the loss became %s; stopping before the weights are changed",
                         isnan(stats->loss) ? "NaN" : "infinite");
+    const int nth = t->n_threads > 0 ? t->n_threads : 1;
+    t->lr_factor = lr_factor;
+    memset(t->updated, 0, t->opt.n_params);
+    if (!t->keep_grads)
+        qfd_optim_begin(&t->opt); /* on_grad_ready updates in the sweep */
     if ((st = qfd_exec_backward(ctx, t->e)))
-        return st;
+        return st; /* the weights may be half updated: training stops */
     /* Gradient buffers are reallocated when the batch shape changes. */
     for (size_t i = 0; i < t->opt.n_params; i++) {
-        qfd_array *gr = qfd_exec_grad(t->e, t->param_t[i]);
-        if (!gr)
+        qfd_array *gr = t->updated[i] ? NULL : qfd_exec_grad(t->e, t->param_t[i]);
+        if (!t->updated[i] && !gr)
             return qfd_fail(ctx, QFD_ERR_INTERNAL, "no gradient for parameter '%s'",
                             t->m->graph.tensors[t->param_t[i]].name);
-        t->opt.params[i].grad = gr->data;
+        if (gr)
+            t->opt.params[i].grad = gr->data;
     }
-    qfd_optim_step(&t->opt, lr_factor, t->n_threads > 0 ? t->n_threads : 1);
+    if (t->keep_grads) {
+        qfd_optim_step(&t->opt, lr_factor, nth);
+        return QFD_OK;
+    }
+    for (size_t i = 0; i < t->opt.n_params; i++) /* the parameters no backward reached: zero gradients */
+        if (!t->updated[i])
+            qfd_optim_update(&t->opt, i, lr_factor, nth);
     return QFD_OK;
 }
 

@@ -64,6 +64,12 @@ typedef struct qfd_trainer_opts {
     bool inference_mode;
     int n_threads;
     uint64_t seed; /* dropout masks */
+    /* Parameter gradients stay readable after a step (qfd_exec_grad on
+     * qfd_trainer_exec), each in a buffer of its own. Otherwise each
+     * parameter is updated in the backward sweep as soon as its gradient is
+     * complete, and the gradients share the plan's memory: the same update,
+     * less memory. */
+    bool keep_grads;
 } qfd_trainer_opts;
 
 typedef struct qfd_step_stats {

@@ -83,6 +83,7 @@ static void check_grad_case(const grad_case *gc)
     qfd_array x = {QFD_DT_FLOAT, 4, {N, 1, HW, HW}, xv, sizeof xv}, y = {QFD_DT_INT64, 1, {N}, yv, sizeof yv};
     qfd_param_group zero[3] = {{0, 0, false}, {0, 0, false}, {0, 0, false}};
     qfd_trainer_opts o = {.optimizer = QFD_OPT_SGD,
+                          .keep_grads = true, /* read below */
                           .n_groups = 3,
                           .groups = zero,
                           .losses = gc->terms,
