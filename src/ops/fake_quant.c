@@ -269,6 +269,8 @@ const qfd_op_def qfd_op_fake_quant = {
     .name = "FakeQuant",
     .domain = "ai.qfd",
     .since = 1,
+    /* remade from x, which its backward keeps, rather than kept beside it */
+    .flags = QFD_OP_REMAT,
     /* x takes the role of what reads y (a weight behind Conv); s is a step */
     .param_role = {QFD_ROLE_PASS, QFD_ROLE_STEP},
     .state_size = sizeof(fq_state),
