@@ -123,6 +123,12 @@ qfd_status qfd_exec_plan_remat(qfd_ctx *ctx, qfd_exec *e, const int *lastf, cons
         e->remat[k].from = (int)run; /* the sub-slot, for now */
         s_fine = (int)run + 2 > s_fine ? (int)run + 2 : s_fine;
     }
+    if ((int64_t)s_fine * (2 * (int64_t)nn + 2) > INT_MAX / 2) {
+        /* so many recomputations before one backward that the fine
+         * timeline would overflow: keep every value instead */
+        e->n_remat = 0;
+        s_fine = 1;
+    }
     *scale = s_fine;
     for (size_t t = 0; t < nt; t++)
         if (e->owned[t] == 2)
