@@ -335,22 +335,22 @@ qfd_status qfd_trainer_step(qfd_ctx *ctx, qfd_trainer *t, const qfd_array *x, co
         qfd_optim_begin(&t->opt); /* on_grad_ready updates in the sweep */
     if ((st = qfd_exec_backward(ctx, t->e)))
         return st; /* the weights may be half updated: training stops */
-    /* Gradient buffers are reallocated when the batch shape changes. */
+    /* The rest: every parameter with keep_grads, else those no backward
+     * reached (zero gradients). Gradient buffers are reallocated when the
+     * batch shape changes. */
     for (size_t i = 0; i < t->opt.n_params; i++) {
-        qfd_array *gr = t->updated[i] ? NULL : qfd_exec_grad(t->e, t->param_t[i]);
-        if (!t->updated[i] && !gr)
+        if (t->updated[i])
+            continue;
+        qfd_array *gr = qfd_exec_grad(t->e, t->param_t[i]);
+        if (!gr)
             return qfd_fail(ctx, QFD_ERR_INTERNAL, "no gradient for parameter '%s'",
                             t->m->graph.tensors[t->param_t[i]].name);
-        if (gr)
-            t->opt.params[i].grad = gr->data;
-    }
-    if (t->keep_grads) {
-        qfd_optim_step(&t->opt, lr_factor, nth);
-        return QFD_OK;
-    }
-    for (size_t i = 0; i < t->opt.n_params; i++) /* the parameters no backward reached: zero gradients */
-        if (!t->updated[i])
+        t->opt.params[i].grad = gr->data;
+        if (!t->keep_grads)
             qfd_optim_update(&t->opt, i, lr_factor, nth);
+    }
+    if (t->keep_grads)
+        qfd_optim_step(&t->opt, lr_factor, nth);
     return QFD_OK;
 }
 

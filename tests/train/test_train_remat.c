@@ -16,6 +16,7 @@
 
 #include "../support/check.h"
 #include "../support/model_builder.h"
+#include "../support/seeded_step.h"
 #include "core/ctx.h"
 #include "exec/exec.h"
 
@@ -153,20 +154,10 @@ static int step(chain_fn f, plan_kind kind, float *grads, size_t cap, size_t *n,
         train[t] = (g->tensors[t].flags & QFD_T_INITIALIZER) && g->tensors[t].name[0] == 'w';
     if (!train || qfd_exec_new(ctx, m, 2, &e) || qfd_exec_set_trainable(ctx, e, train))
         goto out;
-    qfd_exec_set_training(e, true, 7);
     if (kind != OWN)
         qfd_exec_share_values(e);
     qfd_exec_set_remat(e, kind == REMAT);
-    if (qfd_exec_run(ctx, e, &x, 1))
-        goto out;
-    qfd_exec_zero_grads(e);
-    qfd_array *gy = qfd_exec_grad(e, qfd_exec_output_tensor(e, 0));
-    if (!gy)
-        goto out;
-    float *dy = gy->data;
-    for (int64_t i = 0; i < qfd_array_numel(gy); i++)
-        dy[i] = (float)((i * 7919) % 61) / 30.0f - 1.0f;
-    if (qfd_exec_backward(ctx, e))
+    if (seeded_step(ctx, e, &x, 7))
         goto out;
     *n = 0;
     for (size_t t = 0; t < g->n_tensors; t++) {
